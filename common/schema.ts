@@ -1,0 +1,223 @@
+// A tiny schema builder: one definition gives the OpenAPI v3 structural schema (for the CRD and for
+// validation) and the TypeScript type (through `Static`), so the two can never drift apart.
+// Only the subset Kubernetes structural schemas allow is modelled.
+
+export interface Schema<T = unknown> {
+  readonly openapi: OpenApiSchema;
+  /** Phantom field carrying the static type; never set at run time. */
+  readonly _type?: T;
+}
+
+export type Static<S> = S extends Schema<infer T> ? T : never;
+
+export interface OpenApiSchema {
+  type?: "object" | "string" | "number" | "integer" | "boolean" | "array";
+  description?: string;
+  default?: unknown;
+  enum?: readonly unknown[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: boolean;
+  minLength?: number;
+  pattern?: string;
+  properties?: Record<string, OpenApiSchema>;
+  required?: string[];
+  additionalProperties?: OpenApiSchema | boolean;
+  items?: OpenApiSchema;
+  nullable?: boolean;
+  "x-kubernetes-preserve-unknown-fields"?: boolean;
+  "x-kubernetes-int-or-string"?: boolean;
+  "x-kubernetes-validations"?: { rule: string; message: string; fieldPath?: string }[];
+}
+
+interface Common {
+  description?: string;
+}
+
+function make<T>(openapi: OpenApiSchema): Schema<T> {
+  return { openapi };
+}
+
+export function number(o: Common & { default?: number; minimum?: number; maximum?: number; exclusiveMinimum?: boolean } = {}): Schema<number> {
+  return make({ type: "number", ...o });
+}
+
+export function integer(o: Common & { default?: number; minimum?: number; maximum?: number } = {}): Schema<number> {
+  return make({ type: "integer", ...o });
+}
+
+export function string(o: Common & { default?: string; minLength?: number; pattern?: string } = {}): Schema<string> {
+  return make({ type: "string", ...o });
+}
+
+export function boolean(o: Common & { default?: boolean } = {}): Schema<boolean> {
+  return make({ type: "boolean", ...o });
+}
+
+export function enumOf<const V extends readonly string[]>(values: V, o: Common & { default?: V[number] } = {}): Schema<V[number]> {
+  return make({ type: "string", enum: values, ...o });
+}
+
+export function array<T>(items: Schema<T>, o: Common & { default?: T[] } = {}): Schema<T[]> {
+  return make({ type: "array", items: items.openapi, ...o });
+}
+
+/** A string-keyed map (labels, nodeSelector, resource lists). */
+export function map<T>(values: Schema<T>, o: Common = {}): Schema<Record<string, T>> {
+  return make({ type: "object", additionalProperties: values.openapi, ...o });
+}
+
+/** Arbitrary JSON kept as-is (environment config, tolerations, resources). */
+export function free(o: Common = {}): Schema<Record<string, unknown>> {
+  return make({ type: "object", "x-kubernetes-preserve-unknown-fields": true, ...o });
+}
+
+/** A Kubernetes quantity such as `2`, `500m` or `16Gi`. */
+export function quantity(o: Common = {}): Schema<string | number> {
+  return make({ "x-kubernetes-int-or-string": true, ...o });
+}
+
+// A property is present after defaulting when it is required or has a default (objects always get
+// their defaults filled in, so an optional object whose fields all default is present too).
+type Props = Record<string, Schema<unknown>>;
+type HasDefault<S> = S extends { readonly openapi: { default: unknown } } ? true : false;
+type Present<P extends Props, R extends string> = {
+  [K in keyof P]: K extends R
+    ? K
+    : HasDefault<P[K]> extends true
+      ? K
+      : P[K] extends Schema<infer T>
+        ? T extends object
+          ? T extends unknown[]
+            ? never
+            : K
+          : never
+        : never;
+}[keyof P];
+type ObjectOf<P extends Props, R extends string> = { [K in Present<P, R>]: Static<P[K]> } & { [K in Exclude<keyof P, Present<P, R>>]?: Static<P[K]> };
+type Flatten<T> = { [K in keyof T]: T[K] };
+
+export interface ObjectOptions<R extends string> extends Common {
+  required?: readonly R[];
+  validations?: { rule: string; message: string; fieldPath?: string }[];
+  /** Object-level default; normally left out so that the fields' own defaults apply. */
+  optional?: boolean;
+}
+
+export interface ObjectSchema<P extends Props, T> extends Schema<T> {
+  readonly props: P;
+}
+
+export function object<P extends Props, R extends Extract<keyof P, string> = never>(
+  props: P,
+  o: ObjectOptions<R> = {},
+): ObjectSchema<P, Flatten<ObjectOf<P, R>>> {
+  const properties: Record<string, OpenApiSchema> = {};
+  for (const [k, v] of Object.entries(props)) properties[k] = v.openapi;
+  const openapi: OpenApiSchema = { type: "object", properties };
+  if (o.description) openapi.description = o.description;
+  if (o.required?.length) openapi.required = [...o.required];
+  if (o.validations?.length) openapi["x-kubernetes-validations"] = o.validations;
+  // Kubernetes only applies nested defaults when the parent object exists; `default: {}` makes the
+  // API server materialise the parent so a bare manifest gets the same defaults as `steppo run`.
+  if (!o.required?.length && !o.optional) openapi.default = {};
+  return { openapi, props };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation and defaulting (the same rules the API server applies, minus CEL, which `validations`
+// in the job-spec module re-implements in TypeScript for local runs).
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ValidationError extends Error {
+  constructor(
+    readonly source: string,
+    readonly errors: FieldError[],
+  ) {
+    super(`${source}: invalid StepPOJob\n${errors.map((e) => `  - ${e.path}: ${e.message}`).join("\n")}`);
+    this.name = "ValidationError";
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  return typeof v;
+}
+
+/** Returns a defaulted deep copy of `value` and appends every violation to `errors`. */
+export function validateAndDefault(s: OpenApiSchema, value: unknown, path: string, errors: FieldError[]): unknown {
+  let v = value;
+  if (v === undefined && s.default !== undefined) v = structuredClone(s.default);
+  if (v === undefined) return undefined;
+  if (v === null && s.nullable) return null;
+
+  if (s["x-kubernetes-int-or-string"]) {
+    if (typeof v !== "string" && !(typeof v === "number" && Number.isInteger(v)))
+      errors.push({ path, message: `must be an integer or a string, got ${typeName(v)}` });
+    return v;
+  }
+  switch (s.type) {
+    case "object": {
+      if (typeName(v) !== "object") {
+        errors.push({ path, message: `must be an object, got ${typeName(v)}` });
+        return v;
+      }
+      const obj = v as Record<string, unknown>;
+      if (s["x-kubernetes-preserve-unknown-fields"] && !s.properties) return structuredClone(obj);
+      const out: Record<string, unknown> = {};
+      for (const r of s.required ?? []) if (obj[r] === undefined) errors.push({ path: `${path}.${r}`, message: "is required" });
+      if (s.properties) {
+        for (const key of Object.keys(obj)) {
+          if (!(key in s.properties)) errors.push({ path: `${path}.${key}`, message: `unknown field (known: ${Object.keys(s.properties).join(", ")})` });
+        }
+        for (const [key, ps] of Object.entries(s.properties)) {
+          const child = validateAndDefault(ps, obj[key], `${path}.${key}`, errors);
+          if (child !== undefined) out[key] = child;
+        }
+      } else if (s.additionalProperties && typeof s.additionalProperties === "object") {
+        for (const [key, item] of Object.entries(obj)) out[key] = validateAndDefault(s.additionalProperties, item, `${path}.${key}`, errors);
+      }
+      return out;
+    }
+    case "array": {
+      if (!Array.isArray(v)) {
+        errors.push({ path, message: `must be an array, got ${typeName(v)}` });
+        return v;
+      }
+      return v.map((item, i) => (s.items ? validateAndDefault(s.items, item, `${path}[${i}]`, errors) : item));
+    }
+    case "string": {
+      if (typeof v !== "string") {
+        errors.push({ path, message: `must be a string, got ${typeName(v)}` });
+        return v;
+      }
+      if (s.enum && !s.enum.includes(v)) errors.push({ path, message: `must be one of ${s.enum.join(", ")}; got "${v}"` });
+      if (s.minLength !== undefined && v.length < s.minLength) errors.push({ path, message: `must not be empty` });
+      if (s.pattern && !new RegExp(s.pattern).test(v)) errors.push({ path, message: `must match ${s.pattern}; got "${v}"` });
+      return v;
+    }
+    case "number":
+    case "integer": {
+      if (typeof v !== "number" || Number.isNaN(v)) {
+        errors.push({ path, message: `must be a ${s.type}, got ${typeName(v)}` });
+        return v;
+      }
+      if (s.type === "integer" && !Number.isInteger(v)) errors.push({ path, message: `must be an integer, got ${v}` });
+      if (s.minimum !== undefined && (s.exclusiveMinimum ? v <= s.minimum : v < s.minimum))
+        errors.push({ path, message: `must be ${s.exclusiveMinimum ? ">" : ">="} ${s.minimum}, got ${v}` });
+      if (s.maximum !== undefined && v > s.maximum) errors.push({ path, message: `must be <= ${s.maximum}, got ${v}` });
+      return v;
+    }
+    case "boolean": {
+      if (typeof v !== "boolean") errors.push({ path, message: `must be a boolean, got ${typeName(v)}` });
+      return v;
+    }
+    default:
+      return v;
+  }
+}

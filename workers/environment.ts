@@ -1,0 +1,54 @@
+// The contract every task family implements. Words in, words out: the tokenizer sits in the agent loop,
+// so an environment never sees token ids.
+import type { Rng } from "../common/rng.ts";
+
+export type Split = "train" | "test" | "ood";
+
+export interface Task {
+  id: string;
+  family: string;
+  split: Split;
+  /** The natural-language goal shown in every context, as words. */
+  prompt: string[];
+  /** Ground truth for exact-match scoring and for scripted demonstrations (environment-specific). */
+  answer: string;
+}
+
+export interface StepOutcome {
+  /** What the environment returns (tool output) as words; context, never action. */
+  observation: string[];
+  reward: number;
+  /** The episode ended (final answer/submit, or the goal reached). */
+  done: boolean;
+  /** Exact-match success, meaningful once done. */
+  success: boolean;
+  /** Set when the action was malformed or the tool failed; the observation explains it to the agent. */
+  error?: string;
+}
+
+/** One running episode. */
+export interface Episode {
+  readonly task: Task;
+  /** Context c_t as words, rebuilt from the structured state (task, evidence gathered, past calls). */
+  context(): string[];
+  /** Anchor-state key: equal keys mean the same environment state (GiGPO). */
+  stateKey(): string;
+  /** Apply one decision: the words the policy wrote for this step, without <eos-step>. */
+  step(action: string[]): Promise<StepOutcome>;
+}
+
+export interface Environment {
+  readonly name: string;
+  /** Every word an environment can show or accept (the tokenizer's vocabulary besides specials). */
+  vocabulary(): string[];
+  /** In-domain families (train/test splits) and held-out families (ood). */
+  readonly families: { train: string[]; ood: string[] };
+  /** Draw a task. `family` defaults to a random one of the split's families. */
+  sampleTask(rng: Rng, split: Split, family?: string): Task;
+  start(task: Task): Episode;
+  /**
+   * A scripted agent for behaviour cloning: returns the next action (words, reasoning included) for
+   * the episode's current state. Sub-optimal demonstrators make a plausible mistake somewhere.
+   */
+  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => string[];
+}
