@@ -2,11 +2,14 @@
 // validation) and the TypeScript type (through `Static`), so the two can never drift apart.
 // Only the subset Kubernetes structural schemas allow is modelled.
 
-export interface Schema<T = unknown> {
+export interface Schema<T = unknown, D extends boolean = boolean> {
   readonly openapi: OpenApiSchema;
-  /** Phantom field carrying the static type; never set at run time. */
+  /** Phantom fields carrying the static type and whether a default exists; never set at run time. */
   readonly _type?: T;
+  readonly _hasDefault?: D;
 }
+
+type Defaulted<O> = O extends { default: unknown } ? true : false;
 
 export type Static<S> = S extends Schema<infer T> ? T : never;
 
@@ -34,31 +37,36 @@ interface Common {
   description?: string;
 }
 
-function make<T>(openapi: OpenApiSchema): Schema<T> {
+function make<T, D extends boolean = false>(openapi: OpenApiSchema): Schema<T, D> {
   return { openapi };
 }
 
-export function number(o: Common & { default?: number; minimum?: number; maximum?: number; exclusiveMinimum?: boolean } = {}): Schema<number> {
+type NumberOptions = Common & { default?: number; minimum?: number; maximum?: number; exclusiveMinimum?: boolean };
+
+export function number<O extends NumberOptions>(o: O = {} as O): Schema<number, Defaulted<O>> {
   return make({ type: "number", ...o });
 }
 
-export function integer(o: Common & { default?: number; minimum?: number; maximum?: number } = {}): Schema<number> {
+export function integer<O extends Common & { default?: number; minimum?: number; maximum?: number }>(o: O = {} as O): Schema<number, Defaulted<O>> {
   return make({ type: "integer", ...o });
 }
 
-export function string(o: Common & { default?: string; minLength?: number; pattern?: string } = {}): Schema<string> {
+export function string<O extends Common & { default?: string; minLength?: number; pattern?: string }>(o: O = {} as O): Schema<string, Defaulted<O>> {
   return make({ type: "string", ...o });
 }
 
-export function boolean(o: Common & { default?: boolean } = {}): Schema<boolean> {
+export function boolean<O extends Common & { default?: boolean }>(o: O = {} as O): Schema<boolean, Defaulted<O>> {
   return make({ type: "boolean", ...o });
 }
 
-export function enumOf<const V extends readonly string[]>(values: V, o: Common & { default?: V[number] } = {}): Schema<V[number]> {
+export function enumOf<const V extends readonly string[], O extends Common & { default?: V[number] } = Common>(
+  values: V,
+  o: O = {} as O,
+): Schema<V[number], Defaulted<O>> {
   return make({ type: "string", enum: values, ...o });
 }
 
-export function array<T>(items: Schema<T>, o: Common & { default?: T[] } = {}): Schema<T[]> {
+export function array<T, O extends Common & { default?: T[] } = Common>(items: Schema<T>, o: O = {} as O): Schema<T[], Defaulted<O>> {
   return make({ type: "array", items: items.openapi, ...o });
 }
 
@@ -80,7 +88,7 @@ export function quantity(o: Common = {}): Schema<string | number> {
 // A property is present after defaulting when it is required or has a default (objects always get
 // their defaults filled in, so an optional object whose fields all default is present too).
 type Props = Record<string, Schema<unknown>>;
-type HasDefault<S> = S extends { readonly openapi: { default: unknown } } ? true : false;
+type HasDefault<S> = S extends Schema<unknown, infer D> ? (boolean extends D ? false : D) : false;
 type Present<P extends Props, R extends string> = {
   [K in keyof P]: K extends R
     ? K
@@ -97,14 +105,28 @@ type Present<P extends Props, R extends string> = {
 type ObjectOf<P extends Props, R extends string> = { [K in Present<P, R>]: Static<P[K]> } & { [K in Exclude<keyof P, Present<P, R>>]?: Static<P[K]> };
 type Flatten<T> = { [K in keyof T]: T[K] };
 
+/**
+ * A cross-field rule, stated once: `rule` is the CEL the API server evaluates, `check` the same
+ * predicate for local validation (`steppo run` has no API server).
+ */
+export interface Validation {
+  rule: string;
+  message: string;
+  fieldPath?: string;
+  check: (self: Record<string, unknown>) => boolean;
+}
+
+// Local predicates by schema node; kept out of the OpenAPI object so the CRD stays pure data.
+const localChecks = new WeakMap<OpenApiSchema, Validation[]>();
+
 export interface ObjectOptions<R extends string> extends Common {
   required?: readonly R[];
-  validations?: { rule: string; message: string; fieldPath?: string }[];
+  validations?: Validation[];
   /** Object-level default; normally left out so that the fields' own defaults apply. */
   optional?: boolean;
 }
 
-export interface ObjectSchema<P extends Props, T> extends Schema<T> {
+export interface ObjectSchema<P extends Props, T> extends Schema<T, true> {
   readonly props: P;
 }
 
@@ -117,7 +139,10 @@ export function object<P extends Props, R extends Extract<keyof P, string> = nev
   const openapi: OpenApiSchema = { type: "object", properties };
   if (o.description) openapi.description = o.description;
   if (o.required?.length) openapi.required = [...o.required];
-  if (o.validations?.length) openapi["x-kubernetes-validations"] = o.validations;
+  if (o.validations?.length) {
+    openapi["x-kubernetes-validations"] = o.validations.map(({ rule, message, fieldPath }) => (fieldPath ? { rule, message, fieldPath } : { rule, message }));
+    localChecks.set(openapi, o.validations);
+  }
   // Kubernetes only applies nested defaults when the parent object exists; `default: {}` makes the
   // API server materialise the parent so a bare manifest gets the same defaults as `steppo run`.
   if (!o.required?.length && !o.optional) openapi.default = {};
@@ -181,6 +206,9 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
         }
       } else if (s.additionalProperties && typeof s.additionalProperties === "object") {
         for (const [key, item] of Object.entries(obj)) out[key] = validateAndDefault(s.additionalProperties, item, `${path}.${key}`, errors);
+      }
+      for (const v of localChecks.get(s) ?? []) {
+        if (!v.check(out)) errors.push({ path: `${path}${v.fieldPath ?? ""}`, message: v.message });
       }
       return out;
     }

@@ -43,7 +43,16 @@ export const algorithmSchema = s.object(
     whitenAdvantages: s.boolean({ default: true }),
     importanceCap: s.number({ default: 2.0, minimum: 1, description: "Cap of the truncated behaviour/proximal importance weight." }),
   },
-  { validations: [{ rule: "!has(self.clip) || self.clip < 1.0", message: "clip must be below 1", fieldPath: ".clip" }] },
+  {
+    validations: [
+      {
+        rule: "!has(self.clip) || self.clip < 1.0",
+        message: "clip must be below 1",
+        fieldPath: ".clip",
+        check: (a) => a.clip === undefined || (a.clip as number) < 1,
+      },
+    ],
+  },
 );
 
 export const modelSchema = s.object({
@@ -89,9 +98,24 @@ export const rolloutSchema = s.object(
   },
   {
     validations: [
-      { rule: "!has(self.minReplicas) || self.minReplicas <= self.replicas", message: "minReplicas must be <= replicas", fieldPath: ".minReplicas" },
-      { rule: "!has(self.maxReplicas) || self.replicas <= self.maxReplicas", message: "replicas must be <= maxReplicas", fieldPath: ".replicas" },
-      { rule: "self.episodesPerUpdate % self.groupSize == 0", message: "episodesPerUpdate must be a multiple of groupSize", fieldPath: ".episodesPerUpdate" },
+      {
+        rule: "!has(self.minReplicas) || self.minReplicas <= self.replicas",
+        message: "minReplicas must be <= replicas",
+        fieldPath: ".minReplicas",
+        check: (r) => r.minReplicas === undefined || (r.minReplicas as number) <= (r.replicas as number),
+      },
+      {
+        rule: "!has(self.maxReplicas) || self.replicas <= self.maxReplicas",
+        message: "replicas must be <= maxReplicas",
+        fieldPath: ".replicas",
+        check: (r) => r.maxReplicas === undefined || (r.replicas as number) <= (r.maxReplicas as number),
+      },
+      {
+        rule: "self.episodesPerUpdate % self.groupSize == 0",
+        message: "episodesPerUpdate must be a multiple of groupSize",
+        fieldPath: ".episodesPerUpdate",
+        check: (r) => (r.episodesPerUpdate as number) % (r.groupSize as number) === 0,
+      },
     ],
   },
 );

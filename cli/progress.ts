@@ -1,0 +1,20 @@
+// Progress reporting: a redrawn bar on a terminal, one plain line per update otherwise (CI logs, pods).
+import type { CurvePoint } from "../learner/report.ts";
+
+export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (p: CurvePoint, total: number) => void {
+  const started = Date.now();
+  return (p, total) => {
+    const elapsed = (Date.now() - started) / 1000;
+    const eta = p.update > 0 ? (elapsed / p.update) * (total - p.update) : 0;
+    const test = Number.isNaN(p.testSuccess) ? "" : ` test ${p.testSuccess.toFixed(2)}`;
+    const info = `update ${p.update}/${total} train ${p.trainSuccess.toFixed(2)}${test} return ${p.meanReturn.toFixed(2)} clip ${p.clipFraction.toFixed(2)} ${p.seconds.toFixed(1)}s/update eta ${eta.toFixed(0)}s`;
+    if (stream.isTTY) {
+      const width = 24;
+      const filled = Math.round((p.update / total) * width);
+      stream.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${info}\x1b[K`);
+      if (p.update === total) stream.write("\n");
+    } else {
+      stream.write(`${info}\n`);
+    }
+  };
+}

@@ -1,0 +1,56 @@
+// What a learner checkpoint holds: weights, Adam moments and step, the shuffle RNG, the update
+// counter, the tokenizer and the job spec, plus the caller's run state (worker RNGs, history …).
+import type { RngState } from "../common/rng.ts";
+import { Rng } from "../common/rng.ts";
+import type { StepPOJobSpec } from "../crds/steppojob.ts";
+import { loadLatestCheckpoint, writeCheckpoint } from "./checkpoint-store.ts";
+import type { Learner } from "./learner.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+export interface CheckpointMeta<R> {
+  format: "steppo-learner/1";
+  version: number;
+  adamStep: number;
+  rng: RngState;
+  tokenizer: string[];
+  spec: StepPOJobSpec;
+  run: R;
+}
+
+export async function saveLearner<R>(dir: string, keep: number, learner: Learner, tokenizer: Tokenizer, run: R): Promise<string> {
+  const meta: CheckpointMeta<R> = {
+    format: "steppo-learner/1",
+    version: learner.version,
+    adamStep: learner.optimizer.step,
+    rng: learner.rng.state(),
+    tokenizer: tokenizer.toJSON(),
+    spec: learner.spec,
+    run,
+  };
+  const tensors = [...(await learner.model.exportWeights()), ...(await learner.optimizer.exportState())];
+  return writeCheckpoint(dir, learner.version, { meta: meta as unknown as Record<string, unknown>, tensors }, keep);
+}
+
+/** Restores the newest valid checkpoint in `dir` into `learner`; corrupt ones are reported and skipped. */
+export async function restoreLearner<R>(
+  dir: string,
+  learner: Learner,
+  tokenizer: Tokenizer,
+  log: (line: string) => void,
+): Promise<{ path: string; meta: CheckpointMeta<R> } | undefined> {
+  const found = await loadLatestCheckpoint(dir, (path, err) => log(`checkpoint ${path} is unusable (${err.message}); trying the previous one`));
+  if (!found) return undefined;
+  const meta = found.meta as unknown as CheckpointMeta<R>;
+  if (meta.format !== "steppo-learner/1") throw new Error(`checkpoint ${found.path}: unknown format ${String(meta.format)}`);
+  if (meta.tokenizer.join("\u0000") !== tokenizer.toJSON().join("\u0000")) {
+    throw new Error(`checkpoint ${found.path}: its tokenizer differs from this job's environment vocabulary (was the environment config changed?)`);
+  }
+  learner.model.importWeights(found.tensors.filter((t) => !t.name.startsWith("adam.")));
+  learner.optimizer.importState(
+    meta.adamStep,
+    found.tensors.filter((t) => t.name.startsWith("adam.")),
+  );
+  learner.rng = new Rng(meta.rng);
+  learner.version = meta.version;
+  return { path: found.path, meta };
+}

@@ -1,0 +1,307 @@
+// The learner: turns a batch of trajectories into one policy update.
+//   1. score: recompute proximal log-probs and critic values with the current weights (verl's
+//      "old_log_prob" pass), per trajectory, before anything is shuffled;
+//   2. estimate: advantages from the registry (step-gae for StepPO), whitened over the batch;
+//   3. flatten to step samples, shuffle across trajectories (seeded), PPO epochs over minibatches.
+import { Rng } from "../common/rng.ts";
+import type { Trajectory } from "../common/trajectory.ts";
+import type { AlgorithmSpec, StepPOJobSpec } from "../crds/steppojob.ts";
+import { Adam } from "./adam.ts";
+import { tf } from "./backend.ts";
+import type { Advantages, AdvantageEstimator, EstimatorConfig, ValuedTrajectory } from "./estimators/estimator.ts";
+import { getEstimator } from "./estimators/registry.ts";
+import { type ModelConfig, PolicyModel, padBatch } from "./model.ts";
+import { cloneGradients, type LossConfig, type LossStats, ppoGradients } from "./ppo-loss.ts";
+import { minibatchIndices, sequentialIndices } from "./shuffle.ts";
+import { packSteps, type StepSample } from "./step-batch.ts";
+
+/** The step ratio moves far less than a token ratio (a geometric mean), hence GSPO-sized default clips. */
+export const DEFAULT_CLIP = { step: 0.05, token: 0.2 } as const;
+
+export interface ResolvedAlgorithm extends AlgorithmSpec {
+  gamma: number;
+  lambda: number;
+  clip: number;
+}
+
+export function resolveAlgorithm(spec: AlgorithmSpec): ResolvedAlgorithm {
+  const est = getEstimator(spec.estimator);
+  return { ...spec, gamma: spec.gamma ?? est.defaults.gamma, lambda: spec.lambda ?? est.defaults.lambda, clip: spec.clip ?? DEFAULT_CLIP[spec.ratio] };
+}
+
+export interface UpdateStats extends LossStats {
+  steps: number;
+  tokens: number;
+  minibatches: number;
+  gradNorm: number;
+  meanReturn: number;
+  meanAdvantageAbs: number;
+}
+
+const SCORE_CHUNK = 64;
+
+export class Learner {
+  readonly model: PolicyModel;
+  readonly optimizer: Adam;
+  readonly algorithm: ResolvedAlgorithm;
+  readonly estimator: AdvantageEstimator;
+  /** Frozen post-warm-up policy for the KL penalty; only kept when klCoef > 0. */
+  reference?: PolicyModel;
+  /** Shuffle RNG; part of the checkpointed state. */
+  rng: Rng;
+  version = 0;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly spec: StepPOJobSpec,
+  ) {
+    this.algorithm = resolveAlgorithm(spec.algorithm);
+    this.estimator = getEstimator(this.algorithm.estimator);
+    this.model = new PolicyModel(config, spec.seed);
+    this.optimizer = new Adam(this.model.params, {
+      learningRate: this.algorithm.learningRate,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-8,
+      maxGradNorm: this.algorithm.maxGradNorm,
+    });
+    this.rng = new Rng(spec.seed ^ 0x51a7);
+  }
+
+  private lossConfig(): LossConfig {
+    const a = this.algorithm;
+    return {
+      ratio: a.ratio,
+      clip: a.clip,
+      valueCoef: this.estimator.critic === "none" ? 0 : a.valueCoef,
+      valueClip: a.valueClip,
+      entropyCoef: a.entropyCoef,
+      klCoef: a.klCoef,
+      importanceCap: a.importanceCap,
+      temperature: this.spec.rollout.temperature,
+    };
+  }
+
+  /** Log-probs of each step's action tokens and the values before each of them, under `model`. */
+  scoreSteps(model: PolicyModel, steps: { contextIds: Int32Array; actionIds: Int32Array }[]): { logProbs: Float32Array[]; values: Float32Array[] } {
+    const logProbs: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    const temperature = this.spec.rollout.temperature;
+    for (let start = 0; start < steps.length; start += SCORE_CHUNK) {
+      const chunk = steps.slice(start, start + SCORE_CHUNK);
+      const seqs = chunk.map((s) => concatIds(s.contextIds, s.actionIds));
+      const T = Math.max(...seqs.map((s) => s.length));
+      const [lp, v] = tf.tidy(() => {
+        const { logits, values: vals } = model.forward(padBatch(seqs, T));
+        const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature));
+        return [logp.dataSync() as Float32Array, vals.dataSync() as Float32Array];
+      });
+      const V = model.config.vocabSize;
+      chunk.forEach((s, b) => {
+        const Lc = s.contextIds.length;
+        const L = s.actionIds.length;
+        const slp = new Float32Array(L);
+        const sv = new Float32Array(L);
+        for (let i = 0; i < L; i++) {
+          const pos = b * T + Lc - 1 + i;
+          slp[i] = lp[pos * V + s.actionIds[i]];
+          sv[i] = v[pos];
+        }
+        logProbs.push(slp);
+        values.push(sv);
+      });
+    }
+    return { logProbs, values };
+  }
+
+  /** Critic value at the last position of each context (bootstrap V(c_T)). */
+  private contextValues(contexts: Int32Array[]): Float32Array {
+    const out = new Float32Array(contexts.length);
+    for (let start = 0; start < contexts.length; start += SCORE_CHUNK) {
+      const chunk = contexts.slice(start, start + SCORE_CHUNK);
+      const T = Math.max(...chunk.map((c) => c.length));
+      const v = tf.tidy(() => this.model.forward(padBatch(chunk, T)).values.dataSync() as Float32Array);
+      chunk.forEach((c, i) => {
+        out[start + i] = v[i * T + c.length - 1];
+      });
+    }
+    return out;
+  }
+
+  /** Step samples with proximal log-probs, values and (whitened) advantages, in trajectory order. */
+  buildSamples(batch: Trajectory[]): { samples: StepSample[]; advantages: Advantages[] } {
+    const steps = batch.flatMap((t) => t.steps);
+    const { logProbs, values } = this.scoreSteps(this.model, steps);
+    const ref = this.reference && this.algorithm.klCoef > 0 ? this.scoreSteps(this.reference, steps).logProbs : undefined;
+    const truncated = batch.filter((t) => t.truncated && t.bootstrapContextIds);
+    const bootstrap = this.estimator.critic === "none" ? new Float32Array(truncated.length) : this.contextValues(truncated.map((t) => t.bootstrapContextIds!));
+    const bootstrapById = new Map(truncated.map((t, i) => [t.trajId, bootstrap[i]]));
+
+    let k = 0;
+    const valued: ValuedTrajectory[] = batch.map((traj) => {
+      const tokenValues = traj.steps.map((_, i) => values[k + i]);
+      k += traj.steps.length;
+      return {
+        traj,
+        stepValues: Float32Array.from(tokenValues, (tv) => tv[0] ?? 0),
+        tokenValues,
+        bootstrapValue: bootstrapById.get(traj.trajId) ?? 0,
+      };
+    });
+    const cfg: EstimatorConfig = { gamma: this.algorithm.gamma, lambda: this.algorithm.lambda };
+    const advantages = this.estimator.estimate(valued, cfg);
+    const tokenAdvantages = this.whitened(advantages);
+
+    const samples: StepSample[] = [];
+    k = 0;
+    batch.forEach((traj, ti) => {
+      const adv = advantages[ti];
+      traj.steps.forEach((step, si) => {
+        const idx = k++;
+        const L = step.actionIds.length;
+        let valueOffsets: Int32Array;
+        let valueTargets: Float32Array;
+        let oldValues: Float32Array;
+        if (this.estimator.critic === "token" && adv.tokenReturns) {
+          valueOffsets = Int32Array.from({ length: L }, (_, i) => i);
+          valueTargets = adv.tokenReturns[si];
+          oldValues = values[idx];
+        } else if (this.estimator.critic === "step" && adv.stepReturns) {
+          valueOffsets = Int32Array.of(0);
+          valueTargets = Float32Array.of(adv.stepReturns[si]);
+          oldValues = Float32Array.of(values[idx][0] ?? 0);
+        } else {
+          valueOffsets = new Int32Array(0);
+          valueTargets = new Float32Array(0);
+          oldValues = new Float32Array(0);
+        }
+        samples.push({
+          trajId: traj.trajId,
+          workerId: traj.workerId,
+          policyVersion: traj.policyVersion,
+          contextIds: step.contextIds,
+          actionIds: step.actionIds,
+          behaviourLogProbs: step.logProbs,
+          oldLogProbs: logProbs[idx],
+          advantages: tokenAdvantages[ti][si],
+          valueTargets,
+          oldValues,
+          valueOffsets,
+          refLogProbs: ref?.[idx],
+        });
+      });
+    });
+    return { samples, advantages };
+  }
+
+  /**
+   * Whitens advantages over the batch: statistics over steps (each step counts once, however many
+   * tokens it has — STEPPO.md) or over tokens (token-level PPO), applied to every token advantage.
+   */
+  private whitened(advantages: Advantages[]): Float32Array[][] {
+    const unit = this.algorithm.whitenAdvantages ? this.estimator.whitenOver : "none";
+    if (unit === "none") return advantages.map((a) => a.tokenAdvantages);
+    const { mean, std } = moments(unit === "steps" ? advantages.map((a) => a.stepAdvantages) : advantages.flatMap((a) => a.tokenAdvantages));
+    return advantages.map((a) => a.tokenAdvantages.map((tok) => Float32Array.from(tok, (x) => (x - mean) / (std + 1e-8))));
+  }
+
+  /** One learner update on a batch of trajectories. */
+  update(batch: Trajectory[]): UpdateStats {
+    const { samples, advantages } = this.buildSamples(batch);
+    const a = this.algorithm;
+    const lengths = samples.map((s) => s.contextIds.length + s.actionIds.length);
+    const totals: LossStats = { loss: 0, policyLoss: 0, valueLoss: 0, entropy: 0, kl: 0, clipFraction: 0, approxKl: 0 };
+    let minibatches = 0;
+    let gradNorm = 0;
+    const lossCfg = this.lossConfig();
+    for (let epoch = 0; epoch < a.epochs; epoch++) {
+      const order = a.shuffle.enabled
+        ? minibatchIndices(samples.length, a.minibatchSteps, this.rng, { lengths, bucketByLength: a.shuffle.bucketByLength })
+        : sequentialIndices(samples.length, a.minibatchSteps);
+      for (const idx of order) {
+        const packed = packSteps(idx.map((i) => samples[i]));
+        const { grads, stats } = ppoGradients(this.model, packed, lossCfg);
+        gradNorm += this.optimizer.apply(grads);
+        tf.dispose(Object.values(grads));
+        for (const key of Object.keys(totals) as (keyof LossStats)[]) totals[key] += stats[key];
+        minibatches++;
+      }
+    }
+    this.version++;
+    for (const key of Object.keys(totals) as (keyof LossStats)[]) totals[key] /= Math.max(1, minibatches);
+    const returns = batch.map((t) => t.steps.reduce((s, x) => s + x.reward, 0));
+    const absAdv = advantages.flatMap((x) => Array.from(x.stepAdvantages, Math.abs));
+    return {
+      ...totals,
+      steps: samples.length,
+      tokens: samples.reduce((s, x) => s + x.actionIds.length, 0),
+      minibatches,
+      gradNorm: gradNorm / Math.max(1, minibatches),
+      meanReturn: returns.reduce((s, x) => s + x, 0) / Math.max(1, returns.length),
+      meanAdvantageAbs: absAdv.reduce((s, x) => s + x, 0) / Math.max(1, absAdv.length),
+    };
+  }
+
+  /** Behaviour cloning over demonstration steps (supervised warm-up); returns mean loss per epoch. */
+  warmup(steps: { contextIds: Int32Array; actionIds: Int32Array }[], epochs: number, minibatchSteps: number, learningRate: number): number[] {
+    const rlRate = this.optimizer.config.learningRate;
+    this.optimizer.config.learningRate = learningRate;
+    const losses: number[] = [];
+    const empty = new Float32Array(0);
+    const samples: StepSample[] = steps.map((s) => ({
+      trajId: "",
+      workerId: "",
+      policyVersion: 0,
+      contextIds: s.contextIds,
+      actionIds: s.actionIds,
+      behaviourLogProbs: new Float32Array(s.actionIds.length),
+      oldLogProbs: new Float32Array(s.actionIds.length),
+      advantages: new Float32Array(s.actionIds.length),
+      valueTargets: empty,
+      oldValues: empty,
+      valueOffsets: new Int32Array(0),
+    }));
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      let sum = 0;
+      let n = 0;
+      for (const idx of minibatchIndices(samples.length, minibatchSteps, this.rng)) {
+        const { grads, loss } = cloneGradients(this.model, packSteps(idx.map((i) => samples[i])));
+        this.optimizer.apply(grads);
+        tf.dispose(Object.values(grads));
+        sum += loss;
+        n++;
+      }
+      losses.push(sum / Math.max(1, n));
+    }
+    this.optimizer.config.learningRate = rlRate;
+    // Adam's moments from cloning would push the first RL steps along the cloning direction.
+    this.optimizer.reset();
+    return losses;
+  }
+
+  /** Freezes a copy of the current policy as the KL reference. */
+  async snapshotReference(): Promise<void> {
+    if (this.algorithm.klCoef <= 0) return;
+    this.reference?.dispose();
+    this.reference = new PolicyModel(this.config, this.spec.seed);
+    this.reference.importWeights(await this.model.exportWeights());
+  }
+}
+
+function concatIds(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Mean and (population) standard deviation over ragged arrays. */
+function moments(xs: Float32Array[]): { mean: number; std: number } {
+  let sum = 0;
+  let n = 0;
+  for (const x of xs) for (const v of x) (sum += v), n++;
+  const mean = n ? sum / n : 0;
+  let sq = 0;
+  for (const x of xs) for (const v of x) sq += (v - mean) ** 2;
+  return { mean, std: n ? Math.sqrt(sq / n) : 0 };
+}

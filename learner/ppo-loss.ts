@@ -1,0 +1,175 @@
+// The PPO objective of STEPPO.md on one packed minibatch of step samples.
+//
+//   ratio (step mode):  w_t = exp( (1/L_t) Σ_i [log π_θ(y_{t,i}) − log π_old(y_{t,i})] )  shared by the step
+//   ratio (token mode): r_{t,i} = exp( log π_θ(y_{t,i}) − log π_old(y_{t,i}) )
+//   policy loss per token: −min(ratio · Â, clip(ratio, 1−ε, 1+ε) · Â) · ρ_b
+//   aggregation "seq-mean-token-mean": mean over a step's tokens, then over steps.
+//   ρ_b = min(π_old / π_behaviour, cap): the truncated importance weight correcting for the gap between
+//   the policy that generated the sample and the proximal policy (decoupled PPO, as in AReaL).
+//   value loss: ½ (V − target)² only where valueMask is set (step boundaries for StepPO).
+import type { RatioMode } from "../crds/steppojob.ts";
+import { tf } from "./backend.ts";
+import type { PolicyModel } from "./model.ts";
+import type { PackedBatch } from "./step-batch.ts";
+
+export interface LossConfig {
+  ratio: RatioMode;
+  clip: number;
+  valueCoef: number;
+  valueClip?: number;
+  entropyCoef: number;
+  klCoef: number;
+  importanceCap: number;
+  temperature: number;
+}
+
+export interface LossStats {
+  loss: number;
+  policyLoss: number;
+  valueLoss: number;
+  entropy: number;
+  kl: number;
+  clipFraction: number;
+  approxKl: number;
+}
+
+/** Truncated behaviour→proximal importance weights per token [B, T] (per step in step mode). */
+export function importanceWeights(p: PackedBatch, ratio: RatioMode, cap: number): Float32Array {
+  const w = new Float32Array(p.B * p.T);
+  for (let b = 0; b < p.B; b++) {
+    const row = b * p.T;
+    if (ratio === "step") {
+      let s = 0;
+      for (let t = 0; t < p.T; t++) if (p.actionMask[row + t]) s += p.oldLogProbs[row + t] - p.behaviourLogProbs[row + t];
+      const stepWeight = Math.min(Math.exp(s * p.invLength[b]), cap);
+      for (let t = 0; t < p.T; t++) w[row + t] = p.actionMask[row + t] ? stepWeight : 0;
+    } else {
+      for (let t = 0; t < p.T; t++) w[row + t] = p.actionMask[row + t] ? Math.min(Math.exp(p.oldLogProbs[row + t] - p.behaviourLogProbs[row + t]), cap) : 0;
+    }
+  }
+  return w;
+}
+
+/** tf.tidy for results that are not tensors: frees every intermediate except tensors passed to tf.keep. */
+function scoped<R>(fn: () => R): R {
+  tf.engine().startScope();
+  try {
+    return fn();
+  } finally {
+    tf.engine().endScope();
+  }
+}
+
+/** Mean over each step's action tokens, then over steps. x: [B, T] → scalar. */
+function seqMeanTokenMean(x: tf.Tensor2D, mask: tf.Tensor2D, invLength: tf.Tensor1D): tf.Scalar {
+  return tf.mean(tf.mul(tf.sum(tf.mul(x, mask), 1), invLength));
+}
+
+/** Per-position log-probs of the target tokens and full log-softmax. */
+export function tokenLogProbs(model: PolicyModel, ids: tf.Tensor2D, targets: tf.Tensor2D, temperature: number) {
+  const { logits, values } = model.forward(ids);
+  const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor3D; // [B, T, V]
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, model.config.vocabSize).toFloat()), -1) as tf.Tensor2D; // [B, T]
+  return { logp, picked, values };
+}
+
+/** Runs forward + backward on one minibatch; returns the gradients by parameter name and statistics. */
+export function ppoGradients(model: PolicyModel, p: PackedBatch, cfg: LossConfig): { grads: Record<string, tf.Tensor>; stats: LossStats } {
+  const rho = importanceWeights(p, cfg.ratio, cfg.importanceCap);
+  return scoped(() => {
+    const shape: [number, number] = [p.B, p.T];
+    const ids = tf.tensor2d(p.ids, shape, "int32");
+    const targets = tf.tensor2d(p.targets, shape, "int32");
+    const mask = tf.tensor2d(p.actionMask, shape);
+    const invLength = tf.tensor1d(p.invLength);
+    const adv = tf.tensor2d(p.advantages, shape);
+    const oldLogp = tf.tensor2d(p.oldLogProbs, shape);
+    const refLogp = tf.tensor2d(p.refLogProbs, shape);
+    const rhoT = tf.tensor2d(rho, shape);
+    const vMask = tf.tensor2d(p.valueMask, shape);
+    const vTarget = tf.tensor2d(p.valueTargets, shape);
+    const vOld = tf.tensor2d(p.oldValues, shape);
+    const nValue = Math.max(
+      1,
+      p.valueMask.reduce((a, b) => a + b, 0),
+    );
+
+    let stats: Record<string, tf.Scalar> = {};
+    const names = [...model.params.keys()];
+    const { value, grads } = tf.variableGrads(() => {
+      const { logp, picked, values } = tokenLogProbs(model, ids, targets, cfg.temperature);
+      const logRatio = tf.mul(tf.sub(picked, oldLogp), mask); // [B, T]
+      const ratio =
+        cfg.ratio === "step"
+          ? (tf.mul(tf.exp(tf.reshape(tf.mul(tf.sum(logRatio, 1), invLength), [p.B, 1])), mask) as tf.Tensor2D) // w_t broadcast [B, T]
+          : (tf.mul(tf.exp(logRatio), mask) as tf.Tensor2D); // r_{t,i} [B, T]
+      const unclipped = tf.mul(ratio, adv);
+      const clipped = tf.mul(tf.clipByValue(ratio, 1 - cfg.clip, 1 + cfg.clip), adv);
+      const pgPerToken = tf.mul(tf.neg(tf.minimum(unclipped, clipped)), rhoT) as tf.Tensor2D;
+      const policyLoss = seqMeanTokenMean(pgPerToken, mask, invLength);
+
+      let vErr = tf.square(tf.sub(values, vTarget));
+      if (cfg.valueClip !== undefined) {
+        const vClipped = tf.add(vOld, tf.clipByValue(tf.sub(values, vOld), -cfg.valueClip, cfg.valueClip));
+        vErr = tf.maximum(vErr, tf.square(tf.sub(vClipped, vTarget)));
+      }
+      const valueLoss = tf.div(tf.mul(0.5, tf.sum(tf.mul(vErr, vMask))), nValue) as tf.Scalar;
+
+      const entropyPerPos = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor2D; // [B, T]
+      const entropy = seqMeanTokenMean(entropyPerPos, mask, invLength);
+      // k3 estimator of KL(π_θ ‖ π_ref): exp(d) − d − 1 with d = log π_ref − log π_θ (low variance, ≥ 0).
+      const d = tf.mul(tf.sub(refLogp, picked), mask);
+      const kl = seqMeanTokenMean(tf.sub(tf.sub(tf.exp(d), d), 1) as tf.Tensor2D, mask, invLength);
+
+      let loss = tf.add(policyLoss, tf.mul(cfg.valueCoef, valueLoss));
+      if (cfg.entropyCoef > 0) loss = tf.sub(loss, tf.mul(cfg.entropyCoef, entropy));
+      if (cfg.klCoef > 0) loss = tf.add(loss, tf.mul(cfg.klCoef, kl));
+
+      const clippedFrac = tf.div(tf.sum(tf.mul(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), cfg.clip), "float32"), mask)), tf.sum(mask));
+      const approxKl = tf.div(tf.sum(tf.mul(tf.mul(-1, logRatio), mask)), tf.sum(mask));
+      stats = {
+        policyLoss: tf.keep(policyLoss),
+        valueLoss: tf.keep(valueLoss),
+        entropy: tf.keep(entropy),
+        kl: tf.keep(kl),
+        clipFraction: tf.keep(clippedFrac as tf.Scalar),
+        approxKl: tf.keep(approxKl as tf.Scalar),
+      };
+      return loss as tf.Scalar;
+    }, model.variables);
+    const byName: Record<string, tf.Tensor> = {};
+    const varNames = new Map(model.variables.map((v, i) => [v.name, names[i]]));
+    for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
+    const out: LossStats = {
+      loss: value.dataSync()[0],
+      policyLoss: stats.policyLoss.dataSync()[0],
+      valueLoss: stats.valueLoss.dataSync()[0],
+      entropy: stats.entropy.dataSync()[0],
+      kl: stats.kl.dataSync()[0],
+      clipFraction: stats.clipFraction.dataSync()[0],
+      approxKl: stats.approxKl.dataSync()[0],
+    };
+    for (const s of Object.values(stats)) s.dispose();
+    return { grads: byName, stats: out };
+  });
+}
+
+/** Behaviour cloning on demonstration steps: −log π(a_t | c_t), seq-mean-token-mean. */
+export function cloneGradients(model: PolicyModel, p: PackedBatch): { grads: Record<string, tf.Tensor>; loss: number } {
+  return scoped(() => {
+    const shape: [number, number] = [p.B, p.T];
+    const ids = tf.tensor2d(p.ids, shape, "int32");
+    const targets = tf.tensor2d(p.targets, shape, "int32");
+    const mask = tf.tensor2d(p.actionMask, shape);
+    const invLength = tf.tensor1d(p.invLength);
+    const names = [...model.params.keys()];
+    const { value, grads } = tf.variableGrads(() => {
+      const { picked } = tokenLogProbs(model, ids, targets, 1);
+      return tf.neg(seqMeanTokenMean(picked, mask, invLength)) as tf.Scalar;
+    }, model.variables);
+    const byName: Record<string, tf.Tensor> = {};
+    const varNames = new Map(model.variables.map((v, i) => [v.name, names[i]]));
+    for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
+    return { grads: byName, loss: value.dataSync()[0] };
+  });
+}

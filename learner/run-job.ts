@@ -1,0 +1,216 @@
+// `steppo run` without a cluster: the learner and N rollout workers in one process, meeting over the
+// in-memory bus (the same TrajectoryBus interface the NATS runtime implements). Synchronous and
+// on-policy: each update's batch is produced with the current weights.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { InMemoryBus } from "../common/in-memory-bus.ts";
+import { Rng, type RngState } from "../common/rng.ts";
+import type { Trajectory } from "../common/trajectory.ts";
+import type { StepPOJob } from "../crds/steppojob.ts";
+import type { TokenPolicy } from "../workers/agent-loop.ts";
+import { createEnvironment } from "../workers/envs/registry.ts";
+import { RolloutWorker } from "../workers/rollout-worker.ts";
+import { selectBackend } from "./backend.ts";
+import { restoreLearner, saveLearner } from "./checkpoint.ts";
+import { collectDemonstrations } from "./demonstrations.ts";
+import { evalSets, successRate } from "./evaluation.ts";
+import { Learner } from "./learner.ts";
+import { modelConfig, type PolicyModel } from "./model.ts";
+import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
+import { Tokenizer } from "./tokenizer.ts";
+
+export interface RunOptions {
+  /** Overrides spec.training.updates. */
+  updates?: number;
+  /** Where checkpoints (unless spec.checkpoint.dir is set), the curve and the summary go. */
+  runDir: string;
+  log: (line: string) => void;
+  /** Called after every update (progress bar / plain lines). */
+  onUpdate?: (p: CurvePoint, total: number) => void;
+}
+
+export interface RunSummary {
+  job: string;
+  updates: number;
+  envSteps: number;
+  estimator: string;
+  ratio: string;
+  gamma: number;
+  lambda: number;
+  clip: number;
+  backend: string;
+  parameters: number;
+  successRate: { initial: number; final: number; demonstrations?: number };
+  ood: Record<string, number>;
+  oodInitial: Record<string, number>;
+  checkpoints: string[];
+  resumedFrom?: string;
+  wallSeconds: number;
+  curve: CurvePoint[];
+}
+
+/** Run state beyond the learner's own, stored in every checkpoint so a resume continues exactly. */
+interface RunState {
+  envSteps: number;
+  workers: { id: string; rng: RngState; counter: number }[];
+  curve: CurvePoint[];
+  initial: Record<string, number>;
+  demonstrations?: number;
+  checkpoints: string[];
+}
+
+export function asTokenPolicy(model: PolicyModel): TokenPolicy {
+  return { vocabSize: model.config.vocabSize, decoder: (contexts) => model.decoder(contexts) };
+}
+
+export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const spec = job.spec;
+  const log = opts.log;
+  const total = opts.updates ?? spec.training.updates;
+  const backend = await selectBackend(spec.learner.backend, log);
+  const env = createEnvironment(spec.environment, spec.seed);
+  const tokenizer = new Tokenizer(env.vocabulary());
+  const config = modelConfig(spec.model, tokenizer.size);
+  const learner = new Learner(config, spec);
+  const a = learner.algorithm;
+  log(
+    `job ${job.metadata.name}: ${env.name}, estimator ${a.estimator} (γ=${a.gamma}, λ=${a.lambda}), ratio ${a.ratio} (clip ${a.clip}), ` +
+      `model ${learner.model.parameterCount()} parameters (d=${config.dModel}, layers=${config.layers}, heads=${config.heads}, ctx=${config.contextLength}), vocab ${tokenizer.size}`,
+  );
+  const workers = Array.from(
+    { length: Math.max(1, spec.rollout.replicas) },
+    (_, i) => new RolloutWorker(`worker-${i}`, env, tokenizer, spec, config.contextLength, spec.seed * 1000 + i),
+  );
+  const policy = asTokenPolicy(learner.model);
+  const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
+  const evaluate = async (names?: string[]) => {
+    const out: Record<string, number> = {};
+    for (const s of sets) if (!names || names.includes(s.name)) out[s.name] = await successRate(env, s.tasks, policy, tokenizer, spec, config.contextLength);
+    return out;
+  };
+
+  const ckptDir = spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
+  mkdirSync(opts.runDir, { recursive: true });
+  let state: RunState;
+  const restored = await restoreLearner<RunState>(ckptDir, learner, tokenizer, log);
+  if (restored) {
+    state = restored.meta.run;
+    for (const w of workers) {
+      const saved = state.workers.find((s) => s.id === w.id);
+      if (saved) w.restore(new Rng(saved.rng), saved.counter);
+    }
+    log(`resumed from ${restored.path} at update ${learner.version}`);
+  } else {
+    state = { envSteps: 0, workers: [], curve: [], initial: {}, checkpoints: [] };
+    if (spec.warmup.enabled) {
+      const w = spec.warmup;
+      const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
+        episodes: w.demonstrations,
+        suboptimalFraction: w.suboptimalFraction,
+        maxSteps: spec.environment.maxSteps,
+        maxStepTokens: spec.environment.maxStepTokens,
+        contextLength: config.contextLength,
+      });
+      const t0 = Date.now();
+      const losses = learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate);
+      state.demonstrations = demos.successRate;
+      log(
+        `warm-up: cloned ${demos.steps.length} steps from ${w.demonstrations} demonstrations (success ${demos.successRate.toFixed(2)}), ` +
+          `loss ${losses.map((l) => l.toFixed(3)).join(" → ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
+    }
+    await learner.snapshotReference();
+    state.initial = await evaluate();
+    log(`initial greedy success: ${fmtRates(state.initial)}`);
+    state.curve.push({
+      update: 0,
+      envSteps: 0,
+      trainSuccess: Number.NaN,
+      testSuccess: state.initial.test,
+      meanReturn: Number.NaN,
+      policyLoss: Number.NaN,
+      valueLoss: Number.NaN,
+      entropy: Number.NaN,
+      clipFraction: Number.NaN,
+      seconds: 0,
+    });
+  }
+
+  const bus = new InMemoryBus();
+  const groupsPerUpdate = spec.rollout.episodesPerUpdate / spec.rollout.groupSize;
+  const saveCheckpoint = async () => {
+    state.workers = workers.map((w) => ({ id: w.id, rng: w.rng.state(), counter: w.counter }));
+    const path = await saveLearner(ckptDir, spec.checkpoint.keep, learner, tokenizer, state);
+    state.checkpoints = [...state.checkpoints.filter((p) => p !== path), path].slice(-spec.checkpoint.keep);
+  };
+  while (learner.version < total) {
+    const tUpdate = Date.now();
+    // Split the batch's task groups over the workers; in-process they take turns on the CPU.
+    for (let i = 0; i < workers.length; i++) {
+      const groups = Math.floor(groupsPerUpdate / workers.length) + (i < groupsPerUpdate % workers.length ? 1 : 0);
+      if (groups > 0) await workers[i].produce(groups, policy, learner.version, bus);
+    }
+    const deliveries = await bus.fetch(spec.rollout.episodesPerUpdate, 0);
+    const batch: Trajectory[] = deliveries.map((d) => d.traj);
+    const stats = learner.update(batch);
+    for (const d of deliveries) await d.ack();
+    state.envSteps += stats.steps;
+    const point: CurvePoint = {
+      update: learner.version,
+      envSteps: state.envSteps,
+      trainSuccess: batch.filter((t) => t.success).length / batch.length,
+      testSuccess: Number.NaN,
+      meanReturn: stats.meanReturn,
+      policyLoss: stats.policyLoss,
+      valueLoss: stats.valueLoss,
+      entropy: stats.entropy,
+      clipFraction: stats.clipFraction,
+      seconds: (Date.now() - tUpdate) / 1000,
+    };
+    const last = learner.version === total;
+    if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
+    state.curve.push(point);
+    opts.onUpdate?.(point, total);
+    const target = spec.training.successRate;
+    const reached = target !== undefined && point.testSuccess >= target;
+    if (learner.version % spec.checkpoint.interval === 0 || last || reached) await saveCheckpoint();
+    if (reached) {
+      log(`success criterion ${target} reached at update ${learner.version}`);
+      break;
+    }
+  }
+  const final = await evaluate();
+  const { test: finalTest, ...ood } = final;
+  const { test: initialTest, ...oodInitial } = state.initial;
+  const summary: RunSummary = {
+    job: job.metadata.name,
+    updates: learner.version,
+    envSteps: state.envSteps,
+    estimator: a.estimator,
+    ratio: a.ratio,
+    gamma: a.gamma,
+    lambda: a.lambda,
+    clip: a.clip,
+    backend,
+    parameters: learner.model.parameterCount(),
+    successRate: { initial: initialTest, final: finalTest, demonstrations: state.demonstrations },
+    ood,
+    oodInitial,
+    checkpoints: state.checkpoints,
+    resumedFrom: restored?.path,
+    wallSeconds: (Date.now() - started) / 1000,
+    curve: state.curve,
+  };
+  writeCurveCsv(join(opts.runDir, "curve.csv"), state.curve);
+  writeCurveSvg(join(opts.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio`);
+  writeFileSync(join(opts.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  log(`final greedy success: ${fmtRates(final)} (initial ${fmtRates(state.initial)}); ${summary.wallSeconds.toFixed(0)} s`);
+  return summary;
+}
+
+function fmtRates(r: Record<string, number>): string {
+  return Object.entries(r)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(", ");
+}

@@ -1,0 +1,196 @@
+// The agent loop: generate one step (reasoning + one tool call) per active episode, segment it at
+// <eos-step>, hand the words to the environment, repeat until done or out of step budget.
+// Episodes of a batch advance in lockstep so each generated token is one batched forward pass.
+import type { Rng } from "../common/rng.ts";
+import type { StepRecord, Trajectory } from "../common/trajectory.ts";
+import type { Decoder } from "../learner/model.ts";
+import { EOS_STEP, type Tokenizer } from "../learner/tokenizer.ts";
+import type { Environment, Episode, Task } from "./environment.ts";
+
+/** What the loop needs from a policy: incremental next-token logits for a batch of contexts. */
+export interface TokenPolicy {
+  readonly vocabSize: number;
+  decoder(contexts: Int32Array[]): Decoder;
+}
+
+export interface RolloutOptions {
+  workerId: string;
+  policyVersion: number;
+  maxSteps: number;
+  maxStepTokens: number;
+  /** Context + action must fit the model: contexts keep their newest `contextLength − maxStepTokens` tokens. */
+  contextLength: number;
+  temperature: number;
+  /** Greedy decoding (evaluation); sampling otherwise. */
+  greedy: boolean;
+  /** Simulated tool latency [min, max] in ms, drawn per call. */
+  toolLatencyMs?: number[];
+  /** Stops generation between steps (a worker asked to shut down); unfinished episodes are discarded. */
+  signal?: AbortSignal;
+}
+
+export interface EpisodeRequest {
+  task: Task;
+  groupId: string;
+  trajId: string;
+}
+
+interface Running {
+  req: EpisodeRequest;
+  episode: Episode;
+  steps: StepRecord[];
+  done: boolean;
+  success: boolean;
+}
+
+/** Samples (or argmaxes) one token per row; returns ids and their log-probs under softmax(logits / T). */
+export function sampleTokens(
+  logits: Float32Array,
+  vocabSize: number,
+  rows: number,
+  temperature: number,
+  greedy: boolean,
+  rng: Rng,
+): { ids: Int32Array; logProbs: Float32Array } {
+  const ids = new Int32Array(rows);
+  const logProbs = new Float32Array(rows);
+  const scaled = new Float64Array(vocabSize);
+  for (let r = 0; r < rows; r++) {
+    const off = r * vocabSize;
+    let max = -Infinity;
+    for (let v = 0; v < vocabSize; v++) {
+      scaled[v] = logits[off + v] / temperature;
+      if (scaled[v] > max) max = scaled[v];
+    }
+    let z = 0;
+    for (let v = 0; v < vocabSize; v++) z += Math.exp(scaled[v] - max);
+    const logZ = max + Math.log(z);
+    let choice = 0;
+    if (greedy) {
+      for (let v = 1; v < vocabSize; v++) if (scaled[v] > scaled[choice]) choice = v;
+    } else {
+      let u = rng.next();
+      choice = vocabSize - 1;
+      for (let v = 0; v < vocabSize; v++) {
+        u -= Math.exp(scaled[v] - logZ);
+        if (u < 0) {
+          choice = v;
+          break;
+        }
+      }
+    }
+    ids[r] = choice;
+    logProbs[r] = scaled[choice] - logZ;
+  }
+  return { ids, logProbs };
+}
+
+/** Generates one step's action tokens for every context, in one batch. */
+export function generateSteps(
+  policy: TokenPolicy,
+  contexts: Int32Array[],
+  opts: Pick<RolloutOptions, "maxStepTokens" | "temperature" | "greedy">,
+  rng: Rng,
+): { actionIds: Int32Array; logProbs: Float32Array }[] {
+  const actions: number[][] = contexts.map(() => []);
+  const logps: number[][] = contexts.map(() => []);
+  const finished = new Array<boolean>(contexts.length).fill(false);
+  const decoder = policy.decoder(contexts);
+  try {
+    for (let t = 0; t < opts.maxStepTokens; t++) {
+      const { ids, logProbs } = sampleTokens(decoder.logits(), policy.vocabSize, contexts.length, opts.temperature, opts.greedy, rng);
+      // Finished rows keep decoding in lockstep (their tokens are discarded): cheaper than re-packing.
+      ids.forEach((id, i) => {
+        if (finished[i]) return;
+        actions[i].push(id);
+        logps[i].push(logProbs[i]);
+        if (id === EOS_STEP) finished[i] = true;
+      });
+      if (finished.every(Boolean) || t === opts.maxStepTokens - 1) break;
+      decoder.push(ids);
+    }
+  } finally {
+    decoder.dispose();
+  }
+  return actions.map((a, i) => ({ actionIds: Int32Array.from(a), logProbs: Float32Array.from(logps[i]) }));
+}
+
+function concat(a: Int32Array, b: number[]): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs a batch of episodes to completion (or step budget) and returns their trajectories. */
+export async function runEpisodes(
+  env: Environment,
+  requests: EpisodeRequest[],
+  policy: TokenPolicy,
+  tokenizer: Tokenizer,
+  rng: Rng,
+  opts: RolloutOptions,
+): Promise<Trajectory[]> {
+  const running: Running[] = requests.map((req) => ({ req, episode: env.start(req.task), steps: [], done: false, success: false }));
+  const contextBudget = opts.contextLength - opts.maxStepTokens;
+  if (contextBudget < 8) throw new Error(`spec.model.contextLength ${opts.contextLength} leaves no room for context after maxStepTokens ${opts.maxStepTokens}`);
+  for (let t = 0; t < opts.maxSteps; t++) {
+    const live = running.filter((r) => !r.done);
+    if (live.length === 0 || opts.signal?.aborted) break;
+    const contexts = live.map((r) => tokenizer.encodeContext(r.episode.context(), contextBudget));
+    const stateKeys = live.map((r) => r.episode.stateKey());
+    const generated = generateSteps(policy, contexts, opts, rng);
+    const latencies = live.map(() => latency(opts.toolLatencyMs, rng));
+    // Tool calls of the batch run concurrently, as real (I/O-bound) tools would.
+    const outcomes = await Promise.all(
+      live.map(async (r, i) => {
+        if (latencies[i] > 0) await sleep(latencies[i]);
+        const words = tokenizer.decode(generated[i].actionIds).filter((w) => w !== "<eos-step>");
+        return r.episode.step(words);
+      }),
+    );
+    live.forEach((r, i) => {
+      const out = outcomes[i];
+      r.steps.push({
+        contextIds: contexts[i],
+        actionIds: generated[i].actionIds,
+        logProbs: generated[i].logProbs,
+        reward: out.reward,
+        done: out.done,
+        stateKey: stateKeys[i],
+      });
+      if (out.done) {
+        r.done = true;
+        r.success = out.success;
+      }
+    });
+  }
+  if (opts.signal?.aborted) return running.filter((r) => r.done).map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
+  return running.map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
+}
+
+function latency(range: number[] | undefined, rng: Rng): number {
+  if (!range || range.length === 0) return 0;
+  const [lo, hi = lo] = range;
+  return lo + rng.next() * (hi - lo);
+}
+
+function toTrajectory(r: Running, opts: RolloutOptions, tokenizer: Tokenizer, contextBudget: number): Trajectory {
+  const truncated = !r.done;
+  return {
+    trajId: r.req.trajId,
+    workerId: opts.workerId,
+    policyVersion: opts.policyVersion,
+    taskId: r.req.task.id,
+    groupId: r.req.groupId,
+    family: r.req.task.family,
+    steps: r.steps,
+    truncated,
+    bootstrapContextIds: truncated ? tokenizer.encodeContext(r.episode.context(), contextBudget) : undefined,
+    success: r.success,
+  };
+}
