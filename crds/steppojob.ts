@@ -67,7 +67,7 @@ export const environmentSchema = s.object({
   name: s.enumOf(ENVIRONMENTS, { default: "multihop-qa" }),
   config: s.free({ description: "Environment-specific settings (KB size, families, endpoint …)." }),
   maxSteps: s.integer({ default: 5, minimum: 1, description: "Step budget; the episode is truncated after it." }),
-  maxStepTokens: s.integer({ default: 32, minimum: 2, description: "Action tokens one step may generate before it is cut." }),
+  maxStepTokens: s.integer({ default: 24, minimum: 2, description: "Action tokens one step may generate before it is cut." }),
   toolLatencyMs: s.array(s.integer({ minimum: 0 }), { description: "Simulated tool latency [min, max] in ms." }),
 });
 

@@ -33,7 +33,9 @@ test("KV-cached decoding gives the same logits as a full forward pass, for ragge
     });
     if (step < pushed.length) {
       decoder.push(pushed[step]);
-      seqs.forEach((seq, b) => seq.push(pushed[step][b]));
+      seqs.forEach((seq, b) => {
+        seq.push(pushed[step][b]);
+      });
     }
   }
   decoder.dispose();

@@ -2,11 +2,15 @@
 import type { EnvironmentSpec } from "../../crds/steppojob.ts";
 import type { Environment } from "../environment.ts";
 import { createMultihopQa } from "./multihop-qa/index.ts";
+import { createPaperSearch } from "./paper-search/index.ts";
+import { createTextworld } from "./textworld/index.ts";
 
 type Factory = (config: Record<string, unknown>, seed: number) => Environment;
 
 const FACTORIES: Partial<Record<EnvironmentSpec["name"], Factory>> = {
   "multihop-qa": createMultihopQa,
+  "paper-search": createPaperSearch,
+  textworld: createTextworld,
 };
 
 export function createEnvironment(spec: EnvironmentSpec, seed: number): Environment {

@@ -1,0 +1,319 @@
+// The NATS transport against a REAL nats-server (started on a free loopback port with its own store dir).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { NatsTrajectoryBus, type NatsBusOptions, DLQ_HEADERS } from "../../common/nats/bus.ts";
+import { connectNats } from "../../common/nats/connection.ts";
+import { jobNames, sanitizeName } from "../../common/nats/names.ts";
+import { JobStateKV, NatsWeightStore } from "../../common/nats/weights.ts";
+import type { Trajectory } from "../../common/trajectory.ts";
+import { encodeTrajectory } from "../../common/trajectory-codec.ts";
+import { NatsServer } from "../support/nats-server.ts";
+
+let server: NatsServer;
+const conns: NatsConnection[] = [];
+const logs: string[] = [];
+const log = (line: string) => logs.push(line);
+
+async function conn(name: string): Promise<NatsConnection> {
+  const nc = await connectNats({ servers: server.url, name, reconnectTimeWaitMs: 100, log });
+  conns.push(nc);
+  return nc;
+}
+
+function traj(id: string, workerId = "w0", policyVersion = 0): Trajectory {
+  const n = 1 + (id.length % 3);
+  return {
+    trajId: id,
+    workerId,
+    policyVersion,
+    taskId: `task-${id}`,
+    groupId: "g",
+    family: "test",
+    steps: Array.from({ length: n }, (_, i) => ({
+      contextIds: Int32Array.from({ length: 50 }, (_, k) => k + i),
+      actionIds: Int32Array.from([i, 7, 9]),
+      logProbs: Float32Array.from([-0.1, -0.2, -0.3 - i]),
+      reward: i === n - 1 ? 1 : 0,
+      done: i === n - 1,
+      stateKey: `s${i}`,
+    })),
+    truncated: false,
+    success: true,
+  };
+}
+
+async function openPair(job: string, extra: Partial<NatsBusOptions> = {}) {
+  const worker = await NatsTrajectoryBus.open(await conn(`worker-${job}`), { job, workerId: "w0", log, ...extra, consume: false });
+  const learner = await NatsTrajectoryBus.open(await conn(`learner-${job}`), { job, log, consumer: { ackWaitMs: 1000 }, ...extra, consume: true });
+  return { worker, learner };
+}
+
+/** Fetches until `n` deliveries arrived or `timeoutMs` passed. */
+async function fetchN(bus: NatsTrajectoryBus, n: number, timeoutMs: number, ack = true) {
+  const got: Awaited<ReturnType<NatsTrajectoryBus["fetch"]>> = [];
+  const deadline = Date.now() + timeoutMs;
+  while (got.length < n && Date.now() < deadline) {
+    const ds = await bus.fetch(n - got.length, Math.min(1000, Math.max(1, deadline - Date.now())));
+    if (ack) await Promise.all(ds.map((d) => d.ack()));
+    got.push(...ds);
+  }
+  return got;
+}
+
+describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
+  before(async () => {
+    server = await NatsServer.start();
+  });
+
+  after(async () => {
+    for (const nc of conns) await nc.close().catch(() => {});
+    await server?.dispose();
+  });
+
+  it("names are per job and sanitised", () => {
+    const n = jobNames("my-job");
+    assert.equal(n.trajSubject("pod-1"), "steppo.my-job.traj.pod-1");
+    assert.equal(n.dlqSubject, "steppo.my-job.dlq");
+    assert.notEqual(sanitizeName("a.b"), sanitizeName("a_b"));
+    assert.match(jobNames("team/job.v2 x").trajStream, /^steppo-[A-Za-z0-9_-]+-traj$/);
+  });
+
+  it("publish → fetch → ack round trip, exact trajectories, nothing left in the stream", async () => {
+    const { worker, learner } = await openPair("roundtrip");
+    const sent = Array.from({ length: 5 }, (_, i) => traj(`rt-${i}`, `w${i % 2}`, i));
+    for (const t of sent) await worker.publish(t);
+    const got = await fetchN(learner, 5, 5000);
+    assert.equal(got.length, 5);
+    const byId = new Map(got.map((d) => [d.traj.trajId, d]));
+    for (const t of sent) {
+      const d = byId.get(t.trajId)!;
+      assert.equal(d.redeliveries, 0);
+      assert.deepEqual(encodeTrajectory(d.traj), encodeTrajectory(t), "token-in/token-out: bit-exact");
+      assert.equal(d.subject, `steppo.roundtrip.traj.${t.workerId}`);
+    }
+    assert.deepEqual(await learner.fetch(10, 0), [], "nothing more");
+    const b = await learner.backlog();
+    assert.deepEqual([b.pending, b.ackPending, b.streamMessages, b.lastSeq], [0, 0, 0, 5]);
+    assert.equal(worker.stats().published, 5);
+    const s = learner.stats();
+    assert.deepEqual([s.consumed, s.acked, s.inFlight, s.duplicates, s.deadLettered], [5, 5, 0, 0, 0]);
+    await worker.close();
+    await learner.close();
+  });
+
+  it("duplicate publishes are suppressed (server window and consumer de-dup) and counted", async () => {
+    const { worker, learner } = await openPair("dups");
+    const t = traj("dup-1");
+    await worker.publish(t);
+    await worker.publish(t); // same trajId within the duplicate window: stored once
+    assert.deepEqual([worker.stats().published, worker.stats().publishDuplicates], [1, 1]);
+    // The same trajId under another message id (e.g. re-published after the window): consumer-side de-dup.
+    const js = jetstream(await conn("raw-dups"));
+    await js.publish(learner.names.trajSubject("w9"), encodeTrajectory(t), { msgID: "other-id" });
+    const got = await fetchN(learner, 2, 1200);
+    assert.equal(got.length, 1);
+    assert.equal(got[0].traj.trajId, "dup-1");
+    const s = learner.stats();
+    assert.deepEqual([s.consumed, s.duplicates], [1, 1]);
+    const b = await learner.backlog();
+    assert.deepEqual([b.pending, b.ackPending, b.streamMessages], [0, 0, 0], "the suppressed duplicate was acked");
+    await learner.close();
+  });
+
+  it("garbage and unknown-version messages are dead-lettered with their cause, acked, counted, logged once per kind", async () => {
+    const { worker, learner } = await openPair("dlq");
+    const nc = await conn("raw-dlq");
+    const js = jetstream(nc);
+    const subject = learner.names.trajSubject("evil");
+    const future = encodeTrajectory(traj("future"));
+    future[2] = 9;
+    await js.publish(subject, new TextEncoder().encode("this is not a trajectory"));
+    await js.publish(subject, new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
+    await js.publish(subject, future);
+    await worker.publish(traj("good-after-garbage"));
+    const logStart = logs.length;
+    const got = await fetchN(learner, 1, 5000);
+    assert.deepEqual(
+      got.map((d) => d.traj.trajId),
+      ["good-after-garbage"],
+      "the consumer keeps working",
+    );
+    const s = learner.stats();
+    assert.equal(s.deadLettered, 3);
+    assert.deepEqual(s.deadLetteredByKind, { malformed: 2, "unknown-version": 1, truncated: 0 });
+    assert.equal(logs.slice(logStart).filter((l) => l.includes("dead-lettering")).length, 2, "logged once per kind");
+    const b = await learner.backlog();
+    assert.deepEqual([b.pending, b.ackPending, b.streamMessages], [0, 0, 0]);
+    // The raw bytes are readable on the dead-letter subject (kept by the DLQ stream) with the cause in headers.
+    const oc = await js.consumers.get(learner.names.dlqStream);
+    const reasons: string[] = [];
+    for await (const m of await oc.fetch({ max_messages: 3, expires: 2000 })) {
+      assert.equal(m.subject, learner.names.dlqSubject);
+      assert.equal(m.headers?.get(DLQ_HEADERS.subject), subject);
+      reasons.push(m.headers?.get(DLQ_HEADERS.reason) ?? "");
+      if (reasons.length === 3) break;
+    }
+    assert.deepEqual(reasons, ["malformed", "malformed", "unknown-version"]);
+    await learner.close();
+  });
+
+  it("a learner that dies holding unacked deliveries loses nothing: they are redelivered after ack_wait", async () => {
+    const job = "redeliver";
+    const worker = await NatsTrajectoryBus.open(await conn("w-redeliver"), { job, consume: false, log });
+    for (let i = 0; i < 4; i++) await worker.publish(traj(`rd-${i}`));
+    const ncA = await conn("learner-A");
+    const a = await NatsTrajectoryBus.open(ncA, { job, consume: true, consumer: { ackWaitMs: 1000 }, log });
+    const first = await fetchN(a, 4, 3000, false);
+    assert.equal(first.length, 4);
+    await first[0].ack();
+    a.abandon(); // SIGKILL-like: no acks, no NAKs
+    await ncA.close();
+
+    const t0 = Date.now();
+    const b = await NatsTrajectoryBus.open(await conn("learner-B"), { job, consume: true, consumer: { ackWaitMs: 1000 }, log, alreadyConsumed: ["rd-0"] });
+    const again = await fetchN(b, 3, 6000);
+    assert.deepEqual(again.map((d) => d.traj.trajId).sort(), ["rd-1", "rd-2", "rd-3"]);
+    assert.ok(again.every((d) => d.redeliveries >= 1));
+    assert.ok(Date.now() - t0 >= 500, "came back only after ack_wait");
+    assert.equal((await b.backlog()).streamMessages, 0);
+
+    // Graceful close NAKs what it holds: redelivered at once, not after ack_wait.
+    await worker.publish(traj("rd-4"));
+    const held = await fetchN(b, 1, 3000, false);
+    assert.equal(held.length, 1);
+    await b.close();
+    const c = await NatsTrajectoryBus.open(await conn("learner-C"), { job, consume: true, consumer: { ackWaitMs: 30_000 }, log });
+    const t1 = Date.now();
+    const back = await fetchN(c, 1, 3000);
+    assert.deepEqual(
+      back.map((d) => d.traj.trajId),
+      ["rd-4"],
+    );
+    assert.ok(Date.now() - t1 < 2000);
+    await c.close();
+  });
+
+  it("a live learner keeps its leases: no redelivery of held messages past ack_wait", async () => {
+    const { worker, learner } = await openPair("leases");
+    await worker.publish(traj("lease-1"));
+    const [d] = await fetchN(learner, 1, 3000, false);
+    await new Promise((r) => setTimeout(r, 2500)); // 2.5 × ack_wait, leases renewed every ack_wait/3
+    assert.deepEqual(await learner.fetch(5, 200), []);
+    assert.equal(learner.stats().duplicates, 0);
+    await d.ack();
+    assert.equal((await learner.backlog()).streamMessages, 0);
+    await learner.close();
+  });
+
+  it("back-pressure: a full stream makes publish wait until the learner acks", async () => {
+    // The worker creates the stream with defaults; the learner owns its configuration and lowers the limit.
+    const job = "backpressure";
+    const worker = await NatsTrajectoryBus.open(await conn("w-bp"), { job, consume: false, log });
+    const learner = await NatsTrajectoryBus.open(await conn("l-bp"), { job, consume: true, stream: { maxMsgs: 3 }, log });
+    for (let i = 0; i < 3; i++) await worker.publish(traj(`bp-${i}`));
+    let done = false;
+    const blocked = worker.publish(traj("bp-3")).then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(done, false, "publisher waits while the stream is full");
+    assert.ok(worker.stats().backpressureWaits > 0);
+    const got = await fetchN(learner, 1, 2000);
+    assert.equal(got.length, 1);
+    await blocked;
+    assert.equal(worker.stats().published, 4);
+    assert.equal((await fetchN(learner, 3, 4000)).length, 3);
+    await learner.close();
+  });
+
+  for (const mode of [
+    { name: "graceful restart", job: "restart", hard: false, downMs: 0 },
+    { name: "SIGKILL and 1 s down", job: "restart-hard", hard: true, downMs: 1000 },
+  ]) {
+    it(`survives a server restart mid-stream (${mode.name}): publisher and consumer continue, every trajectory consumed exactly once`, async () => {
+      await restartScenario(mode);
+    });
+  }
+
+  async function restartScenario(mode: { job: string; hard: boolean; downMs: number }) {
+    const { worker, learner } = await openPair(mode.job);
+    const N = 60;
+    const consumed: string[] = [];
+    let stop = false;
+    const consumer = (async () => {
+      while (!stop && consumed.length < N) {
+        const ds = await learner.fetch(16, 500);
+        for (const d of ds) {
+          consumed.push(d.traj.trajId);
+          await d.ack();
+        }
+      }
+    })();
+    const publisher = (async () => {
+      for (let i = 0; i < N; i++) {
+        await worker.publish(traj(`rs-${i}`, `w${i % 3}`));
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    })();
+    while (consumed.length < N / 3) await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    await server.restart({ hard: mode.hard, downMs: mode.downMs });
+    const downMs = Date.now() - t0;
+    await publisher;
+    const deadline = Date.now() + 20_000;
+    while (consumed.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    stop = true;
+    await consumer;
+    assert.equal(new Set(consumed).size, N, `all ${N} consumed (got ${new Set(consumed).size})`);
+    assert.equal(consumed.length, N, "none handed out twice");
+    assert.equal(worker.stats().published, N);
+    const b = await learner.backlog();
+    assert.deepEqual([b.pending, b.ackPending, b.streamMessages], [0, 0, 0]);
+    console.log(`  ${mode.job}: server down ${downMs} ms; publisher retries ${worker.stats().publishRetries}, suppressed ${learner.stats().duplicates}`);
+    await learner.close();
+  }
+
+  it("weight store: versions in the object store, latest in KV, old versions pruned", async () => {
+    const nc = await conn("weights");
+    const ws = await NatsWeightStore.open(nc, { job: "weights", keepVersions: 3 });
+    assert.equal(await ws.latestVersion(), -1);
+    assert.equal(await ws.get(0), undefined);
+    const blobs = [0, 1, 2, 3, 4].map((v) => Uint8Array.from({ length: v === 4 ? 700_000 : 1000 + v }, (_, i) => (i * 31 + v) & 0xff));
+    const seen: number[] = [];
+    const stopWatch = await ws.watchLatest((v) => seen.push(v));
+    for (let v = 0; v < blobs.length; v++) await ws.publish(v, blobs[v]);
+    assert.equal(await ws.latestVersion(), 4);
+    assert.deepEqual(await ws.get(4), blobs[4]);
+    assert.deepEqual(await ws.get(2), blobs[2]);
+    assert.equal(await ws.get(1), undefined, "pruned");
+    assert.equal(await ws.get(99), undefined);
+    await ws.publish(1, blobs[1]); // a late, older version never moves "latest" back
+    assert.equal(await ws.latestVersion(), 4);
+    const other = await NatsWeightStore.open(await conn("weights-2"), { job: "weights" });
+    assert.equal(await other.latestVersion(), 4);
+    assert.deepEqual(await other.get(3), blobs[3]);
+    await new Promise((r) => setTimeout(r, 100));
+    stopWatch();
+    assert.equal(seen.at(-1), 4);
+  });
+
+  it("job state KV: put/get/watch JSON values", async () => {
+    const kv = await JobStateKV.open(await conn("kv"), { job: "kvjob" });
+    assert.equal(await kv.get("learner.progress"), undefined);
+    const values: unknown[] = [];
+    const stop = await kv.watch<{ update: number }>("learner.progress", (v) => values.push(v));
+    await kv.put("learner.progress", { update: 1, successRate: 0.5 });
+    await kv.put("learner.progress", { update: 2, successRate: 0.75 });
+    assert.deepEqual(await kv.get("learner.progress"), { update: 2, successRate: 0.75 });
+    await kv.delete("learner.progress");
+    assert.equal(await kv.get("learner.progress"), undefined);
+    const deadline = Date.now() + 2000;
+    while (values.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    stop();
+    assert.deepEqual(values, [{ update: 1, successRate: 0.5 }, { update: 2, successRate: 0.75 }, undefined]);
+    const jsm = await jetstreamManager(await conn("kv-check"));
+    assert.ok((await jsm.streams.info("KV_steppo-kvjob")).config.name);
+  });
+});

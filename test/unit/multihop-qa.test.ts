@@ -1,0 +1,260 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Rng } from "../../common/rng.ts";
+import type { Environment, Split, StepOutcome, Task } from "../../workers/environment.ts";
+import { createMultihopQa, MultihopQa } from "../../workers/envs/multihop-qa/index.ts";
+
+const SEED = 7;
+const env = new MultihopQa({}, SEED);
+const vocab = new Set(env.vocabulary());
+
+interface Played {
+  contexts: string[][];
+  actions: string[][];
+  outcomes: StepOutcome[];
+}
+
+/** Plays the demonstrator (or `policy`) for up to `maxSteps` steps. */
+async function play(e: Environment, task: Task, rng: Rng, suboptimal: boolean, maxSteps = 5): Promise<Played> {
+  const episode = e.start(task);
+  const act = e.demonstrator(task, rng, suboptimal);
+  const out: Played = { contexts: [], actions: [], outcomes: [] };
+  for (let t = 0; t < maxSteps; t++) {
+    out.contexts.push(episode.context());
+    const action = act(episode);
+    out.actions.push(action);
+    const o = await episode.step(action);
+    out.outcomes.push(o);
+    if (o.done) break;
+  }
+  return out;
+}
+
+const succeeded = (p: Played) => p.outcomes.at(-1)!.done && p.outcomes.at(-1)!.success;
+
+function assertInVocabulary(words: string[], where: string, v: Set<string> = vocab) {
+  for (const w of words) assert.ok(v.has(w), `"${w}" (in ${where}: ${words.join(" ")}) is not in the vocabulary`);
+}
+
+test("multihop-qa: same seed, same knowledge base, vocabulary and tasks; another seed differs", () => {
+  const a = new MultihopQa({}, SEED);
+  const b = createMultihopQa({}, SEED) as MultihopQa;
+  assert.deepEqual(a.vocabulary(), b.vocabulary());
+  assert.deepEqual(a.kb.passages, b.kb.passages);
+  const ra = new Rng(3);
+  const rb = new Rng(3);
+  for (const split of ["train", "test", "ood"] as Split[]) {
+    for (let i = 0; i < 20; i++) assert.deepEqual(a.sampleTask(ra, split), b.sampleTask(rb, split));
+  }
+  assert.deepEqual(a.vocabulary(), [...a.vocabulary()].sort(), "stable (sorted) order");
+  assert.equal(new Set(a.vocabulary()).size, a.vocabulary().length);
+  assert.notDeepEqual(new MultihopQa({}, SEED + 1).vocabulary(), a.vocabulary());
+});
+
+test("multihop-qa: entity names are unique single capitalised words, and a small vocabulary at the defaults", () => {
+  const kb = env.kb;
+  const names = [...kb.namesOf("person"), ...kb.namesOf("film"), ...kb.namesOf("company"), ...kb.namesOf("city")];
+  assert.equal(names.length, 24 + 12 + 8 + 8);
+  assert.equal(new Set(names.map((n) => n.toLowerCase())).size, names.length);
+  for (const n of names) assert.match(n, /^[A-Z][a-z]+$/);
+  assert.ok(vocab.size < 300, `vocabulary has ${vocab.size} words`);
+  const big = new MultihopQa({ people: 60, films: 30, cities: 12, companies: 12 }, 1);
+  assert.equal(big.kb.namesOf("person").length, 60);
+});
+
+test("multihop-qa: searching an entity's name ranks its own passage first", () => {
+  for (const seed of [1, 2, 3]) {
+    const e = new MultihopQa({}, seed);
+    for (const [doc, name] of e.kb.subjects.entries()) assert.equal(e.kb.search([name], 2)[0], doc, `seed ${seed}: ${name}`);
+  }
+});
+
+test("multihop-qa: train and test splits are disjoint; held-out families only in ood", () => {
+  assert.deepEqual(env.families, { train: ["bridge"], ood: ["comparison", "compositional"] });
+  const train = env.tasks("train");
+  const test = env.tasks("test");
+  assert.ok(train.length > 0 && test.length > 0);
+  const trainIds = new Set(train.map((t) => t.id));
+  for (const t of test) assert.ok(!trainIds.has(t.id), t.id);
+  const testIds = new Set(test.map((t) => t.id));
+  const rng = new Rng(11);
+  const seen = { train: new Set<string>(), test: new Set<string>(), ood: new Set<string>() };
+  for (let i = 0; i < 300; i++) {
+    const tr = env.sampleTask(rng, "train");
+    assert.ok(trainIds.has(tr.id) && tr.split === "train" && tr.family === "bridge", tr.id);
+    const te = env.sampleTask(rng, "test");
+    assert.ok(testIds.has(te.id) && te.split === "test" && te.family === "bridge", te.id);
+    const ood = env.sampleTask(rng, "ood");
+    assert.ok(env.families.ood.includes(ood.family) && ood.split === "ood", ood.id);
+    seen.train.add(tr.family);
+    seen.ood.add(ood.family);
+  }
+  assert.deepEqual([...seen.ood].sort(), ["comparison", "compositional"]);
+  assert.throws(() => env.sampleTask(rng, "train", "comparison"), /not in the train split/);
+  assert.throws(() => env.sampleTask(rng, "test", "compositional"), /not in the test split/);
+  assert.throws(() => env.sampleTask(rng, "ood", "bridge"), /not in the ood split/);
+});
+
+test("multihop-qa: the optimal demonstrator solves >= 99% of train tasks and every test task", async () => {
+  const rng = new Rng(21);
+  let wins = 0;
+  const n = 300;
+  for (let i = 0; i < n; i++) {
+    const p = await play(env, env.sampleTask(rng, "train"), rng, false);
+    if (succeeded(p)) wins++;
+    assert.ok(p.actions.length <= 3, "a bridge question takes at most 3 steps");
+    for (const a of p.actions) assert.ok(a.length >= 8 && a.length <= 25, `step of ${a.length} words: ${a.join(" ")}`);
+  }
+  assert.ok(wins / n >= 0.99, `success ${wins / n}`);
+  for (const task of env.tasks("test")) assert.ok(succeeded(await play(env, task, rng, false)), task.id);
+});
+
+test("multihop-qa: every held-out family is solvable within 5 steps (compositional 3-hop in 4)", async () => {
+  const rng = new Rng(22);
+  for (const family of env.families.ood) {
+    for (let i = 0; i < 100; i++) {
+      const task = env.sampleTask(rng, "ood", family);
+      const p = await play(env, task, rng, false, 5);
+      assert.ok(succeeded(p), `${task.id}: ${p.actions.map((a) => a.join(" ")).join(" | ")}`);
+      if (task.id.startsWith("compositional/region/") || task.id.startsWith("compositional/headquarters/")) assert.ok(p.actions.length <= 4, task.id);
+      if (family === "comparison") assert.ok(p.actions.length <= 3, task.id);
+    }
+  }
+});
+
+test("multihop-qa: the sub-optimal demonstrator fails often and always terminates within 5 steps", async () => {
+  const rng = new Rng(23);
+  let wins = 0;
+  const n = 300;
+  for (let i = 0; i < n; i++) {
+    const split: Split = i % 3 === 2 ? "ood" : "train";
+    const p = await play(env, env.sampleTask(rng, split), rng, true, 5);
+    assert.ok(p.outcomes.at(-1)!.done, "ends with an answer within 5 steps");
+    if (split === "train" && succeeded(p)) wins++;
+  }
+  const rate = wins / 200;
+  assert.ok(rate < 0.5 && rate > 0, `sub-optimal success ${rate}`);
+});
+
+test("multihop-qa: reward 1 only for an exact answer, 0 on every other step", async () => {
+  const rng = new Rng(24);
+  for (let i = 0; i < 100; i++) {
+    const p = await play(env, env.sampleTask(rng, i % 2 ? "train" : "ood"), rng, i % 3 === 0);
+    p.outcomes.forEach((o, t) => {
+      if (t < p.outcomes.length - 1) assert.equal(o.reward, 0);
+    });
+    const last = p.outcomes.at(-1)!;
+    assert.equal(last.reward, last.success ? 1 : 0);
+  }
+  const task = env.sampleTask(rng, "train");
+  const answer = async (words: string[]) => env.start(task).step(["answer", "[", ...words, "]"]);
+  assert.deepEqual(await answer([task.answer]), { observation: ["<obs>", "answer", "submitted", "</obs>"], reward: 1, done: true, success: true });
+  assert.equal((await answer([task.answer, task.answer])).reward, 0);
+  assert.equal((await answer(["the", task.answer])).success, false);
+  const wrong = env.vocabulary().find((w) => /^[A-Z]/.test(w) && w !== task.answer)!;
+  assert.deepEqual(await answer([wrong]), { observation: ["<obs>", "answer", "submitted", "</obs>"], reward: 0, done: true, success: false });
+});
+
+test("multihop-qa: a malformed call gives an error observation; an empty search says nothing was found", async () => {
+  const task = env.sampleTask(new Rng(5), "train");
+  const ep = env.start(task);
+  const bad = await ep.step("i think the answer is obvious".split(" "));
+  assert.equal(bad.done, false);
+  assert.equal(bad.reward, 0);
+  assert.match(bad.error ?? "", /no tool call/);
+  assert.deepEqual(bad.observation.slice(0, 3), ["<obs>", "error", ":"]);
+  assert.deepEqual(ep.context().slice(-bad.observation.length), bad.observation, "the note is in the next context");
+  for (const a of ["search [ x", "lookup [ x ]", "search [ ]", "search [ a ] answer [ b ]"]) {
+    const o = await ep.step(a.split(" "));
+    assert.ok(o.error && !o.done && o.reward === 0, a);
+    assertInVocabulary(o.observation, a);
+  }
+  const none = await ep.step(["search", "[", "because", "]"]);
+  assert.deepEqual(none.observation, ["<obs>", "nothing", "was", "found", "</obs>"]);
+  assert.equal(none.error, undefined);
+  const found = await ep.step(["search", "[", task.prompt.find((w) => /^[A-Z]/.test(w))!, "]"]);
+  assert.ok(found.observation.length > 5 && !found.error);
+  assert.ok(!ep.context().includes("error") && !ep.context().includes("nothing"), "the note clears after a successful search");
+  assert.equal(found.observation.filter((w) => w === "<obs>").length <= env.config.topK, true);
+});
+
+test("multihop-qa: the context starts with the question, keeps recent evidence and never exceeds maxContextWords", async () => {
+  const configs = [{}, { maxContextWords: 40, maxPassages: 4, topK: 3 }, { maxPassages: 1, topK: 1 }];
+  for (const config of configs) {
+    const e = new MultihopQa(config, 3);
+    const words = e.vocabulary();
+    const names = words.filter((w) => /^[A-Z]/.test(w));
+    const rng = new Rng(9);
+    for (let i = 0; i < 60; i++) {
+      const task = e.sampleTask(rng, (["train", "test", "ood"] as Split[])[i % 3]);
+      const ep = e.start(task);
+      for (let t = 0; t < 8; t++) {
+        const ctx = ep.context();
+        assert.ok(ctx.length <= e.config.maxContextWords, `${ctx.length} > ${e.config.maxContextWords}: ${ctx.join(" ")}`);
+        assert.deepEqual(ctx.slice(0, 2 + task.prompt.length), ["question", ":", ...task.prompt]);
+        assert.ok(ctx.filter((w) => w === "<obs>").length <= e.config.maxPassages + 1);
+        // Random searches over names, with occasional junk and malformed calls.
+        const r = rng.next();
+        const action =
+          r < 0.7
+            ? ["search", "[", rng.pick(names), ...(rng.next() < 0.3 ? [rng.pick(words)] : []), "]"]
+            : r < 0.9
+              ? [rng.pick(words), rng.pick(words)]
+              : ["answer", "[", rng.pick(names), "]"];
+        const o = await ep.step(action);
+        if (o.done) break;
+      }
+    }
+  }
+  assert.throws(() => new MultihopQa({ maxContextWords: 10 }, 1), /spec\.environment\.config\.maxContextWords/);
+});
+
+test("multihop-qa: every word shown or demonstrated is in vocabulary()", async () => {
+  const rng = new Rng(31);
+  for (let i = 0; i < 200; i++) {
+    const split = (["train", "test", "ood"] as Split[])[i % 3];
+    const task = env.sampleTask(rng, split);
+    assertInVocabulary(task.prompt, "prompt");
+    assertInVocabulary([task.answer], "answer");
+    const p = await play(env, task, rng, i % 2 === 0);
+    for (const c of p.contexts) assertInVocabulary(c, "context");
+    for (const a of p.actions) assertInVocabulary(a, "demonstration");
+    for (const o of p.outcomes) assertInVocabulary(o.observation, "observation");
+  }
+});
+
+test("multihop-qa: stateKey identifies the environment state across episodes of a task", async () => {
+  const task = env.sampleTask(new Rng(4), "train");
+  const anchor = task.prompt.find((w) => /^[A-Z]/.test(w))!;
+  const a = env.start(task);
+  const b = env.start(task);
+  assert.equal(a.stateKey(), b.stateKey());
+  assert.ok(a.stateKey().startsWith(task.id));
+  await a.step(["search", "[", anchor, "]"]);
+  assert.notEqual(a.stateKey(), b.stateKey());
+  // "need" occurs in no passage, so this query retrieves exactly what the bare name does.
+  await b.step(["first", "the", "film", ".", "search", "[", "need", anchor, "]"]);
+  assert.equal(a.stateKey(), b.stateKey(), "different wording, same retrieved evidence, same state");
+  await b.step(["oops"]);
+  assert.notEqual(a.stateKey(), b.stateKey(), "an error note is part of the state");
+  const other = env.tasks("train").find((t) => t.id !== task.id)!;
+  assert.notEqual(env.start(other).stateKey(), env.start(task).stateKey());
+});
+
+test("multihop-qa: tasks round-trip through JSON and foreign tasks are rejected", async () => {
+  const task = env.sampleTask(new Rng(6), "ood", "compositional");
+  const copy = JSON.parse(JSON.stringify(task)) as Task;
+  const p = await play(env, copy, new Rng(1), false);
+  assert.ok(succeeded(p));
+  assert.throws(() => env.start({ ...task, id: "bridge/birthplace/Nobody" }), /Nobody/);
+  assert.throws(() => env.start({ ...task, id: "riddle/x/y" }), /unknown task id/);
+});
+
+test("multihop-qa: config validation names the field and what was expected", () => {
+  assert.throws(() => createMultihopQa({ peple: 3 }, 1), /spec\.environment\.config\.peple: unknown key/);
+  assert.throws(() => createMultihopQa({ people: "many" }, 1), /spec\.environment\.config\.people: expected an integer between 2 and 500, got "many"/);
+  assert.throws(() => createMultihopQa({ topK: 1.5 }, 1), /spec\.environment\.config\.topK: expected an integer/);
+  assert.throws(() => createMultihopQa({ testFraction: 1 }, 1), /spec\.environment\.config\.testFraction: expected a number strictly between 0 and 1/);
+  assert.throws(() => createMultihopQa({ films: 1 }, 1), /spec\.environment\.config\.films/);
+  assert.equal(new MultihopQa({ topK: 3, maxPassages: 3 }, 1).config.topK, 3);
+});

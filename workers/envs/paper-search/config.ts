@@ -1,0 +1,86 @@
+// `spec.environment.config` for paper-search: defaults and validation. Errors name the offending field
+// as `spec.environment.config.<key>` and say what was expected.
+import { AUTHOR_NAMES } from "./words.ts";
+
+export interface PaperSearchConfig {
+  /** Papers in the corpus (ids p0 … p<papers−1>). */
+  papers: number;
+  /** Distinct authors (one per paper). */
+  authors: number;
+  /** Most papers one author writes; an author search then lists all of them (needs topK ≥ it). */
+  maxPapersPerAuthor: number;
+  /** Publication years, from 2015 on. */
+  years: number;
+  /** Most references a paper makes (at least one unless it is from the first year). */
+  maxRefs: number;
+  /** Results a search shows. */
+  topK: number;
+  /** Hard bound on context words (goal + evidence + note). */
+  maxContextWords: number;
+  /** Share of in-domain tasks held out for the test split. */
+  testFraction: number;
+  /** Tasks are kept only if the optimal demonstrator submits within this many steps. */
+  stepBudget: number;
+}
+
+export const PAPER_SEARCH_DEFAULTS: Readonly<PaperSearchConfig> = {
+  papers: 60,
+  authors: 24,
+  maxPapersPerAuthor: 3,
+  years: 10,
+  maxRefs: 3,
+  topK: 3,
+  maxContextWords: 96,
+  testFraction: 0.2,
+  stepBudget: 5,
+};
+
+type Rule = { kind: "int"; min: number; max: number } | { kind: "fraction" };
+
+const RULES: Record<keyof PaperSearchConfig, Rule> = {
+  papers: { kind: "int", min: 12, max: 1000 },
+  authors: { kind: "int", min: 4, max: AUTHOR_NAMES.length },
+  maxPapersPerAuthor: { kind: "int", min: 2, max: 10 },
+  years: { kind: "int", min: 3, max: 30 },
+  maxRefs: { kind: "int", min: 1, max: 6 },
+  topK: { kind: "int", min: 1, max: 10 },
+  maxContextWords: { kind: "int", min: 64, max: 100000 },
+  testFraction: { kind: "fraction" },
+  stepBudget: { kind: "int", min: 3, max: 100 },
+};
+
+const FIELD = "spec.environment.config";
+
+function describe(v: unknown): string {
+  return typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : v === null ? "null" : String(v);
+}
+
+export function parsePaperSearchConfig(raw: Record<string, unknown> | undefined): PaperSearchConfig {
+  if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw)))
+    throw new Error(`${FIELD}: expected an object, got ${describe(raw)}`);
+  const out: PaperSearchConfig = { ...PAPER_SEARCH_DEFAULTS };
+  for (const [key, value] of Object.entries(raw ?? {})) {
+    if (!(key in RULES)) throw new Error(`${FIELD}.${key}: unknown key (expected one of ${Object.keys(RULES).join(", ")})`);
+    const k = key as keyof PaperSearchConfig;
+    const rule = RULES[k];
+    if (rule.kind === "int") {
+      if (typeof value !== "number" || !Number.isInteger(value) || value < rule.min || value > rule.max) {
+        throw new Error(`${FIELD}.${key}: expected an integer between ${rule.min} and ${rule.max}, got ${describe(value)}`);
+      }
+    } else if (typeof value !== "number" || !(value > 0 && value < 1)) {
+      throw new Error(`${FIELD}.${key}: expected a number strictly between 0 and 1, got ${describe(value)}`);
+    }
+    out[k] = value;
+  }
+  if (out.authors * out.maxPapersPerAuthor < out.papers) {
+    throw new Error(
+      `${FIELD}.authors: expected at least ${Math.ceil(out.papers / out.maxPapersPerAuthor)} authors for ${out.papers} papers at ${out.maxPapersPerAuthor} per author, got ${out.authors}`,
+    );
+  }
+  if (out.topK < out.maxPapersPerAuthor) {
+    throw new Error(
+      `${FIELD}.topK: expected at least maxPapersPerAuthor (${out.maxPapersPerAuthor}) so an author search lists all their papers, got ${out.topK}`,
+    );
+  }
+  return out;
+}
