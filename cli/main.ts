@@ -5,6 +5,7 @@ import { loadJobFile } from "../common/job-spec.ts";
 import { ValidationError } from "../common/schema.ts";
 import { runJob } from "../learner/run-job.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
+import { cmdLearner, cmdRunDistributed, cmdWorker, DISTRIBUTED_USAGE } from "./process-commands.ts";
 import { progressReporter } from "./progress.ts";
 
 const USAGE = `usage: steppo <command> [options]
@@ -14,7 +15,7 @@ commands:
       --updates N         override spec.training.updates
       --run-dir DIR       where checkpoints, curve.csv/svg and summary.json go (default runs/<job name>)
       --summary FILE      also write the run summary JSON to FILE
-  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
+${DISTRIBUTED_USAGE}  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
   help                  this text
 `;
 
@@ -45,7 +46,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case "run":
-        return await cmdRun(rest);
+        return rest.some((a) => a === "--nats" || a.startsWith("--nats=")) ? await cmdRunDistributed(rest) : await cmdRun(rest);
+      case "learner":
+        return await cmdLearner(rest);
+      case "worker":
+        return await cmdWorker(rest);
       case "validate":
         return await cmdValidate(rest);
       case undefined:

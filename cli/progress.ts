@@ -6,8 +6,9 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (
   return (p, total) => {
     const elapsed = (Date.now() - started) / 1000;
     const eta = p.update > 0 ? (elapsed / p.update) * (total - p.update) : 0;
-    const test = Number.isNaN(p.testSuccess) ? "" : ` test ${p.testSuccess.toFixed(2)}`;
-    const info = `update ${p.update}/${total} train ${p.trainSuccess.toFixed(2)}${test} return ${p.meanReturn.toFixed(2)} clip ${p.clipFraction.toFixed(2)} ${p.seconds.toFixed(1)}s/update eta ${eta.toFixed(0)}s`;
+    const test = p.testSuccess === null ? "" : ` test ${p.testSuccess.toFixed(2)}`;
+    const f = (v: number | null) => (v === null ? "-" : v.toFixed(2));
+    const info = `update ${p.update}/${total} train ${f(p.trainSuccess)}${test} return ${f(p.meanReturn)} clip ${f(p.clipFraction)} ${p.seconds.toFixed(1)}s/update eta ${eta.toFixed(0)}s`;
     if (stream.isTTY) {
       const width = 24;
       const filled = Math.round((p.update / total) * width);

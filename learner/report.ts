@@ -1,18 +1,19 @@
 // The learning curve of a run as CSV and as a self-contained SVG picture (no plotting dependency).
 import { writeFileSync } from "node:fs";
 
+/** One row of the learning curve; null marks a value not measured at that point (JSON-safe, unlike NaN). */
 export interface CurvePoint {
   update: number;
   envSteps: number;
   /** Success rate of the sampled training batch. */
-  trainSuccess: number;
-  /** Greedy success on the in-domain test split (NaN where not evaluated). */
-  testSuccess: number;
-  meanReturn: number;
-  policyLoss: number;
-  valueLoss: number;
-  entropy: number;
-  clipFraction: number;
+  trainSuccess: number | null;
+  /** Greedy success on the in-domain test split (null where not evaluated). */
+  testSuccess: number | null;
+  meanReturn: number | null;
+  policyLoss: number | null;
+  valueLoss: number | null;
+  entropy: number | null;
+  clipFraction: number | null;
   seconds: number;
 }
 
@@ -30,7 +31,12 @@ const COLUMNS: (keyof CurvePoint)[] = [
 ];
 
 export function curveCsv(curve: CurvePoint[]): string {
-  const rows = curve.map((p) => COLUMNS.map((c) => (Number.isNaN(p[c]) ? "" : String(Number(p[c].toFixed(6))))).join(","));
+  const rows = curve.map((p) =>
+    COLUMNS.map((c) => {
+      const v = p[c];
+      return v === null ? "" : String(Number(v.toFixed(6)));
+    }).join(","),
+  );
   return `${COLUMNS.join(",")}\n${rows.join("\n")}\n`;
 }
 
@@ -50,8 +56,16 @@ export function curveSvg(curve: CurvePoint[], title: string): string {
   const H = 360;
   const m = { l: 52, r: 16, t: 36, b: 44 };
   const series: Series[] = [
-    { name: "train batch success", color: "#9aa5b1", points: curve.filter((p) => !Number.isNaN(p.trainSuccess)).map((p) => [p.envSteps, p.trainSuccess]) },
-    { name: "greedy test success", color: "#1f6feb", points: curve.filter((p) => !Number.isNaN(p.testSuccess)).map((p) => [p.envSteps, p.testSuccess]) },
+    {
+      name: "train batch success",
+      color: "#9aa5b1",
+      points: curve.flatMap((p): [number, number][] => (p.trainSuccess === null ? [] : [[p.envSteps, p.trainSuccess]])),
+    },
+    {
+      name: "greedy test success",
+      color: "#1f6feb",
+      points: curve.flatMap((p): [number, number][] => (p.testSuccess === null ? [] : [[p.envSteps, p.testSuccess]])),
+    },
   ];
   const maxX = Math.max(1, ...curve.map((p) => p.envSteps));
   const x = (v: number) => m.l + (v / maxX) * (W - m.l - m.r);

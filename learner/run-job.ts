@@ -160,7 +160,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
       update: learner.version,
       envSteps: state.envSteps,
       trainSuccess: batch.filter((t) => t.success).length / batch.length,
-      testSuccess: Number.NaN,
+      testSuccess: null,
       meanReturn: stats.meanReturn,
       policyLoss: stats.policyLoss,
       valueLoss: stats.valueLoss,
@@ -173,7 +173,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     state.curve.push(point);
     opts.onUpdate?.(point, total);
     const target = spec.training.successRate;
-    const reached = target !== undefined && point.testSuccess >= target;
+    const reached = target !== undefined && point.testSuccess !== null && point.testSuccess >= target;
     if (learner.version % spec.checkpoint.interval === 0 || last || reached) await saveCheckpoint();
     if (reached) {
       log(`success criterion ${target} reached at update ${learner.version}`);

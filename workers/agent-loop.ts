@@ -115,13 +115,6 @@ export function generateSteps(
   return actions.map((a, i) => ({ actionIds: Int32Array.from(a), logProbs: Float32Array.from(logps[i]) }));
 }
 
-function concat(a: Int32Array, b: number[]): Int32Array {
-  const out = new Int32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

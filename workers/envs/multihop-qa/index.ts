@@ -57,7 +57,7 @@ export class MultihopQa implements Environment {
     for (const v of VARIANTS) {
       if (v.kind !== "chain" || !FAMILIES.train.includes(v.family)) continue;
       for (const anchor of this.kb.namesOf(v.anchor)) {
-        if (this.kb.testAnchors.has(anchor) === (split === "test")) out.push(toTask(resolveQuestion(this.kb, v, [anchor])));
+        if (this.kb.isTestQuestion(v.name, anchor) === (split === "test")) out.push(toTask(resolveQuestion(this.kb, v, [anchor])));
       }
     }
     return out;

@@ -228,7 +228,7 @@ export function resolveQuestion(kb: KnowledgeBase, variant: Variant, entities: s
   if (variant.kind === "chain") {
     if (entities.length !== 1 || kb.typeOf(entities[0]) !== variant.anchor) throw new Error(`multihop-qa: task ${id}: expected one ${variant.anchor}`);
     const { chain, answer } = followChain(kb, entities[0], variant.path);
-    const split: Split = variant.family !== "bridge" ? "ood" : kb.testAnchors.has(entities[0]) ? "test" : "train";
+    const split: Split = variant.family !== "bridge" ? "ood" : kb.isTestQuestion(variant.name, entities[0]) ? "test" : "train";
     return { id, variant, entities, chain, answer, split, prompt: variant.prompt(entities[0]) };
   }
   const [a, b] = entities;
@@ -266,9 +266,19 @@ export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family
   const fam = family ?? rng.pick(families);
   const variant = rng.pick(VARIANTS.filter((v) => v.family === fam));
   if (variant.kind === "chain") {
-    let anchors = kb.namesOf(variant.anchor);
-    if (split !== "ood") anchors = anchors.filter((x) => kb.testAnchors.has(x) === (split === "test"));
-    return resolveQuestion(kb, variant, [rng.pick(anchors)]);
+    if (split === "ood") return resolveQuestion(kb, variant, [rng.pick(kb.namesOf(variant.anchor))]);
+    // Draw uniformly over the split's questions of this family (a variant may have few in a split).
+    const pool = VARIANTS.filter((v) => v.family === fam && v.kind === "chain").flatMap((v) =>
+      v.kind === "chain"
+        ? kb
+            .namesOf(v.anchor)
+            .filter((a) => kb.isTestQuestion(v.name, a) === (split === "test"))
+            .map((a) => [v, a] as const)
+        : [],
+    );
+    if (pool.length === 0) throw new Error(`multihop-qa: the ${split} split has no ${fam} questions (raise the KB size or change testFraction)`);
+    const [v, anchor] = rng.pick(pool);
+    return resolveQuestion(kb, v, [anchor]);
   }
   const names = kb.namesOf(variant.type);
   const a = rng.pick(names);

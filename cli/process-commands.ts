@@ -1,0 +1,132 @@
+// The distributed commands: `steppo learner`, `steppo worker` (what the learner and rollout pods run)
+// and `steppo run --nats` (both as local processes against a NATS server).
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadJobFile } from "../common/job-spec.ts";
+import { intFlag, parseFlags, UsageError } from "./args.ts";
+import { runDistributed } from "./distributed-run.ts";
+import { learnerConfig, workerConfig } from "./process-config.ts";
+import { progressReporter } from "./progress.ts";
+
+export const DISTRIBUTED_USAGE = `  run <job.yaml> --nats URL [--workers N]
+                        the same job as separate processes: one learner and N rollout workers
+                        (default spec.rollout.replicas) meeting through the NATS server at URL
+  learner               the learner process (a learner pod): --job FILE --nats URL
+      --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P
+  worker                a rollout worker process (a rollout pod): --job FILE --nats URL --id ID
+      --metrics-port P
+    environment: STEPPO_JOB_FILE, STEPPO_NATS_URL, STEPPO_WORKER_ID (default: hostname),
+    STEPPO_CHECKPOINT_DIR, STEPPO_RUN_DIR, STEPPO_METRICS_PORT (default 9464; 0 any, "off" none),
+    STEPPO_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (spans over OTLP/HTTP),
+    STEPPO_ACK_WAIT_MS, STEPPO_ADMISSION_LEASE_MS (see docs/distributed.md)
+`;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** An AbortSignal fired by SIGTERM or SIGINT (a second one exits at once). */
+function shutdownSignal(what: string): { signal: AbortSignal; dispose: () => void } {
+  const ctl = new AbortController();
+  const handler = (sig: NodeJS.Signals) => {
+    if (ctl.signal.aborted) process.exit(130);
+    log(`${what}: ${sig} received, shutting down cleanly`);
+    ctl.abort();
+  };
+  process.on("SIGTERM", handler);
+  process.on("SIGINT", handler);
+  return {
+    signal: ctl.signal,
+    dispose: () => {
+      process.off("SIGTERM", handler);
+      process.off("SIGINT", handler);
+    },
+  };
+}
+
+export async function cmdLearner(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    job: { type: "string" },
+    nats: { type: "string" },
+    "checkpoint-dir": { type: "string" },
+    "run-dir": { type: "string" },
+    updates: { type: "string" },
+    summary: { type: "string" },
+    "metrics-port": { type: "string" },
+  });
+  if (positionals.length > 0) throw new UsageError(`learner takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
+  const config = learnerConfig(values);
+  const { runLearnerProcess } = await import("../learner/learner-process.ts");
+  const stop = shutdownSignal("learner");
+  try {
+    const r = await runLearnerProcess({ config, updates: intFlag(values.updates, "updates"), log, onUpdate: progressReporter(), signal: stop.signal });
+    if (r.summary) {
+      const { curve: _curve, ...brief } = r.summary;
+      if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(r.summary, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
+    }
+    return 0;
+  } finally {
+    stop.dispose();
+  }
+}
+
+export async function cmdWorker(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    job: { type: "string" },
+    nats: { type: "string" },
+    id: { type: "string" },
+    "metrics-port": { type: "string" },
+  });
+  if (positionals.length > 0) throw new UsageError(`worker takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
+  const config = workerConfig(values);
+  const { runWorkerProcess, VocabularyMismatchError } = await import("../workers/worker-process.ts");
+  const stop = shutdownSignal(`worker ${config.workerId}`);
+  try {
+    await runWorkerProcess({ config, log, signal: stop.signal });
+    return 0;
+  } catch (err) {
+    if (err instanceof VocabularyMismatchError) {
+      log(`steppo worker: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** `steppo run job.yaml --nats URL [--workers N]`. */
+export async function cmdRunDistributed(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    nats: { type: "string" },
+    workers: { type: "string" },
+    updates: { type: "string" },
+    "run-dir": { type: "string" },
+    summary: { type: "string" },
+  });
+  if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
+  if (!values.nats) throw new UsageError("run --nats needs a URL (nats://host:port)");
+  const jobFile = positionals[0];
+  const job = loadJobFile(jobFile);
+  const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
+  const workers = intFlag(values.workers, "workers") ?? Math.max(1, job.spec.rollout.replicas);
+  if (workers < 1) throw new UsageError("--workers must be at least 1");
+  const stop = shutdownSignal("run");
+  try {
+    const summary = await runDistributed({
+      jobFile,
+      natsUrl: values.nats as string,
+      workers,
+      runDir,
+      updates: intFlag(values.updates, "updates"),
+      log,
+      signal: stop.signal,
+    });
+    const { curve: _curve, ...brief } = summary;
+    if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
+    log(`run directory: ${runDir} (summary.json, curve.csv, curve.svg, checkpoints/)`);
+    return 0;
+  } finally {
+    stop.dispose();
+  }
+}

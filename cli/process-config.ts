@@ -1,0 +1,104 @@
+// Configuration of the `steppo learner` and `steppo worker` processes: command-line flags first, then the
+// environment variables a pod gets, then the job file. Anything required and missing is reported with every
+// way to provide it.
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { loadJobFile } from "../common/job-spec.ts";
+import type { StepPOJob } from "../crds/steppojob.ts";
+import { UsageError } from "./args.ts";
+
+export const ENV = {
+  jobFile: "STEPPO_JOB_FILE",
+  natsUrl: "STEPPO_NATS_URL",
+  workerId: "STEPPO_WORKER_ID",
+  checkpointDir: "STEPPO_CHECKPOINT_DIR",
+  runDir: "STEPPO_RUN_DIR",
+  metricsPort: "STEPPO_METRICS_PORT",
+  otlpEndpoint: "STEPPO_OTLP_ENDPOINT",
+  otelEndpoint: "OTEL_EXPORTER_OTLP_ENDPOINT",
+  ackWaitMs: "STEPPO_ACK_WAIT_MS",
+  admissionLeaseMs: "STEPPO_ADMISSION_LEASE_MS",
+} as const;
+
+export const DEFAULT_METRICS_PORT = 9464;
+
+export interface ProcessConfig {
+  job: StepPOJob;
+  jobFile: string;
+  natsUrl: string;
+  /** undefined: do not serve /metrics (STEPPO_METRICS_PORT=off). */
+  metricsPort?: number;
+  otlpEndpoint?: string;
+  /** Redelivery delay of trajectories a dead learner held (its live holdings are renewed). */
+  ackWaitMs: number;
+  /** A worker whose admission heartbeat has not moved for this long is presumed dead and its tickets reclaimed. */
+  admissionLeaseMs: number;
+}
+
+export interface LearnerConfig extends ProcessConfig {
+  checkpointDir: string;
+  runDir: string;
+}
+
+export interface WorkerConfig extends ProcessConfig {
+  workerId: string;
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+type Env = Record<string, string | undefined>;
+
+function pick(flag: string | boolean | undefined, env: Env, name: string): string | undefined {
+  if (typeof flag === "string" && flag !== "") return flag;
+  const v = env[name];
+  return v !== undefined && v.trim() !== "" ? v.trim() : undefined;
+}
+
+function positiveInt(value: string | undefined, what: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${what} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function common(command: string, flags: Flags, env: Env): ProcessConfig {
+  const jobFile = pick(flags.job, env, ENV.jobFile);
+  if (!jobFile) throw new UsageError(`${command}: no job file: pass --job FILE or set ${ENV.jobFile}`);
+  const job = loadJobFile(jobFile);
+  const natsUrl = pick(flags.nats, env, ENV.natsUrl) ?? job.spec.nats.url;
+  if (!natsUrl) throw new UsageError(`${command}: no NATS server: pass --nats URL, set ${ENV.natsUrl}, or set spec.nats.url in ${jobFile}`);
+  if (!/^(nats|tls|wss?):\/\//.test(natsUrl) && !/^[\w.-]+:\d+$/.test(natsUrl)) {
+    throw new UsageError(`${command}: NATS URL "${natsUrl}" is not a nats://host:port URL`);
+  }
+  const portText = pick(flags["metrics-port"], env, ENV.metricsPort);
+  let metricsPort: number | undefined = DEFAULT_METRICS_PORT;
+  if (portText === "off") metricsPort = undefined;
+  else if (portText !== undefined) {
+    metricsPort = Number(portText);
+    if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) {
+      throw new UsageError(`${command}: --metrics-port / ${ENV.metricsPort} must be a port number (0: any free port) or "off", got "${portText}"`);
+    }
+  }
+  return {
+    job,
+    jobFile,
+    natsUrl,
+    metricsPort,
+    otlpEndpoint: pick(undefined, env, ENV.otlpEndpoint) ?? pick(undefined, env, ENV.otelEndpoint),
+    ackWaitMs: positiveInt(pick(undefined, env, ENV.ackWaitMs), ENV.ackWaitMs, 30_000),
+    admissionLeaseMs: positiveInt(pick(undefined, env, ENV.admissionLeaseMs), ENV.admissionLeaseMs, 30_000),
+  };
+}
+
+export function learnerConfig(flags: Flags, env: Env = process.env): LearnerConfig {
+  const base = common("learner", flags, env);
+  const runDir = pick(flags["run-dir"], env, ENV.runDir) ?? join("runs", base.job.metadata.name);
+  const checkpointDir = pick(flags["checkpoint-dir"], env, ENV.checkpointDir) ?? base.job.spec.checkpoint.dir ?? join(runDir, "checkpoints");
+  return { ...base, runDir, checkpointDir };
+}
+
+export function workerConfig(flags: Flags, env: Env = process.env): WorkerConfig {
+  const base = common("worker", flags, env);
+  const workerId = pick(flags.id, env, ENV.workerId) ?? hostname();
+  if (!workerId) throw new UsageError(`worker: no worker id: pass --id ID or set ${ENV.workerId} (the pod name)`);
+  return { ...base, workerId };
+}

@@ -1,0 +1,57 @@
+// The StepPOJob status, written only by the operator through the status subresource. Built with the
+// same schema builder as the spec, so the CRD's status schema and the operator's TypeScript types
+// come from this one definition. No object here carries a default (`optional: true`): a status is
+// whatever the operator last wrote, never something the API server invents on read.
+import * as s from "../common/schema.ts";
+
+export const PHASES = ["Pending", "Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"] as const;
+export const CONDITION_TYPES = ["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"] as const;
+export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
+
+export const conditionSchema = s.object(
+  {
+    type: s.enumOf(CONDITION_TYPES),
+    status: s.enumOf(CONDITION_STATUSES),
+    reason: s.string({ description: "CamelCase reason for the last transition." }),
+    message: s.string({ description: "Human-readable detail of the last transition." }),
+    lastTransitionTime: s.string({ description: "RFC 3339 time the condition last changed status." }),
+  },
+  { required: ["type", "status"] },
+);
+
+export const statusSchema = s.object(
+  {
+    phase: s.enumOf(PHASES, { description: "Summary of the job's state (the condition most recently True)." }),
+    conditions: s.array(conditionSchema, { description: "Latest observation of each condition type." }),
+    observedGeneration: s.integer({ minimum: 0, description: "metadata.generation the operator last reconciled." }),
+    startTime: s.string({ description: "RFC 3339 time the learner first started." }),
+    completionTime: s.string({ description: "RFC 3339 time the job succeeded or failed." }),
+    update: s.integer({ minimum: 0, description: "Latest learner update (policy version) reported by the learner." }),
+    lastCheckpoint: s.object(
+      {
+        update: s.integer({ minimum: 0, description: "Learner update the checkpoint holds." }),
+        path: s.string({ description: "Checkpoint location inside the checkpoint volume." }),
+        time: s.string({ description: "RFC 3339 time the checkpoint was written." }),
+      },
+      { optional: true, description: "The newest checkpoint the learner wrote (it resumes from here)." },
+    ),
+    rollout: s.object(
+      {
+        ready: s.integer({ minimum: 0, description: "Rollout pods Running and Ready (the scale subresource's status replicas)." }),
+        desired: s.integer({ minimum: 0, description: "Rollout pods the operator wants (spec.rollout.replicas unless suspended)." }),
+      },
+      { optional: true },
+    ),
+    restarts: s.integer({ minimum: 0, description: "Times the learner pod was recreated after a failure (compared with runPolicy.backoffLimit)." }),
+    successRate: s.number({ minimum: 0, maximum: 1, description: "Latest greedy in-domain success rate reported by the learner." }),
+    selector: s.string({ description: "Label selector of the rollout pods, for the scale subresource (HPA/KEDA)." }),
+  },
+  { optional: true },
+);
+
+// The builder types every object-valued property as present (true of defaulted spec objects); no status
+// field has a default, so every top-level field is optional, nested ones already are.
+export type StepPOJobStatus = Partial<s.Static<typeof statusSchema>>;
+export type StepPOJobCondition = s.Static<typeof conditionSchema>;
+export type Phase = (typeof PHASES)[number];
+export type ConditionType = (typeof CONDITION_TYPES)[number];
