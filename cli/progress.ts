@@ -2,10 +2,12 @@
 import type { CurvePoint } from "../learner/report.ts";
 
 export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (p: CurvePoint, total: number) => void {
-  const started = Date.now();
+  // Rate from the updates seen by this reporter only (not warm-up, not updates before a resume).
+  let first: { update: number; at: number } | undefined;
   return (p, total) => {
-    const elapsed = (Date.now() - started) / 1000;
-    const eta = p.update > 0 ? (elapsed / p.update) * (total - p.update) : 0;
+    first ??= { update: p.update - 1, at: Date.now() - p.seconds * 1000 };
+    const done = p.update - first.update;
+    const eta = done > 0 ? ((Date.now() - first.at) / 1000 / done) * (total - p.update) : 0;
     const test = p.testSuccess === null ? "" : ` test ${p.testSuccess.toFixed(2)}`;
     const f = (v: number | null) => (v === null ? "-" : v.toFixed(2));
     const info = `update ${p.update}/${total} train ${f(p.trainSuccess)}${test} return ${f(p.meanReturn)} clip ${f(p.clipFraction)} ${p.seconds.toFixed(1)}s/update eta ${eta.toFixed(0)}s`;

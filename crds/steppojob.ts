@@ -69,6 +69,10 @@ export const environmentSchema = s.object({
   maxSteps: s.integer({ default: 5, minimum: 1, description: "Step budget; the episode is truncated after it." }),
   maxStepTokens: s.integer({ default: 24, minimum: 2, description: "Action tokens one step may generate before it is cut." }),
   toolLatencyMs: s.array(s.integer({ minimum: 0 }), { description: "Simulated tool latency [min, max] in ms." }),
+  bootstrapOnTruncation: s.boolean({
+    default: false,
+    description: "Bootstrap V(c_T) when the step budget cuts an episode; by default running out of steps is a failure (value 0).",
+  }),
 });
 
 export const warmupSchema = s.object({

@@ -10,6 +10,7 @@ import { Adam } from "./adam.ts";
 import { tf } from "./backend.ts";
 import type { Advantages, AdvantageEstimator, EstimatorConfig, ValuedTrajectory } from "./estimators/estimator.ts";
 import { getEstimator } from "./estimators/registry.ts";
+import { applyWhitening, raggedMoments } from "./estimators/whiten.ts";
 import { type ModelConfig, PolicyModel, padBatch } from "./model.ts";
 import { cloneGradients, type LossConfig, type LossStats, ppoGradients } from "./ppo-loss.ts";
 import { minibatchIndices, sequentialIndices } from "./shuffle.ts";
@@ -133,8 +134,12 @@ export class Learner {
     const steps = batch.flatMap((t) => t.steps);
     const { logProbs, values } = this.scoreSteps(this.model, steps);
     const ref = this.reference && this.algorithm.klCoef > 0 ? this.scoreSteps(this.reference, steps).logProbs : undefined;
-    const truncated = batch.filter((t) => t.truncated && t.bootstrapContextIds);
-    const bootstrap = this.estimator.critic === "none" ? new Float32Array(truncated.length) : this.contextValues(truncated.map((t) => t.bootstrapContextIds!));
+    // The step budget is part of these tasks (the agent is not told how many steps remain), so by default
+    // running out of steps is scored like a failed episode: V(c_T) = 0. Bootstrapping instead makes
+    // stalling worth V(c_T) > 0 while a wrong answer is worth 0, and the policy learns to stop answering.
+    const bootstrapping = this.spec.environment.bootstrapOnTruncation && this.estimator.critic !== "none";
+    const truncated = bootstrapping ? batch.filter((t) => t.truncated && t.bootstrapContextIds) : [];
+    const bootstrap = this.contextValues(truncated.map((t) => t.bootstrapContextIds!));
     const bootstrapById = new Map(truncated.map((t, i) => [t.trajId, bootstrap[i]]));
 
     let k = 0;
@@ -201,8 +206,8 @@ export class Learner {
   private whitened(advantages: Advantages[]): Float32Array[][] {
     const unit = this.algorithm.whitenAdvantages ? this.estimator.whitenOver : "none";
     if (unit === "none") return advantages.map((a) => a.tokenAdvantages);
-    const { mean, std } = moments(unit === "steps" ? advantages.map((a) => a.stepAdvantages) : advantages.flatMap((a) => a.tokenAdvantages));
-    return advantages.map((a) => a.tokenAdvantages.map((tok) => Float32Array.from(tok, (x) => (x - mean) / (std + 1e-8))));
+    const stats = raggedMoments(unit === "steps" ? advantages.map((a) => a.stepAdvantages) : advantages.flatMap((a) => a.tokenAdvantages));
+    return advantages.map((a) => applyWhitening(a.tokenAdvantages, stats));
   }
 
   /** One learner update on a batch of trajectories. */
@@ -293,15 +298,4 @@ function concatIds(a: Int32Array, b: Int32Array): Int32Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-/** Mean and (population) standard deviation over ragged arrays. */
-function moments(xs: Float32Array[]): { mean: number; std: number } {
-  let sum = 0;
-  let n = 0;
-  for (const x of xs) for (const v of x) (sum += v), n++;
-  const mean = n ? sum / n : 0;
-  let sq = 0;
-  for (const x of xs) for (const v of x) sq += (v - mean) ** 2;
-  return { mean, std: n ? Math.sqrt(sq / n) : 0 };
 }

@@ -302,6 +302,8 @@ function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor): T {
 /** Right-pads ragged sequences with <pad> (id 0) into a [B, T] int32 tensor. */
 export function padBatch(sequences: Int32Array[], T: number): tf.Tensor2D {
   const buf = new Int32Array(sequences.length * T);
-  sequences.forEach((s, i) => buf.set(s.subarray(0, T), i * T));
+  sequences.forEach((s, i) => {
+    buf.set(s.subarray(0, T), i * T);
+  });
   return tf.tensor2d(buf, [sequences.length, T], "int32");
 }

@@ -126,13 +126,13 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     state.curve.push({
       update: 0,
       envSteps: 0,
-      trainSuccess: Number.NaN,
+      trainSuccess: null,
       testSuccess: state.initial.test,
-      meanReturn: Number.NaN,
-      policyLoss: Number.NaN,
-      valueLoss: Number.NaN,
-      entropy: Number.NaN,
-      clipFraction: Number.NaN,
+      meanReturn: null,
+      policyLoss: null,
+      valueLoss: null,
+      entropy: null,
+      clipFraction: null,
       seconds: 0,
     });
   }
