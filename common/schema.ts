@@ -85,22 +85,12 @@ export function quantity(o: Common = {}): Schema<string | number> {
   return make({ "x-kubernetes-int-or-string": true, ...o });
 }
 
-// A property is present after defaulting when it is required or has a default (objects always get
-// their defaults filled in, so an optional object whose fields all default is present too).
+// A property is present after defaulting when it is required or has a default. Objects built with
+// `object()` default to `{}` and so are always present; maps and free-form objects are not.
 type Props = Record<string, Schema<unknown>>;
 type HasDefault<S> = S extends Schema<unknown, infer D> ? (boolean extends D ? false : D) : false;
 type Present<P extends Props, R extends string> = {
-  [K in keyof P]: K extends R
-    ? K
-    : HasDefault<P[K]> extends true
-      ? K
-      : P[K] extends Schema<infer T>
-        ? T extends object
-          ? T extends unknown[]
-            ? never
-            : K
-          : never
-        : never;
+  [K in keyof P]: K extends R ? K : HasDefault<P[K]> extends true ? K : never;
 }[keyof P];
 type ObjectOf<P extends Props, R extends string> = { [K in Present<P, R>]: Static<P[K]> } & { [K in Exclude<keyof P, Present<P, R>>]?: Static<P[K]> };
 type Flatten<T> = { [K in keyof T]: T[K] };
@@ -145,7 +135,17 @@ export function object<P extends Props, R extends Extract<keyof P, string> = nev
   }
   // Kubernetes only applies nested defaults when the parent object exists; `default: {}` makes the
   // API server materialise the parent so a bare manifest gets the same defaults as `steppo run`.
-  if (!o.required?.length && !o.optional) openapi.default = {};
+  if (!o.required?.length && !o.optional) {
+    openapi.default = {};
+    // The API server evaluates an object's CEL rules against its `default` as written, without first
+    // applying the nested defaults, so `{}` would fail a rule such as `self.a % self.b == 0`. Such
+    // objects default to their fully defaulted value instead (the same object after defaulting).
+    if (o.validations?.length) {
+      const errors: FieldError[] = [];
+      openapi.default = validateAndDefault(openapi, {}, "(default)", errors);
+      if (errors.length) throw new Error(`schema bug: the default object violates its own rules: ${errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
+    }
+  }
   return { openapi, props };
 }
 

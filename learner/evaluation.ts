@@ -19,7 +19,9 @@ export function evalSets(env: Environment, seed: number, episodes: number): Eval
     return Array.from({ length: episodes }, () => env.sampleTask(rng, split, family));
   };
   sets.push({ name: "test", tasks: draw("test", undefined, 1) });
-  env.families.ood.forEach((family, i) => sets.push({ name: family, tasks: draw("ood", family, 100 + i) }));
+  env.families.ood.forEach((family, i) => {
+    sets.push({ name: family, tasks: draw("ood", family, 100 + i) });
+  });
   return sets;
 }
 

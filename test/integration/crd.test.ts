@@ -1,0 +1,177 @@
+// The generated StepPOJob CRD against a REAL kube-apiserver + etcd (test/cluster), driven with the real
+// kubectl: it installs, defaults, refuses invalid manifests naming the field, prints its columns, and
+// scales through the scale subresource.
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, test } from "node:test";
+import yaml from "js-yaml";
+import { loadJobFile, parseJob } from "../../common/job-spec.ts";
+import { CRD_NAME, CRD_PATH } from "../../crds/generate.ts";
+import { type KubectlResult, startTestCluster, type TestCluster } from "../cluster/cluster.ts";
+
+const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
+
+let cluster: TestCluster;
+
+async function kubectl(args: string[], input?: string): Promise<KubectlResult> {
+  return cluster.kubectl(args, { input });
+}
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await kubectl(args, input);
+  assert.equal(r.code, 0, `kubectl ${args.join(" ")} failed:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+function manifest(name: string, spec: Record<string, unknown>): Record<string, unknown> {
+  return { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name }, spec };
+}
+
+/** Applies `doc` and asserts the API server refuses it with every one of `expected` in the message. */
+async function refused(doc: Record<string, unknown>, expected: (string | RegExp)[]): Promise<string> {
+  const r = await kubectl(["apply", "-f", "-"], yaml.dump(doc));
+  assert.notEqual(r.code, 0, `the server accepted an invalid manifest:\n${yaml.dump(doc)}\n${r.stdout}`);
+  for (const e of expected) {
+    if (typeof e === "string") assert.ok(r.stderr.includes(e), `expected ${JSON.stringify(e)} in the server's refusal:\n${r.stderr}`);
+    else assert.match(r.stderr, e);
+  }
+  return r.stderr;
+}
+
+async function getJob(name: string): Promise<Record<string, unknown> & { spec: Record<string, Record<string, unknown>> }> {
+  return JSON.parse(await ok(["get", `steppojob/${name}`, "-o", "json"]));
+}
+
+describe("StepPOJob CRD on a real kube-apiserver", () => {
+  before(async () => {
+    cluster = await startTestCluster();
+    process.stderr.write(`[crd.test] cluster ready in ${cluster.startupMs} ms at ${cluster.server}\n`);
+    await ok(["apply", "-f", CRD_PATH]);
+    await ok(["wait", "--for=condition=Established", "--timeout=60s", `crd/${CRD_NAME}`]);
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("the server accepts the structural schema: Established, NamesAccepted, no NonStructuralSchema", async () => {
+    const crd = JSON.parse(await ok(["get", `crd/${CRD_NAME}`, "-o", "json"])) as { status: { conditions: { type: string; status: string }[] } };
+    const conds = Object.fromEntries(crd.status.conditions.map((c) => [c.type, c.status]));
+    assert.equal(conds.Established, "True");
+    assert.equal(conds.NamesAccepted, "True");
+    assert.equal(conds.NonStructuralSchema, undefined);
+  });
+
+  test("a bare manifest gets the server-side defaults, identical to `steppo run`'s local defaulting", async () => {
+    const doc = manifest("defaults", { training: { updates: 5 } });
+    await ok(["apply", "-f", "-"], yaml.dump(doc));
+    const job = await getJob("defaults");
+    assert.equal(job.spec.algorithm.estimator, "step-gae");
+    assert.equal(job.spec.rollout.episodesPerUpdate, 32);
+    assert.equal(job.spec.rollout.replicas, 1);
+    assert.equal((job.spec.algorithm.shuffle as Record<string, unknown>).enabled, true, "nested objects are materialised and defaulted");
+    assert.equal(job.spec.runPolicy.backoffLimit, 3);
+    assert.equal(job.spec.training.updates, 5, "given values win");
+    assert.deepEqual(job.spec, parseJob(doc, "inline").spec, "server defaulting and local defaulting agree");
+  });
+
+  test("every manifest in examples/ applies as it is", async () => {
+    const files = [join(EXAMPLES, "quickstart.yaml"), ...readdirSync(join(EXAMPLES, "ablation")).map((f) => join(EXAMPLES, "ablation", f))];
+    for (const f of files) {
+      await ok(["apply", "-f", f]);
+      const local = loadJobFile(f);
+      assert.deepEqual((await getJob(local.metadata.name)).spec, local.spec, `${f}: the server's defaults match steppo run's`);
+    }
+  });
+
+  test("invalid manifests are refused by the server with the field named", async () => {
+    // Enum.
+    await refused(manifest("bad-estimator", { algorithm: { estimator: "ppo-magic" } }), ["spec.algorithm.estimator", "Unsupported value", "ppo-magic"]);
+    // CEL: replicas <= maxReplicas.
+    await refused(manifest("bad-max", { rollout: { replicas: 5, maxReplicas: 2 } }), ["spec.rollout.replicas", "replicas must be <= maxReplicas"]);
+    // CEL: minReplicas <= replicas.
+    await refused(manifest("bad-min", { rollout: { replicas: 2, minReplicas: 4 } }), ["spec.rollout.minReplicas", "minReplicas must be <= replicas"]);
+    // Minimum.
+    await refused(manifest("bad-updates", { training: { updates: -3 } }), ["spec.training.updates", "greater than or equal to 1"]);
+    // Type.
+    await refused(manifest("bad-type", { rollout: { replicas: "three" } }), ["spec.rollout.replicas", "must be of type integer"]);
+    // CEL on a defaulted field: the batch must split into whole groups.
+    await refused(manifest("bad-groups", { rollout: { episodesPerUpdate: 30, groupSize: 4 } }), ["spec.rollout.episodesPerUpdate", "multiple of groupSize"]);
+    // CEL on an optional field.
+    await refused(manifest("bad-clip", { algorithm: { clip: 1.5 } }), ["spec.algorithm.clip", "clip must be below 1"]);
+    // Unknown fields (kubectl asks for strict field validation).
+    await refused(manifest("bad-field", { algorithm: { estimater: "grpo" } }), [/unknown field "spec\.algorithm\.estimater"/]);
+    // Exclusive minimum.
+    await refused(manifest("bad-lr", { algorithm: { learningRate: 0 } }), ["spec.algorithm.learningRate", "greater than 0"]);
+    // Several errors at once: each is named.
+    const many = await refused(manifest("bad-many", { algorithm: { estimator: "x" }, training: { updates: 0 }, runPolicy: { cleanPodPolicy: "Some" } }), [
+      "spec.algorithm.estimator",
+      "spec.training.updates",
+      "spec.runPolicy.cleanPodPolicy",
+    ]);
+    assert.ok(many.length > 0);
+    const names = JSON.parse(await ok(["get", "spj", "-o", "json"])) as { items: { metadata: { name: string } }[] };
+    assert.ok(!names.items.some((i) => i.metadata.name.startsWith("bad-")), "no invalid job was stored");
+  });
+
+  test("status is a subresource: kubectl get spj prints the columns from it", async () => {
+    await ok(["apply", "-f", "-"], yaml.dump(manifest("columns", { rollout: { replicas: 3 } })));
+    const header = (await ok(["get", "spj", "columns"])).split("\n")[0];
+    assert.deepEqual(header.trim().split(/\s+/), ["NAME", "PHASE", "UPDATE", "SUCCESS", "READY", "DESIRED", "AGE"]);
+    const status = {
+      phase: "Running",
+      update: 12,
+      successRate: 0.75,
+      rollout: { ready: 2, desired: 3 },
+      selector: "steppo.dev/job=columns,steppo.dev/role=rollout",
+      conditions: [
+        {
+          type: "Running",
+          status: "True",
+          reason: "PodsRunning",
+          message: "learner and rollouts running",
+          lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+        },
+      ],
+    };
+    await ok(["patch", "spj", "columns", "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
+    const row = (await ok(["get", "spj", "columns", "--no-headers"])).trim().split(/\s+/);
+    assert.deepEqual(row.slice(0, 6), ["columns", "Running", "12", "0.75", "2", "3"]);
+    // The main resource ignores status; the status subresource validates it.
+    await ok(["patch", "spj", "columns", "--type=merge", "-p", JSON.stringify({ status: { phase: "Failed" } })]);
+    assert.equal((JSON.parse(await ok(["get", "spj", "columns", "-o", "json"])) as { status: { phase: string } }).status.phase, "Running");
+    const bad = await kubectl(["patch", "spj", "columns", "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { phase: "Exploded" } })]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /status\.phase/);
+  });
+
+  test("kubectl scale round-trips through the scale subresource, and CEL still guards it", async () => {
+    await ok(["apply", "-f", "-"], yaml.dump(manifest("scaled", { rollout: { replicas: 1, maxReplicas: 4 } })));
+    await ok([
+      "patch",
+      "spj",
+      "scaled",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { rollout: { ready: 1, desired: 1 }, selector: "steppo.dev/job=scaled" } }),
+    ]);
+    assert.match(await ok(["scale", "spj/scaled", "--replicas=3"]), /scaled/);
+    assert.equal((await getJob("scaled")).spec.rollout.replicas, 3);
+    const scale = JSON.parse(await ok(["get", "--raw", "/apis/steppo.dev/v1alpha1/namespaces/default/steppojobs/scaled/scale"])) as {
+      kind: string;
+      spec: { replicas: number };
+      status: { replicas: number; selector: string };
+    };
+    assert.equal(scale.kind, "Scale");
+    assert.equal(scale.spec.replicas, 3);
+    assert.equal(scale.status.replicas, 1, "status replicas come from .status.rollout.ready");
+    assert.equal(scale.status.selector, "steppo.dev/job=scaled");
+    const tooMany = await kubectl(["scale", "spj/scaled", "--replicas=9"]);
+    assert.notEqual(tooMany.code, 0, "scaling past maxReplicas must be refused");
+    assert.match(tooMany.stderr, /replicas must be <= maxReplicas/);
+    assert.equal((await getJob("scaled")).spec.rollout.replicas, 3);
+  });
+});
