@@ -9,18 +9,24 @@ import type { Tokenizer } from "./tokenizer.ts";
 export interface EvalSet {
   name: string;
   tasks: Task[];
+  /** Greedy decoding, or sampling at the rollout temperature with a fixed seed (the policy RL trains). */
+  decoding: "greedy" | "sampled";
 }
 
-/** The in-domain test split plus one set per held-out family. */
+/**
+ * "train": in-domain training questions, sampled at the rollout temperature — the success rate of the
+ * policy RL optimises. "test": held-out in-domain questions, greedy. One greedy set per OOD family.
+ */
 export function evalSets(env: Environment, seed: number, episodes: number): EvalSet[] {
   const sets: EvalSet[] = [];
   const draw = (split: Split, family: string | undefined, salt: number) => {
     const rng = new Rng(seed * 7919 + salt);
     return Array.from({ length: episodes }, () => env.sampleTask(rng, split, family));
   };
-  sets.push({ name: "test", tasks: draw("test", undefined, 1) });
+  sets.push({ name: "train", tasks: draw("train", undefined, 2), decoding: "sampled" });
+  sets.push({ name: "test", tasks: draw("test", undefined, 1), decoding: "greedy" });
   env.families.ood.forEach((family, i) => {
-    sets.push({ name: family, tasks: draw("ood", family, 100 + i) });
+    sets.push({ name: family, tasks: draw("ood", family, 100 + i), decoding: "greedy" });
   });
   return sets;
 }
@@ -29,14 +35,15 @@ const EVAL_BATCH = 50;
 
 export async function successRate(
   env: Environment,
-  tasks: Task[],
+  set: EvalSet,
   policy: TokenPolicy,
   tokenizer: Tokenizer,
   spec: StepPOJobSpec,
   contextLength: number,
 ): Promise<number> {
+  const tasks = set.tasks;
   let successes = 0;
-  const rng = new Rng(0); // unused by greedy decoding, required by the loop's signature
+  const rng = new Rng(0x5eed); // fixed: the same samples for the same weights, whenever evaluated
   for (let start = 0; start < tasks.length; start += EVAL_BATCH) {
     const requests: EpisodeRequest[] = tasks
       .slice(start, start + EVAL_BATCH)
@@ -47,8 +54,8 @@ export async function successRate(
       maxSteps: spec.environment.maxSteps,
       maxStepTokens: spec.environment.maxStepTokens,
       contextLength,
-      temperature: 1,
-      greedy: true,
+      temperature: spec.rollout.temperature,
+      greedy: set.decoding === "greedy",
     });
     successes += trajs.filter((t) => t.success).length;
   }

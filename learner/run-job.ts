@@ -40,7 +40,11 @@ export interface RunSummary {
   clip: number;
   backend: string;
   parameters: number;
+  /** In-domain training questions, sampled at the rollout temperature (what RL optimises). */
   successRate: { initial: number; final: number; demonstrations?: number };
+  /** Held-out in-domain questions, greedy. */
+  test: { initial: number; final: number };
+  /** Held-out families, greedy, after training. */
   ood: Record<string, number>;
   oodInitial: Record<string, number>;
   checkpoints: string[];
@@ -86,7 +90,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
   const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
   const evaluate = async (names?: string[]) => {
     const out: Record<string, number> = {};
-    for (const s of sets) if (!names || names.includes(s.name)) out[s.name] = await successRate(env, s.tasks, policy, tokenizer, spec, config.contextLength);
+    for (const s of sets) if (!names || names.includes(s.name)) out[s.name] = await successRate(env, s, policy, tokenizer, spec, config.contextLength);
     return out;
   };
 
@@ -122,7 +126,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     }
     await learner.snapshotReference();
     state.initial = await evaluate();
-    log(`initial greedy success: ${fmtRates(state.initial)}`);
+    log(`initial success (train sampled, others greedy): ${fmtRates(state.initial)}`);
     state.curve.push({
       update: 0,
       envSteps: 0,
@@ -181,8 +185,8 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     }
   }
   const final = await evaluate();
-  const { test: finalTest, ...ood } = final;
-  const { test: initialTest, ...oodInitial } = state.initial;
+  const { train: finalTrain, test: finalTest, ...ood } = final;
+  const { train: initialTrain, test: initialTest, ...oodInitial } = state.initial;
   const summary: RunSummary = {
     job: job.metadata.name,
     updates: learner.version,
@@ -194,7 +198,8 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     clip: a.clip,
     backend,
     parameters: learner.model.parameterCount(),
-    successRate: { initial: initialTest, final: finalTest, demonstrations: state.demonstrations },
+    successRate: { initial: initialTrain, final: finalTrain, demonstrations: state.demonstrations },
+    test: { initial: initialTest, final: finalTest },
     ood,
     oodInitial,
     checkpoints: state.checkpoints,
@@ -205,7 +210,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
   writeCurveCsv(join(opts.runDir, "curve.csv"), state.curve);
   writeCurveSvg(join(opts.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio`);
   writeFileSync(join(opts.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
-  log(`final greedy success: ${fmtRates(final)} (initial ${fmtRates(state.initial)}); ${summary.wallSeconds.toFixed(0)} s`);
+  log(`final success (train sampled, others greedy): ${fmtRates(final)} (initial ${fmtRates(state.initial)}); ${summary.wallSeconds.toFixed(0)} s`);
   return summary;
 }
 

@@ -26,6 +26,11 @@ export interface NatsConnectOptions {
   waitOnFirstConnect?: boolean;
   /** Server ping interval; a dead server is noticed after 2 missed pongs (default 10 s). */
   pingIntervalMs?: number;
+  /**
+   * Capture an async stack trace for every request (default false): the client otherwise builds two Error
+   * objects per request — per publish and per confirmed ack — which costs a large share of the CPU.
+   */
+  asyncTraces?: boolean;
   log?: Log;
 }
 
@@ -40,6 +45,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
     pingInterval: opts.pingIntervalMs ?? 10_000,
     maxPingOut: 2,
+    noAsyncTraces: !(opts.asyncTraces ?? false),
   });
   const log = opts.log ?? defaultLog;
   (async () => {
@@ -66,6 +72,8 @@ export function isTransient(err: unknown): boolean {
   if (err instanceof JetStreamError) return /not enabled|heartbeat|timeout/i.test(err.message);
   const name = (err as { name?: string } | null)?.name ?? "";
   const msg = (err as { message?: string } | null)?.message ?? "";
+  // JetStream still recovering after a server restart (a plain Error subclass in @nats-io/jetstream).
+  if (name === "JetStreamNotEnabled") return true;
   return name === "ConnectionError" || name === "ReconnectedError" || /timeout|disconnect|reconnect|ECONNREFUSED|ECONNRESET|no responders/i.test(msg);
 }
 

@@ -1,0 +1,64 @@
+// What the distributed runtime keeps in the job's KV bucket besides `policy.version` (names.ts): the
+// learner's runtime description that workers check before they start, the admission counter (admission.ts)
+// and the learner's progress, which the operator reads for the job status.
+import type { ModelConfig } from "../../learner/model.ts";
+
+export const RUNTIME_KEYS = {
+  /** RuntimeInfo, written by the learner at start. */
+  runtime: "runtime.info",
+  /** AdmissionState (admission.ts), CAS-updated by workers and the learner. */
+  admission: "admission.tickets",
+} as const;
+
+export interface RuntimeInfo {
+  /** vocabularyHash() of the learner's tokenizer; workers refuse to run with a different one. */
+  tokenizerHash: string;
+  vocabSize: number;
+  model: ModelConfig;
+  /** Random id of this learner process: changes on every (re)start. */
+  learnerIncarnation: string;
+  startedAt: string;
+}
+
+/** Totals that satisfy published = consumed + stale + deadLettered + inFlight (see docs/distributed.md). */
+export interface TrajectoryAccounting {
+  /** Messages the trajectory stream accepted (its last sequence; server-side duplicates are not stored). */
+  published: number;
+  /** Trained on, and the update that used them is checkpointed. */
+  consumed: number;
+  /** Dropped as more than maxPolicyLag versions old (or produced by a policy lost in a learner crash), checkpointed. */
+  stale: number;
+  /** Undecodable messages moved to the dead-letter stream. */
+  deadLettered: number;
+  /** Suppressed re-deliveries of trajectories already consumed (not part of the identity). */
+  duplicates: number;
+  /** In the stream and not yet durable: waiting to be fetched, or held by the learner until its next checkpoint. */
+  inFlight: number;
+}
+
+export interface LearnerProgress {
+  phase: "starting" | "warmup" | "training" | "done" | "failed";
+  update: number;
+  updates: number;
+  envSteps: number;
+  /** Success rate of the last training batch. */
+  trainSuccess: number | null;
+  /** Last greedy in-domain test success rate. */
+  testSuccess: number | null;
+  lastCheckpoint: { update: number; path: string; at: string } | null;
+  /** Signals for the autoscaler: is the learner starved (scale workers up) or flooded (scale down)? */
+  demand: {
+    /** Seconds the learner waited for samples in the last update. */
+    waitSecondsLastUpdate: number;
+    /** Mean over the run. */
+    waitSecondsPerUpdate: number;
+    /** Trajectories in the stream not yet delivered to the learner. */
+    backlog: number;
+    staleDrops: number;
+    /** Live rollout workers holding admission tickets. */
+    workers: number;
+  };
+  trajectories: TrajectoryAccounting;
+  error?: string;
+  updatedAt: string;
+}

@@ -1,0 +1,544 @@
+// `steppo learner`: the learner as its own process, meeting the rollout workers only through NATS.
+//   - consumes trajectories from the job's JetStream stream, drops (and counts) samples more than
+//     maxPolicyLag versions old, trains on full batches (step samples shuffled across all workers);
+//   - publishes every new policy version to the object store and its number to KV;
+//   - acks a trajectory only once its effect is durable: after the checkpoint that includes the update that
+//     used it (or that records it as a stale drop). A learner SIGKILLed at any moment resumes from its last
+//     checkpoint; what it had not checkpointed is redelivered and trained on again (or counted stale), and
+//     what it had is suppressed by trajId (the checkpoint lists them);
+//   - returns admission tickets for stale drops and reclaims those of dead workers (admission.ts);
+//   - writes its progress and demand signals to KV (`learner.progress`) and serves /metrics.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Histogram } from "@opentelemetry/api";
+import { AdmissionKV, AdmissionSupervisor, admissionCapacity } from "../common/nats/admission.ts";
+import { type NatsBusCounters, type NatsDelivery, NatsTrajectoryBus } from "../common/nats/bus.ts";
+import { connectNats, retrying } from "../common/nats/connection.ts";
+import { jobNames, KV_KEYS } from "../common/nats/names.ts";
+import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo, type TrajectoryAccounting } from "../common/nats/runtime-state.ts";
+import { JobStateKV, NatsWeightStore } from "../common/nats/weights.ts";
+import { Rng } from "../common/rng.ts";
+import { startTelemetry, type Telemetry, withSpan } from "../common/telemetry.ts";
+import { encodeWeights, vocabularyHash } from "../common/weights-codec.ts";
+import type { LearnerConfig } from "../cli/process-config.ts";
+import { createEnvironment } from "../workers/envs/registry.ts";
+import { selectBackend } from "./backend.ts";
+import { restoreLearner, saveLearner } from "./checkpoint.ts";
+import { collectDemonstrations } from "./demonstrations.ts";
+import { evalSets, successRate } from "./evaluation.ts";
+import { fetchCoalesced } from "./intake.ts";
+import { Learner } from "./learner.ts";
+import { modelConfig } from "./model.ts";
+import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
+import { asTokenPolicy, type RunSummary } from "./run-job.ts";
+import { Tokenizer } from "./tokenizer.ts";
+
+export interface DistributedSummary extends RunSummary {
+  trajectories: TrajectoryAccounting;
+  distributed: {
+    maxPolicyLag: number;
+    /** Mean seconds per update spent waiting for samples. */
+    waitSecondsPerUpdate: number;
+    policyLag: { mean: number; max: number };
+    /** Admission tickets reclaimed from workers presumed dead. */
+    reclaimedWorkers: number;
+  };
+}
+
+/** Run state beyond the learner's own, stored in every checkpoint. */
+export interface DistRunState {
+  envSteps: number;
+  curve: CurvePoint[];
+  initial: Record<string, number>;
+  demonstrations?: number;
+  checkpoints: string[];
+  /** Durable totals (their acks follow the checkpoint). */
+  accounting: { consumed: number; stale: number };
+  /** TrajIds trained on or dropped, newest last (bounded): redeliveries of these are suppressed. */
+  doneIds: string[];
+  bus: Partial<NatsBusCounters>;
+  waitSeconds: number;
+  lag: { sum: number; n: number; max: number };
+  reclaimedWorkers: number;
+  /** Stream / dead-letter sequence numbers already retired when this run started (earlier runs of the job name). */
+  seqBase: { traj: number; dlq: number };
+}
+
+/**
+ * The run state of a learner that has not trained yet, with its initial greedy success rates (`initial.test`
+ * is the in-domain split). Also what a checkpoint written before the first update (a shared warm start) holds.
+ */
+export function freshRunState(initial: Record<string, number>, demonstrations?: number): DistRunState {
+  return {
+    envSteps: 0,
+    curve:
+      initial.test === undefined
+        ? []
+        : [
+            {
+              update: 0,
+              envSteps: 0,
+              trainSuccess: null,
+              testSuccess: initial.test,
+              meanReturn: null,
+              policyLoss: null,
+              valueLoss: null,
+              entropy: null,
+              clipFraction: null,
+              seconds: 0,
+            },
+          ],
+    initial,
+    demonstrations,
+    checkpoints: [],
+    accounting: { consumed: 0, stale: 0 },
+    doneIds: [],
+    bus: {},
+    waitSeconds: 0,
+    lag: { sum: 0, n: 0, max: 0 },
+    reclaimedWorkers: 0,
+    seqBase: { traj: 0, dlq: 0 },
+  };
+}
+
+export interface LearnerProcessOptions {
+  config: LearnerConfig;
+  /** Overrides spec.training.updates. */
+  updates?: number;
+  log: (line: string) => void;
+  onUpdate?: (p: CurvePoint, total: number) => void;
+  /** Aborting it (SIGTERM) finishes the current update, checkpoints, acks and returns. */
+  signal?: AbortSignal;
+}
+
+export interface LearnerProcessResult {
+  /** Present when the job finished (budget or success criterion), absent when stopped by the signal. */
+  summary?: DistributedSummary;
+  stoppedAt: number;
+}
+
+const FETCH_WAIT_MS = 1000;
+
+export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<LearnerProcessResult> {
+  const started = Date.now();
+  const { config: cfg, log } = opts;
+  const job = cfg.job;
+  const spec = job.spec;
+  const total = opts.updates ?? spec.training.updates;
+  const B = spec.rollout.episodesPerUpdate;
+  const maxLag = spec.training.maxPolicyLag;
+  const names = jobNames(job.metadata.name);
+
+  const telemetry = await startTelemetry({
+    service: "steppo-learner",
+    instance: job.metadata.name,
+    job: job.metadata.name,
+    port: cfg.metricsPort,
+    otlpEndpoint: cfg.otlpEndpoint,
+    log,
+  });
+  let nc: NatsConnection | undefined;
+  let progressKV: JobStateKV | undefined;
+  try {
+    const backend = await selectBackend(spec.learner.backend, log);
+    const env = createEnvironment(spec.environment, spec.seed);
+    const tokenizer = new Tokenizer(env.vocabulary());
+    const mcfg = modelConfig(spec.model, tokenizer.size);
+    const learner = new Learner(mcfg, spec);
+    const a = learner.algorithm;
+    log(
+      `learner for job ${job.metadata.name}: ${env.name}, ${a.estimator} + ${a.ratio} ratio, ${learner.model.parameterCount()} parameters, ` +
+        `batch ${B} episodes, maxPolicyLag ${maxLag}, NATS ${cfg.natsUrl}`,
+    );
+    const policy = asTokenPolicy(learner.model);
+    const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
+    const evaluate = async (only?: string[]) => {
+      const out: Record<string, number> = {};
+      for (const s of sets) if (!only || only.includes(s.name)) out[s.name] = await successRate(env, s, policy, tokenizer, spec, mcfg.contextLength);
+      return out;
+    };
+
+    nc = await connectNats({ servers: cfg.natsUrl, name: `learner-${names.job}`, log });
+    const kv = await JobStateKV.open(nc, { job: job.metadata.name });
+    progressKV = kv;
+    const weights = await NatsWeightStore.open(nc, { job: job.metadata.name, log }, kv);
+    const jsm = await retrying(() => jetstreamManager(nc as NatsConnection));
+
+    // ---- state: from the last checkpoint, or fresh (warm-up, initial evaluation)
+    mkdirSync(cfg.runDir, { recursive: true });
+    let state: DistRunState;
+    const restored = await restoreLearner<DistRunState>(cfg.checkpointDir, learner, tokenizer, log);
+    const putProgress = progressWriter(kv, log);
+    if (restored) {
+      state = restored.meta.run;
+      log(`resumed from ${restored.path} at update ${learner.version} (${state.accounting.consumed} trajectories consumed, ${state.accounting.stale} stale)`);
+    } else {
+      state = freshRunState({});
+      if (spec.warmup.enabled) {
+        await putProgress({ phase: "warmup", update: 0, updates: total });
+        const w = spec.warmup;
+        const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
+          episodes: w.demonstrations,
+          suboptimalFraction: w.suboptimalFraction,
+          maxSteps: spec.environment.maxSteps,
+          maxStepTokens: spec.environment.maxStepTokens,
+          contextLength: mcfg.contextLength,
+        });
+        const losses = learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate);
+        state.demonstrations = demos.successRate;
+        log(`warm-up: cloned ${demos.steps.length} steps, loss ${losses.map((l) => l.toFixed(3)).join(" → ")}`);
+      }
+      await learner.snapshotReference();
+      state = freshRunState(await evaluate(), state.demonstrations);
+      log(`initial greedy success: ${fmtRates(state.initial)}`);
+    }
+    if (restored && learner.algorithm.klCoef > 0) await learner.snapshotReference();
+
+    // ---- transport
+    const doneCap = Math.max(20_000, 4 * (spec.checkpoint.interval + maxLag + 2) * B);
+    const bus = await NatsTrajectoryBus.open(nc, {
+      job: job.metadata.name,
+      consume: true,
+      consumer: { ackWaitMs: cfg.ackWaitMs, maxAckPending: Math.max(10_000, 4 * (spec.checkpoint.interval + maxLag + 2) * B) },
+      alreadyConsumed: state.doneIds,
+      counters: state.bus,
+      dedupeCapacity: Math.max(200_000, doneCap),
+      log,
+    });
+    const admission = new AdmissionSupervisor(new AdmissionKV(kv.kv), cfg.admissionLeaseMs);
+    if (!restored) {
+      // A new run: what earlier runs of this job name left in the stream is this run's to consume (or drop).
+      const [ts, dl] = await retrying(() => Promise.all([jsm.streams.info(names.trajStream), jsm.streams.info(names.dlqStream)]));
+      state.seqBase = { traj: ts.state.last_seq - ts.state.messages, dlq: dl.state.last_seq };
+      await admission.resetForNewRun(ts.state.messages);
+    }
+
+    // Workers check the vocabulary before exchanging token ids, and load the current weights.
+    const info: RuntimeInfo = {
+      tokenizerHash: vocabularyHash(tokenizer.words),
+      vocabSize: tokenizer.size,
+      model: mcfg,
+      learnerIncarnation: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+      startedAt: new Date().toISOString(),
+    };
+    await kv.put(RUNTIME_KEYS.runtime, info);
+    const publishWeights = async () => {
+      const v = learner.version;
+      await weights.publish(v, encodeWeights(await learner.model.exportWeights()));
+      // After a restore the store may hold a newer version from the lost run: point workers back at ours.
+      if ((await weights.latestVersion()) !== v) await kv.put(KV_KEYS.policyVersion, v);
+    };
+    await publishWeights();
+
+    // ---- metrics
+    const m = learnerMetrics(telemetry);
+    let acct: TrajectoryAccounting = { published: 0, consumed: 0, stale: 0, deadLettered: 0, duplicates: 0, inFlight: 0 };
+    let backlog = 0;
+    let liveWorkers = 0;
+    let lastWait = 0;
+    let lastTrain: number | null = null;
+    let lastTest: number | null = state.curve.findLast((p) => p.testSuccess !== null)?.testSuccess ?? null;
+    m.observe(() => ({ acct, backlog, version: learner.version, liveWorkers, lastTrain, lastTest }));
+    const accounting = async (): Promise<TrajectoryAccounting> => {
+      const [ts, dl] = await retrying(() => Promise.all([jsm.streams.info(names.trajStream), jsm.streams.info(names.dlqStream)]), { maxWaitMs: 30_000 });
+      const ci = await bus.backlog().catch(() => undefined);
+      backlog = ci?.pending ?? backlog;
+      acct = {
+        published: ts.state.last_seq - state.seqBase.traj,
+        consumed: state.accounting.consumed,
+        stale: state.accounting.stale,
+        deadLettered: dl.state.last_seq - state.seqBase.dlq,
+        duplicates: bus.stats().duplicates,
+        inFlight: ts.state.messages,
+      };
+      return acct;
+    };
+
+    // ---- the durable boundary: checkpoint, then ack what it covers
+    let held: NatsDelivery[] = []; // trained on or dropped since the last checkpoint, unacked
+    let heldConsumed = 0;
+    let heldStale = 0;
+    let lastCheckpoint: LearnerProgress["lastCheckpoint"] = null;
+    const checkpoint = async () => {
+      await withSpan(telemetry.tracer, "checkpoint", { "steppo.update": learner.version, "steppo.held": held.length }, async () => {
+        state.accounting = { consumed: state.accounting.consumed + heldConsumed, stale: state.accounting.stale + heldStale };
+        const { inFlight: _i, ...counters } = bus.stats();
+        state.bus = counters;
+        state.doneIds = state.doneIds.slice(-doneCap);
+        const path = await saveLearner(cfg.checkpointDir, spec.checkpoint.keep, learner, tokenizer, state);
+        state.checkpoints = [...state.checkpoints.filter((p) => p !== path), path].slice(-spec.checkpoint.keep);
+        lastCheckpoint = { update: learner.version, path, at: new Date().toISOString() };
+        const toAck = held;
+        held = [];
+        heldConsumed = 0;
+        heldStale = 0;
+        for (let i = 0; i < toAck.length; i += 256) await Promise.all(toAck.slice(i, i + 256).map((d) => d.ack()));
+        m.checkpoints.add(1);
+      });
+    };
+
+    // ---- training loop
+    const updatesAtStart = learner.version;
+    let stopped = false;
+    let lastReclaim = 0;
+    let staleTotal = state.accounting.stale;
+    await accounting();
+    telemetry.setReady(true);
+    await putProgress(progress("training"));
+
+    function progress(phase: LearnerProgress["phase"]): Omit<LearnerProgress, "updatedAt"> {
+      const n = Math.max(1, learner.version - updatesAtStart);
+      return {
+        phase,
+        update: learner.version,
+        updates: total,
+        envSteps: state.envSteps,
+        trainSuccess: lastTrain,
+        testSuccess: lastTest,
+        lastCheckpoint,
+        demand: { waitSecondsLastUpdate: lastWait, waitSecondsPerUpdate: state.waitSeconds / n, backlog, staleDrops: staleTotal, workers: liveWorkers },
+        trajectories: acct,
+      };
+    }
+
+    const superviseAdmission = async () => {
+      if (Date.now() - lastReclaim < Math.min(2000, cfg.admissionLeaseMs / 3)) return;
+      lastReclaim = Date.now();
+      const r = await admission.reclaim();
+      liveWorkers = r.live;
+      for (const x of r.reclaimed) {
+        state.reclaimedWorkers++;
+        log(`admission: worker ${x.id} stopped heart-beating for ${cfg.admissionLeaseMs} ms; reclaimed its ${x.running} running episode ticket(s)`);
+      }
+    };
+
+    let reached = false;
+    while (learner.version < total) {
+      const tUpdate = Date.now();
+      const batch: NatsDelivery[] = [];
+      let waitMs = 0;
+      let starvedSince = Date.now();
+      while (batch.length < B && !opts.signal?.aborted) {
+        await superviseAdmission();
+        const tw = Date.now();
+        const ds = await fetchCoalesced(bus, B - batch.length, FETCH_WAIT_MS);
+        waitMs += Date.now() - tw;
+        if (ds.length > 0) starvedSince = Date.now();
+        else if (Date.now() - starvedSince > cfg.admissionLeaseMs && (await bus.backlog()).pending === 0) {
+          starvedSince = Date.now();
+          const released = await admission.unblock(admissionCapacity(learner.version, maxLag, B), B - batch.length);
+          if (released > 0) log(`admission: starved with no episode running; released ${released} leaked ticket(s)`);
+        }
+        let dropped = 0;
+        for (const d of ds) {
+          const lag = learner.version - d.traj.policyVersion;
+          state.doneIds.push(d.traj.trajId);
+          if (lag > maxLag || lag < 0) {
+            // Too old, or produced by a policy version lost in a learner crash (newer than ours).
+            held.push(d);
+            heldStale++;
+            dropped++;
+            m.stale.add(1);
+            continue;
+          }
+          m.lag.record(lag);
+          state.lag.sum += lag;
+          state.lag.n++;
+          state.lag.max = Math.max(state.lag.max, lag);
+          batch.push(d);
+        }
+        if (dropped > 0) {
+          staleTotal = state.accounting.stale + heldStale;
+          await admission.returnStale(staleTotal);
+        }
+      }
+      if (opts.signal?.aborted) {
+        // Not trained on: give them back for the next learner (NAK on close) and forget them here.
+        const unused = new Set(batch.map((d) => d.traj.trajId));
+        state.doneIds = state.doneIds.filter((id) => !unused.has(id));
+        for (const d of batch) await d.nak();
+        stopped = true;
+        break;
+      }
+      const trajs = batch.map((d) => d.traj);
+      const tTrain = Date.now();
+      const stats = await withSpan(telemetry.tracer, "update", { "steppo.update": learner.version + 1, "steppo.trajectories": trajs.length }, () =>
+        learner.update(trajs),
+      );
+      const trainSeconds = (Date.now() - tTrain) / 1000;
+      held.push(...batch);
+      heldConsumed += batch.length;
+      state.envSteps += stats.steps;
+      state.waitSeconds += waitMs / 1000;
+      lastWait = waitMs / 1000;
+      await publishWeights();
+
+      const point: CurvePoint = {
+        update: learner.version,
+        envSteps: state.envSteps,
+        trainSuccess: trajs.filter((t) => t.success).length / trajs.length,
+        testSuccess: null,
+        meanReturn: stats.meanReturn,
+        policyLoss: stats.policyLoss,
+        valueLoss: stats.valueLoss,
+        entropy: stats.entropy,
+        clipFraction: stats.clipFraction,
+        seconds: (Date.now() - tUpdate) / 1000,
+      };
+      const last = learner.version === total;
+      if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
+      state.curve.push(point);
+      lastTrain = point.trainSuccess;
+      if (point.testSuccess !== null) lastTest = point.testSuccess;
+      m.updates.add(1);
+      m.envSteps.add(stats.steps);
+      m.rates.envStepsPerSecond = stats.steps / Math.max(1e-3, point.seconds);
+      m.rates.samplesPerSecond = (stats.steps * a.epochs) / Math.max(1e-3, trainSeconds);
+      m.rates.waitSeconds = lastWait;
+      opts.onUpdate?.(point, total);
+
+      const target = spec.training.successRate;
+      reached = target !== undefined && point.testSuccess !== null && point.testSuccess >= target;
+      if (learner.version % spec.checkpoint.interval === 0 || last || reached) await checkpoint();
+      await accounting();
+      await putProgress(progress("training"));
+      if (reached) {
+        log(`success criterion ${target} reached at update ${learner.version}`);
+        break;
+      }
+    }
+
+    if (heldConsumed > 0 || heldStale > 0) await checkpoint();
+    await bus.close(); // NAKs anything still held (nothing trained on is)
+    await accounting();
+    if (stopped || !(reached || learner.version >= total)) {
+      await putProgress(progress("training"));
+      log(`stopped at update ${learner.version} (checkpointed; trajectories ${JSON.stringify(acct)})`);
+      return { stoppedAt: learner.version };
+    }
+
+    const final = await evaluate();
+    const { train: finalTrain, test: finalTest, ...ood } = final;
+    const { train: initialTrain, test: initialTest, ...oodInitial } = state.initial;
+    const summary: DistributedSummary = {
+      job: job.metadata.name,
+      updates: learner.version,
+      envSteps: state.envSteps,
+      estimator: a.estimator,
+      ratio: a.ratio,
+      gamma: a.gamma,
+      lambda: a.lambda,
+      clip: a.clip,
+      backend,
+      parameters: learner.model.parameterCount(),
+      successRate: { initial: initialTrain, final: finalTrain, demonstrations: state.demonstrations },
+      test: { initial: initialTest, final: finalTest },
+      ood,
+      oodInitial,
+      checkpoints: state.checkpoints,
+      resumedFrom: restored?.path,
+      wallSeconds: (Date.now() - started) / 1000,
+      curve: state.curve,
+      trajectories: acct,
+      distributed: {
+        maxPolicyLag: maxLag,
+        waitSecondsPerUpdate: state.waitSeconds / Math.max(1, learner.version),
+        policyLag: { mean: state.lag.n ? state.lag.sum / state.lag.n : 0, max: state.lag.max },
+        reclaimedWorkers: state.reclaimedWorkers,
+      },
+    };
+    lastTest = finalTest;
+    writeCurveCsv(join(cfg.runDir, "curve.csv"), state.curve);
+    writeCurveSvg(join(cfg.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio (distributed)`);
+    writeFileSync(join(cfg.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+    await putProgress(progress("done"));
+    log(`final greedy success: ${fmtRates(final)} (initial ${fmtRates(state.initial)}); trajectories ${JSON.stringify(acct)}`);
+    return { summary, stoppedAt: learner.version };
+  } catch (err) {
+    telemetry.setUnhealthy((err as Error).message);
+    await progressKV?.put(KV_KEYS.learnerProgress, { phase: "failed", error: (err as Error).message, updatedAt: new Date().toISOString() }).catch(() => {});
+    throw err;
+  } finally {
+    await nc?.drain().catch(() => {});
+    await telemetry.close();
+  }
+}
+
+function progressWriter(kv: JobStateKV, log: (line: string) => void) {
+  let last: Partial<LearnerProgress> = {};
+  return async (p: Partial<Omit<LearnerProgress, "updatedAt">>) => {
+    last = { ...last, ...p, updatedAt: new Date().toISOString() };
+    await kv.put(KV_KEYS.learnerProgress, last).catch((err) => log(`writing learner.progress failed: ${(err as Error).message}`));
+  };
+}
+
+interface Observed {
+  acct: TrajectoryAccounting;
+  backlog: number;
+  version: number;
+  liveWorkers: number;
+  lastTrain: number | null;
+  lastTest: number | null;
+}
+
+function learnerMetrics(t: Telemetry) {
+  const meter = t.meter;
+  const rates = { envStepsPerSecond: 0, samplesPerSecond: 0, waitSeconds: 0 };
+  const lag: Histogram = meter.createHistogram("steppo_learner_policy_lag", {
+    description: "Versions between the policy that generated a trained sample and the learner's",
+    advice: { explicitBucketBoundaries: [0, 1, 2, 3, 4, 6, 8, 16] },
+  });
+  const out = {
+    rates,
+    lag,
+    updates: meter.createCounter("steppo_learner_updates", { description: "Learner updates since this process started" }),
+    envSteps: meter.createCounter("steppo_learner_env_steps", { description: "Environment steps (step samples) trained on" }),
+    stale: meter.createCounter("steppo_learner_stale_dropped", { description: "Samples dropped as more than maxPolicyLag versions old" }),
+    checkpoints: meter.createCounter("steppo_learner_checkpoints", { description: "Checkpoints written" }),
+    observe(read: () => Observed) {
+      meter.createObservableGauge("steppo_learner_policy_version").addCallback((r) => r.observe(read().version));
+      meter
+        .createObservableGauge("steppo_learner_env_steps_per_second", { description: "Env steps per second of wall time, last update" })
+        .addCallback((r) => r.observe(rates.envStepsPerSecond));
+      meter
+        .createObservableGauge("steppo_learner_samples_per_second", { description: "Step samples per second of training compute (all epochs), last update" })
+        .addCallback((r) => r.observe(rates.samplesPerSecond));
+      meter
+        .createObservableGauge("steppo_learner_wait_seconds", { description: "Seconds spent waiting for samples, last update" })
+        .addCallback((r) => r.observe(rates.waitSeconds));
+      meter
+        .createObservableGauge("steppo_learner_consumer_backlog", { description: "Trajectories in the stream not yet delivered to the learner" })
+        .addCallback((r) => r.observe(read().backlog));
+      meter
+        .createObservableGauge("steppo_learner_live_workers", { description: "Rollout workers holding admission" })
+        .addCallback((r) => r.observe(read().liveWorkers));
+      meter
+        .createObservableGauge("steppo_learner_success_rate", { description: "Success rate: train = last batch, test = last greedy evaluation" })
+        .addCallback((r) => {
+          const o = read();
+          if (o.lastTrain !== null) r.observe(o.lastTrain, { split: "train" });
+          if (o.lastTest !== null) r.observe(o.lastTest, { split: "test" });
+        });
+      meter
+        .createObservableGauge("steppo_trajectories", { description: "Accounting: published = consumed + stale + dead_lettered + in_flight" })
+        .addCallback((r) => {
+          const a = read().acct;
+          r.observe(a.published, { kind: "published" });
+          r.observe(a.consumed, { kind: "consumed" });
+          r.observe(a.stale, { kind: "stale" });
+          r.observe(a.deadLettered, { kind: "dead_lettered" });
+          r.observe(a.duplicates, { kind: "duplicates" });
+          r.observe(a.inFlight, { kind: "in_flight" });
+        });
+    },
+  };
+  return out;
+}
+
+function fmtRates(r: Record<string, number>): string {
+  return Object.entries(r)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(", ");
+}

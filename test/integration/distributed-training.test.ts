@@ -1,0 +1,136 @@
+// `steppo run --nats`: 1 learner + 3 workers as real processes against a real nats-server, with a garbage
+// message and a duplicate publish on the trajectory subjects, /metrics and /healthz scraped while it runs.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { jetstream } from "@nats-io/jetstream";
+import { DLQ_HEADERS, NatsTrajectoryBus } from "../../common/nats/bus.ts";
+import { connectNats } from "../../common/nats/connection.ts";
+import { jobNames } from "../../common/nats/names.ts";
+import type { Trajectory } from "../../common/trajectory.ts";
+import { encodeTrajectory } from "../../common/trajectory-codec.ts";
+import type { DistributedSummary } from "../../learner/learner-process.ts";
+import { NatsServer } from "../support/nats-server.ts";
+import { exitCode, metricsPort, type Proc, killAll, startSteppo, tinyJobYaml, Workspace } from "../support/steppo-process.ts";
+
+let server: NatsServer;
+let ws: Workspace;
+
+function handmade(trajId: string): Trajectory {
+  // Valid token ids for any vocabulary (<bos>, <eos-step> and a few specials), policy version 0.
+  return {
+    trajId,
+    workerId: "test",
+    policyVersion: 0,
+    taskId: "t",
+    groupId: trajId,
+    family: "test",
+    steps: [{ contextIds: Int32Array.of(1, 3, 4), actionIds: Int32Array.of(5, 2), logProbs: Float32Array.of(-3, -3), reward: 1, done: true, stateKey: "s" }],
+    truncated: false,
+    success: true,
+  };
+}
+
+async function scrape(p: Proc, path: string): Promise<{ status: number; body: string } | undefined> {
+  const port = metricsPort(p);
+  if (!port) return undefined;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: res.status, body: await res.text() };
+  } catch {
+    return undefined;
+  }
+}
+
+describe("distributed training (real processes, real nats-server)", { timeout: 120_000 }, () => {
+  before(async () => {
+    server = await NatsServer.start();
+    ws = new Workspace();
+  });
+  after(async () => {
+    killAll();
+    await server?.dispose();
+    ws?.dispose();
+  });
+
+  it("trains 1 learner + 3 workers; accounting identity; garbage dead-lettered; duplicate suppressed; /metrics and /healthz", async () => {
+    const job = "dist-e2e";
+    const jobFile = ws.writeJob({ name: job, updates: 4, maxPolicyLag: 1 });
+    const names = jobNames(job);
+
+    // Before the run: a garbage message and the same trajectory published twice with one message id.
+    const nc = await connectNats({ servers: server.url, name: "test", log: () => {} });
+    const bus = await NatsTrajectoryBus.open(nc, { job, workerId: "test", log: () => {} }); // creates the stream
+    await bus.close();
+    const js = jetstream(nc);
+    await js.publish(names.trajSubject("intruder"), new TextEncoder().encode("definitely not a trajectory"));
+    const data = encodeTrajectory(handmade("handmade-1"));
+    const first = await js.publish(names.trajSubject("test"), data, { msgID: "handmade-1" });
+    const second = await js.publish(names.trajSubject("test"), data, { msgID: "handmade-1" });
+    assert.equal(first.duplicate, false);
+    assert.equal(second.duplicate, true, "the stream suppresses a duplicate publish of the same trajId");
+
+    const runDir = join(ws.dir, "run-e2e");
+    const t0 = Date.now();
+    const run = startSteppo("run", ["run", jobFile, "--nats", server.url, "--workers", "3", "--run-dir", runDir]);
+    // Scrape the learner and a worker while they run.
+    const learnerOf = () => ({ ...run, lines: run.lines.filter((l) => l.includes("[learner]")) });
+    const workerOf = () => ({ ...run, lines: run.lines.filter((l) => l.includes("[worker-0]")) });
+    let learnerMetrics = "";
+    let workerMetrics = "";
+    let healthz: number | undefined;
+    let readyz: number | undefined;
+    while (run.running() && (!learnerMetrics.includes("steppo_trajectories") || !workerMetrics.includes("steppo_worker_policy_version") || !healthz)) {
+      const lm = await scrape(learnerOf(), "/metrics");
+      if (lm?.status === 200) learnerMetrics = lm.body;
+      const wm = await scrape(workerOf(), "/metrics");
+      if (wm?.status === 200) workerMetrics = wm.body;
+      healthz = (await scrape(learnerOf(), "/healthz"))?.status ?? healthz;
+      const r = (await scrape(workerOf(), "/readyz"))?.status;
+      if (r === 200) readyz = r;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await exitCode(run, 90_000), 0, run.lines.slice(-30).join("\n"));
+    const seconds = (Date.now() - t0) / 1000;
+
+    const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as DistributedSummary;
+    const t = summary.trajectories;
+    assert.equal(summary.updates, 4);
+    assert.equal(t.published, t.consumed + t.stale + t.deadLettered + t.inFlight, `accounting identity: ${JSON.stringify(t)}`);
+    assert.equal(t.consumed, 4 * 8, "every update trained on a full batch, all checkpointed");
+    assert.equal(t.deadLettered, 1, "the garbage message was dead-lettered");
+    assert.ok(summary.curve.length === 5 && summary.successRate.final >= 0);
+    assert.ok(summary.distributed.policyLag.max <= 1, "no trained sample older than maxPolicyLag");
+
+    // The dead-lettered copy names its cause.
+    const dlq = await jetstream(nc).consumers.get(names.dlqStream);
+    const m = await dlq.next({ expires: 2000 });
+    assert.ok(m, "the DLQ stream holds the garbage message");
+    assert.equal(m.headers?.get(DLQ_HEADERS.reason), "malformed");
+    assert.equal(new TextDecoder().decode(m.data), "definitely not a trajectory");
+    await nc.close();
+
+    assert.equal(healthz, 200, "learner /healthz");
+    assert.equal(readyz, 200, "worker /readyz");
+    assert.match(learnerMetrics, /steppo_trajectories\{[^}]*kind="published"[^}]*\} \d+/);
+    assert.match(learnerMetrics, /steppo_learner_policy_version/);
+    assert.match(workerMetrics, /steppo_worker_policy_version/);
+    process.stderr.write(`  e2e: 4 updates with 3 workers in ${seconds.toFixed(1)} s; trajectories ${JSON.stringify(t)}\n`);
+  });
+
+  it("a worker whose job spec gives another vocabulary refuses to run, naming the mismatch", async () => {
+    const jobFile = ws.writeJob({ name: "vocab-check" });
+    const otherFile = join(ws.dir, "vocab-check-textworld.yaml");
+    writeFileSync(otherFile, tinyJobYaml({ name: "vocab-check" }).replace("multihop-qa", "textworld"));
+    const learner = startSteppo("learner", ["learner", "--job", jobFile, "--nats", server.url, "--run-dir", join(ws.dir, "run-vocab")]);
+    const worker = startSteppo("worker", ["worker", "--job", otherFile, "--nats", server.url, "--id", "odd"]);
+    assert.equal(await exitCode(worker, 60_000), 1, worker.lines.slice(-10).join("\n"));
+    assert.ok(
+      worker.lines.some((l) => /vocabulary mismatch with the learner .*same job file/.test(l)),
+      worker.lines.slice(-5).join("\n"),
+    );
+    learner.kill("SIGTERM");
+    assert.equal(await exitCode(learner, 30_000), 0, learner.lines.slice(-10).join("\n"));
+  });
+});
