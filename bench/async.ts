@@ -9,10 +9,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runDistributed } from "../cli/distributed-run.ts";
 import { loadJobFile } from "../common/job-spec.ts";
-import { Rng } from "../common/rng.ts";
 import { selectBackend } from "../learner/backend.ts";
 import { saveLearner } from "../learner/checkpoint.ts";
-import { collectDemonstrations } from "../learner/demonstrations.ts";
+import { warmUp } from "../learner/run-phases.ts";
 import { evalSets, successRate } from "../learner/evaluation.ts";
 import { Learner } from "../learner/learner.ts";
 import { type DistributedSummary, freshRunState } from "../learner/learner-process.ts";
@@ -56,20 +55,12 @@ async function warmStart(jobFile: string, dir: string): Promise<{ seconds: numbe
   const tokenizer = new Tokenizer(env.vocabulary());
   const cfg = modelConfig(spec.model, tokenizer.size);
   const learner = new Learner(cfg, spec);
-  const w = spec.warmup;
-  const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
-    episodes: w.demonstrations,
-    suboptimalFraction: w.suboptimalFraction,
-    maxSteps: spec.environment.maxSteps,
-    maxStepTokens: spec.environment.maxStepTokens,
-    contextLength: cfg.contextLength,
-  });
-  learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate);
+  const demonstrations = await warmUp(env, tokenizer, learner, () => {});
   const initial: Record<string, number> = {};
   for (const set of evalSets(env, spec.seed, spec.training.evalEpisodes)) {
     initial[set.name] = await successRate(env, set, asTokenPolicy(learner.model), tokenizer, spec, cfg.contextLength);
   }
-  await saveLearner(dir, 1, learner, tokenizer, freshRunState(initial, demos.successRate));
+  await saveLearner(dir, 1, learner, tokenizer, freshRunState(initial, demonstrations));
   learner.model.dispose();
   return { seconds: (Date.now() - t0) / 1000, initial };
 }

@@ -19,20 +19,19 @@ import { connectNats, retrying } from "../common/nats/connection.ts";
 import { jobNames, KV_KEYS } from "../common/nats/names.ts";
 import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo, type TrajectoryAccounting } from "../common/nats/runtime-state.ts";
 import { JobStateKV, NatsWeightStore } from "../common/nats/weights.ts";
-import { Rng } from "../common/rng.ts";
 import { startTelemetry, type Telemetry, withSpan } from "../common/telemetry.ts";
 import { encodeWeights, vocabularyHash } from "../common/weights-codec.ts";
 import type { LearnerConfig } from "../cli/process-config.ts";
 import { createEnvironment } from "../workers/envs/registry.ts";
 import { selectBackend } from "./backend.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
-import { collectDemonstrations } from "./demonstrations.ts";
 import { evalSets, successRate } from "./evaluation.ts";
 import { fetchCoalesced } from "./intake.ts";
 import { Learner } from "./learner.ts";
 import { modelConfig } from "./model.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
-import { asTokenPolicy, type RunSummary } from "./run-job.ts";
+import { asTokenPolicy } from "./run-job.ts";
+import { formatRates, type RunSummary, summarize, warmUp } from "./run-phases.ts";
 import { Tokenizer } from "./tokenizer.ts";
 
 export interface DistributedSummary extends RunSummary {
@@ -178,21 +177,11 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       state = freshRunState({});
       if (spec.warmup.enabled) {
         await putProgress({ phase: "warmup", update: 0, updates: total });
-        const w = spec.warmup;
-        const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
-          episodes: w.demonstrations,
-          suboptimalFraction: w.suboptimalFraction,
-          maxSteps: spec.environment.maxSteps,
-          maxStepTokens: spec.environment.maxStepTokens,
-          contextLength: mcfg.contextLength,
-        });
-        const losses = learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate);
-        state.demonstrations = demos.successRate;
-        log(`warm-up: cloned ${demos.steps.length} steps, loss ${losses.map((l) => l.toFixed(3)).join(" → ")}`);
+        state.demonstrations = await warmUp(env, tokenizer, learner, log);
       }
       await learner.snapshotReference();
       state = freshRunState(await evaluate(), state.demonstrations);
-      log(`initial greedy success: ${fmtRates(state.initial)}`);
+      log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
     }
     if (restored && learner.algorithm.klCoef > 0) await learner.snapshotReference();
 
@@ -420,27 +409,8 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     }
 
     const final = await evaluate();
-    const { train: finalTrain, test: finalTest, ...ood } = final;
-    const { train: initialTrain, test: initialTest, ...oodInitial } = state.initial;
     const summary: DistributedSummary = {
-      job: job.metadata.name,
-      updates: learner.version,
-      envSteps: state.envSteps,
-      estimator: a.estimator,
-      ratio: a.ratio,
-      gamma: a.gamma,
-      lambda: a.lambda,
-      clip: a.clip,
-      backend,
-      parameters: learner.model.parameterCount(),
-      successRate: { initial: initialTrain, final: finalTrain, demonstrations: state.demonstrations },
-      test: { initial: initialTest, final: finalTest },
-      ood,
-      oodInitial,
-      checkpoints: state.checkpoints,
-      resumedFrom: restored?.path,
-      wallSeconds: (Date.now() - started) / 1000,
-      curve: state.curve,
+      ...summarize(job, learner, backend, state, final, started, restored?.path),
       trajectories: acct,
       distributed: {
         maxPolicyLag: maxLag,
@@ -449,12 +419,12 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
         reclaimedWorkers: state.reclaimedWorkers,
       },
     };
-    lastTest = finalTest;
+    lastTest = final.test;
     writeCurveCsv(join(cfg.runDir, "curve.csv"), state.curve);
     writeCurveSvg(join(cfg.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio (distributed)`);
     writeFileSync(join(cfg.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
     await putProgress(progress("done"));
-    log(`final greedy success: ${fmtRates(final)} (initial ${fmtRates(state.initial)}); trajectories ${JSON.stringify(acct)}`);
+    log(`final success (train sampled, others greedy): ${formatRates(final)} (initial ${formatRates(state.initial)}); trajectories ${JSON.stringify(acct)}`);
     return { summary, stoppedAt: learner.version };
   } catch (err) {
     telemetry.setUnhealthy((err as Error).message);
@@ -535,10 +505,4 @@ function learnerMetrics(t: Telemetry) {
     },
   };
   return out;
-}
-
-function fmtRates(r: Record<string, number>): string {
-  return Object.entries(r)
-    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-    .join(", ");
 }

@@ -12,11 +12,13 @@ import { createEnvironment } from "../workers/envs/registry.ts";
 import { RolloutWorker } from "../workers/rollout-worker.ts";
 import { selectBackend } from "./backend.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
-import { collectDemonstrations } from "./demonstrations.ts";
 import { evalSets, successRate } from "./evaluation.ts";
 import { Learner } from "./learner.ts";
 import { modelConfig, type PolicyModel } from "./model.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
+import { formatRates, type RunSummary, summarize, warmUp } from "./run-phases.ts";
+
+export type { RunSummary };
 import { Tokenizer } from "./tokenizer.ts";
 
 export interface RunOptions {
@@ -27,30 +29,6 @@ export interface RunOptions {
   log: (line: string) => void;
   /** Called after every update (progress bar / plain lines). */
   onUpdate?: (p: CurvePoint, total: number) => void;
-}
-
-export interface RunSummary {
-  job: string;
-  updates: number;
-  envSteps: number;
-  estimator: string;
-  ratio: string;
-  gamma: number;
-  lambda: number;
-  clip: number;
-  backend: string;
-  parameters: number;
-  /** In-domain training questions, sampled at the rollout temperature (what RL optimises). */
-  successRate: { initial: number; final: number; demonstrations?: number };
-  /** Held-out in-domain questions, greedy. */
-  test: { initial: number; final: number };
-  /** Held-out families, greedy, after training. */
-  ood: Record<string, number>;
-  oodInitial: Record<string, number>;
-  checkpoints: string[];
-  resumedFrom?: string;
-  wallSeconds: number;
-  curve: CurvePoint[];
 }
 
 /** Run state beyond the learner's own, stored in every checkpoint so a resume continues exactly. */
@@ -107,26 +85,10 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     log(`resumed from ${restored.path} at update ${learner.version}`);
   } else {
     state = { envSteps: 0, workers: [], curve: [], initial: {}, checkpoints: [] };
-    if (spec.warmup.enabled) {
-      const w = spec.warmup;
-      const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
-        episodes: w.demonstrations,
-        suboptimalFraction: w.suboptimalFraction,
-        maxSteps: spec.environment.maxSteps,
-        maxStepTokens: spec.environment.maxStepTokens,
-        contextLength: config.contextLength,
-      });
-      const t0 = Date.now();
-      const losses = learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate);
-      state.demonstrations = demos.successRate;
-      log(
-        `warm-up: cloned ${demos.steps.length} steps from ${w.demonstrations} demonstrations (success ${demos.successRate.toFixed(2)}), ` +
-          `loss ${losses.map((l) => l.toFixed(3)).join(" → ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-      );
-    }
+    if (spec.warmup.enabled) state.demonstrations = await warmUp(env, tokenizer, learner, log);
     await learner.snapshotReference();
     state.initial = await evaluate();
-    log(`initial success (train sampled, others greedy): ${fmtRates(state.initial)}`);
+    log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
     state.curve.push({
       update: 0,
       envSteps: 0,
@@ -185,37 +147,10 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     }
   }
   const final = await evaluate();
-  const { train: finalTrain, test: finalTest, ...ood } = final;
-  const { train: initialTrain, test: initialTest, ...oodInitial } = state.initial;
-  const summary: RunSummary = {
-    job: job.metadata.name,
-    updates: learner.version,
-    envSteps: state.envSteps,
-    estimator: a.estimator,
-    ratio: a.ratio,
-    gamma: a.gamma,
-    lambda: a.lambda,
-    clip: a.clip,
-    backend,
-    parameters: learner.model.parameterCount(),
-    successRate: { initial: initialTrain, final: finalTrain, demonstrations: state.demonstrations },
-    test: { initial: initialTest, final: finalTest },
-    ood,
-    oodInitial,
-    checkpoints: state.checkpoints,
-    resumedFrom: restored?.path,
-    wallSeconds: (Date.now() - started) / 1000,
-    curve: state.curve,
-  };
+  const summary = summarize(job, learner, backend, state, final, started, restored?.path);
   writeCurveCsv(join(opts.runDir, "curve.csv"), state.curve);
   writeCurveSvg(join(opts.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio`);
   writeFileSync(join(opts.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
-  log(`final success (train sampled, others greedy): ${fmtRates(final)} (initial ${fmtRates(state.initial)}); ${summary.wallSeconds.toFixed(0)} s`);
+  log(`final success (train sampled, others greedy): ${formatRates(final)} (initial ${formatRates(state.initial)}); ${summary.wallSeconds.toFixed(0)} s`);
   return summary;
-}
-
-function fmtRates(r: Record<string, number>): string {
-  return Object.entries(r)
-    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-    .join(", ");
 }

@@ -1,0 +1,102 @@
+// The phases every runner shares — the embedded `steppo run`, the `steppo learner` process and the
+// benchmarks — so a job starts, and is summarised, the same way wherever it runs.
+import { Rng } from "../common/rng.ts";
+import type { StepPOJob } from "../crds/steppojob.ts";
+import type { Environment } from "../workers/environment.ts";
+import { collectDemonstrations } from "./demonstrations.ts";
+import type { Learner } from "./learner.ts";
+import type { CurvePoint } from "./report.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+/** Behaviour cloning on scripted demonstrations; returns the demonstrations' own success rate. */
+export async function warmUp(env: Environment, tokenizer: Tokenizer, learner: Learner, log: (line: string) => void): Promise<number> {
+  const spec = learner.spec;
+  const w = spec.warmup;
+  const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
+    episodes: w.demonstrations,
+    suboptimalFraction: w.suboptimalFraction,
+    maxSteps: spec.environment.maxSteps,
+    maxStepTokens: spec.environment.maxStepTokens,
+    contextLength: learner.config.contextLength,
+  });
+  const t0 = Date.now();
+  const losses = learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate);
+  log(
+    `warm-up: cloned ${demos.steps.length} steps from ${w.demonstrations} demonstrations (success ${demos.successRate.toFixed(2)}), ` +
+      `loss ${losses.map((l) => l.toFixed(3)).join(" → ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  return demos.successRate;
+}
+
+export interface RunSummary {
+  job: string;
+  updates: number;
+  envSteps: number;
+  estimator: string;
+  ratio: string;
+  gamma: number;
+  lambda: number;
+  clip: number;
+  backend: string;
+  parameters: number;
+  /** In-domain training questions, sampled at the rollout temperature (what RL optimises). */
+  successRate: { initial: number; final: number; demonstrations?: number };
+  /** Held-out in-domain questions, greedy. */
+  test: { initial: number; final: number };
+  /** Held-out families, greedy, after training. */
+  ood: Record<string, number>;
+  oodInitial: Record<string, number>;
+  checkpoints: string[];
+  resumedFrom?: string;
+  wallSeconds: number;
+  curve: CurvePoint[];
+}
+
+/** What a runner has recorded by the end of a run (a subset of its checkpointed state). */
+export interface RunRecord {
+  envSteps: number;
+  initial: Record<string, number>;
+  demonstrations?: number;
+  checkpoints: string[];
+  curve: CurvePoint[];
+}
+
+export function summarize(
+  job: StepPOJob,
+  learner: Learner,
+  backend: string,
+  record: RunRecord,
+  final: Record<string, number>,
+  started: number,
+  resumedFrom?: string,
+): RunSummary {
+  const a = learner.algorithm;
+  const { train: finalTrain, test: finalTest, ...ood } = final;
+  const { train: initialTrain, test: initialTest, ...oodInitial } = record.initial;
+  return {
+    job: job.metadata.name,
+    updates: learner.version,
+    envSteps: record.envSteps,
+    estimator: a.estimator,
+    ratio: a.ratio,
+    gamma: a.gamma,
+    lambda: a.lambda,
+    clip: a.clip,
+    backend,
+    parameters: learner.model.parameterCount(),
+    successRate: { initial: initialTrain, final: finalTrain, demonstrations: record.demonstrations },
+    test: { initial: initialTest, final: finalTest },
+    ood,
+    oodInitial,
+    checkpoints: record.checkpoints,
+    resumedFrom,
+    wallSeconds: (Date.now() - started) / 1000,
+    curve: record.curve,
+  };
+}
+
+export function formatRates(r: Record<string, number>): string {
+  return Object.entries(r)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(", ");
+}
