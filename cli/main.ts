@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
 import { ValidationError } from "../common/schema.ts";
 import { runJob } from "../learner/run-job.ts";
+import { OPERATOR_USAGE } from "../operator/usage.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
 import { cmdLearner, cmdRunDistributed, cmdWorker, DISTRIBUTED_USAGE } from "./process-commands.ts";
 import { progressReporter } from "./progress.ts";
@@ -15,7 +16,7 @@ commands:
       --updates N         override spec.training.updates
       --run-dir DIR       where checkpoints, curve.csv/svg and summary.json go (default runs/<job name>)
       --summary FILE      also write the run summary JSON to FILE
-${DISTRIBUTED_USAGE}  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
+${DISTRIBUTED_USAGE}${OPERATOR_USAGE}  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
   help                  this text
 `;
 
@@ -51,6 +52,9 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdLearner(rest);
       case "worker":
         return await cmdWorker(rest);
+      case "operator":
+        // Loaded on demand: the Kubernetes client is only needed by this command.
+        return await (await import("../operator/cli.ts")).cmdOperator(rest);
       case "validate":
         return await cmdValidate(rest);
       case undefined:

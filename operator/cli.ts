@@ -1,0 +1,37 @@
+// `steppo operator`: runs one operator replica until SIGTERM, or until it loses the leader lease (then it
+// exits non-zero and Kubernetes restarts it as a fresh candidate, as client-go operators do).
+import { hostname } from "node:os";
+import { intFlag, parseFlags } from "../cli/args.ts";
+import { DEFAULTS } from "./desired.ts";
+import { startOperator } from "./operator.ts";
+
+export async function cmdOperator(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    kubeconfig: { type: "string" },
+    namespace: { type: "string" },
+    port: { type: "string" },
+    workers: { type: "string" },
+    "no-leader-elect": { type: "boolean" },
+    "lease-namespace": { type: "string" },
+    image: { type: "string" },
+    nats: { type: "string" },
+  });
+  const leaseNs = (values["lease-namespace"] as string | undefined) ?? process.env.POD_NAMESPACE ?? "default";
+  const op = await startOperator({
+    kubeconfig: values.kubeconfig as string | undefined,
+    namespace: values.namespace as string | undefined,
+    port: intFlag(values.port, "port") ?? 8080,
+    workers: intFlag(values.workers, "workers"),
+    defaults: { image: (values.image as string | undefined) ?? DEFAULTS.image, natsUrl: (values.nats as string | undefined) ?? DEFAULTS.natsUrl },
+    leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs },
+    identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+  });
+  process.stderr.write(`steppo operator ${op.identity}: serving probes and metrics on :${op.port}\n`);
+  const signalled = new Promise<number>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve(0));
+  });
+  const lost = op.lostLeadership.then(() => 1);
+  const code = await Promise.race([signalled, lost]);
+  await op.stop();
+  return code;
+}

@@ -1,0 +1,213 @@
+// The children a StepPOJob should have, computed by PURE functions of the job (no API calls, no clock):
+// the reconciler diffs these against the informer cache. Pods are immutable, so a pod's spec here is only
+// used when the pod is created; the ConfigMap's data is kept in sync on every reconcile.
+import type {
+  V1ConfigMap,
+  V1EnvVar,
+  V1OwnerReference,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1ResourceRequirements,
+  V1Service,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
+import yaml from "js-yaml";
+import { DEFAULT_METRICS_PORT, ENV } from "../cli/process-config.ts";
+import type { StepPOJob } from "../crds/steppojob.ts";
+import {
+  configMapName,
+  JOB_API_VERSION,
+  JOB_KIND,
+  jobLabels,
+  LABEL_RESTART,
+  learnerPodName,
+  pvcName,
+  type Role,
+  rolloutPodName,
+  serviceName,
+} from "./names.ts";
+
+/** A StepPOJob as the API server returns it: server-defaulted spec plus the metadata the operator needs. */
+export type JobObject = Omit<StepPOJob, "metadata"> & {
+  metadata: StepPOJob["metadata"] & {
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    creationTimestamp?: string | Date;
+    deletionTimestamp?: string | Date;
+  };
+  status?: import("../crds/steppojob-status.ts").StepPOJobStatus;
+};
+
+/** Operator-wide defaults for what a job may leave out. */
+export interface Defaults {
+  image: string;
+  natsUrl: string;
+}
+
+export const DEFAULTS: Defaults = { image: "ghcr.io/steppo/steppo:0.1.0", natsUrl: "nats://nats:4222" };
+
+// Paths inside the pods. The job file is the ConfigMap's `job.yaml`; checkpoints live on the PVC so a
+// recreated learner resumes from them.
+export const JOB_FILE_DIR = "/etc/steppo/job";
+export const JOB_FILE = `${JOB_FILE_DIR}/job.yaml`;
+export const DATA_DIR = "/var/lib/steppo";
+export const CHECKPOINT_DIR = `${DATA_DIR}/checkpoints`;
+export const NATS_CREDS_DIR = "/etc/steppo/nats";
+export const METRICS_PORT_NAME = "metrics";
+
+export function ownerRef(job: JobObject): V1OwnerReference {
+  return { apiVersion: JOB_API_VERSION, kind: JOB_KIND, name: job.metadata.name, uid: job.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
+}
+
+function meta(job: JobObject, name: string, role?: Role, extra: Record<string, string> = {}) {
+  return { name, namespace: job.metadata.namespace, labels: { ...jobLabels(job.metadata.name, role), ...extra }, ownerReferences: [ownerRef(job)] };
+}
+
+/** The job file every pod reads (STEPPO_JOB_FILE): the spec as the server defaulted it, without status. */
+export function jobFileYaml(job: JobObject): string {
+  const doc = { apiVersion: job.apiVersion, kind: job.kind, metadata: { name: job.metadata.name, namespace: job.metadata.namespace }, spec: job.spec };
+  return yaml.dump(doc, { sortKeys: true, lineWidth: -1 });
+}
+
+export function desiredConfigMap(job: JobObject): V1ConfigMap {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: meta(job, configMapName(job.metadata.name)), data: { "job.yaml": jobFileYaml(job) } };
+}
+
+/** The checkpoint claim, or undefined when the job brings its own (spec.checkpoint.existingClaim). */
+export function desiredPvc(job: JobObject): V1PersistentVolumeClaim | undefined {
+  const cp = job.spec.checkpoint;
+  if (cp.existingClaim) return undefined;
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: meta(job, pvcName(job.metadata.name)),
+    spec: {
+      accessModes: ["ReadWriteOnce"],
+      resources: { requests: { storage: cp.size ?? "1Gi" } },
+      ...(cp.storageClassName ? { storageClassName: cp.storageClassName } : {}),
+    },
+  };
+}
+
+export function claimName(job: JobObject): string {
+  return job.spec.checkpoint.existingClaim ?? pvcName(job.metadata.name);
+}
+
+export function desiredService(job: JobObject): V1Service {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(job, serviceName(job.metadata.name), "learner"),
+    spec: {
+      // Selects whichever learner incarnation is current: the restart index is not in the selector.
+      selector: jobLabels(job.metadata.name, "learner"),
+      ports: [{ name: METRICS_PORT_NAME, port: DEFAULT_METRICS_PORT, targetPort: METRICS_PORT_NAME, protocol: "TCP" }],
+    },
+  };
+}
+
+type Quantities = Record<string, string | number> | undefined;
+
+/** The CRD allows int-or-string quantities (`nvidia.com/gpu: 1`); a Pod spec wants strings. */
+function quantities(q: Quantities): Record<string, string> | undefined {
+  return q ? Object.fromEntries(Object.entries(q).map(([k, v]) => [k, String(v)])) : undefined;
+}
+
+export function resourceRequirements(r: { requests?: Quantities; limits?: Quantities }): V1ResourceRequirements {
+  const requests = quantities(r.requests);
+  const limits = quantities(r.limits);
+  return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
+}
+
+function commonEnv(job: JobObject, defaults: Defaults): V1EnvVar[] {
+  const env: V1EnvVar[] = [
+    { name: ENV.jobFile, value: JOB_FILE },
+    { name: ENV.natsUrl, value: job.spec.nats.url ?? defaults.natsUrl },
+    { name: ENV.metricsPort, value: String(DEFAULT_METRICS_PORT) },
+  ];
+  if (job.spec.nats.credentialsSecret) env.push({ name: "STEPPO_NATS_CREDS_FILE", value: `${NATS_CREDS_DIR}/nats.creds` });
+  return env;
+}
+
+function commonVolumes(job: JobObject): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [{ name: "job", configMap: { name: configMapName(job.metadata.name) } }];
+  const mounts: V1VolumeMount[] = [{ name: "job", mountPath: JOB_FILE_DIR, readOnly: true }];
+  if (job.spec.nats.credentialsSecret) {
+    volumes.push({ name: "nats-creds", secret: { secretName: job.spec.nats.credentialsSecret } });
+    mounts.push({ name: "nats-creds", mountPath: NATS_CREDS_DIR, readOnly: true });
+  }
+  return { volumes, mounts };
+}
+
+/** The learner pod of incarnation `restart` (0 first, +1 for each recreation after a failure). */
+export function desiredLearnerPod(job: JobObject, restart: number, defaults: Defaults = DEFAULTS): V1Pod {
+  const name = learnerPodName(job.metadata.name, restart);
+  const { volumes, mounts } = commonVolumes(job);
+  const l = job.spec.learner;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: meta(job, name, "learner", { [LABEL_RESTART]: String(restart) }),
+    spec: {
+      // The operator, not the kubelet, restarts the learner: it counts failures against backoffLimit.
+      restartPolicy: "Never",
+      containers: [
+        {
+          name: "learner",
+          image: l.image ?? defaults.image,
+          command: ["steppo", "learner"],
+          args: ["--job", JOB_FILE, "--checkpoint-dir", CHECKPOINT_DIR],
+          env: [...commonEnv(job, defaults), { name: ENV.checkpointDir, value: CHECKPOINT_DIR }, { name: ENV.runDir, value: `${DATA_DIR}/run` }],
+          ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
+          resources: resourceRequirements(l.resources),
+          volumeMounts: [...mounts, { name: "checkpoints", mountPath: DATA_DIR }],
+          terminationMessagePolicy: "FallbackToLogsOnError",
+        },
+      ],
+      volumes: [...volumes, { name: "checkpoints", persistentVolumeClaim: { claimName: claimName(job) } }],
+      ...(l.nodeSelector ? { nodeSelector: l.nodeSelector } : {}),
+      ...(l.tolerations ? { tolerations: l.tolerations as NonNullable<V1Pod["spec"]>["tolerations"] } : {}),
+    },
+  };
+}
+
+export function desiredRolloutPod(job: JobObject, index: number, defaults: Defaults = DEFAULTS): V1Pod {
+  const name = rolloutPodName(job.metadata.name, index);
+  const { volumes, mounts } = commonVolumes(job);
+  const r = job.spec.rollout;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: meta(job, name, "rollout"),
+    spec: {
+      // Failed rollout pods are replaced by the operator (same name), not restarted in place.
+      restartPolicy: "Never",
+      containers: [
+        {
+          name: "rollout",
+          image: r.image ?? defaults.image,
+          command: ["steppo", "worker"],
+          args: ["--job", JOB_FILE, "--id", name],
+          env: [...commonEnv(job, defaults), { name: ENV.workerId, value: name }],
+          ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
+          resources: resourceRequirements(r.resources),
+          volumeMounts: mounts,
+        },
+      ],
+      volumes,
+    },
+  };
+}
+
+/** Everything but the pods, whose number and names depend on what is observed (see plan.ts). */
+export interface DesiredChildren {
+  configMap: V1ConfigMap;
+  pvc?: V1PersistentVolumeClaim;
+  service: V1Service;
+}
+
+export function desiredChildren(job: JobObject): DesiredChildren {
+  return { configMap: desiredConfigMap(job), pvc: desiredPvc(job), service: desiredService(job) };
+}

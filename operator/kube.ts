@@ -1,0 +1,112 @@
+// API clients and the few idempotent writes the reconciler needs. AlreadyExists on create and NotFound on
+// delete are successes: both mean the cluster is already as the plan wants it (a second reconcile, another
+// replica before it lost its lease, or a stale cache).
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type V1ConfigMap,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+  type V1Service,
+} from "@kubernetes/client-node";
+import { GROUP, VERSION } from "../crds/steppojob.ts";
+import type { StepPOJobStatus } from "../crds/steppojob-status.ts";
+import type { Child } from "./plan.ts";
+import { PLURAL } from "./names.ts";
+
+export interface Clients {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+}
+
+/** `--kubeconfig` if given, else KUBECONFIG / ~/.kube/config, else the in-cluster service account. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else if (!process.env.KUBECONFIG && process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export function makeClients(kc: KubeConfig): Clients {
+  return { kc, core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), coordination: kc.makeApiClient(CoordinationV1Api) };
+}
+
+export function statusCode(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const c = (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
+  return typeof c === "number" ? c : undefined;
+}
+
+/** Creates a child; true if created, false if it already existed. */
+export async function createChild(c: Clients, namespace: string, obj: Child): Promise<boolean> {
+  try {
+    switch (obj.kind) {
+      case "Pod":
+        await c.core.createNamespacedPod({ namespace, body: obj as V1Pod });
+        break;
+      case "Service":
+        await c.core.createNamespacedService({ namespace, body: obj as V1Service });
+        break;
+      case "ConfigMap":
+        await c.core.createNamespacedConfigMap({ namespace, body: obj as V1ConfigMap });
+        break;
+      case "PersistentVolumeClaim":
+        await c.core.createNamespacedPersistentVolumeClaim({ namespace, body: obj as V1PersistentVolumeClaim });
+        break;
+      default:
+        throw new Error(`cannot create a ${obj.kind}`);
+    }
+    return true;
+  } catch (err) {
+    if (statusCode(err) === 409) return false;
+    throw err;
+  }
+}
+
+export async function replaceConfigMapData(c: Clients, namespace: string, name: string, data: Record<string, string>): Promise<void> {
+  // JSON patch "add" replaces /data whether or not it exists; no read-modify-write race on other fields.
+  await c.core.patchNamespacedConfigMap({ namespace, name, body: [{ op: "add", path: "/data", value: data }] });
+}
+
+/** Deletes a pod in the background; false if it was already gone. */
+export async function deletePod(c: Clients, namespace: string, name: string): Promise<boolean> {
+  try {
+    await c.core.deleteNamespacedPod({ namespace, name, propagationPolicy: "Background" });
+    return true;
+  } catch (err) {
+    if (statusCode(err) === 404) return false;
+    throw err;
+  }
+}
+
+export async function deleteJob(c: Clients, namespace: string, name: string): Promise<void> {
+  try {
+    await c.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, propagationPolicy: "Background" });
+  } catch (err) {
+    if (statusCode(err) !== 404) throw err;
+  }
+}
+
+/**
+ * Writes the status subresource. The JSON patch tests the uid so a status computed for a deleted-and-
+ * recreated job of the same name is never written onto the new one.
+ */
+export async function writeStatus(c: Clients, namespace: string, name: string, uid: string, status: StepPOJobStatus): Promise<void> {
+  await c.custom.patchNamespacedCustomObjectStatus({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+    body: [
+      { op: "test", path: "/metadata/uid", value: uid },
+      { op: "add", path: "/status", value: status },
+    ],
+  });
+}

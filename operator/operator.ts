@@ -1,0 +1,103 @@
+// One operator replica: campaigns for the leader Lease (unless disabled), runs the controller while it
+// leads, and serves probes and metrics throughout. Used by `steppo operator` and by the tests, which run
+// several replicas in one process.
+import type { Server } from "node:http";
+import { hostname } from "node:os";
+import { Controller } from "./controller.ts";
+import type { Defaults } from "./desired.ts";
+import { type Clients, loadKubeConfig, makeClients } from "./kube.ts";
+import { LeaderElector } from "./leader.ts";
+import { OperatorMetrics } from "./metrics.ts";
+import { startServer } from "./server.ts";
+
+export interface OperatorOptions {
+  kubeconfig?: string;
+  clients?: Clients;
+  /** Watch one namespace; all namespaces when undefined. */
+  namespace?: string;
+  workers?: number;
+  defaults?: Defaults;
+  /** Port for /healthz, /readyz, /metrics; undefined: no server (0: any free port). */
+  port?: number;
+  leaderElection?: { namespace: string; name?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number } | false;
+  identity?: string;
+  log?: (m: string) => void;
+}
+
+export interface RunningOperator {
+  identity: string;
+  metrics: OperatorMetrics;
+  port?: number;
+  isLeader(): boolean;
+  controller(): Controller | undefined;
+  /** Resolves when this replica lost leadership (the CLI exits then, as client-go operators do). */
+  lostLeadership: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(opts: OperatorOptions = {}): Promise<RunningOperator> {
+  const identity = opts.identity ?? `${hostname()}-${process.pid}`;
+  const log = opts.log ?? ((m: string) => process.stderr.write(`[operator ${identity}] ${m}\n`));
+  const clients = opts.clients ?? makeClients(loadKubeConfig(opts.kubeconfig));
+  const metrics = new OperatorMetrics();
+  let controller: Controller | undefined;
+  let resolveLost: () => void = () => {};
+  const lostLeadership = new Promise<void>((r) => {
+    resolveLost = r;
+  });
+
+  const lead = async () => {
+    metrics.isLeader = 1;
+    controller = new Controller(clients, { namespace: opts.namespace, workers: opts.workers, defaults: opts.defaults, host: identity, log, metrics });
+    await controller.start();
+  };
+  const standDown = async () => {
+    metrics.isLeader = 0;
+    const c = controller;
+    controller = undefined;
+    await c?.stop();
+  };
+
+  let elector: LeaderElector | undefined;
+  if (opts.leaderElection) {
+    const le = opts.leaderElection;
+    elector = new LeaderElector(clients, {
+      namespace: le.namespace,
+      name: le.name ?? "steppo-operator",
+      identity,
+      leaseDurationMs: le.leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs,
+      retryPeriodMs: le.retryPeriodMs,
+      onStartedLeading: lead,
+      onStoppedLeading: async () => {
+        await standDown();
+        resolveLost();
+      },
+      log,
+    });
+    elector.start();
+  } else await lead();
+
+  let server: Server | undefined;
+  let port: number | undefined;
+  if (opts.port !== undefined) {
+    // A standby is ready (it is doing its job: waiting); a leader once its caches are synced.
+    const s = await startServer(opts.port, metrics, { ready: () => (controller ? controller.ready : metrics.isLeader === 0) });
+    server = s.server;
+    port = s.port;
+  }
+
+  return {
+    identity,
+    metrics,
+    port,
+    isLeader: () => metrics.isLeader === 1,
+    controller: () => controller,
+    lostLeadership,
+    async stop() {
+      if (elector) await elector.stop();
+      await standDown();
+      if (server) await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -1,0 +1,256 @@
+// The heart of the controller, as a PURE function: given a job, what the informer cache holds for it and
+// the time, decide which objects to create/update/delete, the new status and the Events to record. The
+// reconciler only executes the plan, so every policy (restarts, backoff, suspend, deadline, TTL,
+// cleanPodPolicy, scaling) is unit-testable without an API server, and a re-run on the same input is a
+// no-op apart from AlreadyExists answers (level-triggered: the plan depends on state, not on events).
+import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod, V1Service } from "@kubernetes/client-node";
+import type { ConditionType, StepPOJobStatus } from "../crds/steppojob-status.ts";
+import type { LearnerProgress } from "../common/nats/runtime-state.ts";
+import { isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
+import { DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject } from "./desired.ts";
+import { LABEL_ROLE, podIndex, rolloutSelector } from "./names.ts";
+
+export interface Observed {
+  /** Pods controlled by this job (owner uid), terminating ones included. */
+  pods: V1Pod[];
+  configMap?: V1ConfigMap;
+  service?: V1Service;
+  pvc?: V1PersistentVolumeClaim;
+  /** The learner's progress from the job's NATS KV bucket, when the operator reads it. */
+  progress?: LearnerProgress;
+}
+
+export interface JobEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
+
+export type Child = V1Pod | V1ConfigMap | V1Service | V1PersistentVolumeClaim;
+
+export interface Plan {
+  create: Child[];
+  /** ConfigMaps whose data drifted from the spec (the job file pods read on start). */
+  update: V1ConfigMap[];
+  deletePods: string[];
+  /** ttlSecondsAfterFinished elapsed: delete the StepPOJob itself (owner references take the children). */
+  deleteJob: boolean;
+  status: StepPOJobStatus;
+  events: JobEvent[];
+  /** Reconcile again after this long even if nothing changes (deadline, TTL): a timer, not a poll. */
+  requeueAfterMs?: number;
+}
+
+const WARNING_CONDITIONS: ReadonlySet<ConditionType> = new Set(["Failed", "Restarting"]);
+
+function podPhase(p: V1Pod): string {
+  return p.status?.phase ?? "Pending";
+}
+
+function terminating(p: V1Pod): boolean {
+  return p.metadata?.deletionTimestamp !== undefined && p.metadata?.deletionTimestamp !== null;
+}
+
+function ready(p: V1Pod): boolean {
+  return podPhase(p) === "Running" && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+}
+
+function active(p: V1Pod): boolean {
+  const ph = podPhase(p);
+  return ph === "Pending" || ph === "Running" || ph === "Unknown";
+}
+
+/** Why a pod failed, from its container statuses (exit code and reason), for messages. */
+export function failureReason(p: V1Pod): string {
+  const term = (p.status?.containerStatuses ?? []).map((c) => c.state?.terminated).find((t) => t && t.exitCode !== 0);
+  if (term) return `exit code ${term.exitCode}${term.reason ? ` (${term.reason})` : ""}`;
+  return p.status?.reason ?? p.status?.message ?? "pod failed";
+}
+
+/** Progress the learner left in its termination message (JSON), the pod-status path to update/success. */
+function terminationProgress(p: V1Pod | undefined): { update?: number; successRate?: number } {
+  for (const c of p?.status?.containerStatuses ?? []) {
+    const msg = c.state?.terminated?.message ?? c.lastState?.terminated?.message;
+    if (!msg) continue;
+    try {
+      const v = JSON.parse(msg) as { update?: unknown; successRate?: unknown };
+      return {
+        ...(typeof v.update === "number" ? { update: v.update } : {}),
+        ...(typeof v.successRate === "number" ? { successRate: v.successRate } : {}),
+      };
+    } catch {
+      // Not ours (FallbackToLogsOnError puts log tails here): ignore.
+    }
+  }
+  return {};
+}
+
+function cleanupPods(pods: V1Pod[], policy: string | undefined): string[] {
+  const live = pods.filter((p) => !terminating(p));
+  if (policy === "None") return [];
+  if (policy === "All") return live.map((p) => p.metadata!.name!);
+  return live.filter(active).map((p) => p.metadata!.name!);
+}
+
+function secondsSince(t: string | undefined, now: Date): number | undefined {
+  return t === undefined ? undefined : (now.getTime() - Date.parse(t)) / 1000;
+}
+
+export function plan(job: JobObject, observed: Observed, now: Date, defaults: Defaults = DEFAULTS): Plan {
+  const name = job.metadata.name;
+  const prev = job.status ?? {};
+  const out: Plan = { create: [], update: [], deletePods: [], deleteJob: false, status: {}, events: [] };
+  let conditions = prev.conditions ?? [];
+  const status: StepPOJobStatus = { ...prev, selector: rolloutSelector(name) };
+  if (job.metadata.generation !== undefined) status.observedGeneration = job.metadata.generation;
+
+  const set = (type: ConditionType, s: Status, reason: string, message: string) => {
+    const r = setCondition(conditions, type, s, reason, message, now);
+    conditions = r.conditions;
+    if (r.changed && s === "True") out.events.push({ type: WARNING_CONDITIONS.has(type) ? "Warning" : "Normal", reason, message });
+  };
+  const finish = () => {
+    status.conditions = conditions;
+    status.phase = phaseOf(conditions);
+    out.status = status;
+    return out;
+  };
+  const finished = () => isTrue(conditions, "Succeeded") || isTrue(conditions, "Failed");
+  const settle = () => {
+    // A finished job: cleanPodPolicy decides which pods remain, ttlSecondsAfterFinished when the job goes.
+    out.deletePods = cleanupPods(observed.pods, job.spec.runPolicy.cleanPodPolicy);
+    status.completionTime ??= rfc3339(now);
+    const ttl = job.spec.runPolicy.ttlSecondsAfterFinished;
+    if (ttl !== undefined) {
+      const left = ttl - (secondsSince(status.completionTime, now) ?? 0);
+      if (left <= 0) out.deleteJob = true;
+      else out.requeueAfterMs = Math.ceil(left * 1000);
+    }
+    status.rollout = { ready: 0, desired: 0 };
+    return finish();
+  };
+
+  if (job.metadata.deletionTimestamp) return finish();
+  if (finished()) return settle();
+
+  // Shared children: the job file, the metrics Service, the checkpoint claim.
+  const base = desiredChildren(job);
+  if (!observed.configMap) out.create.push(base.configMap);
+  else if (JSON.stringify(observed.configMap.data ?? {}) !== JSON.stringify(base.configMap.data)) out.update.push(base.configMap);
+  if (!observed.service) out.create.push(base.service);
+  if (base.pvc && !observed.pvc) out.create.push(base.pvc);
+
+  const byRole = (role: string) => observed.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === role);
+  const learners = byRole("learner");
+  const rollouts = byRole("rollout");
+
+  // Suspend: every pod goes, the PVC (checkpoints), ConfigMap and Service stay; resume starts a new learner
+  // incarnation from the checkpoint. The deadline clock restarts on resume, as for a batch/v1 Job.
+  if (job.spec.runPolicy.suspend) {
+    out.deletePods = observed.pods.filter((p) => !terminating(p)).map((p) => p.metadata!.name!);
+    set("Suspended", "True", "JobSuspended", "spec.runPolicy.suspend is true: pods deleted, checkpoints kept");
+    if (isTrue(conditions, "Running")) set("Running", "False", "JobSuspended", "suspended");
+    if (isTrue(conditions, "Restarting")) set("Restarting", "False", "JobSuspended", "suspended");
+    delete status.startTime;
+    status.rollout = { ready: 0, desired: 0 };
+    return finish();
+  }
+  if (isTrue(conditions, "Suspended")) set("Suspended", "False", "JobResumed", "spec.runPolicy.suspend is false: pods recreated");
+  status.startTime ??= rfc3339(now);
+
+  // Learner: the current incarnation is the highest index seen (failed incarnations are kept as evidence,
+  // which also keeps the index monotonic when the job's status lags behind the cache).
+  let restarts = prev.restarts ?? 0;
+  for (const p of learners) restarts = Math.max(restarts, podIndex(name, "learner", p.metadata?.name ?? "") ?? 0);
+  const current = learners.find((p) => podIndex(name, "learner", p.metadata?.name ?? "") === restarts);
+  const backoffLimit = job.spec.runPolicy.backoffLimit ?? 3;
+  const progress = { ...terminationProgress(current) };
+  if (observed.progress) {
+    progress.update = observed.progress.update;
+    if (observed.progress.testSuccess !== null) progress.successRate = observed.progress.testSuccess;
+    if (observed.progress.lastCheckpoint) {
+      const c = observed.progress.lastCheckpoint;
+      status.lastCheckpoint = { update: c.update, path: c.path, time: c.at };
+    }
+  }
+  if (progress.update !== undefined) status.update = progress.update;
+  if (progress.successRate !== undefined) status.successRate = progress.successRate;
+
+  if (current && podPhase(current) === "Failed" && !terminating(current)) {
+    const why = failureReason(current);
+    if (restarts + 1 > backoffLimit) {
+      status.restarts = restarts;
+      if (isTrue(conditions, "Running")) set("Running", "False", "BackoffLimitExceeded", "learner failed");
+      if (isTrue(conditions, "Restarting")) set("Restarting", "False", "BackoffLimitExceeded", "learner failed");
+      set("Failed", "True", "BackoffLimitExceeded", `learner pod ${current.metadata?.name} failed (${why}) and backoffLimit ${backoffLimit} is exhausted`);
+      return settle();
+    }
+    restarts += 1;
+    const next = desiredLearnerPod(job, restarts, defaults);
+    out.create.push(next);
+    if (isTrue(conditions, "Running")) set("Running", "False", "LearnerFailed", `learner pod ${current.metadata?.name} failed`);
+    set(
+      "Restarting",
+      "True",
+      "LearnerFailed",
+      `learner pod ${current.metadata?.name} failed (${why}); recreated as ${next.metadata?.name} (restart ${restarts} of ${backoffLimit})`,
+    );
+  } else if (current && podPhase(current) === "Succeeded") {
+    if (isTrue(conditions, "Running")) set("Running", "False", "LearnerSucceeded", "training finished");
+    if (isTrue(conditions, "Restarting")) set("Restarting", "False", "LearnerSucceeded", "training finished");
+    set("Succeeded", "True", "LearnerSucceeded", `learner pod ${current.metadata?.name} completed training`);
+    status.restarts = restarts;
+    return settle();
+  } else if (!current) {
+    // First start, after a resume, or the pod was deleted by someone: same incarnation, same name.
+    out.create.push(desiredLearnerPod(job, restarts, defaults));
+  } else if (podPhase(current) === "Running" && !terminating(current)) {
+    if (isTrue(conditions, "Restarting")) set("Restarting", "False", "LearnerRunning", `learner pod ${current.metadata?.name} is running`);
+    set("Running", "True", "LearnerRunning", `learner pod ${current.metadata?.name} is running`);
+  }
+  status.restarts = restarts;
+
+  // Rollout pods: indices [0, replicas) exist; failed ones are deleted and come back under the same name
+  // once the deletion is observed; surplus indices (scale down) are deleted.
+  const desired = job.spec.rollout.replicas;
+  const byIndex = new Map<number, V1Pod>();
+  for (const p of rollouts) {
+    const i = podIndex(name, "rollout", p.metadata?.name ?? "");
+    if (i === undefined || i >= desired) {
+      if (!terminating(p)) out.deletePods.push(p.metadata!.name!);
+    } else byIndex.set(i, p);
+  }
+  let readyCount = 0;
+  for (let i = 0; i < desired; i++) {
+    const p = byIndex.get(i);
+    if (!p) out.create.push(desiredRolloutPod(job, i, defaults));
+    else if (terminating(p)) continue;
+    else if (podPhase(p) === "Failed" || podPhase(p) === "Succeeded") {
+      out.deletePods.push(p.metadata!.name!);
+      out.events.push({
+        type: "Warning",
+        reason: "RolloutPodReplaced",
+        message: `rollout pod ${p.metadata?.name} ${podPhase(p) === "Failed" ? `failed (${failureReason(p)})` : "exited"}; replacing it`,
+      });
+    } else if (ready(p)) readyCount++;
+  }
+  status.rollout = { ready: readyCount, desired };
+
+  set("Created", "True", "ChildrenCreated", `learner, ${desired} rollout pod(s), service, config map and checkpoint claim requested`);
+
+  // activeDeadlineSeconds counts from the (re)start of the job; past it the job fails.
+  const deadline = job.spec.runPolicy.activeDeadlineSeconds;
+  if (deadline !== undefined) {
+    const left = deadline - (secondsSince(status.startTime, now) ?? 0);
+    if (left <= 0) {
+      out.create = [];
+      out.update = [];
+      if (isTrue(conditions, "Running")) set("Running", "False", "DeadlineExceeded", "deadline exceeded");
+      if (isTrue(conditions, "Restarting")) set("Restarting", "False", "DeadlineExceeded", "deadline exceeded");
+      set("Failed", "True", "DeadlineExceeded", `job ran longer than activeDeadlineSeconds (${deadline} s)`);
+      return settle();
+    }
+    out.requeueAfterMs = Math.ceil(left * 1000);
+  }
+  return finish();
+}

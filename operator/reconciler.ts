@@ -1,0 +1,108 @@
+// reconcile(namespace/name): read the job and its children from the informer caches, ask the pure planner
+// what should change, and execute it — creates, updates, deletes, then the status and the Events. It keeps
+// no memory between calls (level-triggered), so any number of runs, on any replica, converge on one state.
+import { SpanStatusCode, trace } from "@opentelemetry/api";
+import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
+import type { Defaults, JobObject } from "./desired.ts";
+import { DEFAULTS } from "./desired.ts";
+import { recordEvents } from "./events.ts";
+import type { InformerSet } from "./informers.ts";
+import { type Clients, createChild, deleteJob, deletePod, replaceConfigMapData, writeStatus } from "./kube.ts";
+import type { OperatorMetrics } from "./metrics.ts";
+import { configMapName, pvcName, serviceName, splitKey } from "./names.ts";
+import { type Observed, plan } from "./plan.ts";
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+export interface ReconcilerOptions {
+  defaults?: Defaults;
+  /** Identity of this replica in Events. */
+  host: string;
+  log: (m: string) => void;
+  metrics?: OperatorMetrics;
+  now?: () => Date;
+}
+
+const tracer = trace.getTracer("steppo-operator");
+
+function ownedBy(uid: string | undefined) {
+  return (o: { metadata?: V1ObjectMeta }) => uid !== undefined && (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller);
+}
+
+/** Serialises with sorted keys, so two equal statuses compare equal whatever order the server returned. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+}
+
+export class Reconciler {
+  private readonly defaults: Defaults;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly c: Clients,
+    private readonly caches: InformerSet,
+    private readonly o: ReconcilerOptions,
+  ) {
+    this.defaults = o.defaults ?? DEFAULTS;
+    this.now = o.now ?? (() => new Date());
+  }
+
+  /** What the cache holds for this job: children matched by owner uid, not only by name or label. */
+  observe(job: JobObject): Observed {
+    const ns = job.metadata.namespace ?? "default";
+    const mine = ownedBy(job.metadata.uid);
+    const one = <T extends KubernetesObject>(o: T | undefined) => (o && mine(o) ? o : undefined);
+    return {
+      pods: this.caches.pods.list(ns).filter(mine),
+      configMap: one(this.caches.configMaps.get(configMapName(job.metadata.name), ns)),
+      service: one(this.caches.services.get(serviceName(job.metadata.name), ns)),
+      pvc: one(this.caches.pvcs.get(pvcName(job.metadata.name), ns)),
+    };
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    return tracer.startActiveSpan("reconcile", { attributes: { "steppo.job": key } }, async (span) => {
+      try {
+        return await this.run(key);
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async run(key: string): Promise<ReconcileResult> {
+    const { namespace, name } = splitKey(key);
+    const job = this.caches.jobs.get(name, namespace) as JobObject | undefined;
+    // Gone: owner references let the garbage collector remove the children; nothing to do here.
+    if (!job || job.metadata.deletionTimestamp) return {};
+    const p = plan(job, this.observe(job), this.now(), this.defaults);
+    const m = this.o.metrics;
+
+    // Shared children before pods: a pod that mounts a missing ConfigMap or claim would not start.
+    const pods = p.create.filter((o) => o.kind === "Pod");
+    const others = p.create.filter((o) => o.kind !== "Pod");
+    const created = await Promise.all(others.map((o) => createChild(this.c, namespace, o)));
+    created.push(...(await Promise.all(pods.map((o) => createChild(this.c, namespace, o)))));
+    if (m) m.childrenCreated += created.filter(Boolean).length;
+    for (const cm of p.update) await replaceConfigMapData(this.c, namespace, cm.metadata!.name!, cm.data ?? {});
+    const deleted = await Promise.all(p.deletePods.map((n) => deletePod(this.c, namespace, n)));
+    if (m) m.podsDeleted += deleted.filter(Boolean).length;
+
+    if (canonical(p.status) !== canonical(job.status ?? {})) await writeStatus(this.c, namespace, name, job.metadata.uid ?? "", p.status);
+    if (p.events.length > 0) await recordEvents(this.c, job, p.events, this.o.host, this.o.log);
+    if (p.deleteJob) {
+      this.o.log(`${key}: ttlSecondsAfterFinished elapsed, deleting the job`);
+      await deleteJob(this.c, namespace, name);
+      return {};
+    }
+    return p.requeueAfterMs !== undefined ? { requeueAfterMs: p.requeueAfterMs } : {};
+  }
+}

@@ -1,0 +1,11 @@
+// `steppo operator`'s help text, apart from the command so `steppo help` does not load the Kubernetes client.
+export const OPERATOR_USAGE = `  operator              run the StepPOJob operator (in-cluster config, or KUBECONFIG / --kubeconfig)
+      --kubeconfig FILE   kubeconfig to use
+      --namespace NS      watch one namespace (default: all)
+      --port N            /healthz, /readyz, /metrics port (default 8080)
+      --workers N         concurrent reconciles (default 2)
+      --no-leader-elect   run without the leader Lease (one replica only)
+      --lease-namespace NS  namespace of the Lease (default POD_NAMESPACE or default)
+      --image IMAGE       default image for jobs that name none
+      --nats URL          default NATS URL for jobs that name none
+`;

@@ -1,0 +1,228 @@
+// The operator's pure parts: desired children, the planner's policies, names, conditions and the queue.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { V1Pod } from "@kubernetes/client-node";
+import { parseJob } from "../../common/job-spec.ts";
+import { phaseOf, setCondition } from "../../operator/conditions.ts";
+import { desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject } from "../../operator/desired.ts";
+import { fit, learnerPodName, podIndex, serviceName } from "../../operator/names.ts";
+import { type Observed, plan } from "../../operator/plan.ts";
+import { WorkQueue } from "../../operator/queue.ts";
+
+const NOW = new Date("2026-01-01T00:00:00Z");
+
+function job(spec: Record<string, unknown> = {}, status?: JobObject["status"]): JobObject {
+  const j = parseJob({ apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "j", namespace: "ns" }, spec }, "test") as JobObject;
+  j.metadata.uid = "uid-1";
+  j.metadata.generation = 1;
+  if (status) j.status = status;
+  return j;
+}
+
+function pod(p: V1Pod, phase: string, extra: Partial<V1Pod["status"]> = {}): V1Pod {
+  return { ...p, status: { phase, ...extra } };
+}
+
+const running = (p: V1Pod) => pod(p, "Running", { conditions: [{ type: "Ready", status: "True" }] });
+
+describe("desired children", () => {
+  test("learner pod: GPU resources, PVC mount, NATS env, owner ref, labels", () => {
+    const j = job({ learner: { resources: { limits: { "nvidia.com/gpu": 1 } } }, nats: { url: "nats://n:4222" } });
+    const p = desiredLearnerPod(j, 0);
+    assert.equal(p.metadata?.name, "j-learner-0");
+    assert.deepEqual(p.metadata?.ownerReferences, [
+      { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", name: "j", uid: "uid-1", controller: true, blockOwnerDeletion: true },
+    ]);
+    assert.equal(p.metadata?.labels?.["steppo.dev/role"], "learner");
+    assert.equal(p.spec?.containers[0].resources?.limits?.["nvidia.com/gpu"], "1");
+    assert.equal(p.spec?.containers[0].env?.find((e) => e.name === "STEPPO_NATS_URL")?.value, "nats://n:4222");
+    assert.equal(p.spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName, "j-checkpoints");
+    assert.equal(p.spec?.restartPolicy, "Never");
+  });
+
+  test("rollout pods get their name as worker id; existingClaim means no PVC", () => {
+    const j = job({ checkpoint: { existingClaim: "mine" } });
+    assert.equal(desiredRolloutPod(j, 3).spec?.containers[0].env?.find((e) => e.name === "STEPPO_WORKER_ID")?.value, "j-rollout-3");
+    assert.equal(desiredChildren(j).pvc, undefined);
+    assert.equal(desiredLearnerPod(j, 0).spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName, "mine");
+  });
+
+  test("desired children are a pure function of the job", () => {
+    assert.deepEqual(desiredChildren(job({ seed: 3 })), desiredChildren(job({ seed: 3 })));
+  });
+});
+
+describe("plan", () => {
+  const all = (j: JobObject): Observed => {
+    const p = plan(j, { pods: [] }, NOW);
+    const d = desiredChildren(j);
+    return { pods: p.create.filter((o) => o.kind === "Pod") as V1Pod[], configMap: d.configMap, service: d.service, pvc: d.pvc };
+  };
+
+  test("a new job: every child is created, phase Created", () => {
+    const p = plan(job({ rollout: { replicas: 2 } }), { pods: [] }, NOW);
+    assert.deepEqual(p.create.map((o) => `${o.kind}/${o.metadata?.name}`).sort(), [
+      "ConfigMap/j-spec",
+      "PersistentVolumeClaim/j-checkpoints",
+      "Pod/j-learner-0",
+      "Pod/j-rollout-0",
+      "Pod/j-rollout-1",
+      "Service/j-learner",
+    ]);
+    assert.equal(p.status.phase, "Created");
+    assert.deepEqual(p.status.rollout, { ready: 0, desired: 2 });
+  });
+
+  test("re-planning the observed state creates nothing (idempotent)", () => {
+    const j = job({ rollout: { replicas: 2 } });
+    const obs = all(j);
+    const p = plan(j, obs, NOW);
+    assert.deepEqual(p.create, []);
+    assert.deepEqual(p.deletePods, []);
+  });
+
+  test("learner failure: next incarnation until backoffLimit, then Failed and cleanup", () => {
+    const j = job({ rollout: { replicas: 1 }, runPolicy: { backoffLimit: 1 } });
+    const obs = all(j);
+    obs.pods = obs.pods.map((p) => (p.metadata?.name === "j-learner-0" ? pod(p, "Failed") : running(p)));
+    const p1 = plan(j, obs, NOW);
+    assert.deepEqual(
+      p1.create.map((o) => o.metadata?.name),
+      ["j-learner-1"],
+    );
+    assert.equal(p1.status.phase, "Restarting");
+    assert.equal(p1.status.restarts, 1);
+    assert.ok(p1.events.some((e) => e.reason === "LearnerFailed" && e.type === "Warning"));
+    // The failed incarnation is kept; the new one fails too: backoff exhausted.
+    j.status = p1.status;
+    obs.pods.push(pod(desiredLearnerPod(j, 1), "Failed"));
+    const p2 = plan(j, obs, NOW);
+    assert.equal(p2.status.phase, "Failed");
+    assert.deepEqual(p2.create, []);
+    assert.deepEqual(p2.deletePods, ["j-rollout-0"], "cleanPodPolicy Running deletes the running rollout pod");
+    assert.ok(p2.status.completionTime);
+  });
+
+  test("a stale status does not reuse an old learner index", () => {
+    const j = job({ rollout: { replicas: 0 } }, { restarts: 0 });
+    const obs = all(j);
+    obs.pods = [pod(desiredLearnerPod(j, 0), "Failed"), pod(desiredLearnerPod(j, 1), "Pending")];
+    const p = plan(j, obs, NOW);
+    assert.deepEqual(p.create, []);
+    assert.equal(p.status.restarts, 1);
+  });
+
+  test("failed rollout pod is deleted (then recreated under the same name); surplus pods are deleted", () => {
+    const j = job({ rollout: { replicas: 1 } });
+    const obs = all(j);
+    obs.pods = obs.pods.map((p) => (p.metadata?.name === "j-rollout-0" ? pod(p, "Failed") : p));
+    obs.pods.push(desiredRolloutPod(j, 5));
+    const p = plan(j, obs, NOW);
+    assert.deepEqual(p.deletePods.sort(), ["j-rollout-0", "j-rollout-5"]);
+    assert.ok(p.events.some((e) => e.reason === "RolloutPodReplaced"));
+  });
+
+  test("suspend deletes every pod, keeps the rest; resume flips the condition", () => {
+    const j = job({ rollout: { replicas: 1 }, runPolicy: { suspend: true } });
+    const obs = all(job({ rollout: { replicas: 1 } }));
+    const p = plan(j, obs, NOW);
+    assert.deepEqual(p.deletePods.sort(), ["j-learner-0", "j-rollout-0"]);
+    assert.equal(p.status.phase, "Suspended");
+    const resumed = job({ rollout: { replicas: 1 } }, p.status);
+    const r = plan(resumed, { ...obs, pods: [] }, NOW);
+    assert.equal(r.create.filter((o) => o.kind === "Pod").length, 2);
+    assert.equal(r.status.conditions?.find((c) => c.type === "Suspended")?.status, "False");
+  });
+
+  test("activeDeadlineSeconds: requeue until the deadline, then Failed", () => {
+    const j = job({ runPolicy: { activeDeadlineSeconds: 60 } }, { startTime: "2026-01-01T00:00:00Z" });
+    const obs = all(j);
+    assert.equal(plan(j, obs, new Date("2026-01-01T00:00:30Z")).requeueAfterMs, 30_000);
+    const late = plan(j, obs, new Date("2026-01-01T00:01:00Z"));
+    assert.equal(late.status.phase, "Failed");
+    assert.equal(late.status.conditions?.find((c) => c.type === "Failed")?.reason, "DeadlineExceeded");
+  });
+
+  test("ttlSecondsAfterFinished: requeue, then delete the job", () => {
+    const done = setCondition([], "Succeeded", "True", "LearnerSucceeded", "", NOW).conditions;
+    const j = job({ runPolicy: { ttlSecondsAfterFinished: 10 } }, { conditions: done, completionTime: "2026-01-01T00:00:00Z" });
+    assert.equal(plan(j, { pods: [] }, new Date("2026-01-01T00:00:04Z")).requeueAfterMs, 6000);
+    assert.equal(plan(j, { pods: [] }, new Date("2026-01-01T00:00:10Z")).deleteJob, true);
+  });
+
+  test("learner success → Succeeded; progress from the termination message", () => {
+    const j = job({ rollout: { replicas: 0 }, runPolicy: { cleanPodPolicy: "None" } });
+    const obs = all(j);
+    obs.pods = [
+      pod(obs.pods[0], "Succeeded", {
+        containerStatuses: [
+          {
+            name: "learner",
+            image: "",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 0, message: '{"update":30,"successRate":0.8}' } },
+          },
+        ],
+      }),
+    ];
+    const p = plan(j, obs, NOW);
+    assert.equal(p.status.phase, "Succeeded");
+    assert.equal(p.status.update, 30);
+    assert.equal(p.status.successRate, 0.8);
+    assert.deepEqual(p.deletePods, []);
+  });
+});
+
+describe("names and conditions", () => {
+  test("long names are shortened deterministically; services start with a letter", () => {
+    const long = "a".repeat(100);
+    assert.equal(fit(long, 63).length, 63);
+    assert.equal(fit(long, 63), fit(long, 63));
+    assert.notEqual(fit(long, 63), fit(`${long}b`, 63));
+    assert.match(serviceName("1job"), /^[a-z]/);
+    assert.equal(podIndex("j", "learner", learnerPodName("j", 12)), 12);
+    assert.equal(podIndex("j", "learner", "j-learner-x"), undefined);
+  });
+
+  test("lastTransitionTime moves only on a flip; phase follows the most significant condition", () => {
+    const a = setCondition([], "Running", "True", "R", "m", NOW);
+    const b = setCondition(a.conditions, "Running", "True", "R", "m2", new Date("2026-02-01T00:00:00Z"));
+    assert.equal(a.changed, true);
+    assert.equal(b.changed, false);
+    assert.equal(b.conditions[0].lastTransitionTime, a.conditions[0].lastTransitionTime);
+    assert.equal(phaseOf(setCondition(b.conditions, "Failed", "True", "F", "", NOW).conditions), "Failed");
+  });
+});
+
+describe("work queue", () => {
+  test("de-duplicates, never hands one key to two workers, re-queues keys added while processing", async () => {
+    const q = new WorkQueue();
+    q.add("a");
+    q.add("a");
+    q.add("b");
+    assert.equal(q.length, 2);
+    const k = await q.get();
+    assert.equal(k, "a");
+    q.add("a"); // while processing: held back
+    assert.equal(await q.get(), "b");
+    q.done("b");
+    assert.equal(q.length, 0);
+    q.done("a");
+    assert.equal(q.length, 1);
+    assert.equal(await q.get(), "a");
+    q.shutdown();
+    assert.equal(await q.get(), undefined);
+  });
+
+  test("rate-limited adds back off exponentially per key; forget resets", () => {
+    const q = new WorkQueue({ baseDelayMs: 10 });
+    assert.equal(q.addRateLimited("x"), 10);
+    assert.equal(q.addRateLimited("x"), 20);
+    assert.equal(q.addRateLimited("x"), 40);
+    q.forget("x");
+    assert.equal(q.addRateLimited("x"), 10);
+    q.shutdown();
+  });
+});
