@@ -31,7 +31,7 @@ import { Learner } from "./learner.ts";
 import { modelConfig } from "./model.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { asTokenPolicy } from "./run-job.ts";
-import { formatRates, type RunSummary, summarize, warmUp } from "./run-phases.ts";
+import { formatRates, type RunSummary, summarize, updatePoint, warmUp } from "./run-phases.ts";
 import { Tokenizer } from "./tokenizer.ts";
 
 export interface DistributedSummary extends RunSummary {
@@ -364,18 +364,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       lastWait = waitMs / 1000;
       await publishWeights();
 
-      const point: CurvePoint = {
-        update: learner.version,
-        envSteps: state.envSteps,
-        trainSuccess: trajs.filter((t) => t.success).length / trajs.length,
-        testSuccess: null,
-        meanReturn: stats.meanReturn,
-        policyLoss: stats.policyLoss,
-        valueLoss: stats.valueLoss,
-        entropy: stats.entropy,
-        clipFraction: stats.clipFraction,
-        seconds: (Date.now() - tUpdate) / 1000,
-      };
+      const point = updatePoint(learner.version, state.envSteps, trajs, stats, tUpdate);
       const last = learner.version === total;
       if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
       state.curve.push(point);

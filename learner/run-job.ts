@@ -16,7 +16,7 @@ import { evalSets, successRate } from "./evaluation.ts";
 import { Learner } from "./learner.ts";
 import { modelConfig, type PolicyModel } from "./model.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
-import { formatRates, type RunSummary, summarize, warmUp } from "./run-phases.ts";
+import { formatRates, type RunSummary, summarize, updatePoint, warmUp } from "./run-phases.ts";
 
 export type { RunSummary };
 import { Tokenizer } from "./tokenizer.ts";
@@ -122,18 +122,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     const stats = learner.update(batch);
     for (const d of deliveries) await d.ack();
     state.envSteps += stats.steps;
-    const point: CurvePoint = {
-      update: learner.version,
-      envSteps: state.envSteps,
-      trainSuccess: batch.filter((t) => t.success).length / batch.length,
-      testSuccess: null,
-      meanReturn: stats.meanReturn,
-      policyLoss: stats.policyLoss,
-      valueLoss: stats.valueLoss,
-      entropy: stats.entropy,
-      clipFraction: stats.clipFraction,
-      seconds: (Date.now() - tUpdate) / 1000,
-    };
+    const point = updatePoint(learner.version, state.envSteps, batch, stats, tUpdate);
     const last = learner.version === total;
     if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
     state.curve.push(point);

@@ -4,7 +4,8 @@ import { Rng } from "../common/rng.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import type { Environment } from "../workers/environment.ts";
 import { collectDemonstrations } from "./demonstrations.ts";
-import type { Learner } from "./learner.ts";
+import type { Trajectory } from "../common/trajectory.ts";
+import type { Learner, UpdateStats } from "./learner.ts";
 import type { CurvePoint } from "./report.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
@@ -99,4 +100,20 @@ export function formatRates(r: Record<string, number>): string {
   return Object.entries(r)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)
     .join(", ");
+}
+
+/** The learning-curve row of one update (test success is filled in where the runner evaluates). */
+export function updatePoint(version: number, envSteps: number, batch: Trajectory[], stats: UpdateStats, startedMs: number): CurvePoint {
+  return {
+    update: version,
+    envSteps,
+    trainSuccess: batch.filter((t) => t.success).length / batch.length,
+    testSuccess: null,
+    meanReturn: stats.meanReturn,
+    policyLoss: stats.policyLoss,
+    valueLoss: stats.valueLoss,
+    entropy: stats.entropy,
+    clipFraction: stats.clipFraction,
+    seconds: (Date.now() - startedMs) / 1000,
+  };
 }
