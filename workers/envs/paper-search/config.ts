@@ -1,5 +1,6 @@
 // `spec.environment.config` for paper-search: defaults and validation. Errors name the offending field
 // as `spec.environment.config.<key>` and say what was expected.
+import { type ConfigRule, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
 import { AUTHOR_NAMES } from "./words.ts";
 
 export interface PaperSearchConfig {
@@ -35,9 +36,7 @@ export const PAPER_SEARCH_DEFAULTS: Readonly<PaperSearchConfig> = {
   stepBudget: 5,
 };
 
-type Rule = { kind: "int"; min: number; max: number } | { kind: "fraction" };
-
-const RULES: Record<keyof PaperSearchConfig, Rule> = {
+const RULES: Record<keyof PaperSearchConfig, ConfigRule> = {
   papers: { kind: "int", min: 12, max: 1000 },
   authors: { kind: "int", min: 4, max: AUTHOR_NAMES.length },
   maxPapersPerAuthor: { kind: "int", min: 2, max: 10 },
@@ -49,37 +48,16 @@ const RULES: Record<keyof PaperSearchConfig, Rule> = {
   stepBudget: { kind: "int", min: 3, max: 100 },
 };
 
-const FIELD = "spec.environment.config";
-
-function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : v === null ? "null" : String(v);
-}
-
 export function parsePaperSearchConfig(raw: Record<string, unknown> | undefined): PaperSearchConfig {
-  if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw)))
-    throw new Error(`${FIELD}: expected an object, got ${describe(raw)}`);
-  const out: PaperSearchConfig = { ...PAPER_SEARCH_DEFAULTS };
-  for (const [key, value] of Object.entries(raw ?? {})) {
-    if (!(key in RULES)) throw new Error(`${FIELD}.${key}: unknown key (expected one of ${Object.keys(RULES).join(", ")})`);
-    const k = key as keyof PaperSearchConfig;
-    const rule = RULES[k];
-    if (rule.kind === "int") {
-      if (typeof value !== "number" || !Number.isInteger(value) || value < rule.min || value > rule.max) {
-        throw new Error(`${FIELD}.${key}: expected an integer between ${rule.min} and ${rule.max}, got ${describe(value)}`);
-      }
-    } else if (typeof value !== "number" || !(value > 0 && value < 1)) {
-      throw new Error(`${FIELD}.${key}: expected a number strictly between 0 and 1, got ${describe(value)}`);
-    }
-    out[k] = value;
-  }
+  const out = parseEnvConfig(raw, PAPER_SEARCH_DEFAULTS, RULES);
   if (out.authors * out.maxPapersPerAuthor < out.papers) {
     throw new Error(
-      `${FIELD}.authors: expected at least ${Math.ceil(out.papers / out.maxPapersPerAuthor)} authors for ${out.papers} papers at ${out.maxPapersPerAuthor} per author, got ${out.authors}`,
+      `${CONFIG_FIELD}.authors: expected at least ${Math.ceil(out.papers / out.maxPapersPerAuthor)} authors for ${out.papers} papers at ${out.maxPapersPerAuthor} per author, got ${out.authors}`,
     );
   }
   if (out.topK < out.maxPapersPerAuthor) {
     throw new Error(
-      `${FIELD}.topK: expected at least maxPapersPerAuthor (${out.maxPapersPerAuthor}) so an author search lists all their papers, got ${out.topK}`,
+      `${CONFIG_FIELD}.topK: expected at least maxPapersPerAuthor (${out.maxPapersPerAuthor}) so an author search lists all their papers, got ${out.topK}`,
     );
   }
   return out;
