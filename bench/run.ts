@@ -1,5 +1,6 @@
 // `npm run bench [-- NAME ...]`: runs every benchmark module in bench/ (each exports `main()` and writes
-// bench/results/<name>.json), or only the ones named.
+// bench/results/<name>.json), or only the ones named. Modules that export `runByDefault = false` (the
+// algorithm comparison: about an hour, `npm run bench:algos`) run only when named.
 import { readdirSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,8 +18,12 @@ if (unknown.length > 0) {
 }
 let failed = 0;
 for (const name of wanted.length > 0 ? wanted : available) {
-  const mod = (await import(`./${name}.ts`)) as { main?: () => Promise<void> };
+  const mod = (await import(`./${name}.ts`)) as { main?: () => Promise<void>; runByDefault?: boolean };
   if (typeof mod.main !== "function") continue;
+  if (wanted.length === 0 && mod.runByDefault === false) {
+    process.stderr.write(`bench ${name}: skipped (runs only when named: npm run bench -- ${name})\n`);
+    continue;
+  }
   const t0 = Date.now();
   process.stderr.write(`bench ${name}: running\n`);
   try {

@@ -5,20 +5,20 @@ import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
 import { runDistributed } from "./distributed-run.ts";
-import { learnerConfig, workerConfig } from "./process-config.ts";
+import { ENV, learnerConfig, workerConfig } from "./process-config.ts";
 import { progressReporter } from "./progress.ts";
 
 export const DISTRIBUTED_USAGE = `  run <job.yaml> --nats URL [--workers N]
                         the same job as separate processes: one learner and N rollout workers
                         (default spec.rollout.replicas) meeting through the NATS server at URL
   learner               the learner process (a learner pod): --job FILE --nats URL
-      --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P
+      --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P, --nats-creds FILE
   worker                a rollout worker process (a rollout pod): --job FILE --nats URL --id ID
-      --metrics-port P
-    environment: STEPPO_JOB_FILE, STEPPO_NATS_URL, STEPPO_WORKER_ID (default: hostname),
+      --metrics-port P, --nats-creds FILE
+    environment: STEPPO_JOB_FILE, STEPPO_NATS_URL, STEPPO_NATS_CREDS_FILE, STEPPO_WORKER_ID (default: hostname),
     STEPPO_CHECKPOINT_DIR, STEPPO_RUN_DIR, STEPPO_METRICS_PORT (default 9464; 0 any, "off" none),
     STEPPO_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (spans over OTLP/HTTP),
-    STEPPO_ACK_WAIT_MS, STEPPO_ADMISSION_LEASE_MS (see docs/distributed.md)
+    STEPPO_ACK_WAIT_MS, STEPPO_ADMISSION_LEASE_MS, STEPPO_SHUTDOWN_TIMEOUT_MS (worker; default 20000) (see docs/distributed.md)
 `;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -46,6 +46,7 @@ export async function cmdLearner(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     job: { type: "string" },
     nats: { type: "string" },
+    "nats-creds": { type: "string" },
     "checkpoint-dir": { type: "string" },
     "run-dir": { type: "string" },
     updates: { type: "string" },
@@ -73,6 +74,7 @@ export async function cmdWorker(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     job: { type: "string" },
     nats: { type: "string" },
+    "nats-creds": { type: "string" },
     id: { type: "string" },
     "metrics-port": { type: "string" },
   });
@@ -80,6 +82,15 @@ export async function cmdWorker(argv: string[]): Promise<number> {
   const config = workerConfig(values);
   const { runWorkerProcess, VocabularyMismatchError } = await import("../workers/worker-process.ts");
   const stop = shutdownSignal(`worker ${config.workerId}`);
+  // A clean stop takes one step and a few NATS round trips; if it cannot finish (NATS unreachable, a publish
+  // stuck on back-pressure) leave before the pod's grace period ends: nothing half-written reaches the stream
+  // (a trajectory is one message), unpublished episodes are lost and the learner reclaims their tickets.
+  stop.signal.addEventListener("abort", () => {
+    setTimeout(() => {
+      log(`worker ${config.workerId}: clean shutdown did not finish within ${config.shutdownTimeoutMs} ms (${ENV.shutdownTimeoutMs}); exiting with code 143`);
+      process.exit(143);
+    }, config.shutdownTimeoutMs).unref();
+  });
   try {
     await runWorkerProcess({ config, log, signal: stop.signal });
     return 0;

@@ -1,6 +1,7 @@
 // Configuration of the `steppo learner` and `steppo worker` processes: command-line flags first, then the
 // environment variables a pod gets, then the job file. Anything required and missing is reported with every
 // way to provide it.
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
@@ -10,6 +11,8 @@ import { UsageError } from "./args.ts";
 export const ENV = {
   jobFile: "STEPPO_JOB_FILE",
   natsUrl: "STEPPO_NATS_URL",
+  /** A NATS credentials file (JWT + seed), e.g. the job's spec.nats.credentialsSecret mounted by the operator. */
+  natsCredsFile: "STEPPO_NATS_CREDS_FILE",
   workerId: "STEPPO_WORKER_ID",
   checkpointDir: "STEPPO_CHECKPOINT_DIR",
   runDir: "STEPPO_RUN_DIR",
@@ -18,7 +21,12 @@ export const ENV = {
   otelEndpoint: "OTEL_EXPORTER_OTLP_ENDPOINT",
   ackWaitMs: "STEPPO_ACK_WAIT_MS",
   admissionLeaseMs: "STEPPO_ADMISSION_LEASE_MS",
+  /** A worker told to stop (SIGTERM) that has not left cleanly after this long exits anyway (code 143). */
+  shutdownTimeoutMs: "STEPPO_SHUTDOWN_TIMEOUT_MS",
 } as const;
+
+/** Below Kubernetes' default terminationGracePeriodSeconds (30 s), so the pod is never SIGKILLed mid-publish. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
 
 export const DEFAULT_METRICS_PORT = 9464;
 
@@ -26,6 +34,7 @@ export interface ProcessConfig {
   job: StepPOJob;
   jobFile: string;
   natsUrl: string;
+  natsCredsFile?: string;
   /** undefined: do not serve /metrics (STEPPO_METRICS_PORT=off). */
   metricsPort?: number;
   otlpEndpoint?: string;
@@ -42,6 +51,8 @@ export interface LearnerConfig extends ProcessConfig {
 
 export interface WorkerConfig extends ProcessConfig {
   workerId: string;
+  /** After a stop request, the most time a clean shutdown may take before the process exits regardless. */
+  shutdownTimeoutMs: number;
 }
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -69,6 +80,10 @@ function common(command: string, flags: Flags, env: Env): ProcessConfig {
   if (!/^(nats|tls|wss?):\/\//.test(natsUrl) && !/^[\w.-]+:\d+$/.test(natsUrl)) {
     throw new UsageError(`${command}: NATS URL "${natsUrl}" is not a nats://host:port URL`);
   }
+  const natsCredsFile = pick(flags["nats-creds"], env, ENV.natsCredsFile);
+  if (natsCredsFile !== undefined && !existsSync(natsCredsFile)) {
+    throw new UsageError(`${command}: NATS credentials file "${natsCredsFile}" (--nats-creds / ${ENV.natsCredsFile}) does not exist`);
+  }
   const portText = pick(flags["metrics-port"], env, ENV.metricsPort);
   let metricsPort: number | undefined = DEFAULT_METRICS_PORT;
   if (portText === "off") metricsPort = undefined;
@@ -82,6 +97,7 @@ function common(command: string, flags: Flags, env: Env): ProcessConfig {
     job,
     jobFile,
     natsUrl,
+    ...(natsCredsFile !== undefined ? { natsCredsFile } : {}),
     metricsPort,
     otlpEndpoint: pick(undefined, env, ENV.otlpEndpoint) ?? pick(undefined, env, ENV.otelEndpoint),
     ackWaitMs: positiveInt(pick(undefined, env, ENV.ackWaitMs), ENV.ackWaitMs, 30_000),
@@ -100,5 +116,6 @@ export function workerConfig(flags: Flags, env: Env = process.env): WorkerConfig
   const base = common("worker", flags, env);
   const workerId = pick(flags.id, env, ENV.workerId) ?? hostname();
   if (!workerId) throw new UsageError(`worker: no worker id: pass --id ID or set ${ENV.workerId} (the pod name)`);
-  return { ...base, workerId };
+  const shutdownTimeoutMs = positiveInt(pick(undefined, env, ENV.shutdownTimeoutMs), ENV.shutdownTimeoutMs, DEFAULT_SHUTDOWN_TIMEOUT_MS);
+  return { ...base, workerId, shutdownTimeoutMs };
 }

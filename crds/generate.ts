@@ -1,8 +1,10 @@
 // Writes crds/steppo.dev_steppojobs.yaml, the StepPOJob CustomResourceDefinition, from the schema
-// builder definitions in steppojob.ts (spec) and steppojob-status.ts (status). The YAML is checked in
-// for `kubectl apply -f`; test/unit/crd-generate.test.ts fails when it drifts from this output.
+// builder definitions in steppojob.ts (spec) and steppojob-status.ts (status), and the same text to
+// charts/steppo/crds/ (Helm installs a chart's crds/ before its templates). Both copies are checked in,
+// for `kubectl apply -f` and for the chart; test/unit/crd-generate.test.ts fails when either drifts.
 //   npm run crds:generate
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
 import type { OpenApiSchema } from "../common/schema.ts";
@@ -14,6 +16,10 @@ export const SINGULAR = "steppojob";
 export const SHORT_NAMES = ["spj"];
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const CRD_PATH = fileURLToPath(new URL(`./${GROUP}_${PLURAL}.yaml`, import.meta.url));
+/** The Helm chart's copy (charts/steppo/crds/): generated from the same source, never edited by hand. */
+export const CHART_CRD_PATH = fileURLToPath(new URL(`../charts/steppo/crds/${GROUP}_${PLURAL}.yaml`, import.meta.url));
+/** Every file the generator writes. */
+export const CRD_OUTPUTS = [CRD_PATH, CHART_CRD_PATH];
 
 /** The CustomResourceDefinition as a plain object (apiextensions.k8s.io/v1). */
 export function buildCrd(): Record<string, unknown> {
@@ -74,6 +80,10 @@ export function renderCrd(): string {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  writeFileSync(CRD_PATH, renderCrd());
-  console.log(`wrote ${CRD_PATH}`);
+  const text = renderCrd();
+  for (const path of CRD_OUTPUTS) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+    console.log(`wrote ${path}`);
+  }
 }

@@ -45,6 +45,37 @@ export const statusSchema = s.object(
     restarts: s.integer({ minimum: 0, description: "Times the learner pod was recreated after a failure (compared with runPolicy.backoffLimit)." }),
     successRate: s.number({ minimum: 0, maximum: 1, description: "Latest greedy in-domain success rate reported by the learner." }),
     selector: s.string({ description: "Label selector of the rollout pods, for the scale subresource (HPA/KEDA)." }),
+    autoscaler: s.object(
+      {
+        lastScaleTime: s.string({ description: "RFC 3339 time of the last decision that changed replicas (the stabilisation window starts here)." }),
+        decision: s.object(
+          {
+            time: s.string({ description: "RFC 3339 time of the decision." }),
+            from: s.integer({ minimum: 0 }),
+            to: s.integer({ minimum: 0 }),
+            action: s.enumOf(["up", "down", "hold"] as const),
+            reason: s.string({ description: "Why, with the numbers that decided it." }),
+          },
+          { optional: true, required: ["time", "from", "to", "action", "reason"], description: "The latest decision." },
+        ),
+        signals: s.object(
+          {
+            update: s.integer({ minimum: 0, description: "Learner update the signals belong to." }),
+            waitSecondsLastUpdate: s.number({ minimum: 0, description: "Seconds the learner waited for samples in that update." }),
+            backlog: s.integer({ minimum: 0, description: "Trajectories in the stream not yet delivered to the learner." }),
+            staleDrops: s.integer({ minimum: 0, description: "Trajectories dropped as too old, over the run." }),
+            workers: s.integer({ minimum: 0, description: "Rollout workers holding admission tickets." }),
+          },
+          {
+            optional: true,
+            required: ["update", "waitSecondsLastUpdate", "backlog", "staleDrops", "workers"],
+            description: "The learner's demand signals the decision used (from its NATS KV progress).",
+          },
+        ),
+        staleDropsAtLastScale: s.integer({ minimum: 0, description: "staleDrops when replicas last changed: growth since then means too many workers." }),
+      },
+      { optional: true, description: "The built-in autoscaler's state (spec.rollout.autoscale)." },
+    ),
   },
   { optional: true },
 );

@@ -11,7 +11,7 @@ export const KIND = "StepPOJob";
 export const ESTIMATORS = ["step-gae", "token-gae", "grpo", "gigpo", "rloo", "reinforce++"] as const;
 export const RATIO_MODES = ["step", "token"] as const;
 export const PRESETS = ["tiny", "small"] as const;
-export const ENVIRONMENTS = ["multihop-qa", "paper-search", "textworld", "external"] as const;
+export const ENVIRONMENTS = ["multihop-qa", "paper-search", "textworld", "http"] as const;
 
 const resources = s.object(
   {
@@ -65,7 +65,7 @@ export const modelSchema = s.object({
 
 export const environmentSchema = s.object({
   name: s.enumOf(ENVIRONMENTS, { default: "multihop-qa" }),
-  config: s.free({ description: "Environment-specific settings (KB size, families, endpoint …)." }),
+  config: s.free({ description: "Environment-specific settings (KB size, families …; http: url, timeoutMs, retries, headers, maxContextWords)." }),
   maxSteps: s.integer({ default: 5, minimum: 1, description: "Step budget; the episode is truncated after it." }),
   maxStepTokens: s.integer({ default: 24, minimum: 2, description: "Action tokens one step may generate before it is cut." }),
   toolLatencyMs: s.array(s.integer({ minimum: 0 }), { description: "Simulated tool latency [min, max] in ms." }),
@@ -95,9 +95,20 @@ export const rolloutSchema = s.object(
     image: s.string(),
     resources,
     autoscale: s.object({
-      enabled: s.boolean({ default: false }),
-      stabilizationSeconds: s.integer({ default: 60, minimum: 0 }),
-      maxStep: s.integer({ default: 2, minimum: 1 }),
+      enabled: s.boolean({ default: false, description: "Let the operator set replicas (within min/maxReplicas) from the learner's demand signals." }),
+      stabilizationSeconds: s.integer({ default: 60, minimum: 0, description: "Minimum time between two scaling decisions." }),
+      maxStep: s.integer({ default: 2, minimum: 1, description: "Most replicas added or removed by one decision." }),
+      starvationSeconds: s.number({
+        default: 1,
+        minimum: 0,
+        description: "The learner is starved (scale up) when it waited longer than this for samples in its last update.",
+      }),
+      backlogUpdates: s.number({
+        default: 2,
+        minimum: 0,
+        exclusiveMinimum: true,
+        description: "The learner is flooded (scale down) when more than this many updates' worth of episodes wait in the stream.",
+      }),
     }),
   },
   {
@@ -113,6 +124,12 @@ export const rolloutSchema = s.object(
         message: "replicas must be <= maxReplicas",
         fieldPath: ".replicas",
         check: (r) => r.maxReplicas === undefined || (r.replicas as number) <= (r.maxReplicas as number),
+      },
+      {
+        rule: "!self.autoscale.enabled || has(self.maxReplicas)",
+        message: "autoscale.enabled needs maxReplicas (the autoscaler never goes above it)",
+        fieldPath: ".maxReplicas",
+        check: (r) => !(r.autoscale as { enabled?: boolean } | undefined)?.enabled || r.maxReplicas !== undefined,
       },
       {
         rule: "self.episodesPerUpdate % self.groupSize == 0",
@@ -204,5 +221,6 @@ export type StepPOJob = s.Static<typeof jobSchema>;
 export type AlgorithmSpec = StepPOJobSpec["algorithm"];
 export type ModelSpec = StepPOJobSpec["model"];
 export type EnvironmentSpec = StepPOJobSpec["environment"];
+export type RolloutSpec = StepPOJobSpec["rollout"];
 export type Estimator = (typeof ESTIMATORS)[number];
 export type RatioMode = (typeof RATIO_MODES)[number];

@@ -19,16 +19,21 @@ export class Adam {
     readonly params: Map<string, tf.Variable>,
     public config: AdamConfig,
   ) {
-    for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
-    }
+    // tidy frees the initial tensors (the variables keep their data); tidy never disposes variables.
+    tf.tidy(() => {
+      for (const [name, p] of params) {
+        this.m.set(name, tf.variable(tf.zerosLike(p), false));
+        this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      }
+    });
   }
 
   /** Forgets moments and step count (a new phase of training, e.g. RL after warm-up). */
   reset(): void {
     this.step = 0;
-    for (const t of [...this.m.values(), ...this.v.values()]) t.assign(tf.zerosLike(t));
+    tf.tidy(() => {
+      for (const t of [...this.m.values(), ...this.v.values()]) t.assign(tf.zerosLike(t));
+    });
   }
 
   /** Applies one update from named gradients; returns the pre-clipping global gradient norm. */
@@ -56,6 +61,10 @@ export class Adam {
     return norm;
   }
 
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+
   async exportState(): Promise<{ name: string; shape: number[]; data: Float32Array }[]> {
     const out: { name: string; shape: number[]; data: Float32Array }[] = [];
     for (const [name, t] of this.m) out.push({ name: `adam.m.${name}`, shape: [...t.shape], data: (await t.data()) as Float32Array });
@@ -72,7 +81,7 @@ export class Adam {
       for (const [name, variable] of store) {
         const t = byName.get(`adam.${kind}.${name}`);
         if (!t) throw new Error(`checkpoint: missing optimiser state adam.${kind}.${name}`);
-        variable.assign(tf.tensor(t.data, t.shape));
+        tf.tidy(() => variable.assign(tf.tensor(t.data, t.shape)));
       }
     }
     this.step = step;

@@ -21,10 +21,10 @@ export async function collectDemonstrations(
   for (let e = 0; e < opts.episodes; e++) {
     const task = env.sampleTask(rng, "train");
     const act = env.demonstrator(task, rng, rng.next() < opts.suboptimalFraction);
-    const episode = env.start(task);
+    const episode = await env.start(task);
     for (let t = 0; t < opts.maxSteps; t++) {
       const contextIds = tokenizer.encodeContext(episode.context(), budget);
-      const words = act(episode);
+      const words = await act(episode);
       const body = tokenizer.encode(words).subarray(0, opts.maxStepTokens - 1);
       const actionIds = new Int32Array(body.length + 1);
       actionIds.set(body);

@@ -22,7 +22,7 @@ import { JobStateKV, NatsWeightStore } from "../common/nats/weights.ts";
 import { startTelemetry, type Telemetry, withSpan } from "../common/telemetry.ts";
 import { encodeWeights, vocabularyHash } from "../common/weights-codec.ts";
 import type { LearnerConfig } from "../cli/process-config.ts";
-import { createEnvironment } from "../workers/envs/registry.ts";
+import { openEnvironment } from "../workers/envs/registry.ts";
 import { selectBackend } from "./backend.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { evalSets, successRate } from "./evaluation.ts";
@@ -142,7 +142,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
   let progressKV: JobStateKV | undefined;
   try {
     const backend = await selectBackend(spec.learner.backend, log);
-    const env = createEnvironment(spec.environment, spec.seed);
+    const env = await openEnvironment(spec.environment, spec.seed);
     const tokenizer = new Tokenizer(env.vocabulary());
     const mcfg = modelConfig(spec.model, tokenizer.size);
     const learner = new Learner(mcfg, spec);
@@ -159,7 +159,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       return out;
     };
 
-    nc = await connectNats({ servers: cfg.natsUrl, name: `learner-${names.job}`, log });
+    nc = await connectNats({ servers: cfg.natsUrl, credsFile: cfg.natsCredsFile, name: `learner-${names.job}`, log });
     const kv = await JobStateKV.open(nc, { job: job.metadata.name });
     progressKV = kv;
     const weights = await NatsWeightStore.open(nc, { job: job.metadata.name, log }, kv);

@@ -284,6 +284,13 @@ export class Learner {
     return losses;
   }
 
+  /** Frees the tensors of the model, the optimiser and the reference (a process running many jobs). */
+  dispose(): void {
+    this.model.dispose();
+    this.optimizer.dispose();
+    this.reference?.dispose();
+  }
+
   /** Freezes a copy of the current policy as the KL reference. */
   async snapshotReference(): Promise<void> {
     if (this.algorithm.klCoef <= 0) return;

@@ -91,9 +91,12 @@ export class PolicyModel {
     this.config = config;
     const rng = new Rng(seed);
     this.params = new Map();
-    for (const [name, shape] of parameterShapes(config)) {
-      this.params.set(name, tf.variable(tf.tensor(initialValue(name, shape, config, rng), shape), true, `${name}#${++modelInstances}`));
-    }
+    // tidy frees the initial tensors (the variables keep their data); tidy never disposes variables.
+    tf.tidy(() => {
+      for (const [name, shape] of parameterShapes(config)) {
+        this.params.set(name, tf.variable(tf.tensor(initialValue(name, shape, config, rng), shape), true, `${name}#${++modelInstances}`));
+      }
+    });
   }
 
   get variables(): tf.Variable[] {
@@ -197,7 +200,7 @@ export class PolicyModel {
       const w = byName.get(name);
       if (!w) throw new Error(`weights: missing parameter ${name}`);
       if (w.shape.join("x") !== v.shape.join("x")) throw new Error(`weights: parameter ${name} has shape [${w.shape}], model expects [${v.shape}]`);
-      v.assign(tf.tensor(w.data, w.shape));
+      tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
     }
   }
 
@@ -266,7 +269,7 @@ class KvDecoder implements Decoder {
     const oldCache = this.cache;
     const oldMask = this.keyMask;
     const oldNext = this.next;
-    this.keyMask = tf.concat([oldMask, tf.zeros([this.B, 1, 1, 1])], 3) as tf.Tensor4D;
+    this.keyMask = tf.tidy(() => tf.concat([oldMask, tf.zeros([this.B, 1, 1, 1])], 3) as tf.Tensor4D);
     const cache: { k: tf.Tensor4D; v: tf.Tensor4D }[] = [];
     this.next = tf.tidy(() => {
       let x = this.model.embedInference(tf.tensor2d(tokens, [this.B, 1], "int32"), tf.tensor2d(positions, [this.B, 1], "int32"));

@@ -7,23 +7,31 @@ import { InMemoryBus } from "../common/in-memory-bus.ts";
 import { Rng, type RngState } from "../common/rng.ts";
 import type { Trajectory } from "../common/trajectory.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
-import type { TokenPolicy } from "../workers/agent-loop.ts";
-import { createEnvironment } from "../workers/envs/registry.ts";
 import { RolloutWorker } from "../workers/rollout-worker.ts";
-import { selectBackend } from "./backend.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
-import { evalSets, successRate } from "./evaluation.ts";
-import { Learner } from "./learner.ts";
-import { modelConfig, type PolicyModel } from "./model.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { formatRates, type RunSummary, summarize, updatePoint, warmUp } from "./run-phases.ts";
+import { setUpRun } from "./run-setup.ts";
+import { loadWarmStart } from "./warm-start.ts";
 
 export type { RunSummary };
-import { Tokenizer } from "./tokenizer.ts";
+export { asTokenPolicy } from "./run-setup.ts";
 
 export interface RunOptions {
   /** Overrides spec.training.updates. */
   updates?: number;
+  /**
+   * Stop after the update that brings the environment steps trained on to at least this many (the last
+   * batch may overshoot it by less than one batch); `updates` still bounds the run. Lets runs whose
+   * episodes differ in length be compared at one budget of environment steps.
+   */
+  envStepBudget?: number;
+  /**
+   * A warm start written by `writeWarmStart` (learner/warm-start.ts) for this job's model, environment
+   * and warm-up: a fresh run starts from it instead of warming up itself. A run with checkpoints of its
+   * own resumes from those.
+   */
+  warmStart?: string;
   /** Where checkpoints (unless spec.checkpoint.dir is set), the curve and the summary go. */
   runDir: string;
   log: (line: string) => void;
@@ -41,20 +49,12 @@ interface RunState {
   checkpoints: string[];
 }
 
-export function asTokenPolicy(model: PolicyModel): TokenPolicy {
-  return { vocabSize: model.config.vocabSize, decoder: (contexts) => model.decoder(contexts) };
-}
-
 export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   const spec = job.spec;
   const log = opts.log;
   const total = opts.updates ?? spec.training.updates;
-  const backend = await selectBackend(spec.learner.backend, log);
-  const env = createEnvironment(spec.environment, spec.seed);
-  const tokenizer = new Tokenizer(env.vocabulary());
-  const config = modelConfig(spec.model, tokenizer.size);
-  const learner = new Learner(config, spec);
+  const { backend, env, tokenizer, config, learner, policy, evaluate } = await setUpRun(job, log);
   const a = learner.algorithm;
   log(
     `job ${job.metadata.name}: ${env.name}, estimator ${a.estimator} (γ=${a.gamma}, λ=${a.lambda}), ratio ${a.ratio} (clip ${a.clip}), ` +
@@ -64,13 +64,6 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     { length: Math.max(1, spec.rollout.replicas) },
     (_, i) => new RolloutWorker(`worker-${i}`, env, tokenizer, spec, config.contextLength, spec.seed * 1000 + i),
   );
-  const policy = asTokenPolicy(learner.model);
-  const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
-  const evaluate = async (names?: string[]) => {
-    const out: Record<string, number> = {};
-    for (const s of sets) if (!names || names.includes(s.name)) out[s.name] = await successRate(env, s, policy, tokenizer, spec, config.contextLength);
-    return out;
-  };
 
   const ckptDir = spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });
@@ -85,9 +78,16 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     log(`resumed from ${restored.path} at update ${learner.version}`);
   } else {
     state = { envSteps: 0, workers: [], curve: [], initial: {}, checkpoints: [] };
-    if (spec.warmup.enabled) state.demonstrations = await warmUp(env, tokenizer, learner, log);
+    if (opts.warmStart) {
+      const warm = await loadWarmStart(opts.warmStart, learner, tokenizer, log);
+      state.demonstrations = warm.demonstrations;
+      state.initial = warm.initial;
+      log(`started from the warm start in ${opts.warmStart}`);
+    } else {
+      if (spec.warmup.enabled) state.demonstrations = await warmUp(env, tokenizer, learner, log);
+      state.initial = await evaluate();
+    }
     await learner.snapshotReference();
-    state.initial = await evaluate();
     log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
     state.curve.push({
       update: 0,
@@ -110,7 +110,8 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     const path = await saveLearner(ckptDir, spec.checkpoint.keep, learner, tokenizer, state);
     state.checkpoints = [...state.checkpoints.filter((p) => p !== path), path].slice(-spec.checkpoint.keep);
   };
-  while (learner.version < total) {
+  const budgetReached = () => opts.envStepBudget !== undefined && state.envSteps >= opts.envStepBudget;
+  while (learner.version < total && !budgetReached()) {
     const tUpdate = Date.now();
     // Split the batch's task groups over the workers; in-process they take turns on the CPU.
     for (let i = 0; i < workers.length; i++) {
@@ -123,7 +124,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     for (const d of deliveries) await d.ack();
     state.envSteps += stats.steps;
     const point = updatePoint(learner.version, state.envSteps, batch, stats, tUpdate);
-    const last = learner.version === total;
+    const last = learner.version === total || budgetReached();
     if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
     state.curve.push(point);
     opts.onUpdate?.(point, total);
@@ -141,5 +142,6 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
   writeCurveSvg(join(opts.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio`);
   writeFileSync(join(opts.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   log(`final success (train sampled, others greedy): ${formatRates(final)} (initial ${formatRates(state.initial)}); ${summary.wallSeconds.toFixed(0)} s`);
+  learner.dispose();
   return summary;
 }

@@ -15,6 +15,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     "lease-namespace": { type: "string" },
     image: { type: "string" },
     nats: { type: "string" },
+    "nats-creds": { type: "string" },
   });
   const leaseNs = (values["lease-namespace"] as string | undefined) ?? process.env.POD_NAMESPACE ?? "default";
   const op = await startOperator({
@@ -25,6 +26,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     defaults: { image: (values.image as string | undefined) ?? DEFAULTS.image, natsUrl: (values.nats as string | undefined) ?? DEFAULTS.natsUrl },
     leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs },
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    natsCredsFile: (values["nats-creds"] as string | undefined) ?? process.env.STEPPO_NATS_CREDS_FILE,
   });
   process.stderr.write(`steppo operator ${op.identity}: serving probes and metrics on :${op.port}\n`);
   const signalled = new Promise<number>((resolve) => {

@@ -8,6 +8,7 @@ import type { Clients } from "./kube.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { JOB_KIND, jobKey } from "./names.ts";
 import { WorkQueue } from "./queue.ts";
+import { ProgressWatcher } from "./progress-watch.ts";
 import { Reconciler } from "./reconciler.ts";
 
 export interface ControllerOptions {
@@ -17,6 +18,9 @@ export interface ControllerOptions {
   host: string;
   log: (m: string) => void;
   metrics?: OperatorMetrics;
+  /** Watch each job's learner progress in its NATS KV bucket (default true). */
+  watchProgress?: boolean;
+  natsCredsFile?: string;
 }
 
 export class Controller {
@@ -24,6 +28,7 @@ export class Controller {
   readonly caches: InformerSet;
   readonly reconciler: Reconciler;
   readonly metrics: OperatorMetrics;
+  readonly progress?: ProgressWatcher;
   private running: Promise<void>[] = [];
   private synced = false;
 
@@ -39,7 +44,8 @@ export class Controller {
         o.log(`watch ${what}: ${(err as Error)?.message ?? String(err)} (restarting)`);
       },
     });
-    this.reconciler = new Reconciler(c, this.caches, { defaults: o.defaults, host: o.host, log: o.log, metrics: this.metrics });
+    if (o.watchProgress ?? true) this.progress = new ProgressWatcher({ onChange: (key) => this.queue.add(key), log: o.log, credsFile: o.natsCredsFile });
+    this.reconciler = new Reconciler(c, this.caches, { defaults: o.defaults, host: o.host, log: o.log, metrics: this.metrics, progress: this.progress });
     this.metrics.queueDepth = () => this.queue.length;
     this.metrics.jobsByPhase = () => {
       const m = new Map<string, number>();
@@ -82,6 +88,7 @@ export class Controller {
     this.queue.shutdown();
     await stopInformers(this.caches);
     await Promise.all(this.running);
+    await this.progress?.stop();
     this.running = [];
     this.synced = false;
   }

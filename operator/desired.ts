@@ -7,11 +7,14 @@ import type {
   V1OwnerReference,
   V1PersistentVolumeClaim,
   V1Pod,
+  V1PodSecurityContext,
   V1ResourceRequirements,
+  V1SecurityContext,
   V1Service,
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
+import { createHash } from "node:crypto";
 import yaml from "js-yaml";
 import { DEFAULT_METRICS_PORT, ENV } from "../cli/process-config.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
@@ -21,6 +24,7 @@ import {
   JOB_KIND,
   jobLabels,
   LABEL_RESTART,
+  LABEL_SPEC_HASH,
   learnerPodName,
   pvcName,
   type Role,
@@ -57,6 +61,14 @@ export const CHECKPOINT_DIR = `${DATA_DIR}/checkpoints`;
 export const NATS_CREDS_DIR = "/etc/steppo/nats";
 export const METRICS_PORT_NAME = "metrics";
 
+/**
+ * steppo's images run as uid/gid 65532 (see the Dockerfiles): fsGroup makes the checkpoint volume writable
+ * for it, and the rest is the PodSecurity "restricted" profile, which neither process needs more than.
+ */
+export const IMAGE_UID = 65532;
+const POD_SECURITY: V1PodSecurityContext = { fsGroup: IMAGE_UID, seccompProfile: { type: "RuntimeDefault" } };
+const CONTAINER_SECURITY: V1SecurityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+
 export function ownerRef(job: JobObject): V1OwnerReference {
   return { apiVersion: JOB_API_VERSION, kind: JOB_KIND, name: job.metadata.name, uid: job.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
 }
@@ -69,6 +81,19 @@ function meta(job: JobObject, name: string, role?: Role, extra: Record<string, s
 export function jobFileYaml(job: JobObject): string {
   const doc = { apiVersion: job.apiVersion, kind: job.kind, metadata: { name: job.metadata.name, namespace: job.metadata.namespace }, spec: job.spec };
   return yaml.dump(doc, { sortKeys: true, lineWidth: -1 });
+}
+
+/**
+ * What a running pod depends on, hashed (like a Deployment's pod-template-hash): the spec and the operator
+ * defaults, minus what changes without restarting anyone — the replica count and its bounds (scaling adds
+ * or removes pods) and runPolicy (suspend, deadlines, TTL are the operator's business). Pods read the job
+ * file once at start, so any other spec change means new pods; the learner resumes from its checkpoint.
+ */
+export function specHash(job: JobObject, defaults: Defaults = DEFAULTS): string {
+  const { replicas: _r, minReplicas: _min, maxReplicas: _max, autoscale: _a, ...rollout } = job.spec.rollout;
+  const { runPolicy: _p, ...spec } = job.spec;
+  const doc = yaml.dump({ spec: { ...spec, rollout }, defaults }, { sortKeys: true, lineWidth: -1 });
+  return createHash("sha256").update(doc).digest("hex").slice(0, 16);
 }
 
 export function desiredConfigMap(job: JobObject): V1ConfigMap {
@@ -101,6 +126,9 @@ export function desiredService(job: JobObject): V1Service {
     kind: "Service",
     metadata: meta(job, serviceName(job.metadata.name), "learner"),
     spec: {
+      // Headless: Prometheus (or a ServiceMonitor) scrapes the pod endpoints, and a job needs no virtual IP
+      // from the cluster's service range (a cluster with many jobs would run out).
+      clusterIP: "None",
       // Selects whichever learner incarnation is current: the restart index is not in the selector.
       selector: jobLabels(job.metadata.name, "learner"),
       ports: [{ name: METRICS_PORT_NAME, port: DEFAULT_METRICS_PORT, targetPort: METRICS_PORT_NAME, protocol: "TCP" }],
@@ -127,7 +155,7 @@ function commonEnv(job: JobObject, defaults: Defaults): V1EnvVar[] {
     { name: ENV.natsUrl, value: job.spec.nats.url ?? defaults.natsUrl },
     { name: ENV.metricsPort, value: String(DEFAULT_METRICS_PORT) },
   ];
-  if (job.spec.nats.credentialsSecret) env.push({ name: "STEPPO_NATS_CREDS_FILE", value: `${NATS_CREDS_DIR}/nats.creds` });
+  if (job.spec.nats.credentialsSecret) env.push({ name: ENV.natsCredsFile, value: `${NATS_CREDS_DIR}/nats.creds` });
   return env;
 }
 
@@ -149,7 +177,7 @@ export function desiredLearnerPod(job: JobObject, restart: number, defaults: Def
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: meta(job, name, "learner", { [LABEL_RESTART]: String(restart) }),
+    metadata: meta(job, name, "learner", { [LABEL_RESTART]: String(restart), [LABEL_SPEC_HASH]: specHash(job, defaults) }),
     spec: {
       // The operator, not the kubelet, restarts the learner: it counts failures against backoffLimit.
       restartPolicy: "Never",
@@ -164,8 +192,10 @@ export function desiredLearnerPod(job: JobObject, restart: number, defaults: Def
           resources: resourceRequirements(l.resources),
           volumeMounts: [...mounts, { name: "checkpoints", mountPath: DATA_DIR }],
           terminationMessagePolicy: "FallbackToLogsOnError",
+          securityContext: CONTAINER_SECURITY,
         },
       ],
+      securityContext: POD_SECURITY,
       volumes: [...volumes, { name: "checkpoints", persistentVolumeClaim: { claimName: claimName(job) } }],
       ...(l.nodeSelector ? { nodeSelector: l.nodeSelector } : {}),
       ...(l.tolerations ? { tolerations: l.tolerations as NonNullable<V1Pod["spec"]>["tolerations"] } : {}),
@@ -180,7 +210,7 @@ export function desiredRolloutPod(job: JobObject, index: number, defaults: Defau
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: meta(job, name, "rollout"),
+    metadata: meta(job, name, "rollout", { [LABEL_SPEC_HASH]: specHash(job, defaults) }),
     spec: {
       // Failed rollout pods are replaced by the operator (same name), not restarted in place.
       restartPolicy: "Never",
@@ -194,8 +224,10 @@ export function desiredRolloutPod(job: JobObject, index: number, defaults: Defau
           ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
           resources: resourceRequirements(r.resources),
           volumeMounts: mounts,
+          securityContext: CONTAINER_SECURITY,
         },
       ],
+      securityContext: POD_SECURITY,
       volumes,
     },
   };

@@ -110,3 +110,29 @@ export async function writeStatus(c: Clients, namespace: string, name: string, u
     ],
   });
 }
+
+/**
+ * Sets spec.rollout.replicas through the scale subresource, as `kubectl scale` and an HPA do. The JSON
+ * patch tests the current value, so a decision made on a spec someone else has just changed fails (409/422)
+ * instead of overwriting theirs; false then, and the next reconcile decides again.
+ */
+export async function writeScale(c: Clients, namespace: string, name: string, from: number, to: number): Promise<boolean> {
+  try {
+    await c.custom.patchNamespacedCustomObjectScale({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      name,
+      body: [
+        { op: "test", path: "/spec/replicas", value: from },
+        { op: "replace", path: "/spec/replicas", value: to },
+      ],
+    });
+    return true;
+  } catch (err) {
+    const code = statusCode(err);
+    if (code === 409 || code === 422 || code === 404) return false;
+    throw err;
+  }
+}

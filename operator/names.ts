@@ -8,6 +8,8 @@ export const LABEL_JOB = "steppo.dev/job";
 export const LABEL_ROLE = "steppo.dev/role";
 /** Learner incarnation (0, 1, …): the pod name carries it, the label makes it selectable. */
 export const LABEL_RESTART = "steppo.dev/restart";
+/** Hash of the spec a pod was created from (specHash in desired.ts); a different hash means replace the pod. */
+export const LABEL_SPEC_HASH = "steppo.dev/spec-hash";
 export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const MANAGER = "steppo-operator";
 

@@ -22,6 +22,10 @@ export interface OperatorOptions {
   leaderElection?: { namespace: string; name?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number } | false;
   identity?: string;
   log?: (m: string) => void;
+  /** Read each job's learner progress from its NATS KV bucket (default true). */
+  watchProgress?: boolean;
+  /** NATS credentials file for those reads. */
+  natsCredsFile?: string;
 }
 
 export interface RunningOperator {
@@ -48,7 +52,16 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Running
 
   const lead = async () => {
     metrics.isLeader = 1;
-    controller = new Controller(clients, { namespace: opts.namespace, workers: opts.workers, defaults: opts.defaults, host: identity, log, metrics });
+    controller = new Controller(clients, {
+      namespace: opts.namespace,
+      workers: opts.workers,
+      defaults: opts.defaults,
+      host: identity,
+      log,
+      metrics,
+      watchProgress: opts.watchProgress,
+      natsCredsFile: opts.natsCredsFile,
+    });
     await controller.start();
   };
   const standDown = async () => {

@@ -6,9 +6,10 @@
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { ConditionType, StepPOJobStatus } from "../crds/steppojob-status.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
+import { autoscale } from "./autoscaler.ts";
 import { isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
-import { DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject } from "./desired.ts";
-import { LABEL_ROLE, podIndex, rolloutSelector } from "./names.ts";
+import { DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "./desired.ts";
+import { LABEL_ROLE, LABEL_SPEC_HASH, podIndex, rolloutSelector } from "./names.ts";
 
 export interface Observed {
   /** Pods controlled by this job (owner uid), terminating ones included. */
@@ -39,6 +40,8 @@ export interface Plan {
   events: JobEvent[];
   /** Reconcile again after this long even if nothing changes (deadline, TTL): a timer, not a poll. */
   requeueAfterMs?: number;
+  /** The autoscaler's new spec.rollout.replicas, written through the scale subresource (guarded by `from`). */
+  scale?: { from: number; to: number };
 }
 
 const WARNING_CONDITIONS: ReadonlySet<ConditionType> = new Set(["Failed", "Restarting"]);
@@ -53,6 +56,12 @@ function terminating(p: V1Pod): boolean {
 
 function ready(p: V1Pod): boolean {
   return podPhase(p) === "Running" && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+}
+
+/** Created from another spec than the current one (pods from before spec hashes existed are left alone). */
+function outdated(p: V1Pod, hash: string): boolean {
+  const h = p.metadata?.labels?.[LABEL_SPEC_HASH];
+  return h !== undefined && h !== hash;
 }
 
 function active(p: V1Pod): boolean {
@@ -164,6 +173,7 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
   for (const p of learners) restarts = Math.max(restarts, podIndex(name, "learner", p.metadata?.name ?? "") ?? 0);
   const current = learners.find((p) => podIndex(name, "learner", p.metadata?.name ?? "") === restarts);
   const backoffLimit = job.spec.runPolicy.backoffLimit ?? 3;
+  const hash = specHash(job, defaults);
   const progress = { ...terminationProgress(current) };
   if (observed.progress) {
     progress.update = observed.progress.update;
@@ -195,6 +205,16 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
       "LearnerFailed",
       `learner pod ${current.metadata?.name} failed (${why}); recreated as ${next.metadata?.name} (restart ${restarts} of ${backoffLimit})`,
     );
+  } else if (current && terminating(current)) {
+    // Being deleted (spec change, or by hand): whatever it exits with, the same incarnation comes back
+    // once it is gone. Its phase is not a verdict on the job: a SIGTERMed learner checkpoints and exits 0.
+  } else if (current && active(current) && outdated(current, hash)) {
+    out.deletePods.push(current.metadata!.name!);
+    out.events.push({
+      type: "Normal",
+      reason: "SpecChanged",
+      message: `learner pod ${current.metadata?.name} runs an outdated spec; replacing it (it resumes from the checkpoint)`,
+    });
   } else if (current && podPhase(current) === "Succeeded") {
     if (isTrue(conditions, "Running")) set("Running", "False", "LearnerSucceeded", "training finished");
     if (isTrue(conditions, "Restarting")) set("Restarting", "False", "LearnerSucceeded", "training finished");
@@ -204,11 +224,29 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
   } else if (!current) {
     // First start, after a resume, or the pod was deleted by someone: same incarnation, same name.
     out.create.push(desiredLearnerPod(job, restarts, defaults));
-  } else if (podPhase(current) === "Running" && !terminating(current)) {
+  } else if (podPhase(current) === "Running") {
     if (isTrue(conditions, "Restarting")) set("Restarting", "False", "LearnerRunning", `learner pod ${current.metadata?.name} is running`);
     set("Running", "True", "LearnerRunning", `learner pod ${current.metadata?.name} is running`);
   }
   status.restarts = restarts;
+
+  // Autoscaler: decides on each new learner update; the change goes to the spec through the scale
+  // subresource and the pods follow on the reconcile that the spec change triggers.
+  if (job.spec.rollout.autoscale.enabled && observed.progress) {
+    const next = autoscale(job.spec.rollout, observed.progress, prev.autoscaler, now);
+    if (next) {
+      status.autoscaler = next;
+      const d = next.decision;
+      if (d && d.to !== d.from) {
+        out.scale = { from: d.from, to: d.to };
+        out.events.push({
+          type: "Normal",
+          reason: d.action === "up" ? "ScaledUp" : "ScaledDown",
+          message: `rollout replicas ${d.from} → ${d.to}: ${d.reason}`,
+        });
+      }
+    }
+  }
 
   // Rollout pods: indices [0, replicas) exist; failed ones are deleted and come back under the same name
   // once the deletion is observed; surplus indices (scale down) are deleted.
@@ -221,20 +259,29 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
     } else byIndex.set(i, p);
   }
   let readyCount = 0;
+  let replaced = 0;
   for (let i = 0; i < desired; i++) {
     const p = byIndex.get(i);
     if (!p) out.create.push(desiredRolloutPod(job, i, defaults));
     else if (terminating(p)) continue;
-    else if (podPhase(p) === "Failed" || podPhase(p) === "Succeeded") {
+    else if (active(p) && outdated(p, hash)) {
+      // Workers are stateless: replace them all at once; each comes back under its name with the new spec.
+      out.deletePods.push(p.metadata!.name!);
+      replaced++;
+    } else if (podPhase(p) === "Failed") {
+      // Only failed workers are replaced. A worker exits 0 when the learner has marked the job done (or it
+      // was asked to stop): Succeeded is finished, not broken; a replacement would leave at once, or be
+      // killed by cleanPodPolicy as soon as the learner's success is observed (workers see the mark first).
       out.deletePods.push(p.metadata!.name!);
       out.events.push({
         type: "Warning",
         reason: "RolloutPodReplaced",
-        message: `rollout pod ${p.metadata?.name} ${podPhase(p) === "Failed" ? `failed (${failureReason(p)})` : "exited"}; replacing it`,
+        message: `rollout pod ${p.metadata?.name} failed (${failureReason(p)}); replacing it`,
       });
     } else if (ready(p)) readyCount++;
   }
   status.rollout = { ready: readyCount, desired };
+  if (replaced > 0) out.events.push({ type: "Normal", reason: "SpecChanged", message: `${replaced} rollout pod(s) run an outdated spec; replacing them` });
 
   set("Created", "True", "ChildrenCreated", `learner, ${desired} rollout pod(s), service, config map and checkpoint claim requested`);
 

@@ -7,10 +7,11 @@ import type { Defaults, JobObject } from "./desired.ts";
 import { DEFAULTS } from "./desired.ts";
 import { recordEvents } from "./events.ts";
 import type { InformerSet } from "./informers.ts";
-import { type Clients, createChild, deleteJob, deletePod, replaceConfigMapData, writeStatus } from "./kube.ts";
+import { type Clients, createChild, deleteJob, deletePod, replaceConfigMapData, writeScale, writeStatus } from "./kube.ts";
 import type { OperatorMetrics } from "./metrics.ts";
-import { configMapName, pvcName, serviceName, splitKey } from "./names.ts";
+import { configMapName, jobKey, pvcName, serviceName, splitKey } from "./names.ts";
 import { type Observed, plan } from "./plan.ts";
+import type { ProgressWatcher } from "./progress-watch.ts";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -23,6 +24,8 @@ export interface ReconcilerOptions {
   log: (m: string) => void;
   metrics?: OperatorMetrics;
   now?: () => Date;
+  /** The learners' progress from NATS KV; without it status comes from pod termination messages only. */
+  progress?: ProgressWatcher;
 }
 
 const tracer = trace.getTracer("steppo-operator");
@@ -61,6 +64,7 @@ export class Reconciler {
       configMap: one(this.caches.configMaps.get(configMapName(job.metadata.name), ns)),
       service: one(this.caches.services.get(serviceName(job.metadata.name), ns)),
       pvc: one(this.caches.pvcs.get(pvcName(job.metadata.name), ns)),
+      progress: this.o.progress?.latest(jobKey(ns, job.metadata.name), job.metadata.name, job.spec.nats.url ?? this.defaults.natsUrl),
     };
   }
 
@@ -81,8 +85,11 @@ export class Reconciler {
   private async run(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const job = this.caches.jobs.get(name, namespace) as JobObject | undefined;
-    // Gone: owner references let the garbage collector remove the children; nothing to do here.
-    if (!job || job.metadata.deletionTimestamp) return {};
+    // Gone: owner references let the garbage collector remove the children; only the progress watch is ours.
+    if (!job || job.metadata.deletionTimestamp) {
+      this.o.progress?.forget(key);
+      return {};
+    }
     const p = plan(job, this.observe(job), this.now(), this.defaults);
     const m = this.o.metrics;
 
@@ -97,6 +104,9 @@ export class Reconciler {
     if (m) m.podsDeleted += deleted.filter(Boolean).length;
 
     if (canonical(p.status) !== canonical(job.status ?? {})) await writeStatus(this.c, namespace, name, job.metadata.uid ?? "", p.status);
+    if (p.scale && !(await writeScale(this.c, namespace, name, p.scale.from, p.scale.to))) {
+      this.o.log(`${key}: autoscaler decision ${p.scale.from} → ${p.scale.to} not applied: replicas changed meanwhile`);
+    }
     if (p.events.length > 0) await recordEvents(this.c, job, p.events, this.o.host, this.o.log);
     if (p.deleteJob) {
       this.o.log(`${key}: ttlSecondsAfterFinished elapsed, deleting the job`);

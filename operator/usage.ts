@@ -8,4 +8,5 @@ export const OPERATOR_USAGE = `  operator              run the StepPOJob operato
       --lease-namespace NS  namespace of the Lease (default POD_NAMESPACE or default)
       --image IMAGE       default image for jobs that name none
       --nats URL          default NATS URL for jobs that name none
+      --nats-creds FILE   NATS credentials the operator uses to read learner progress (KV)
 `;

@@ -25,7 +25,7 @@ export interface RolloutOptions {
   greedy: boolean;
   /** Simulated tool latency [min, max] in ms, drawn per call. */
   toolLatencyMs?: number[];
-  /** Stops generation between steps (a worker asked to shut down); unfinished episodes are discarded. */
+  /** Stops generation between steps (a worker asked to shut down); episodes left unfinished are discarded. */
   signal?: AbortSignal;
 }
 
@@ -128,9 +128,11 @@ export async function runEpisodes(
   rng: Rng,
   opts: RolloutOptions,
 ): Promise<Trajectory[]> {
-  const running: Running[] = requests.map((req) => ({ req, episode: env.start(req.task), steps: [], done: false, success: false }));
   const contextBudget = opts.contextLength - opts.maxStepTokens;
   if (contextBudget < 8) throw new Error(`spec.model.contextLength ${opts.contextLength} leaves no room for context after maxStepTokens ${opts.maxStepTokens}`);
+  // Episodes start concurrently: a remote environment resets each over the network.
+  const episodes = await Promise.all(requests.map((req) => env.start(req.task)));
+  const running: Running[] = requests.map((req, i) => ({ req, episode: episodes[i], steps: [], done: false, success: false }));
   for (let t = 0; t < opts.maxSteps; t++) {
     const live = running.filter((r) => !r.done);
     if (live.length === 0 || opts.signal?.aborted) break;
@@ -162,7 +164,10 @@ export async function runEpisodes(
       }
     });
   }
-  if (opts.signal?.aborted) return running.filter((r) => r.done).map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
+  // Stopped early: only complete episodes are returned — ended by the environment, or cut by the step budget
+  // (what the learner bootstraps or scores as truncated). An episode stopped mid-way is never returned.
+  const complete = (r: Running) => r.done || r.steps.length >= opts.maxSteps;
+  if (opts.signal?.aborted) return running.filter(complete).map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
   return running.map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
 }
 

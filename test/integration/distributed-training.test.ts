@@ -81,7 +81,10 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
     let workerMetrics = "";
     let healthz: number | undefined;
     let readyz: number | undefined;
-    while (run.running() && (!learnerMetrics.includes("steppo_trajectories") || !workerMetrics.includes("steppo_worker_policy_version") || !healthz)) {
+    while (
+      run.running() &&
+      (!learnerMetrics.includes("steppo_trajectories") || !workerMetrics.includes("steppo_worker_policy_version") || !healthz || readyz !== 200)
+    ) {
       const lm = await scrape(learnerOf(), "/metrics");
       if (lm?.status === 200) learnerMetrics = lm.body;
       const wm = await scrape(workerOf(), "/metrics");

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Rng } from "../../common/rng.ts";
 import type { Decoder } from "../../learner/model.ts";
-import { EOS_STEP } from "../../learner/tokenizer.ts";
-import { generateSteps, sampleTokens, type TokenPolicy } from "../../workers/agent-loop.ts";
+import { EOS_STEP, Tokenizer } from "../../learner/tokenizer.ts";
+import { type EpisodeRequest, generateSteps, runEpisodes, sampleTokens, type TokenPolicy } from "../../workers/agent-loop.ts";
+import type { Environment, Task } from "../../workers/environment.ts";
 
 test("sampleTokens: greedy picks the argmax; log-probs are log-softmax(logits / T)", () => {
   const logits = Float32Array.of(0, 2, 1, /* row 2 */ 3, 0, 0);
@@ -63,4 +64,72 @@ test("generateSteps segments each row at <eos-step> and cuts rows at maxStepToke
   assert.equal(out[0].logProbs.length, 3);
   assert.deepEqual([...out[1].actionIds], [9, 9, 9, 9], "cut at maxStepTokens without <eos-step>");
   for (const lp of out[0].logProbs) assert.ok(lp > -1e-6 && lp <= 0);
+});
+
+/** Episodes that end after `lengths[i]` steps; `onStep(t)` runs inside every step call at step index t. */
+function countingEnvironment(lengths: number[], onStep: (t: number) => void): { env: Environment; requests: EpisodeRequest[] } {
+  const task = (i: number): Task => ({ id: `t${i}`, family: "f", split: "train", prompt: ["a"], answer: "a" });
+  let started = 0;
+  const env: Environment = {
+    name: "counting",
+    vocabulary: () => ["a"],
+    families: { train: ["f"], ood: [] },
+    sampleTask: () => task(0),
+    start: async (t) => {
+      const len = lengths[started++];
+      let steps = 0;
+      return {
+        task: t,
+        context: () => ["a"],
+        stateKey: () => `${t.id}:${steps}`,
+        step: async () => {
+          onStep(steps);
+          steps++;
+          const done = steps >= len;
+          return { observation: ["a"], reward: done ? 1 : 0, done, success: done };
+        },
+      };
+    },
+    demonstrator: () => async () => ["a"],
+  };
+  return { env, requests: lengths.map((_, i) => ({ task: task(i), groupId: `g${i}`, trajId: `e${i}` })) };
+}
+
+const eosPolicy = scriptedPolicy([[EOS_STEP], [EOS_STEP], [EOS_STEP]], 8);
+
+test("runEpisodes stopped mid-batch returns only complete episodes: finished, or cut by the step budget", async () => {
+  const stop = new AbortController();
+  const opts = { workerId: "w", policyVersion: 3, maxStepTokens: 4, contextLength: 32, temperature: 1, greedy: true, signal: stop.signal };
+  // Stopped during the second step: e0 ended at step 1, e1 ends in the step under way, e2 (4 steps) is cut off.
+  const a = countingEnvironment([1, 2, 4], (t) => t === 1 && stop.abort());
+  const out = await runEpisodes(a.env, a.requests, eosPolicy, new Tokenizer(["a"]), new Rng(1), { ...opts, maxSteps: 4 });
+  assert.deepEqual(
+    out.map((t) => [t.trajId, t.steps.length, t.truncated]),
+    [
+      ["e0", 1, false],
+      ["e1", 2, false],
+    ],
+  );
+  assert.ok(out.every((t) => t.steps.at(-1)?.done && t.policyVersion === 3));
+  // With a budget of 2 steps, the unfinished episode has used its whole budget in that step: complete (truncated).
+  const stop2 = new AbortController();
+  const b = countingEnvironment([1, 4], (t) => t === 1 && stop2.abort());
+  const out2 = await runEpisodes(b.env, b.requests, eosPolicy, new Tokenizer(["a"]), new Rng(1), { ...opts, signal: stop2.signal, maxSteps: 2 });
+  assert.deepEqual(
+    out2.map((t) => [t.trajId, t.steps.length, t.truncated]),
+    [
+      ["e0", 1, false],
+      ["e1", 2, true],
+    ],
+  );
+  // Not stopped: every episode comes back, the long one truncated by the budget.
+  const c = countingEnvironment([1, 4], () => {});
+  const out3 = await runEpisodes(c.env, c.requests, eosPolicy, new Tokenizer(["a"]), new Rng(1), { ...opts, signal: undefined, maxSteps: 3 });
+  assert.deepEqual(
+    out3.map((t) => [t.trajId, t.steps.length, t.truncated]),
+    [
+      ["e0", 1, false],
+      ["e1", 3, true],
+    ],
+  );
 });

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import yaml from "js-yaml";
 import type { OpenApiSchema } from "../../common/schema.ts";
-import { CRD_PATH, renderCrd } from "../../crds/generate.ts";
+import { CHART_CRD_PATH, CRD_OUTPUTS, CRD_PATH, renderCrd } from "../../crds/generate.ts";
 
 interface CrdShape {
   metadata: { name: string };
@@ -24,6 +24,12 @@ interface CrdShape {
 
 test("the checked-in CRD equals the generator output (run `npm run crds:generate` after a schema change)", () => {
   assert.equal(readFileSync(CRD_PATH, "utf8"), renderCrd());
+});
+
+test("the Helm chart's copy of the CRD equals the generator output too (run `npm run crds:generate`)", () => {
+  assert.deepEqual(CRD_OUTPUTS, [CRD_PATH, CHART_CRD_PATH]);
+  assert.match(CHART_CRD_PATH, /charts\/steppo\/crds\/steppo\.dev_steppojobs\.yaml$/);
+  assert.equal(readFileSync(CHART_CRD_PATH, "utf8"), renderCrd(), `${CHART_CRD_PATH} is stale`);
 });
 
 test("the CRD has the names, subresources and columns the operator and kubectl rely on", () => {

@@ -88,6 +88,16 @@ describe("learner / worker configuration", () => {
     assert.equal(workerConfig({}, { ...env, STEPPO_METRICS_PORT: "off" }).metricsPort, undefined);
     assert.throws(() => workerConfig({}, { ...env, STEPPO_METRICS_PORT: "http" }), /must be a port number/);
     assert.throws(() => learnerConfig({}, { ...env, STEPPO_ACK_WAIT_MS: "-1" }), /STEPPO_ACK_WAIT_MS must be a positive integer/);
+    assert.equal(workerConfig({}, env).shutdownTimeoutMs, 20_000, "below Kubernetes' default 30 s grace period");
+    assert.equal(workerConfig({}, { ...env, STEPPO_SHUTDOWN_TIMEOUT_MS: "5000" }).shutdownTimeoutMs, 5000);
+    assert.throws(() => workerConfig({}, { ...env, STEPPO_SHUTDOWN_TIMEOUT_MS: "soon" }), /STEPPO_SHUTDOWN_TIMEOUT_MS must be a positive integer/);
+  });
+
+  it("takes the NATS credentials file the operator mounts (STEPPO_NATS_CREDS_FILE), refusing a missing one", () => {
+    const env = { STEPPO_JOB_FILE: jobFile, STEPPO_NATS_URL: "nats://h:4222" };
+    assert.equal(workerConfig({}, env).natsCredsFile, undefined);
+    assert.equal(workerConfig({}, { ...env, STEPPO_NATS_CREDS_FILE: jobFile }).natsCredsFile, jobFile);
+    assert.throws(() => learnerConfig({ "nats-creds": join(dir, "absent.creds") }, env), /NATS credentials file .*absent\.creds.* does not exist/);
   });
 });
 

@@ -16,12 +16,12 @@ interface Played {
 
 /** Plays the demonstrator (or `policy`) for up to `maxSteps` steps. */
 async function play(e: Environment, task: Task, rng: Rng, suboptimal: boolean, maxSteps = 5): Promise<Played> {
-  const episode = e.start(task);
+  const episode = await e.start(task);
   const act = e.demonstrator(task, rng, suboptimal);
   const out: Played = { contexts: [], actions: [], outcomes: [] };
   for (let t = 0; t < maxSteps; t++) {
     out.contexts.push(episode.context());
-    const action = act(episode);
+    const action = await act(episode);
     out.actions.push(action);
     const o = await episode.step(action);
     out.outcomes.push(o);
@@ -147,7 +147,7 @@ test("multihop-qa: reward 1 only for an exact answer, 0 on every other step", as
     assert.equal(last.reward, last.success ? 1 : 0);
   }
   const task = env.sampleTask(rng, "train");
-  const answer = async (words: string[]) => env.start(task).step(["answer", "[", ...words, "]"]);
+  const answer = async (words: string[]) => (await env.start(task)).step(["answer", "[", ...words, "]"]);
   assert.deepEqual(await answer([task.answer]), { observation: ["<obs>", "answer", "submitted", "</obs>"], reward: 1, done: true, success: true });
   assert.equal((await answer([task.answer, task.answer])).reward, 0);
   assert.equal((await answer(["the", task.answer])).success, false);
@@ -157,7 +157,7 @@ test("multihop-qa: reward 1 only for an exact answer, 0 on every other step", as
 
 test("multihop-qa: a malformed call gives an error observation; an empty search says nothing was found", async () => {
   const task = env.sampleTask(new Rng(5), "train");
-  const ep = env.start(task);
+  const ep = await env.start(task);
   const bad = await ep.step("i think the answer is obvious".split(" "));
   assert.equal(bad.done, false);
   assert.equal(bad.reward, 0);
@@ -187,7 +187,7 @@ test("multihop-qa: the context starts with the question, keeps recent evidence a
     const rng = new Rng(9);
     for (let i = 0; i < 60; i++) {
       const task = e.sampleTask(rng, (["train", "test", "ood"] as Split[])[i % 3]);
-      const ep = e.start(task);
+      const ep = await e.start(task);
       for (let t = 0; t < 8; t++) {
         const ctx = ep.context();
         assert.ok(ctx.length <= e.config.maxContextWords, `${ctx.length} > ${e.config.maxContextWords}: ${ctx.join(" ")}`);
@@ -226,8 +226,8 @@ test("multihop-qa: every word shown or demonstrated is in vocabulary()", async (
 test("multihop-qa: stateKey identifies the environment state across episodes of a task", async () => {
   const task = env.sampleTask(new Rng(4), "train");
   const anchor = task.prompt.find((w) => /^[A-Z]/.test(w))!;
-  const a = env.start(task);
-  const b = env.start(task);
+  const a = await env.start(task);
+  const b = await env.start(task);
   assert.equal(a.stateKey(), b.stateKey());
   assert.ok(a.stateKey().startsWith(task.id));
   await a.step(["search", "[", anchor, "]"]);
@@ -238,7 +238,7 @@ test("multihop-qa: stateKey identifies the environment state across episodes of 
   await b.step(["oops"]);
   assert.notEqual(a.stateKey(), b.stateKey(), "an error note is part of the state");
   const other = env.tasks("train").find((t) => t.id !== task.id)!;
-  assert.notEqual(env.start(other).stateKey(), env.start(task).stateKey());
+  assert.notEqual((await env.start(other)).stateKey(), (await env.start(task)).stateKey());
 });
 
 test("multihop-qa: tasks round-trip through JSON and foreign tasks are rejected", async () => {
@@ -246,8 +246,8 @@ test("multihop-qa: tasks round-trip through JSON and foreign tasks are rejected"
   const copy = JSON.parse(JSON.stringify(task)) as Task;
   const p = await play(env, copy, new Rng(1), false);
   assert.ok(succeeded(p));
-  assert.throws(() => env.start({ ...task, id: "bridge/birthplace/Nobody" }), /Nobody/);
-  assert.throws(() => env.start({ ...task, id: "riddle/x/y" }), /unknown task id/);
+  await assert.rejects(env.start({ ...task, id: "bridge/birthplace/Nobody" }), /Nobody/);
+  await assert.rejects(env.start({ ...task, id: "riddle/x/y" }), /unknown task id/);
 });
 
 test("multihop-qa: config validation names the field and what was expected", () => {

@@ -122,6 +122,16 @@ describe("plan", () => {
     assert.ok(p.events.some((e) => e.reason === "RolloutPodReplaced"));
   });
 
+  test("a rollout pod that exited 0 (the learner marked the job done) is finished, not replaced", () => {
+    const j = job({ rollout: { replicas: 1 } });
+    const obs = all(j);
+    obs.pods = obs.pods.map((p) => (p.metadata?.name === "j-rollout-0" ? pod(p, "Succeeded") : p));
+    const p = plan(j, obs, NOW);
+    assert.deepEqual(p.deletePods, []);
+    assert.deepEqual(p.create, []);
+    assert.ok(!p.events.some((e) => e.reason === "RolloutPodReplaced"));
+  });
+
   test("suspend deletes every pod, keeps the rest; resume flips the condition", () => {
     const j = job({ rollout: { replicas: 1 }, runPolicy: { suspend: true } });
     const obs = all(job({ rollout: { replicas: 1 } }));

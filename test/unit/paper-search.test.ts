@@ -19,12 +19,12 @@ interface Rollout {
 
 /** Plays the demonstrator for up to `budget` steps, collecting every context, action and observation. */
 async function play(env: Environment, task: Task, rng: Rng, suboptimal: boolean, budget = BUDGET): Promise<Rollout> {
-  const ep = env.start(task);
+  const ep = await env.start(task);
   const act = env.demonstrator(task, rng, suboptimal);
   const r: Rollout = { success: false, steps: 0, words: [], rewards: [], dones: [] };
   for (let t = 0; t < budget; t++) {
     const ctx = ep.context();
-    const action = act(ep);
+    const action = await act(ep);
     const out = await ep.step(action);
     r.words.push(ctx, action, out.observation);
     r.rewards.push(out.reward);
@@ -156,7 +156,7 @@ test("paper-search: reward arrives only on the final step", async () => {
 
 test("paper-search: malformed actions give an error observation, reward 0, not done, never a throw", async () => {
   const task = env.tasks("train")[0];
-  const ep = env.start(task);
+  const ep = await env.start(task);
   const vocab = new Set([...env.vocabulary(), ...SPECIALS]);
   const bad = [
     [],
@@ -190,7 +190,7 @@ test("paper-search: malformed actions give an error observation, reward 0, not d
 
 test("paper-search: search shows `id : title ( author , year )` lines, open shows references; wrong submit fails", async () => {
   const task = env.tasks("train", "author-year")[0];
-  const ep = env.start(task);
+  const ep = await env.start(task);
   const [author, year] = task.id.split("/")[1].split("+");
   const out = await ep.step(["search", "[", author, year, "]"]);
   const obs = out.observation;
@@ -207,8 +207,8 @@ test("paper-search: search shows `id : title ( author , year )` lines, open show
 
 test("paper-search: stateKey identifies the environment state", async () => {
   const task = env.tasks("train", "cites")[0];
-  const a = env.start(task);
-  const b = env.start(task);
+  const a = await env.start(task);
+  const b = await env.start(task);
   assert.equal(a.stateKey(), b.stateKey());
   const author = task.id.split("/")[1].split("+")[0];
   await a.step(["search", "[", author, "]"]);
@@ -216,7 +216,7 @@ test("paper-search: stateKey identifies the environment state", async () => {
   await b.step(["search", "[", author, "]"]);
   assert.equal(a.stateKey(), b.stateKey());
   const other = env.tasks("train", "cites")[1];
-  assert.notEqual(env.start(other).stateKey(), env.start(task).stateKey());
+  assert.notEqual((await env.start(other)).stateKey(), (await env.start(task)).stateKey());
 });
 
 test("paper-search: config errors name the field", () => {

@@ -21,12 +21,12 @@ interface Rollout {
 }
 
 async function play(env: Environment, task: Task, rng: Rng, suboptimal: boolean, budget = BUDGET): Promise<Rollout> {
-  const ep = env.start(task);
+  const ep = await env.start(task);
   const act = env.demonstrator(task, rng, suboptimal);
   const r: Rollout = { success: false, steps: 0, words: [], rewards: [], dones: [] };
   for (let t = 0; t < budget; t++) {
     const ctx = ep.context();
-    const action = act(ep);
+    const action = await act(ep);
     const out = await ep.step(action);
     r.words.push(ctx, action, out.observation);
     r.rewards.push(out.reward);
@@ -43,8 +43,8 @@ async function play(env: Environment, task: Task, rng: Rng, suboptimal: boolean,
 
 const env = createTextworld({}, 3);
 
-function sig(e: Environment, task: Task): string {
-  return signature((e.start(task) as TextworldEpisode).world);
+async function sig(e: Environment, task: Task): Promise<string> {
+  return signature(((await e.start(task)) as TextworldEpisode).world);
 }
 
 test("textworld: same config and seed give the same tasks, worlds and episodes; another seed differs", async () => {
@@ -60,17 +60,17 @@ test("textworld: same config and seed give the same tasks, worlds and episodes; 
     const ta = a.sampleTask(ra, split);
     const tb = b.sampleTask(rb, split);
     assert.deepEqual(ta, tb);
-    assert.equal(sig(a, ta), sig(b, tb));
+    assert.equal(await sig(a, ta), await sig(b, tb));
     assert.deepEqual((await play(a, ta, ra, i % 2 === 0)).words, (await play(b, tb, rb, i % 2 === 0)).words);
-    if (split === "ood" && sig(c, ta) !== sig(a, ta)) differ++;
+    if (split === "ood" && (await sig(c, ta)) !== (await sig(a, ta))) differ++;
   }
   assert.ok(differ >= 5, "the environment seed changes the worlds");
   // A task id alone rebuilds its world, also in a fresh environment (a different worker).
   const t = a.sampleTask(new Rng(1), "train");
-  assert.equal(sig(createTextworld({}, 11), t), sig(a, t));
+  assert.equal(await sig(createTextworld({}, 11), t), await sig(a, t));
 });
 
-test("textworld: train and test are disjoint sets of worlds from the in-domain families; ood holds only held-out families", () => {
+test("textworld: train and test are disjoint sets of worlds from the in-domain families; ood holds only held-out families", async () => {
   assert.deepEqual(env.families, { train: ["fetch", "place"], ood: ["larger-map", "locked"] });
   const rng = new Rng(9);
   const sigs: Record<Split, Set<string>> = { train: new Set(), test: new Set(), ood: new Set() };
@@ -81,7 +81,7 @@ test("textworld: train and test are disjoint sets of worlds from the in-domain f
       const t = env.sampleTask(rng, split);
       assert.equal(t.split, split);
       fams[split].add(t.family);
-      sigs[split].add(sig(env, t));
+      sigs[split].add(await sig(env, t));
     }
   }
   for (const s of sigs.test) assert.ok(!sigs.train.has(s), "a test world also occurs in train");
@@ -93,9 +93,9 @@ test("textworld: train and test are disjoint sets of worlds from the in-domain f
   assert.throws(() => env.sampleTask(rng, "ood", "fetch"), /not in the ood split/);
   // Held-out maps are larger / locked.
   const big = env.sampleTask(rng, "ood", "larger-map");
-  assert.equal((env.start(big) as TextworldEpisode).world.rooms.length, 7);
+  assert.equal(((await env.start(big)) as TextworldEpisode).world.rooms.length, 7);
   const locked = env.sampleTask(rng, "ood", "locked");
-  const w = (env.start(locked) as TextworldEpisode).world;
+  const w = ((await env.start(locked)) as TextworldEpisode).world;
   assert.equal(w.locked.length, 1);
   assert.ok(!w.floor[w.start].includes("key"), "the locked family hides the key in another room");
 });
@@ -164,7 +164,7 @@ test("textworld: reward arrives only on the final step", async () => {
 test("textworld: malformed and impossible commands give an error observation, reward 0, not done, never a throw", async () => {
   const rng = new Rng(4);
   const task = env.sampleTask(rng, "ood", "locked");
-  const ep = env.start(task) as TextworldEpisode;
+  const ep = (await env.start(task)) as TextworldEpisode;
   const vocab = new Set([...env.vocabulary(), ...SPECIALS]);
   const room = ep.world.rooms[ep.at];
   const noExit = DIRS.find((d) => room.exits[d] === undefined);
@@ -198,11 +198,11 @@ test("textworld: doors, keys, containers and put behave as described", async () 
   // Find a locked world where the locked door is next to the room holding the key after a short walk:
   // play the optimal demonstrator and check each command's effect as it goes.
   const task = env.sampleTask(rng, "ood", "locked");
-  const ep = env.start(task) as TextworldEpisode;
+  const ep = (await env.start(task)) as TextworldEpisode;
   const act = env.demonstrator(task, rng, false);
   const seen = new Set<string>();
   for (let t = 0; t < BUDGET && !ep.done; t++) {
-    const action = act(ep);
+    const action = await act(ep);
     const tool = action[action.indexOf("[") - 1];
     seen.add(tool);
     if (tool === "unlock") {
@@ -224,7 +224,7 @@ test("textworld: doors, keys, containers and put behave as described", async () 
 
   // Going back and forth returns to the same room (directions are consistent).
   const t2 = env.sampleTask(rng, "ood", "larger-map");
-  const e2 = env.start(t2) as TextworldEpisode;
+  const e2 = (await env.start(t2)) as TextworldEpisode;
   const start = e2.at;
   const dir = DIRS.find((d) => e2.world.rooms[start].exits[d] !== undefined && !e2.isLocked(start, d))!;
   await e2.step(["go", "[", dir, "]"]);
@@ -236,10 +236,10 @@ test("textworld: doors, keys, containers and put behave as described", async () 
 test("textworld: stateKey identifies the environment state", async () => {
   const rng = new Rng(3);
   const task = env.sampleTask(rng, "train", "fetch");
-  const a = env.start(task);
-  const b = env.start(task);
+  const a = await env.start(task);
+  const b = await env.start(task);
   assert.equal(a.stateKey(), b.stateKey());
-  const action = env.demonstrator(task, rng, false)(a);
+  const action = await env.demonstrator(task, rng, false)(a);
   await a.step(action);
   assert.notEqual(a.stateKey(), b.stateKey());
   await b.step(action);
@@ -248,7 +248,7 @@ test("textworld: stateKey identifies the environment state", async () => {
   assert.ok(errA.error);
 });
 
-test("textworld: config errors name the field", () => {
+test("textworld: config errors name the field", async () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ roomz: 3 }, /spec\.environment\.config\.roomz: unknown key/],
     [{ rooms: 2.5 }, /spec\.environment\.config\.rooms: expected an integer/],
@@ -261,5 +261,5 @@ test("textworld: config errors name the field", () => {
   for (const [cfg, re] of cases) assert.throws(() => createTextworld(cfg, 1), re);
   const e = createTextworld({ rooms: 3, oodRooms: 5 }, 1);
   const t = e.sampleTask(new Rng(1), "ood", "larger-map");
-  assert.equal((e.start(t) as TextworldEpisode).world.rooms.length, 5);
+  assert.equal(((await e.start(t)) as TextworldEpisode).world.rooms.length, 5);
 });

@@ -1,12 +1,26 @@
 // Validation of `spec.environment.config` shared by every environment: defaults merged with the
-// given values, unknown keys and out-of-range numbers refused with the field named. Cross-field
-// checks stay with each environment.
+// given values, unknown keys, out-of-range numbers and malformed strings refused with the field
+// named. Cross-field checks (and required keys) stay with each environment.
 
 export type ConfigRule =
   | { kind: "int"; min: number; max: number }
   | { kind: "number"; min: number; max: number }
   /** A number strictly between 0 and 1. */
-  | { kind: "fraction" };
+  | { kind: "fraction" }
+  /** An absolute URL whose scheme is one of `protocols` (e.g. "http:"), without query or fragment. */
+  | { kind: "url"; protocols: readonly string[] }
+  /** HTTP header names mapped to string values (e.g. an Authorization header for a remote environment). */
+  | { kind: "headers" };
+
+type NumberRule = Extract<ConfigRule, { kind: "int" | "number" | "fraction" }>;
+type StringRule = Extract<ConfigRule, { kind: "url" }>;
+type MapRule = Extract<ConfigRule, { kind: "headers" }>;
+
+/** The rules that can produce a value of type V. */
+type RuleFor<V> = V extends number ? NumberRule : V extends string ? StringRule : V extends Record<string, string> ? MapRule : never;
+
+/** One rule per config key, of a kind that yields that key's type. */
+export type ConfigRules<T> = { [K in keyof T]-?: RuleFor<NonNullable<T[K]>> };
 
 export const CONFIG_FIELD = "spec.environment.config";
 
@@ -14,31 +28,60 @@ export function describeValue(v: unknown): string {
   return typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : v === null ? "null" : String(v);
 }
 
-export function parseEnvConfig<T extends { [K in keyof T]: number }>(
-  raw: Record<string, unknown> | undefined,
-  defaults: T,
-  rules: Record<keyof T, ConfigRule>,
-): T {
-  if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) {
-    throw new Error(`${CONFIG_FIELD}: expected an object, got ${describeValue(raw)}`);
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Checks `value` against `rule`; returns the value to keep, or throws naming `field`. */
+function checkValue(field: string, rule: ConfigRule, value: unknown): unknown {
+  switch (rule.kind) {
+    case "fraction":
+      if (typeof value !== "number" || !(value > 0 && value < 1)) {
+        throw new Error(`${field}: expected a number strictly between 0 and 1, got ${describeValue(value)}`);
+      }
+      return value;
+    case "int":
+    case "number": {
+      const integer = rule.kind === "int";
+      if (typeof value !== "number" || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < rule.min || value > rule.max) {
+        throw new Error(`${field}: expected ${integer ? "an integer" : "a number"} between ${rule.min} and ${rule.max}, got ${describeValue(value)}`);
+      }
+      return value;
+    }
+    case "url": {
+      const expected = `expected an absolute ${rule.protocols.map((p) => `${p}//`).join(" or ")} URL`;
+      if (typeof value !== "string") throw new Error(`${field}: ${expected}, got ${describeValue(value)}`);
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new Error(`${field}: ${expected}, got ${describeValue(value)}`);
+      }
+      if (!rule.protocols.includes(url.protocol)) throw new Error(`${field}: ${expected}, got ${describeValue(value)}`);
+      if (url.search || url.hash) throw new Error(`${field}: the URL must have no query or fragment (paths are appended to it), got ${describeValue(value)}`);
+      return value;
+    }
+    case "headers": {
+      if (!isPlainObject(value)) throw new Error(`${field}: expected a map of header names to strings, got ${describeValue(value)}`);
+      for (const [name, v] of Object.entries(value)) {
+        if (!HEADER_NAME.test(name)) throw new Error(`${field}: ${JSON.stringify(name)} is not a valid HTTP header name`);
+        if (typeof v !== "string" || /[\r\n]/.test(v)) throw new Error(`${field}.${name}: expected a single-line string, got ${describeValue(v)}`);
+      }
+      return { ...value };
+    }
   }
+}
+
+export function parseEnvConfig<T extends object>(raw: Record<string, unknown> | undefined, defaults: T, rules: ConfigRules<T>): T {
+  if (raw !== undefined && !isPlainObject(raw)) throw new Error(`${CONFIG_FIELD}: expected an object, got ${describeValue(raw)}`);
   const out: T = { ...defaults };
   for (const [key, value] of Object.entries(raw ?? {})) {
     if (!(key in rules)) throw new Error(`${CONFIG_FIELD}.${key}: unknown key (expected one of ${Object.keys(rules).join(", ")})`);
-    const rule = rules[key as keyof T];
-    if (rule.kind === "fraction") {
-      if (typeof value !== "number" || !(value > 0 && value < 1)) {
-        throw new Error(`${CONFIG_FIELD}.${key}: expected a number strictly between 0 and 1, got ${describeValue(value)}`);
-      }
-    } else {
-      const integer = rule.kind === "int";
-      if (typeof value !== "number" || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < rule.min || value > rule.max) {
-        throw new Error(
-          `${CONFIG_FIELD}.${key}: expected ${integer ? "an integer" : "a number"} between ${rule.min} and ${rule.max}, got ${describeValue(value)}`,
-        );
-      }
-    }
-    (out as Record<string, number>)[key] = value;
+    const rule = (rules as Record<string, ConfigRule>)[key];
+    (out as Record<string, unknown>)[key] = checkValue(`${CONFIG_FIELD}.${key}`, rule, value);
   }
   return out;
 }

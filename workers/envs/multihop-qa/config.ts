@@ -1,7 +1,7 @@
 // `spec.environment.config` for multihop-qa: defaults and validation. Errors name the offending field
 // as `spec.environment.config.<key>` and say what was expected.
 
-import { type ConfigRule, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
+import { type ConfigRules, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
 export interface MultihopQaConfig {
   /** Knowledge-base size per entity type. */
   people: number;
@@ -29,7 +29,7 @@ export const DEFAULT_CONFIG: Readonly<MultihopQaConfig> = {
   testFraction: 0.25,
 };
 
-const RULES: Record<keyof MultihopQaConfig, ConfigRule> = {
+const RULES: ConfigRules<MultihopQaConfig> = {
   people: { kind: "int", min: 2, max: 500 },
   films: { kind: "int", min: 2, max: 500 },
   cities: { kind: "int", min: 2, max: 500 },

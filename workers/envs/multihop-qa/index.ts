@@ -63,12 +63,13 @@ export class MultihopQa implements Environment {
     return out;
   }
 
-  start(task: Task): Episode {
+  async start(task: Task): Promise<Episode> {
     return new MultihopEpisode(task, this.question(task), this.kb, this.config);
   }
 
-  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => string[] {
-    return makeDemonstrator(this.kb, this.question(task), rng, suboptimal);
+  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => Promise<string[]> {
+    const act = makeDemonstrator(this.kb, this.question(task), rng, suboptimal);
+    return async (episode) => act(episode);
   }
 
   private question(task: Task) {

@@ -1,6 +1,6 @@
 // `spec.environment.config` for paper-search: defaults and validation. Errors name the offending field
 // as `spec.environment.config.<key>` and say what was expected.
-import { type ConfigRule, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
+import { type ConfigRules, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
 import { AUTHOR_NAMES } from "./words.ts";
 
 export interface PaperSearchConfig {
@@ -36,7 +36,7 @@ export const PAPER_SEARCH_DEFAULTS: Readonly<PaperSearchConfig> = {
   stepBudget: 5,
 };
 
-const RULES: Record<keyof PaperSearchConfig, ConfigRule> = {
+const RULES: ConfigRules<PaperSearchConfig> = {
   papers: { kind: "int", min: 12, max: 1000 },
   authors: { kind: "int", min: 4, max: AUTHOR_NAMES.length },
   maxPapersPerAuthor: { kind: "int", min: 2, max: 10 },

@@ -109,13 +109,14 @@ export class PaperSearch implements Environment {
     return rng.pick(this.pool.get(`${split}/${fam}`)!);
   }
 
-  start(task: Task): Episode {
+  async start(task: Task): Promise<Episode> {
     this.query(task);
     return new PaperEpisode(task, this.corpus, this.vocabSet, this.config.maxContextWords);
   }
 
-  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => string[] {
-    return makeDemonstrator(this.query(task), rng, suboptimal);
+  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => Promise<string[]> {
+    const act = makeDemonstrator(this.query(task), rng, suboptimal);
+    return async (episode) => act(episode);
   }
 
   private query(task: Task): PaperQuery {

@@ -1,6 +1,6 @@
 // Validation of `spec.environment.config` for the textworld: unknown keys and bad values are errors
 // that name the field.
-import { type ConfigRule, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
+import { type ConfigRules, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
 export interface TextworldConfig {
   /** Rooms in the in-domain (fetch, place) and `locked` maps. */
   rooms: number;
@@ -30,7 +30,7 @@ export const TEXTWORLD_DEFAULTS: TextworldConfig = {
   distractors: 2,
 };
 
-const RULES: Record<keyof TextworldConfig, ConfigRule> = {
+const RULES: ConfigRules<TextworldConfig> = {
   rooms: { kind: "int", min: 2, max: 12 },
   oodRooms: { kind: "int", min: 3, max: 14 },
   stepBudget: { kind: "int", min: 3, max: 100 },

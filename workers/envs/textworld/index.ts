@@ -102,7 +102,7 @@ class Textworld implements Environment {
     throw new Error(`textworld: could not generate a ${fam} task within ${this.config.stepBudget} steps; raise spec.environment.config.stepBudget`);
   }
 
-  start(task: Task): Episode {
+  async start(task: Task): Promise<Episode> {
     return new TextworldEpisode(task, this.worldOf(task), this.config.maxContextWords);
   }
 
@@ -113,9 +113,9 @@ class Textworld implements Environment {
     return w;
   }
 
-  demonstrator(_task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => string[] {
+  demonstrator(_task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => Promise<string[]> {
     const play = textworldPlayer(rng, suboptimal);
-    return (episode) => {
+    return async (episode) => {
       if (!(episode instanceof TextworldEpisode)) throw new Error("textworld demonstrator: not a textworld episode");
       return play(episode);
     };

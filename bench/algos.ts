@@ -1,0 +1,154 @@
+// `npm run bench:algos [-- --quick] [--families a,b] [--rows x,y] [--seeds 1,2,3] [--jobs N] [--out PREFIX]`
+//
+// StepPO against the paper's ablation and the usual baselines (bench/algos/rows.ts), on each task family
+// (multihop-qa, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
+// warm-up runs once (learner/warm-start.ts) and every row starts from that same model; each row then
+// trains with the embedded runner (learner/run-job.ts) until the family's budget of environment steps is
+// reached, with the same episodes per update (grouped estimators: 8 tasks × 4 episodes; the others: 32
+// tasks × 1), and is evaluated the same way: greedy success on fixed, seeded task sets of the in-domain
+// test split and of each held-out (OOD) family. Output: bench/results/algos.json (settings, every run
+// with its seed, wall and CPU time, env steps and curve; means ± std over seeds), bench/results/algos.md
+// (the tables, also printed at the end) and bench/results/algos-<family>.svg (learning curves).
+// --quick writes the same files as algos-quick.*.
+//
+// Measured on this 2-core machine (wasm backend, tiny preset; CPU seconds per task, which is also the
+// wall time of a task when each worker has a core to itself): see ESTIMATE below — the default grid
+// is 9 warm starts + 63 trainings over 2 worker processes.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { aggregateRuns, aggregateWarmStarts } from "./algos/aggregate.ts";
+import { markdownReport } from "./algos/markdown.ts";
+import { familyCurvesSvg } from "./algos/plot.ts";
+import { runTasks } from "./algos/pool.ts";
+import type { TrainResult, WarmStartResult } from "./algos/results.ts";
+import { selectRows } from "./algos/rows.ts";
+import { type AlgosSettings, DEFAULT_SETTINGS, FAMILY_NAMES, type Family, QUICK_SETTINGS } from "./algos/settings.ts";
+import { planTasks, taskName } from "./algos/tasks.ts";
+
+/** About an hour: `npm run bench` runs it only when named (`npm run bench -- algos`), see bench/run.ts. */
+export const runByDefault = false;
+
+const RESULTS = join(dirname(fileURLToPath(import.meta.url)), "results");
+
+function list(flag: string, value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new Error(`--${flag}: expected a comma-separated list`);
+  return items;
+}
+
+/** Settings from the command line: --quick picks the smoke-run settings, the other flags narrow them. */
+export function settingsFromArgs(argv: string[]): AlgosSettings {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: true, // `npm run bench -- algos --quick` passes the module name through
+    options: {
+      quick: { type: "boolean", default: false },
+      families: { type: "string" },
+      rows: { type: "string" },
+      seeds: { type: "string" },
+      jobs: { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  const base = values.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS;
+  const families = list("families", values.families) ?? base.families;
+  const unknown = families.filter((f) => !(FAMILY_NAMES as readonly string[]).includes(f));
+  if (unknown.length > 0) throw new Error(`--families: unknown ${unknown.join(", ")}; known: ${FAMILY_NAMES.join(", ")}`);
+  const seeds = (list("seeds", values.seeds) ?? base.seeds.map(String)).map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--seeds: expected non-negative integers, got "${s}"`);
+    return n;
+  });
+  const jobs = values.jobs === undefined ? base.jobs : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer, got "${values.jobs}"`);
+  const out = values.out ?? join(RESULTS, values.quick ? "algos-quick" : "algos");
+  return { ...base, families: families as Family[], rows: selectRows(list("rows", values.rows)).map((r) => r.id), seeds, jobs, out };
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const settings = settingsFromArgs(argv);
+  const rows = selectRows(settings.rows);
+  const tasks = planTasks(settings, settings.rows);
+  const workDir = mkdtempSync(join(tmpdir(), "steppo-bench-algos-"));
+  const verbose = Boolean(process.env.STEPPO_BENCH_VERBOSE);
+  const log = (line: string) => process.stderr.write(`  ${line}\n`);
+  log(
+    `algos (${settings.mode}): ${settings.families.length} families × ${rows.length} rows × ${settings.seeds.length} seeds = ` +
+      `${tasks.filter((t) => t.kind === "train").length} trainings + ${tasks.filter((t) => t.kind === "warm-start").length} warm starts, ${settings.jobs} worker process(es)`,
+  );
+  const t0 = Date.now();
+  let done = 0;
+  const results = await (async () => {
+    try {
+      return await runTasks(tasks, settings, {
+        jobs: settings.jobs,
+        workDir,
+        verbose,
+        log,
+        onResult: (task, r) => {
+          done++;
+          const what =
+            r.kind === "warm-start"
+              ? `test ${r.initial.test.toFixed(2)} before RL`
+              : `test ${r.test.toFixed(2)}, ${Object.entries(r.ood)
+                  .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+                  .join(", ")}; ${r.envSteps} env steps in ${r.updates} updates`;
+          log(`[${done}/${tasks.length}] ${taskName(task)}: ${what}; ${r.wallSeconds.toFixed(0)} s wall, ${r.cpuSeconds.toFixed(0)} s CPU`);
+        },
+      });
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+  })();
+  const totalWallSeconds = (Date.now() - t0) / 1000;
+
+  const warmStarts = results.filter((r): r is WarmStartResult => r.kind === "warm-start");
+  const runs = results.filter((r): r is TrainResult => r.kind === "train");
+  const aggregates = { warmStarts: aggregateWarmStarts(warmStarts, settings.families), rows: aggregateRuns(runs, settings.families, settings.rows) };
+  const prefix = resolve(settings.out);
+  mkdirSync(dirname(prefix), { recursive: true });
+  const svgs: Record<string, string> = {};
+  for (const family of settings.families) {
+    const path = `${prefix}-${family}.svg`;
+    writeFileSync(path, familyCurvesSvg(family, rows, runs, settings.envStepBudget[family]));
+    svgs[family] = path;
+  }
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, totalWallSeconds };
+  const markdown = markdownReport({ settings, rows, aggregates, runs, meta, svgs: relativeTo(dirname(prefix), svgs) });
+  writeFileSync(`${prefix}.md`, markdown);
+  const json = {
+    benchmark: "algos",
+    description:
+      "StepPO vs the paper's ablation and baselines: per (family, seed) one behaviour-cloning warm start shared by every row; each row trains " +
+      "with the embedded runner until the family's environment-step budget is reached, with the same episodes per update, then greedy success " +
+      "on the in-domain test split and each OOD family (fixed, seeded task sets). std is the sample std over seeds (n − 1).",
+    ...meta,
+    settings,
+    rows: rows.map((r) => ({ ...r, groupSize: runs.find((x) => x.row === r.id)?.groupSize })),
+    warmStarts,
+    runs,
+    aggregates,
+  };
+  writeFileSync(`${prefix}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(`${markdown}\n`);
+  log(`algos: ${(totalWallSeconds / 60).toFixed(1)} min → ${prefix}.json, ${prefix}.md, ${Object.values(svgs).join(", ")}`);
+}
+
+function relativeTo(dir: string, paths: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, p.startsWith(`${dir}/`) ? p.slice(dir.length + 1) : p]));
+}
+
+// Run directly (`npm run bench:algos`); bench/run.ts imports the module and calls main() itself.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    process.stderr.write(`bench algos: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,107 @@
+// The Markdown report: a paragraph on how it was measured, then per family, rows × {in-domain test, each OOD family} as mean ± std over seeds,
+// with the warm start (no RL) on top as the reference every row started from.
+import type { RowAggregate, Stat, WarmStartAggregate } from "./aggregate.ts";
+import type { TrainResult } from "./results.ts";
+import type { AlgoRow } from "./rows.ts";
+import type { AlgosSettings } from "./settings.ts";
+
+/** "0.48 ± 0.03"; the bare mean when there is no spread to show (one seed). */
+export function formatStat(s: Stat | undefined, digits = 2): string {
+  if (!s || s.n === 0 || !Number.isFinite(s.mean)) return "–";
+  return s.std === null ? s.mean.toFixed(digits) : `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}`;
+}
+
+export interface FamilyTableInput {
+  family: string;
+  /** The family's held-out families, in column order. */
+  oodNames: string[];
+  warmStart?: WarmStartAggregate;
+  rows: AlgoRow[];
+  aggregates: RowAggregate[];
+}
+
+export function familyTable(t: FamilyTableInput): string {
+  const header = [
+    "row",
+    "estimator",
+    "ratio",
+    "G",
+    "test (in-domain)",
+    ...t.oodNames.map((n) => `OOD ${n}`),
+    "train (sampled)",
+    "env steps",
+    "updates",
+    "wall s",
+  ];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i < 4 ? "---" : "---:")).join("|")}|`];
+  if (t.warmStart) {
+    const w = t.warmStart.initial;
+    lines.push(
+      `| warm start (no RL) | – | – | – | ${formatStat(w.test)} | ${t.oodNames.map((n) => formatStat(w[n])).join(" | ")} | ${formatStat(w.train)} | 0 | 0 | ${formatStat(t.warmStart.wallSeconds, 0)} |`,
+    );
+  }
+  for (const row of t.rows) {
+    const a = t.aggregates.find((x) => x.family === t.family && x.row === row.id);
+    if (!a) continue;
+    const cells = [
+      row.label,
+      row.estimator,
+      row.ratio,
+      String(a.groupSize),
+      formatStat(a.test),
+      ...t.oodNames.map((n) => formatStat(a.ood[n])),
+      formatStat(a.train),
+      formatStat(a.envSteps, 0),
+      formatStat(a.updates, 1),
+      formatStat(a.wallSeconds, 0),
+    ];
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+export interface ReportInput {
+  settings: AlgosSettings;
+  rows: AlgoRow[];
+  aggregates: { warmStarts: WarmStartAggregate[]; rows: RowAggregate[] };
+  runs: TrainResult[];
+  meta: { date: string; node: string; cpus: number; totalWallSeconds: number };
+  /** Learning-curve picture per family, relative to the report. */
+  svgs: Record<string, string>;
+}
+
+export function markdownReport(r: ReportInput): string {
+  const s = r.settings;
+  const model = s.model.dModel ? `d=${s.model.dModel}, ${s.model.layers} layer(s), ${s.model.heads} heads` : `preset ${s.model.preset}`;
+  const out = [
+    `# Algorithms benchmark (${s.mode}${s.mode === "quick" ? ": a smoke run, its numbers mean nothing" : ""})`,
+    "",
+    `${r.meta.date}, node ${r.meta.node}, ${r.meta.cpus} CPUs, backend ${s.backend}, ${s.jobs} worker process(es); ` +
+      `${(r.meta.totalWallSeconds / 60).toFixed(1)} min in all.`,
+    "",
+    `Every cell is the mean ± sample std over seeds ${s.seeds.join(", ")} (n = ${s.seeds.length}) of the success rate after RL: greedy on ` +
+      `${s.evalEpisodes} fixed tasks of the in-domain test split and of each held-out (OOD) family, and sampled on ${s.evalEpisodes} training tasks. ` +
+      "Per (family, seed) every row starts from one shared behaviour-cloning warm start (its success is the first line: what RL starts from) and " +
+      `trains until the family's budget of environment steps is reached (${s.families.map((f) => `${f} ${s.envStepBudget[f]}`).join(", ")}; ` +
+      `the last update may overshoot it, the env steps column shows by how much). ${s.episodesPerUpdate} episodes per update for every row: ` +
+      `${s.episodesPerUpdate / s.groupSize} tasks × G = ${s.groupSize} episodes for the grouped estimators, ${s.episodesPerUpdate} tasks × 1 for the others. ` +
+      `Model ${model}; warm-up ${s.warmup.demonstrations} demonstrations (${s.warmup.suboptimalFraction * 100}% sub-optimal) × ${s.warmup.epochs} epochs; ` +
+      `RL ${s.algorithm.epochs} PPO epochs, minibatches of ${s.algorithm.minibatchSteps} steps, learning rate ${s.algorithm.learningRate} for every row; ` +
+      "clip, γ and λ are each ratio mode's and estimator's defaults (below); nothing was tuned per row.",
+    "",
+    `Per row (ratio mode, clip, γ, λ, episodes per task G): ${r.rows
+      .map((row) => {
+        const x = r.runs.find((run) => run.row === row.id);
+        return x ? `${row.id} ${x.ratio}, clip ${x.clip}, γ ${x.gamma}, λ ${x.lambda}, G ${x.groupSize}` : `${row.id} (not run)`;
+      })
+      .join("; ")}. Why each ratio mode: ${r.rows.map((row) => `${row.id}: ${row.ratioSource}`).join("; ")}.`,
+    "",
+  ];
+  for (const family of s.families) {
+    const oodNames = [...new Set(r.runs.filter((x) => x.family === family).flatMap((x) => Object.keys(x.ood)))];
+    const warmStart = r.aggregates.warmStarts.find((w) => w.family === family);
+    out.push(`## ${family}`, "", familyTable({ family, oodNames, warmStart, rows: r.rows, aggregates: r.aggregates.rows }), "");
+    if (r.svgs[family]) out.push(`![${family} learning curves](${r.svgs[family]})`, "");
+  }
+  return out.join("\n");
+}

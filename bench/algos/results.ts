@@ -1,0 +1,51 @@
+// What one benchmark task returns: a warm start per (family, seed), a training per (family, row, seed).
+// Plain JSON, so results cross the worker-process boundary and go into bench/results/algos.json as they are.
+
+/** The learning curve kept per run: one point per update (test success only where it was evaluated). */
+export interface CurveSample {
+  update: number;
+  envSteps: number;
+  /** Success of the sampled training batch. */
+  trainSuccess: number | null;
+  /** Greedy success on the in-domain test split. */
+  testSuccess: number | null;
+}
+
+export interface WarmStartResult {
+  kind: "warm-start";
+  family: string;
+  seed: number;
+  /** The scripted demonstrations' own success rate. */
+  demonstrations?: number;
+  /** Success before RL: train (sampled), test and each OOD family (greedy). */
+  initial: Record<string, number>;
+  wallSeconds: number;
+  cpuSeconds: number;
+}
+
+export interface TrainResult {
+  kind: "train";
+  family: string;
+  row: string;
+  seed: number;
+  estimator: string;
+  ratio: string;
+  clip: number;
+  gamma: number;
+  lambda: number;
+  groupSize: number;
+  episodesPerUpdate: number;
+  updates: number;
+  envSteps: number;
+  /** In-domain training questions, sampled at the rollout temperature, after RL. */
+  train: number;
+  /** Held-out in-domain test split, greedy, after RL. */
+  test: number;
+  /** Each held-out (OOD) family, greedy, after RL. */
+  ood: Record<string, number>;
+  wallSeconds: number;
+  cpuSeconds: number;
+  curve: CurveSample[];
+}
+
+export type TaskResult = WarmStartResult | TrainResult;

@@ -1,0 +1,104 @@
+// Benchmark settings (default and --quick) and the StepPOJob each (family, row, seed) runs. Every row of
+// a family gets the same job apart from algorithm.estimator, algorithm.ratio and rollout.groupSize.
+import { parseJob } from "../../common/job-spec.ts";
+import type { EnvironmentSpec, StepPOJob } from "../../crds/steppojob.ts";
+import type { BackendChoice } from "../../learner/backend.ts";
+import { type AlgoRow, groupSizeFor } from "./rows.ts";
+
+export const FAMILY_NAMES = ["multihop-qa", "paper-search", "textworld"] as const;
+export type Family = (typeof FAMILY_NAMES)[number];
+
+/**
+ * Each family's environment, as its own defaults and step limits (STEPPO.md: HotpotQA 5, paper search 5;
+ * textworld tasks are generated to be solvable within its stepBudget of 8). multihop-qa uses the
+ * quickstart's knowledge base (~100 distinct training questions).
+ */
+export const FAMILY_ENVIRONMENTS: Record<Family, Partial<EnvironmentSpec>> = {
+  "multihop-qa": { name: "multihop-qa", config: { people: 48, films: 24, companies: 12, cities: 10 }, maxSteps: 5, maxStepTokens: 24 },
+  "paper-search": { name: "paper-search", maxSteps: 5, maxStepTokens: 24 },
+  textworld: { name: "textworld", maxSteps: 8, maxStepTokens: 24 },
+};
+
+export interface AlgosSettings {
+  mode: "default" | "quick";
+  families: Family[];
+  rows: string[];
+  seeds: number[];
+  /** Environment steps each row trains on, per family (rows stop after the update that reaches it). */
+  envStepBudget: Record<Family, number>;
+  /** Episodes per update, the same for every row: tasks × groupSize. */
+  episodesPerUpdate: number;
+  /** Episodes per task for the grouped estimators (grpo, gigpo, rloo); 1 for the others. */
+  groupSize: number;
+  model: { preset: "tiny" | "small"; dModel?: number; layers?: number; heads?: number };
+  warmup: { demonstrations: number; suboptimalFraction: number; epochs: number; learningRate: number; minibatchSteps: number };
+  /** Shared by every row; clip, γ and λ are the registry's defaults per ratio mode and estimator. */
+  algorithm: { epochs: number; minibatchSteps: number; learningRate: number };
+  /** Greedy episodes per evaluation set (test, each OOD family) and sampled ones for train; fixed tasks per seed. */
+  evalEpisodes: number;
+  /** Greedy test success every N updates for the learning curves (and after the last update). */
+  evalEvery: number;
+  backend: BackendChoice;
+  /** Worker processes; the wasm backend uses one core per process. */
+  jobs: number;
+  /** Output path prefix: <out>.json, <out>.md, <out>-<family>.svg. */
+  out: string;
+}
+
+export const DEFAULT_SETTINGS: AlgosSettings = {
+  mode: "default",
+  families: [...FAMILY_NAMES],
+  rows: [],
+  seeds: [1, 2, 3],
+  envStepBudget: { "multihop-qa": 1000, "paper-search": 800, textworld: 800 },
+  episodesPerUpdate: 32,
+  groupSize: 4,
+  model: { preset: "tiny" },
+  // The quickstart's warm-up: half of the demonstrations deliberately sub-optimal, so RL has room to improve.
+  warmup: { demonstrations: 600, suboptimalFraction: 0.5, epochs: 4, learningRate: 0.003, minibatchSteps: 32 },
+  algorithm: { epochs: 2, minibatchSteps: 64, learningRate: 0.0003 },
+  evalEpisodes: 200,
+  evalEvery: 4,
+  backend: "wasm",
+  jobs: 2,
+  out: "bench/results/algos",
+};
+
+/** A smoke run of the whole pipeline: a smaller model and tiny budgets; its numbers mean nothing. */
+export const QUICK_SETTINGS: AlgosSettings = {
+  ...DEFAULT_SETTINGS,
+  mode: "quick",
+  seeds: [1, 2],
+  envStepBudget: { "multihop-qa": 60, "paper-search": 60, textworld: 80 },
+  episodesPerUpdate: 8,
+  model: { preset: "tiny", dModel: 32, layers: 1, heads: 2 },
+  warmup: { demonstrations: 60, suboptimalFraction: 0.5, epochs: 1, learningRate: 0.003, minibatchSteps: 32 },
+  algorithm: { epochs: 1, minibatchSteps: 64, learningRate: 0.0003 },
+  evalEpisodes: 20,
+  evalEvery: 1,
+  out: "bench/results/algos-quick",
+};
+
+export function jobFor(settings: AlgosSettings, family: Family, row: AlgoRow, seed: number): StepPOJob {
+  return parseJob(
+    {
+      apiVersion: "steppo.dev/v1alpha1",
+      kind: "StepPOJob",
+      metadata: { name: `algos-${family}-${row.id}-s${seed}` },
+      spec: {
+        seed,
+        algorithm: { estimator: row.estimator, ratio: row.ratio, ...settings.algorithm },
+        model: settings.model,
+        environment: FAMILY_ENVIRONMENTS[family],
+        warmup: { enabled: true, ...settings.warmup },
+        rollout: { episodesPerUpdate: settings.episodesPerUpdate, groupSize: groupSizeFor(row, settings.groupSize) },
+        learner: { backend: settings.backend },
+        // The env-step budget ends a run; `updates` is only a bound far above it.
+        training: { updates: 10_000, evalEvery: settings.evalEvery, evalEpisodes: settings.evalEpisodes },
+        // One checkpoint at the end of a run (the runner always writes the last); none in between.
+        checkpoint: { interval: 10_000, keep: 1 },
+      },
+    },
+    `bench/algos (${family}, ${row.id}, seed ${seed})`,
+  );
+}

@@ -1,0 +1,436 @@
+// The http environment against real servers: the reference servers (examples/http-env/server.mjs, and
+// server.py to show another language) as child processes on a free port, driven through the agent loop,
+// the warm-up and a real `steppo run`; and a misbehaving server in this process whose timeouts, garbage,
+// 5xx and dropped connections must become error observations (on /step) or clear errors naming the URL
+// (on /info, /reset), never a crash.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import yaml from "js-yaml";
+import { Rng } from "../../common/rng.ts";
+import { collectDemonstrations } from "../../learner/demonstrations.ts";
+import type { Decoder } from "../../learner/model.ts";
+import { EOS_STEP, Tokenizer } from "../../learner/tokenizer.ts";
+import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../../workers/agent-loop.ts";
+import type { Environment } from "../../workers/environment.ts";
+import { openEnvironment } from "../../workers/envs/registry.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+/** The reference servers: one task, two languages. The Python one needs python3 on the PATH. */
+const REFERENCE_SERVERS = [
+  { language: "JavaScript", command: process.execPath, script: join(ROOT, "examples/http-env/server.mjs"), name: "calculator" },
+  { language: "Python", command: "python3", script: join(ROOT, "examples/http-env/server.py"), name: "calculator-py" },
+];
+const EXAMPLE_JOB = join(ROOT, "examples/http-env/job.yaml");
+const BIN = join(ROOT, "bin/steppo.mjs");
+
+function openHttp(config: Record<string, unknown>): Promise<Environment> {
+  return openEnvironment({ name: "http", config, maxSteps: 4, maxStepTokens: 10, bootstrapOnTruncation: false }, 1);
+}
+
+/** Starts a reference server on a free port; resolves once it prints the URL it listens on. */
+async function startReferenceServer(command: string, script: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(command, [script, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the reference server did not start within 15 s: ${stderr}`)), 15_000);
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      const m = /listening on (http:\/\/\S+)/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the reference server exited with code ${code}: ${stderr}`));
+    });
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start ${command} ${script}: ${err.message}`));
+    });
+  });
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** `steppo …` as a child process, without blocking this process (a server in it must keep answering). */
+async function steppo(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const [status] = (await once(child, "exit")) as [number | null];
+  return { status, stdout, stderr };
+}
+
+/**
+ * A policy that reads each context as words and writes `decide`'s words, token by token, then
+ * <eos-step>: the agent loop's real path (encode, generate, decode, step) with a known behaviour.
+ */
+function wordPolicy(tokenizer: Tokenizer, decide: (context: string[], row: number) => string[]): TokenPolicy {
+  const V = tokenizer.size;
+  return {
+    vocabSize: V,
+    decoder(contexts: Int32Array[]): Decoder {
+      const scripts = contexts.map((c, row) => [...tokenizer.encode(decide(tokenizer.decode(c), row)), EOS_STEP]);
+      let t = 0;
+      return {
+        logits() {
+          const out = new Float32Array(contexts.length * V).fill(-50);
+          scripts.forEach((s, row) => {
+            out[row * V + s[Math.min(t, s.length - 1)]] = 50;
+          });
+          return out;
+        },
+        push() {
+          t++;
+        },
+        dispose() {},
+      };
+    },
+  };
+}
+
+const LOOP = { workerId: "test", policyVersion: 0, maxSteps: 4, maxStepTokens: 10, contextLength: 128, temperature: 1, greedy: true };
+
+for (const reference of REFERENCE_SERVERS)
+  describe(`http environment with the reference server in ${reference.language}`, () => {
+    let server: { url: string; stop: () => Promise<void> };
+    let env: Environment;
+    let tokenizer: Tokenizer;
+
+    before(async () => {
+      server = await startReferenceServer(reference.command, reference.script);
+      env = await openHttp({ url: server.url, timeoutMs: 5000 });
+      tokenizer = new Tokenizer(env.vocabulary());
+    });
+    after(async () => {
+      await server?.stop();
+    });
+
+    test("/info becomes the environment's name, families and vocabulary (with the client's error words)", () => {
+      assert.equal(env.name, `http:${reference.name}`);
+      assert.deepEqual(env.families, { train: ["add", "sub"], ood: ["chain"] });
+      const vocab = new Set(env.vocabulary());
+      for (const w of ["question", "calc", "[", "]", "0", "18", "=", "<obs>", "</obs>", "environment", "timeout", "unreachable"]) assert.ok(vocab.has(w), w);
+    });
+
+    test("the agent loop plays episodes through the server: rewards, done, success and contexts as served", async () => {
+      const rng = new Rng(7);
+      const requests: EpisodeRequest[] = [];
+      for (let g = 0; g < 4; g++) {
+        const task = env.sampleTask(rng, "train");
+        for (let k = 0; k < 2; k++) requests.push({ task, groupId: `g${g}`, trajId: `g${g}e${k}` });
+      }
+      // Even rows calculate and answer the result; odd rows answer one more than the result.
+      const policy = wordPolicy(tokenizer, (ctx, row) => {
+        const eq = ctx.lastIndexOf("=");
+        if (eq >= 0) return ["answer", "[", String(Number(ctx[eq + 1]) + (row % 2)), "]"];
+        const q = ctx.indexOf("is");
+        return ["first", "calc", "[", ctx[q + 1], ctx[q + 2] === "plus" ? "+" : "-", ctx[q + 3], "]"];
+      });
+      const trajs = await runEpisodes(env, requests, policy, tokenizer, rng, LOOP);
+      assert.equal(trajs.length, 8);
+      trajs.forEach((t, row) => {
+        assert.equal(t.steps.length, 2, t.trajId);
+        assert.deepEqual(
+          t.steps.map((s) => [s.reward, s.done]),
+          [
+            [0, false],
+            [row % 2 === 0 ? 1 : 0, true],
+          ],
+        );
+        assert.equal(t.success, row % 2 === 0);
+        assert.equal(t.truncated, false);
+        for (const s of t.steps) assert.ok(!tokenizer.decode(s.contextIds).includes("<unk>"), "every served word is in the declared vocabulary");
+        const second = tokenizer.decode(t.steps[1].contextIds);
+        assert.match(second.join(" "), /^<bos> question : what is \d+ (plus|minus) \d+ \? <obs> calc \d+ [+-] \d+ = \d+ <\/obs>$/);
+      });
+      // Both episodes of a group played the same task (the same prompt) from the same state.
+      for (let g = 0; g < 4; g++) {
+        assert.deepEqual(trajs[2 * g].steps[0].contextIds, trajs[2 * g + 1].steps[0].contextIds);
+        assert.equal(trajs[2 * g].steps[0].stateKey, trajs[2 * g + 1].steps[0].stateKey);
+      }
+      assert.notEqual(trajs[0].steps[0].stateKey, trajs[0].steps[1].stateKey, "the state moves with the observations");
+    });
+
+    test("a task is (split, family, seed): the same at every reset; test questions never appear in train", async () => {
+      const rng = new Rng(3);
+      const task = env.sampleTask(rng, "ood", "chain");
+      assert.match(task.id, /^ood\/chain\/\d+$/);
+      const [a, b] = await Promise.all([env.start(task), env.start(task)]);
+      assert.deepEqual(a.context(), b.context());
+      assert.match(a.context().join(" "), /^question : what is \d+ plus \d+ minus \d+ \?$/);
+      const prompts = async (split: "train" | "test", n: number) => {
+        const eps = await Promise.all(Array.from({ length: n }, () => env.start(env.sampleTask(rng, split))));
+        return new Set(eps.map((e) => e.context().join(" ")));
+      };
+      const train = await prompts("train", 300);
+      const test = await prompts("test", 60);
+      assert.ok(train.size > 60 && test.size > 8, `${train.size} train, ${test.size} test questions`);
+      for (const q of test) assert.ok(!train.has(q), `test question asked in train: ${q}`);
+      assert.throws(() => env.sampleTask(rng, "train", "chain"), /family "chain" is not in the train split/);
+    });
+
+    test("POST /demonstrate drives the warm-up: optimal demonstrations succeed, sub-optimal ones fail", async () => {
+      const opts = { episodes: 20, maxSteps: 4, maxStepTokens: 10, contextLength: 128 };
+      const good = await collectDemonstrations(env, tokenizer, new Rng(1), { ...opts, suboptimalFraction: 0 });
+      assert.equal(good.successRate, 1);
+      assert.equal(good.steps.length, 40, "calc then answer");
+      const first = tokenizer.decode(good.steps[0].actionIds);
+      assert.match(first.join(" "), /^first calc \[ \d+ [+-] \d+ \] <eos-step>$/);
+      const bad = await collectDemonstrations(env, tokenizer, new Rng(1), { ...opts, suboptimalFraction: 1 });
+      assert.equal(bad.successRate, 0);
+    });
+
+    // One end-to-end run is enough: it exercises the client, not the server's language.
+    if (reference.language !== "JavaScript") return;
+    test("steppo run trains the example job (examples/http-env/job.yaml) against the server", { timeout: 300_000 }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "steppo-http-"));
+      const job = yaml.load(readFileSync(EXAMPLE_JOB, "utf8")) as { metadata: { name: string }; spec: Record<string, Record<string, unknown>> };
+      const spec = job.spec;
+      (spec.environment.config as Record<string, unknown>).url = server.url;
+      // The example as written, made small enough for a test.
+      spec.model = { dModel: 16, layers: 1, heads: 2, contextLength: 64 };
+      spec.warmup = { ...spec.warmup, demonstrations: 16, epochs: 1 };
+      spec.rollout = { ...spec.rollout, episodesPerUpdate: 8 };
+      spec.training = { ...spec.training, evalEvery: 1, evalEpisodes: 4 };
+      spec.checkpoint = { interval: 1, keep: 2 };
+      const jobFile = join(dir, "job.yaml");
+      writeFileSync(jobFile, yaml.dump(job));
+      const out = await steppo(["run", jobFile, "--updates", "2", "--run-dir", join(dir, "run"), "--summary", join(dir, "summary.json")]);
+      assert.equal(out.status, 0, out.stderr);
+      assert.match(out.stderr, /job http-calculator: http:calculator,/);
+      assert.match(out.stderr, /warm-up: cloned \d+ steps from 16 demonstrations/);
+      const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
+      assert.equal(summary.updates, 2);
+      assert.ok(summary.envSteps >= 16, `${summary.envSteps} environment steps`);
+      assert.deepEqual(Object.keys(summary.ood), ["chain"]);
+      assert.ok(summary.successRate.demonstrations > 0.3, "the warm-up played the server's demonstrations");
+      for (const p of summary.checkpoints) assert.ok(existsSync(p), p);
+    });
+  });
+
+// ---- a server that misbehaves on request ------------------------------------------------------------
+
+interface Misbehaviour {
+  /** /reset answers 503 this many more times (Infinity: always). */
+  resetFailures: number;
+  /** /reset answers 400 (a client error: not retried). */
+  resetRejects: boolean;
+  /** /info answers a malformed vocabulary. */
+  badInfo: boolean;
+  resets: number;
+}
+
+const FLAKY_WORDS = ["ok", "done", "slow", "garbage", "shape", "fail", "hangup"];
+/** Longer than the client's deadline in these tests (200 ms). */
+const SLOW_MS = 1500;
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(value));
+}
+
+async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let text = "";
+  for await (const chunk of req) text += chunk;
+  return text ? JSON.parse(text) : {};
+}
+
+/** An environment whose /step does what the action's first word says: answer, time out, garble, fail, hang up. */
+function flakyServer(m: Misbehaviour): Server {
+  return createServer(async (req, res) => {
+    const b = await body(req);
+    if (req.url === "/info") {
+      const vocabulary = m.badInfo ? ["ok", "two words"] : FLAKY_WORDS;
+      return json(res, 200, { name: "flaky", vocabulary, families: { train: ["only"], ood: [] } });
+    }
+    if (req.url === "/reset") {
+      m.resets++;
+      if (m.resetRejects) return json(res, 400, { error: "family: no such family" });
+      if (m.resetFailures > 0) {
+        m.resetFailures--;
+        return json(res, 503, { error: "warming up" });
+      }
+      return json(res, 200, { episodeId: `e${m.resets}`, prompt: "say something", observation: "ready" });
+    }
+    const action = String(b.action ?? "").split(" ")[0];
+    switch (action) {
+      case "slow":
+        setTimeout(() => json(res, 200, { observation: "late", reward: 0, done: false }), SLOW_MS);
+        return;
+      case "garbage":
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end("<html>oops</html>");
+        return;
+      case "shape":
+        return json(res, 200, { observation: "x", reward: "lots", done: false });
+      case "fail":
+        return json(res, 500, { error: "boom" });
+      case "hangup":
+        req.socket.destroy();
+        return;
+      case "done":
+        return json(res, 200, { observation: "well done", reward: 1, done: true, success: true });
+      default:
+        return json(res, 200, { observation: "ok", reward: 0, done: false });
+    }
+  });
+}
+
+async function listen(server: Server): Promise<string> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
+
+describe("http environment with a misbehaving server", () => {
+  const m: Misbehaviour = { resetFailures: 0, resetRejects: false, badInfo: false, resets: 0 };
+  const server = flakyServer(m);
+  let url: string;
+
+  before(async () => {
+    url = await listen(server);
+  });
+  after(async () => {
+    await close(server);
+  });
+
+  test("failed /step requests become error observations with the cause; the episode goes on", async () => {
+    const env = await openHttp({ url, timeoutMs: 200, retries: 0 });
+    const ep = await env.start(env.sampleTask(new Rng(1), "train"));
+    const expected: [string, RegExp, string[]][] = [
+      ["slow", /POST http:\/\/127\.0\.0\.1:\d+\/step: no reply within 200 ms/, ["environment", "timeout"]],
+      ["garbage", /\/step: the reply is not JSON: "<html>oops<\/html>"/, ["environment", "bad", "reply"]],
+      ["shape", /\/step: malformed reply: reward: expected a finite number, got "lots"/, ["environment", "bad", "reply"]],
+      ["fail", /\/step: HTTP 500 "\{\\"error\\":\\"boom\\"\}"/, ["environment", "failed"]],
+      ["hangup", /\/step: connection failed \(/, ["environment", "unreachable"]],
+    ];
+    for (const [action, cause, words] of expected) {
+      const out = await ep.step([action]);
+      assert.match(out.error ?? "", cause, action);
+      assert.deepEqual(out.observation, ["<obs>", "error", ":", ...words, ".", "</obs>"], action);
+      assert.deepEqual([out.reward, out.done, out.success], [0, false, false], action);
+      assert.deepEqual(ep.context().slice(-words.length - 2), [...words, ".", "</obs>"], `${action}: the agent reads what went wrong`);
+    }
+    const fine = await ep.step(["ok"]);
+    assert.equal(fine.error, undefined, "the episode continues after failures");
+    const done = await ep.step(["done"]);
+    assert.deepEqual([done.reward, done.done, done.success], [1, true, true]);
+    const after = await ep.step(["ok"]);
+    assert.ok(after.done && after.error === "episode already finished", "no request after done");
+  });
+
+  test("the agent loop runs through every kind of failure and returns its trajectories", async () => {
+    const env = await openHttp({ url, timeoutMs: 200, retries: 0 });
+    const tokenizer = new Tokenizer(env.vocabulary());
+    const rows = ["slow", "garbage", "shape", "fail", "hangup", "done"];
+    const rng = new Rng(2);
+    const requests = rows.map((_, i) => ({ task: env.sampleTask(rng, "train"), groupId: `g${i}`, trajId: `t${i}` }));
+    const policy = wordPolicy(tokenizer, (_ctx, row) => [rows[row]]);
+    const trajs = await runEpisodes(env, requests, policy, tokenizer, rng, { ...LOOP, maxSteps: 2 });
+    assert.equal(trajs.length, rows.length);
+    trajs.slice(0, 5).forEach((t, i) => {
+      assert.equal(t.steps.length, 2, rows[i]);
+      assert.deepEqual(
+        t.steps.map((s) => s.reward),
+        [0, 0],
+      );
+      assert.ok(t.truncated && !t.success, `${rows[i]}: cut by the step budget`);
+      assert.ok(tokenizer.decode(t.steps[1].contextIds).includes("environment"), `${rows[i]}: the error observation is in the next context`);
+    });
+    assert.ok(trajs[5].success && trajs[5].steps.length === 1);
+  });
+
+  test("/reset is retried a bounded number of times, then fails naming the URL and the cause", async () => {
+    const env = await openHttp({ url, timeoutMs: 500, retries: 2 });
+    const task = env.sampleTask(new Rng(1), "train");
+    m.resets = 0;
+    m.resetFailures = 2;
+    await env.start(task);
+    assert.equal(m.resets, 3, "two failures, then success");
+    m.resets = 0;
+    m.resetFailures = Number.POSITIVE_INFINITY;
+    await assert.rejects(env.start(task), (err: Error) => {
+      assert.match(err.message, /^http environment: POST http:\/\/127\.0\.0\.1:\d+\/reset: HTTP 503 "\{\\"error\\":\\"warming up\\"\}" \(after 3 attempts\)$/);
+      return true;
+    });
+    assert.equal(m.resets, 3);
+    m.resets = 0;
+    m.resetFailures = 0;
+    m.resetRejects = true;
+    await assert.rejects(env.start(task), /\/reset: HTTP 400 .*no such family/);
+    assert.equal(m.resets, 1, "a 4xx is the request's fault: not retried");
+    m.resetRejects = false;
+  });
+
+  test("/info that fails or is malformed stops the opening with the URL and the field", async () => {
+    m.badInfo = true;
+    await assert.rejects(
+      openHttp({ url, retries: 0 }),
+      /GET http:\/\/127\.0\.0\.1:\d+\/info: malformed reply: vocabulary\[1\]: expected a word \(a string without spaces\), got "two words"/,
+    );
+    m.badInfo = false;
+    const gone = createServer();
+    const goneUrl = await listen(gone);
+    await close(gone);
+    await assert.rejects(
+      openHttp({ url: goneUrl, retries: 1 }),
+      /^Error: http environment: GET http:\/\/127\.0\.0\.1:\d+\/info: connection failed \(ECONNREFUSED\) \(after 2 attempts\)$/,
+    );
+  });
+
+  test("steppo run with a warm-up against a server without demonstrations stops before training, naming the setting", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "steppo-http-nodemo-"));
+    const jobFile = join(dir, "job.yaml");
+    writeFileSync(
+      jobFile,
+      `apiVersion: steppo.dev/v1alpha1
+kind: StepPOJob
+metadata: { name: no-demos }
+spec:
+  model: { dModel: 16, layers: 1, heads: 2, contextLength: 64 }
+  environment: { name: http, config: { url: "${url}" }, maxSteps: 2, maxStepTokens: 4 }
+  warmup: { demonstrations: 4 }
+  rollout: { episodesPerUpdate: 4 }
+  training: { updates: 1, evalEpisodes: 2 }
+`,
+    );
+    const out = await steppo(["run", jobFile, "--run-dir", join(dir, "run")]);
+    assert.equal(out.status, 1, out.stderr);
+    assert.match(out.stderr, /spec\.warmup\.enabled: the environment server at http:\/\/127\.0\.0\.1:\d+ offers no demonstrations/);
+    const checkpoints = join(dir, "run", "checkpoints");
+    assert.deepEqual(existsSync(checkpoints) ? readdirSync(checkpoints) : [], [], "nothing was trained");
+    assert.ok(!existsSync(join(dir, "run", "summary.json")));
+  });
+});

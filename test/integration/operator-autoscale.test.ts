@@ -1,0 +1,114 @@
+// The operator reading learner progress from a REAL NATS KV bucket and autoscaling the rollout pods through
+// the scale subresource of a REAL kube-apiserver. The test writes `learner.progress` exactly as a learner
+// does (JobStateKV.put), so status and scaling follow what a learner would report.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats } from "../../common/nats/connection.ts";
+import { KV_KEYS } from "../../common/nats/names.ts";
+import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
+import { JobStateKV } from "../../common/nats/weights.ts";
+import { type RunningOperator, startOperator } from "../../operator/operator.ts";
+import { NatsServer } from "../support/nats-server.ts";
+import { createJob, eventually, getJob, type Harness, jobPods, names, startHarness } from "../support/operator-harness.ts";
+
+let h: Harness;
+let nats: NatsServer;
+let nc: NatsConnection;
+let op: RunningOperator;
+
+function progress(update: number, demand: Partial<LearnerProgress["demand"]>, extra: Partial<LearnerProgress> = {}): LearnerProgress {
+  return {
+    phase: "training",
+    update,
+    updates: 50,
+    envSteps: update * 100,
+    trainSuccess: 0.25,
+    testSuccess: 0.5,
+    lastCheckpoint: null,
+    demand: { waitSecondsLastUpdate: 0, waitSecondsPerUpdate: 0, backlog: 0, staleDrops: 0, workers: 1, ...demand },
+    trajectories: { published: 0, consumed: 0, stale: 0, deadLettered: 0, duplicates: 0, inFlight: 0 },
+    updatedAt: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+async function events(name: string): Promise<string[]> {
+  const list = await h.clients.core.listNamespacedEvent({ namespace: "default", fieldSelector: `involvedObject.name=${name}` });
+  return list.items.map((e) => `${e.reason}: ${e.message}`);
+}
+
+const rolloutNames = async (job: string) => names((await jobPods(h.clients, job)).filter((p) => p.metadata?.labels?.["steppo.dev/role"] === "rollout"));
+
+describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
+  before(async () => {
+    [h, nats] = await Promise.all([startHarness(), NatsServer.start()]);
+    nc = await connectNats({ servers: nats.url, name: "test-learner", log: () => {} });
+    op = await startOperator({ clients: h.clients, leaderElection: false, defaults: { image: "steppo:test", natsUrl: nats.url }, log: () => {} });
+  });
+  after(async () => {
+    await op?.stop();
+    await nc?.close();
+    await nats?.dispose();
+    await h?.stop();
+  });
+
+  test("the learner's KV progress reaches the job status (update, success rate, checkpoint)", async () => {
+    await createJob(h.clients, "prog", {});
+    const kv = await JobStateKV.open(nc, { job: "prog" });
+    const at = new Date().toISOString();
+    await kv.put(KV_KEYS.learnerProgress, progress(7, {}, { testSuccess: 0.625, lastCheckpoint: { update: 6, path: "/var/lib/steppo/checkpoints/u6", at } }));
+    const st = await eventually("status from KV", async () => {
+      const s = (await getJob(h.clients, "prog")).status;
+      return s?.update === 7 ? s : undefined;
+    });
+    assert.equal(st.successRate, 0.625);
+    assert.deepEqual(st.lastCheckpoint, { update: 6, path: "/var/lib/steppo/checkpoints/u6", time: at });
+    assert.equal(st.autoscaler, undefined, "autoscale is off by default");
+  });
+
+  test("starved learner → scale up (maxStep, within maxReplicas); backlog → scale down; decision in status and Events", async () => {
+    await createJob(h.clients, "auto", {
+      rollout: { replicas: 1, minReplicas: 1, maxReplicas: 4, episodesPerUpdate: 8, autoscale: { enabled: true, stabilizationSeconds: 0, maxStep: 2 } },
+    });
+    await eventually("1 rollout pod", async () => ((await rolloutNames("auto")).length === 1 ? true : undefined));
+    const kv = await JobStateKV.open(nc, { job: "auto" });
+
+    await kv.put(KV_KEYS.learnerProgress, progress(1, { waitSecondsLastUpdate: 5, workers: 1 }));
+    const up = await eventually("scaled to 3", async () => {
+      const j = await getJob(h.clients, "auto");
+      return j.spec.rollout.replicas === 3 && j.status?.autoscaler?.decision ? j : undefined;
+    });
+    assert.equal(up.status?.autoscaler?.decision?.action, "up");
+    assert.match(up.status?.autoscaler?.decision?.reason ?? "", /waited 5\.00 s/);
+    assert.equal(up.status?.autoscaler?.signals?.waitSecondsLastUpdate, 5);
+    await eventually("3 rollout pods", async () => {
+      const n = await rolloutNames("auto");
+      return n.length === 3 ? n : undefined;
+    });
+    assert.ok((await eventually("ScaledUp event", async () => (await events("auto")).find((e) => e.startsWith("ScaledUp")))).includes("1 → 3"));
+
+    // Still starved next update: up by 2 would pass maxReplicas 4, so 4.
+    await kv.put(KV_KEYS.learnerProgress, progress(2, { waitSecondsLastUpdate: 5, workers: 3 }));
+    await eventually("scaled to 4", async () => ((await getJob(h.clients, "auto")).spec.rollout.replicas === 4 ? true : undefined));
+
+    // Flooded: 40 episodes waiting > 2 × 8 → down by 2; the highest-indexed pods go.
+    await kv.put(KV_KEYS.learnerProgress, progress(3, { backlog: 40, workers: 4 }));
+    const down = await eventually("scaled to 2", async () => {
+      const j = await getJob(h.clients, "auto");
+      return j.spec.rollout.replicas === 2 ? j : undefined;
+    });
+    assert.equal(down.status?.autoscaler?.decision?.action, "down");
+    const left = await eventually("rollout-2 and rollout-3 deleted", async () => {
+      const pods = (await jobPods(h.clients, "auto")).filter((p) => p.metadata?.labels?.["steppo.dev/role"] === "rollout" && !p.metadata?.deletionTimestamp);
+      return pods.length === 2 ? names(pods) : undefined;
+    });
+    assert.deepEqual(left, ["auto-rollout-0", "auto-rollout-1"]);
+    assert.ok(await eventually("ScaledDown event", async () => (await events("auto")).find((e) => e.startsWith("ScaledDown"))));
+
+    // The same signals again (no new update) change nothing.
+    await kv.put(KV_KEYS.learnerProgress, progress(3, { backlog: 40, workers: 2 }));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await getJob(h.clients, "auto")).spec.rollout.replicas, 2);
+  });
+});
