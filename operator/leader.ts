@@ -28,6 +28,7 @@ export class LeaderElector {
   private leader = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
+  private inflight?: Promise<void>;
   private observed?: { holder: string; renew: string };
   private observedAt = 0;
   private lastRenew = 0;
@@ -50,37 +51,42 @@ export class LeaderElector {
 
   start(): void {
     this.stopped = false;
-    void this.tick();
+    this.inflight = this.tick();
   }
 
   /** Stops campaigning; a leader releases the lease so a standby takes over at once instead of after leaseDuration. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.leader) {
-      this.leader = false;
-      try {
-        const lease = await this.c.coordination.readNamespacedLease({ namespace: this.o.namespace, name: this.o.name });
-        if (lease.spec?.holderIdentity === this.o.identity) {
-          lease.spec = {
-            ...lease.spec,
-            holderIdentity: undefined,
-            leaseDurationSeconds: 1,
-            renewTime: microTime(new Date()) as never,
-            acquireTime: microTime(lease.spec.acquireTime as unknown as Date) as never,
-          };
-          await this.c.coordination.replaceNamespacedLease({ namespace: this.o.namespace, name: this.o.name, body: lease });
-        }
-      } catch (err) {
-        this.o.log?.(`releasing lease: ${(err as Error).message}`);
+    // A renewal still in flight would land between our read and our write below and make the release fail
+    // with a conflict; let it finish first. It may also just have acquired the lease: release that too.
+    await this.inflight;
+    const wasLeader = this.leader;
+    this.leader = false;
+    try {
+      const lease = await this.c.coordination.readNamespacedLease({ namespace: this.o.namespace, name: this.o.name });
+      if (lease.spec?.holderIdentity === this.o.identity) {
+        lease.spec = {
+          ...lease.spec,
+          holderIdentity: undefined,
+          leaseDurationSeconds: 1,
+          renewTime: microTime(new Date()) as never,
+          acquireTime: microTime(lease.spec.acquireTime as unknown as Date) as never,
+        };
+        await this.c.coordination.replaceNamespacedLease({ namespace: this.o.namespace, name: this.o.name, body: lease });
       }
-      await this.o.onStoppedLeading();
+    } catch (err) {
+      // Not found (never acquired) or the API server is gone: the lease then simply expires.
+      if (statusCode(err) !== 404) this.o.log?.(`releasing lease: ${(err as Error).message}`);
     }
+    if (wasLeader) await this.o.onStoppedLeading();
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.retryMs);
+    this.timer = setTimeout(() => {
+      this.inflight = this.tick();
+    }, this.retryMs);
     this.timer.unref();
   }
 
