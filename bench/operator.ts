@@ -9,7 +9,6 @@
 // → bench/results/operator.json
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +18,7 @@ import { makeInformers, startInformers, stopInformers } from "../operator/inform
 import { loadKubeConfig, makeClients } from "../operator/kube.ts";
 import { LABEL_JOB } from "../operator/names.ts";
 import { startTestCluster } from "../test/cluster/cluster.ts";
+import { freePort } from "../test/support/free-port.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
 import { createJob } from "../test/support/operator-harness.ts";
 
@@ -31,17 +31,6 @@ const ROLLOUT_REPLICAS = 2;
 const CHILDREN = 1 + ROLLOUT_REPLICAS + 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -10,10 +10,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import yaml from "js-yaml";
+import { freePort } from "../support/free-port.ts";
+import { type BinaryResult, runBinary } from "../support/run-binary.ts";
 import { type Binaries, defaultLogger, ensureBinaries, type Logger } from "./binaries.ts";
 
 export interface StartOptions {
@@ -30,11 +31,7 @@ export interface StartOptions {
   log?: Logger;
 }
 
-export interface KubectlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type KubectlResult = BinaryResult;
 
 export interface TestCluster {
   /** Admin kubeconfig (token auth, CA data inline). */
@@ -58,25 +55,6 @@ export interface TestCluster {
   restartApiserver(opts?: { downMs?: number }): Promise<void>;
   /** Kills both processes and removes the directory (unless `keepDir`). */
   stop(opts?: { keepDir?: boolean }): Promise<void>;
-}
-
-async function freePort(avoid: Set<number>): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.on("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const addr = srv.address();
-        const p = typeof addr === "object" && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (port !== 0 && !avoid.has(port)) {
-      avoid.add(port);
-      return port;
-    }
-  }
 }
 
 function tailOf(path: string, lines = 25): string {
@@ -141,27 +119,7 @@ function installExitHooks(): void {
 }
 
 export function runKubectl(kubectl: string, kubeconfig: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(kubectl, ["--kubeconfig", kubeconfig, ...args], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: kubeconfig } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? "");
-  });
+  return runBinary(kubectl, ["--kubeconfig", kubeconfig, ...args], { ...opts, env: { ...process.env, KUBECONFIG: kubeconfig } });
 }
 
 function kubeconfigYaml(server: string, caPem: string, token: string): string {
@@ -201,7 +159,12 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
   writeFileSync(saKey, privateKey, { mode: 0o600 });
 
   const used = new Set<number>();
-  const [etcdPort, peerPort, apiPort] = [await freePort(used), await freePort(used), await freePort(used)];
+  const port = async () => {
+    const p = await freePort(used);
+    used.add(p);
+    return p;
+  };
+  const [etcdPort, peerPort, apiPort] = [await port(), await port(), await port()];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const server = `https://127.0.0.1:${apiPort}`;
 

@@ -12,7 +12,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -22,6 +21,8 @@ import { DEFAULTS } from "../../operator/desired.ts";
 import { type Clients, loadKubeConfig, makeClients, writeScale } from "../../operator/kube.ts";
 import { configMapName, learnerPodName, pvcName, rolloutPodName, serviceName } from "../../operator/names.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
+import { freePort } from "../support/free-port.ts";
+import { eventually as pollUntil } from "../support/operator-harness.ts";
 import { CHART_DIR, type Helm, type K8sObject, makeHelm, parseManifests, type StagedChart, setArgs, stageChart } from "../support/helm.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -548,32 +549,8 @@ async function canI(as: string, verb: string, resource: string, scope: Scope): P
   return answer === "yes";
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** The harness's poll, with room for the operator's start on a loaded machine. */
+const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000) => pollUntil(what, fn, timeoutMs);
 
 /** Plays the kubelet: sets a pod's phase (with a Ready condition / a terminated container to match). */
 async function setPodPhase(namespace: string, name: string, phase: "Running" | "Succeeded"): Promise<void> {

@@ -8,12 +8,12 @@
 // nats.install=false the dependency contributes nothing to the release, so the staged chart renders exactly
 // what charts/steppo renders after `helm dependency build`. The NATS resources of nats.install=true are
 // never rendered here.
-import { spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
+import { type BinaryResult, runBinary } from "./run-binary.ts";
 import { ensureHelm } from "../cluster/binaries.ts";
 
 /** charts/steppo, or STEPPO_CHART_DIR (another copy, e.g. to check that a broken chart fails the tests). */
@@ -47,11 +47,7 @@ export function stageChart(parent: string = tmpdir()): StagedChart {
   return { dir, removed, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-export interface HelmResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type HelmResult = BinaryResult;
 
 export interface Helm {
   path: string;
@@ -73,27 +69,7 @@ export function makeHelm(log?: (m: string) => void): Helm {
   };
   return {
     path,
-    run: (args, opts = {}) =>
-      new Promise((resolve, reject) => {
-        const child = spawn(path, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.setEncoding("utf8").on("data", (d) => {
-          stdout += d;
-        });
-        child.stderr.setEncoding("utf8").on("data", (d) => {
-          stderr += d;
-        });
-        const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
-        child.on("error", (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-        child.on("close", (code, signal) => {
-          clearTimeout(timer);
-          resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-        });
-      }),
+    run: (args, opts = {}) => runBinary(path, args, { env, timeoutMs: opts.timeoutMs ?? 120_000 }),
     remove: () => rmSync(home, { recursive: true, force: true }),
   };
 }

@@ -3,9 +3,10 @@
 // installed with `apt-get install -y nats-server` (Debian package; needs root).
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./free-port.ts";
 
 export interface NatsServerOptions {
   /** Extra lines for the server's config file (e.g. `max_payload: 8MB`). */
@@ -55,22 +56,6 @@ export function ensureNatsServer(): string {
   if (!path) throw new Error("`apt-get install -y nats-server` succeeded but no nats-server binary is on PATH or at /usr/sbin/nats-server");
   resolvedBinary = path;
   return path;
-}
-
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.on("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const addr = srv.address();
-        const p = typeof addr === "object" && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (port !== 4222 && port !== 0) return port;
-  }
 }
 
 /** Resolves once a client can connect and read the server's INFO line. */
