@@ -1,4 +1,4 @@
-// What a learner checkpoint holds: weights, Adam moments and step, the shuffle RNG, the update
+// What a learner checkpoint holds: weights, Adam moments and step, the KL reference (when KL is on), the shuffle RNG, the update
 // counter, the tokenizer and the job spec, plus the caller's run state (worker RNGs, history …).
 import type { RngState } from "../common/rng.ts";
 import { Rng } from "../common/rng.ts";
@@ -6,6 +6,8 @@ import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { loadLatestCheckpoint, writeCheckpoint } from "./checkpoint-store.ts";
 import type { Learner } from "./learner.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+
+const REFERENCE_PREFIX = "reference.";
 
 export interface CheckpointMeta<R> {
   format: "steppo-learner/1";
@@ -27,7 +29,14 @@ export async function saveLearner<R>(dir: string, keep: number, learner: Learner
     spec: learner.spec,
     run,
   };
-  const tensors = [...(await learner.model.exportWeights()), ...(await learner.optimizer.exportState())];
+  // The KL reference is the post-warm-up policy, which no later update can recompute, so it travels with
+  // every checkpoint (under "reference.") when KL is on.
+  const reference = learner.reference ? await learner.reference.exportWeights() : [];
+  const tensors = [
+    ...(await learner.model.exportWeights()),
+    ...(await learner.optimizer.exportState()),
+    ...reference.map((t) => ({ ...t, name: `${REFERENCE_PREFIX}${t.name}` })),
+  ];
   return writeCheckpoint(dir, learner.version, { meta: meta as unknown as Record<string, unknown>, tensors }, keep);
 }
 
@@ -45,12 +54,22 @@ export async function restoreLearner<R>(
   if (meta.tokenizer.join("\u0000") !== tokenizer.toJSON().join("\u0000")) {
     throw new Error(`checkpoint ${found.path}: its tokenizer differs from this job's environment vocabulary (was the environment config changed?)`);
   }
-  learner.model.importWeights(found.tensors.filter((t) => !t.name.startsWith("adam.")));
+  learner.model.importWeights(found.tensors.filter((t) => !t.name.startsWith("adam.") && !t.name.startsWith(REFERENCE_PREFIX)));
   learner.optimizer.importState(
     meta.adamStep,
     found.tensors.filter((t) => t.name.startsWith("adam.")),
   );
   learner.rng = new Rng(meta.rng);
   learner.version = meta.version;
+  if (learner.algorithm.klCoef > 0) {
+    const reference = found.tensors.filter((t) => t.name.startsWith(REFERENCE_PREFIX));
+    if (reference.length > 0) {
+      learner.restoreReference(reference.map((t) => ({ ...t, name: t.name.slice(REFERENCE_PREFIX.length) })));
+    } else {
+      // Written with KL off (klCoef raised since) or by a version that did not save the reference.
+      log(`checkpoint ${found.path} holds no KL reference policy; the restored policy becomes the reference`);
+      await learner.snapshotReference();
+    }
+  }
   return { path: found.path, meta };
 }

@@ -22,17 +22,11 @@ import { JobStateKV, NatsWeightStore } from "../common/nats/weights.ts";
 import { startTelemetry, type Telemetry, withSpan } from "../common/telemetry.ts";
 import { encodeWeights, vocabularyHash } from "../common/weights-codec.ts";
 import type { LearnerConfig } from "../cli/process-config.ts";
-import { openEnvironment } from "../workers/envs/registry.ts";
-import { selectBackend } from "./backend.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
-import { evalSets, successRate } from "./evaluation.ts";
 import { fetchCoalesced } from "./intake.ts";
-import { Learner } from "./learner.ts";
-import { modelConfig } from "./model.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
-import { asTokenPolicy } from "./run-job.ts";
 import { formatRates, type RunSummary, summarize, updatePoint, warmUp } from "./run-phases.ts";
-import { Tokenizer } from "./tokenizer.ts";
+import { measuredAt, setUpRun } from "./run-setup.ts";
 
 export interface DistributedSummary extends RunSummary {
   trajectories: TrajectoryAccounting;
@@ -141,23 +135,12 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
   let nc: NatsConnection | undefined;
   let progressKV: JobStateKV | undefined;
   try {
-    const backend = await selectBackend(spec.learner.backend, log);
-    const env = await openEnvironment(spec.environment, spec.seed);
-    const tokenizer = new Tokenizer(env.vocabulary());
-    const mcfg = modelConfig(spec.model, tokenizer.size);
-    const learner = new Learner(mcfg, spec);
+    const { backend, env, tokenizer, config: mcfg, learner, evaluate } = await setUpRun(job, log);
     const a = learner.algorithm;
     log(
       `learner for job ${job.metadata.name}: ${env.name}, ${a.estimator} + ${a.ratio} ratio, ${learner.model.parameterCount()} parameters, ` +
         `batch ${B} episodes, maxPolicyLag ${maxLag}, NATS ${cfg.natsUrl}`,
     );
-    const policy = asTokenPolicy(learner.model);
-    const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
-    const evaluate = async (only?: string[]) => {
-      const out: Record<string, number> = {};
-      for (const s of sets) if (!only || only.includes(s.name)) out[s.name] = await successRate(env, s, policy, tokenizer, spec, mcfg.contextLength);
-      return out;
-    };
 
     nc = await connectNats({ servers: cfg.natsUrl, credsFile: cfg.natsCredsFile, name: `learner-${names.job}`, log });
     const kv = await JobStateKV.open(nc, { job: job.metadata.name });
@@ -183,7 +166,6 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       state = freshRunState(await evaluate(), state.demonstrations);
       log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
     }
-    if (restored && learner.algorithm.klCoef > 0) await learner.snapshotReference();
 
     // ---- transport
     const doneCap = Math.max(20_000, 4 * (spec.checkpoint.interval + maxLag + 2) * B);
@@ -397,7 +379,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       return { stoppedAt: learner.version };
     }
 
-    const final = await evaluate();
+    const final = await evaluate(undefined, measuredAt(state.curve, learner.version));
     const summary: DistributedSummary = {
       ...summarize(job, learner, backend, state, final, started, restored?.path),
       trajectories: acct,

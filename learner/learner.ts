@@ -294,9 +294,14 @@ export class Learner {
   /** Freezes a copy of the current policy as the KL reference. */
   async snapshotReference(): Promise<void> {
     if (this.algorithm.klCoef <= 0) return;
+    this.restoreReference(await this.model.exportWeights());
+  }
+
+  /** Sets the KL reference to the given weights: a checkpoint's copy of the post-warm-up policy. */
+  restoreReference(weights: { name: string; shape: number[]; data: Float32Array }[]): void {
     this.reference?.dispose();
     this.reference = new PolicyModel(this.config, this.spec.seed);
-    this.reference.importWeights(await this.model.exportWeights());
+    this.reference.importWeights(weights);
   }
 }
 

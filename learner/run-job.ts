@@ -11,7 +11,7 @@ import { RolloutWorker } from "../workers/rollout-worker.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { formatRates, type RunSummary, summarize, updatePoint, warmUp } from "./run-phases.ts";
-import { setUpRun } from "./run-setup.ts";
+import { measuredAt, setUpRun } from "./run-setup.ts";
 import { loadWarmStart } from "./warm-start.ts";
 
 export type { RunSummary };
@@ -136,7 +136,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
       break;
     }
   }
-  const final = await evaluate();
+  const final = await evaluate(undefined, measuredAt(state.curve, learner.version));
   const summary = summarize(job, learner, backend, state, final, started, restored?.path);
   writeCurveCsv(join(opts.runDir, "curve.csv"), state.curve);
   writeCurveSvg(join(opts.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio`);

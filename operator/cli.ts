@@ -13,6 +13,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     workers: { type: "string" },
     "no-leader-elect": { type: "boolean" },
     "lease-namespace": { type: "string" },
+    "lease-name": { type: "string" },
     image: { type: "string" },
     nats: { type: "string" },
     "nats-creds": { type: "string" },
@@ -24,7 +25,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     port: intFlag(values.port, "port") ?? 8080,
     workers: intFlag(values.workers, "workers"),
     defaults: { image: (values.image as string | undefined) ?? DEFAULTS.image, natsUrl: (values.nats as string | undefined) ?? DEFAULTS.natsUrl },
-    leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs },
+    leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs, name: values["lease-name"] as string | undefined },
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
     natsCredsFile: (values["nats-creds"] as string | undefined) ?? process.env.STEPPO_NATS_CREDS_FILE,
   });

@@ -6,6 +6,7 @@ export const OPERATOR_USAGE = `  operator              run the StepPOJob operato
       --workers N         concurrent reconciles (default 2)
       --no-leader-elect   run without the leader Lease (one replica only)
       --lease-namespace NS  namespace of the Lease (default POD_NAMESPACE or default)
+      --lease-name NAME   name of the Lease (default steppo-operator; the chart uses the release's name)
       --image IMAGE       default image for jobs that name none
       --nats URL          default NATS URL for jobs that name none
       --nats-creds FILE   NATS credentials the operator uses to read learner progress (KV)

@@ -118,7 +118,9 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     await step("operator pod ready (the chart's Deployment, run by the node agent)", () => startDeploymentPods(c, installed, log));
     await step("the operator authenticates as the chart's ServiceAccount and leads", async () => {
       const opPod = installed.pods[0];
-      const spec = JSON.parse(await kubectl(["get", "pod", opPod, "-n", installed.namespace, "-o", "json"])) as { spec: { serviceAccountName: string } };
+      const spec = JSON.parse(await kubectl(["get", "pod", opPod, "-n", installed.namespace, "-o", "json"])) as {
+        spec: { serviceAccountName: string; containers: { args?: string[] }[] };
+      };
       const proc = a.processes().find((p) => p.namespace === installed.namespace && p.pod === opPod);
       assert.ok(proc, `${opPod} runs as a process`);
       // Its only credentials: the kubeconfig the agent made from the pod's service-account token.
@@ -132,9 +134,11 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       assert.equal(review.code, 0, review.stderr);
       const user = (JSON.parse(review.stdout) as { status: { user?: { username?: string } } }).status.user?.username;
       assert.equal(user, `system:serviceaccount:${installed.namespace}:${spec.spec.serviceAccountName}`);
+      const leaseName = spec.spec.containers[0].args?.find((a) => a.startsWith("--lease-name="))?.slice("--lease-name=".length);
+      assert.equal(leaseName, installed.release, "the chart names the Lease after the release");
       const holder = await waitFor(
         "the leader Lease",
-        async () => (await jsonpath("lease/steppo-operator", "{.spec.holderIdentity}", installed.namespace)) || undefined,
+        async () => (await jsonpath(`lease/${leaseName}`, "{.spec.holderIdentity}", installed.namespace)) || undefined,
         60_000,
       );
       assert.equal(holder, opPod, "the operator pod holds the leader Lease");

@@ -22,7 +22,7 @@ import { type Clients, loadKubeConfig, makeClients, writeScale } from "../../ope
 import { configMapName, learnerPodName, pvcName, rolloutPodName, serviceName } from "../../operator/names.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 import { freePort } from "../support/free-port.ts";
-import { eventually as pollUntil } from "../support/operator-harness.ts";
+import { eventually as pollUntil, setPodPhase } from "../support/operator-harness.ts";
 import { CHART_DIR, type Helm, type K8sObject, makeHelm, parseManifests, type StagedChart, setArgs, stageChart } from "../support/helm.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -299,7 +299,7 @@ describe("charts/steppo: helm lint and helm template", () => {
     assert.equal(c.image, DEFAULTS.image);
     assert.equal(c.imagePullPolicy, "IfNotPresent");
     assert.deepEqual(c.command, ["steppo", "operator"]);
-    assert.deepEqual(c.args, ["--port=8080", `--image=${DEFAULTS.image}`, `--nats=${DEFAULTS.natsUrl}`]);
+    assert.deepEqual(c.args, ["--port=8080", `--image=${DEFAULTS.image}`, `--nats=${DEFAULTS.natsUrl}`, "--lease-name=steppo"]);
     assert.deepEqual(
       c.env?.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
       [
@@ -322,7 +322,7 @@ describe("charts/steppo: helm lint and helm template", () => {
     const lease = only<RoleObject>(objs, "Role", "steppo-leader-election");
     assert.deepEqual(rulesOf(lease), [
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
-      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "update"], resourceNames: ["steppo-operator"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "update"], resourceNames: ["steppo"] },
     ]);
     const lrb = only<Binding>(objs, "RoleBinding");
     assert.equal(lrb.metadata.namespace, NS);
@@ -359,7 +359,7 @@ describe("charts/steppo: helm lint and helm template", () => {
     assert.deepEqual(rb.subjects, [{ kind: "ServiceAccount", name: "steppo", namespace: NS }]);
     assert.equal(only<RoleObject>(objs, "Role", "steppo-leader-election").metadata.namespace, NS, "the Lease stays in the release namespace");
     const c = operatorContainer(only<Deployment>(objs, "Deployment"));
-    assert.deepEqual(c.args, ["--port=8080", `--image=${DEFAULTS.image}`, `--nats=${DEFAULTS.natsUrl}`, "--namespace=team-a"]);
+    assert.deepEqual(c.args, ["--port=8080", `--image=${DEFAULTS.image}`, `--nats=${DEFAULTS.natsUrl}`, "--namespace=team-a", "--lease-name=steppo"]);
   });
 
   test("two replicas + ServiceMonitor: leader election on, a PodDisruptionBudget, a ServiceMonitor on the metrics Service", async () => {
@@ -422,6 +422,7 @@ describe("charts/steppo: helm lint and helm template", () => {
       "--port=9090",
       "--image=registry.example/steppo-learner-gpu:1.2.3",
       `--nats=${DEFAULTS.natsUrl}`,
+      "--lease-name=steppo",
       "--workers=4",
       "--nats-creds=/etc/steppo/nats/nats.creds",
     ]);
@@ -552,31 +553,10 @@ async function canI(as: string, verb: string, resource: string, scope: Scope): P
 /** The harness's poll, with room for the operator's start on a loaded machine. */
 const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000) => pollUntil(what, fn, timeoutMs);
 
-/** Plays the kubelet: sets a pod's phase (with a Ready condition / a terminated container to match). */
-async function setPodPhase(namespace: string, name: string, phase: "Running" | "Succeeded"): Promise<void> {
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const pod = await admin.core.readNamespacedPod({ namespace, name });
-  const container = pod.spec!.containers[0].name;
-  const running = phase === "Running";
-  const status = {
-    phase,
-    conditions: [{ type: "Ready", status: running ? "True" : "False", lastTransitionTime: now }],
-    containerStatuses: [
-      {
-        name: container,
-        image: "x",
-        imageID: "",
-        ready: running,
-        restartCount: 0,
-        state: running ? { running: { startedAt: now } } : { terminated: { exitCode: 0, reason: "Completed", startedAt: now, finishedAt: now } },
-      },
-    ],
-  };
-  await admin.core.patchNamespacedPodStatus({ namespace, name, body: [{ op: "add", path: "/status", value: status }] });
-}
-
 interface Installed {
   release: string;
+  /** The chart's fullname: the ServiceAccount's and the leader Lease's name. */
+  fullname: string;
   namespace: string;
   port: number;
   serviceAccount: string;
@@ -596,7 +576,8 @@ async function install(release: string, namespace: string, values: Record<string
     ...setArgs({ ...values, "operator.port": port }),
   ]);
   assert.equal(r.code, 0, `helm install ${release}:\n${r.stdout}${r.stderr}`);
-  return { release, namespace, port, serviceAccount: release.includes("steppo") ? release : `${release}-steppo`, output: r.stdout };
+  const fullname = release.includes("steppo") ? release : `${release}-steppo`;
+  return { release, fullname, namespace, port, serviceAccount: fullname, output: r.stdout };
 }
 
 interface OperatorProcess {
@@ -685,9 +666,9 @@ async function withOperator(rel: Installed, body: (op: OperatorProcess) => Promi
 }
 
 /** The Lease is held under POD_NAME in POD_NAMESPACE, and renewed (get + update, as the Role allows). */
-async function assertLeaseRenewed(namespace: string, identity: string): Promise<void> {
+async function assertLeaseRenewed(namespace: string, lease: string, identity: string): Promise<void> {
   const read = async () =>
-    JSON.parse(await ok(["get", "lease", "steppo-operator", "-n", namespace, "-o", "json"])) as { spec: { holderIdentity?: string; renewTime?: string } };
+    JSON.parse(await ok(["get", "lease", lease, "-n", namespace, "-o", "json"])) as { spec: { holderIdentity?: string; renewTime?: string } };
   const first = await read();
   assert.equal(first.spec.holderIdentity, identity);
   await eventually("the Lease renewed", async () => {
@@ -743,7 +724,7 @@ async function exerciseJob(namespace: string, job: string): Promise<void> {
   assert.equal(container.env?.find((e) => e.name === "STEPPO_NATS_URL")?.value, DEFAULTS.natsUrl);
   const getJob = async () => JSON.parse(await ok(["get", "steppojob", job, "-n", namespace, "-o", "json"])) as { status?: { phase?: string } };
   await eventually("status phase Created (status subresource patched)", async () => ((await getJob()).status?.phase === "Created" ? true : undefined));
-  for (const p of [learner, rollout]) await setPodPhase(namespace, p, "Running");
+  for (const p of [learner, rollout]) await setPodPhase(admin, p, "Running", { namespace });
   await eventually("status phase Running", async () => ((await getJob()).status?.phase === "Running" ? true : undefined));
   // A spec change: the job file (the ConfigMap, patched) follows, and the pods are replaced (deleted, created).
   const uid = async (name: string) => (await admin.core.readNamespacedPod({ namespace, name }).catch(() => undefined))?.metadata;
@@ -758,11 +739,11 @@ async function exerciseJob(namespace: string, job: string): Promise<void> {
       const m = await uid(p);
       return m?.uid && m.uid !== before[p] && !m.deletionTimestamp ? true : undefined;
     });
-    await setPodPhase(namespace, p, "Running");
+    await setPodPhase(admin, p, "Running", { namespace });
   }
   const events = await admin.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${job}` });
   assert.ok(events.items.length > 0, "events recorded");
-  await setPodPhase(namespace, learner, "Succeeded");
+  await setPodPhase(admin, learner, "Succeeded", { namespace });
   // Succeeded → the running rollout pod is deleted (cleanPodPolicy Running), then the job itself (TTL 0).
   await eventually("the job deleted by ttlSecondsAfterFinished: 0", async () => ((await exists("steppojob", namespace, job)) ? undefined : true));
   const rolloutPod = await admin.core.readNamespacedPod({ namespace, name: rollout }).catch(() => undefined);
@@ -849,10 +830,10 @@ describe("charts/steppo on a real kube-apiserver", () => {
     // Subresources are separate rights: patching status/scale does not give the job's spec, nor the reverse.
     assert.equal(await canI(as, "update", "steppojobs.steppo.dev", { namespace: "team-b", subresource: "status" }), false);
     assert.equal(await canI(as, "get", "steppojobs.steppo.dev", { namespace: "team-b", subresource: "scale" }), false);
-    // Leader election: the one Lease in the release namespace.
+    // Leader election: the release's one Lease in the release namespace.
     assert.equal(await canI(as, "create", "leases.coordination.k8s.io", { namespace: NS }), true);
-    for (const verb of ["get", "update"])
-      assert.equal(await canI(as, verb, "leases.coordination.k8s.io", { namespace: NS, name: "steppo-operator" }), true, verb);
+    for (const verb of ["get", "update"]) assert.equal(await canI(as, verb, "leases.coordination.k8s.io", { namespace: NS, name: rel.fullname }), true, verb);
+    assert.equal(await canI(as, "update", "leases.coordination.k8s.io", { namespace: NS, name: "steppo-operator" }), false, "another release's Lease");
     assert.equal(await canI(as, "get", "leases.coordination.k8s.io", { namespace: NS, name: "kube-scheduler" }), false);
     assert.equal(await canI(as, "create", "leases.coordination.k8s.io", { namespace: "kube-system" }), false);
     // Not: secrets anywhere, other workloads, a job's spec, other verbs on its children, RBAC, impersonation.
@@ -890,8 +871,8 @@ describe("charts/steppo on a real kube-apiserver", () => {
     }
     assert.equal(await canI(as, "list", "pods", { all: true }), false);
     assert.equal(await canI(as, "list", "steppojobs.steppo.dev", { all: true }), false);
-    assert.equal(await canI(as, "get", "leases.coordination.k8s.io", { namespace: "team-ops", name: "steppo-operator" }), true);
-    assert.equal(await canI(as, "get", "leases.coordination.k8s.io", { namespace: "team-a", name: "steppo-operator" }), false);
+    assert.equal(await canI(as, "get", "leases.coordination.k8s.io", { namespace: "team-ops", name: rel.fullname }), true);
+    assert.equal(await canI(as, "get", "leases.coordination.k8s.io", { namespace: "team-a", name: rel.fullname }), false);
     assert.equal(await canI(as, "get", "secrets", { namespace: "team-a" }), false);
   });
 
@@ -905,7 +886,7 @@ describe("charts/steppo on a real kube-apiserver", () => {
         return ready?.status === 200 && /^steppo_operator_leader 1$/m.test(metrics?.body ?? "") ? true : undefined;
       });
       assert.equal((await httpGet(rel.port, "/healthz"))?.status, 200);
-      await assertLeaseRenewed(NS, op.identity);
+      await assertLeaseRenewed(NS, rel.fullname, op.identity);
       await exerciseJob("team-b", "rbac-cluster");
       // The chart's default memory limit leaves room for what the operator uses.
       const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec((await httpGet(rel.port, "/metrics"))?.body ?? "")?.[1]);
@@ -935,7 +916,7 @@ describe("charts/steppo on a real kube-apiserver", () => {
         const metrics = await httpGet(rel.port, "/metrics");
         return (await httpGet(rel.port, "/readyz"))?.status === 200 && /^steppo_operator_leader 1$/m.test(metrics?.body ?? "") ? true : undefined;
       });
-      await assertLeaseRenewed("team-ops", op.identity);
+      await assertLeaseRenewed("team-ops", rel.fullname, op.identity);
       await exerciseJob("team-a", "rbac-namespaced");
       assert.equal(await exists("pod", "team-b", learnerPodName("not-mine", 0)), false, "a job outside the watched namespace is not reconciled");
       const st = JSON.parse(await ok(["get", "spj", "not-mine", "-n", "team-b", "-o", "json"])) as { status?: unknown };

@@ -24,7 +24,7 @@ describe("operator failure handling on a real kube-apiserver", () => {
     await createJob(h.clients, "flaky", { rollout: { replicas: 1 }, runPolicy: { backoffLimit: 1 } });
     await eventually("learner-0", async () => ((await jobPods(h.clients, "flaky")).length === 2 ? true : undefined));
     await setPodPhase(h.clients, "flaky-learner-0", "Running");
-    await setPodPhase(h.clients, "flaky-learner-0", "Failed", 137);
+    await setPodPhase(h.clients, "flaky-learner-0", "Failed", { exitCode: 137 });
     const st = await eventually("Restarting", async () => {
       const s = (await getJob(h.clients, "flaky")).status;
       return s?.phase === "Restarting" ? s : undefined;

@@ -9,7 +9,7 @@ import { parseJob } from "../../common/job-spec.ts";
 import { readCheckpoint } from "../../learner/checkpoint-store.ts";
 import { runJob } from "../../learner/run-job.ts";
 
-function tinyJob(name: string, ckptDir: string, estimator = "step-gae") {
+function tinyJob(name: string, ckptDir: string, estimator = "step-gae", klCoef = 0) {
   return parseJob(
     {
       apiVersion: "steppo.dev/v1alpha1",
@@ -19,7 +19,7 @@ function tinyJob(name: string, ckptDir: string, estimator = "step-gae") {
         seed: 7,
         // The entropy bonus makes every update depend on the sampled data even when no episode succeeds
         // (all-zero rewards give all-zero advantages), so the comparison below cannot pass vacuously.
-        algorithm: { estimator, epochs: 1, minibatchSteps: 4, entropyCoef: 0.05 },
+        algorithm: { estimator, epochs: 1, minibatchSteps: 4, entropyCoef: 0.05, klCoef },
         model: { dModel: 16, layers: 1, heads: 2, contextLength: 120 },
         environment: { name: "multihop-qa", maxSteps: 3, maxStepTokens: 6 },
         warmup: { enabled: true, demonstrations: 3, epochs: 1, minibatchSteps: 4 },
@@ -41,17 +41,17 @@ async function finalWeights(dir: string): Promise<Map<string, Float32Array>> {
   return new Map(payload.tensors.map((t) => [t.name, t.data]));
 }
 
-test("N updates + resume + N updates is bit-identical to 2N straight (cpu backend)", { timeout: 600_000 }, async () => {
+async function straightVersusResumed(klCoef: number): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "steppo-resume-"));
   const quiet = () => {};
   const straight = join(root, "straight");
-  await runJob(tinyJob("straight", straight), { runDir: join(root, "run-a"), log: quiet, updates: 4 });
+  await runJob(tinyJob("straight", straight, "step-gae", klCoef), { runDir: join(root, "run-a"), log: quiet, updates: 4 });
 
   const split = join(root, "split");
-  const first = await runJob(tinyJob("split", split), { runDir: join(root, "run-b"), log: quiet, updates: 2 });
+  const first = await runJob(tinyJob("split", split, "step-gae", klCoef), { runDir: join(root, "run-b"), log: quiet, updates: 2 });
   assert.equal(first.updates, 2);
   const logs: string[] = [];
-  const second = await runJob(tinyJob("split", split), { runDir: join(root, "run-b"), log: (l) => logs.push(l), updates: 4 });
+  const second = await runJob(tinyJob("split", split, "step-gae", klCoef), { runDir: join(root, "run-b"), log: (l) => logs.push(l), updates: 4 });
   assert.equal(second.updates, 4);
   assert.ok(second.resumedFrom?.endsWith("ckpt-00000002.steppo"), `resumed from ${second.resumedFrom}`);
 
@@ -60,6 +60,35 @@ test("N updates + resume + N updates is bit-identical to 2N straight (cpu backen
   assert.deepEqual([...a.keys()], [...b.keys()]);
   for (const [name, data] of a) assert.deepEqual(b.get(name), data, `tensor ${name} differs after resume`);
   assert.equal(second.envSteps, (await runJobEnvSteps(straight)) ?? second.envSteps);
+  assert.ok(!logs.some((l) => l.includes("no KL reference")), logs.join("\n"));
+}
+
+test("N updates + resume + N updates is bit-identical to 2N straight (cpu backend)", { timeout: 600_000 }, async () => {
+  await straightVersusResumed(0);
+});
+
+test("with a KL penalty, resume restores the post-warm-up reference policy: still bit-identical", { timeout: 600_000 }, async () => {
+  // The reference is the policy after warm-up; a resumed run that dropped it (or re-froze the resumed
+  // policy as the reference) would compute another KL term, and the weights would differ.
+  await straightVersusResumed(0.2);
+});
+
+test("a checkpoint without a KL reference (KL turned on at resume): the restored policy becomes the reference, logged", { timeout: 600_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), "steppo-kl-on-"));
+  const dir = join(root, "ckpt");
+  await runJob(tinyJob("kl-on", dir, "step-gae", 0), { runDir: join(root, "run"), log: () => {}, updates: 2 });
+  const logs: string[] = [];
+  const resumed = await runJob(tinyJob("kl-on", dir, "step-gae", 0.2), { runDir: join(root, "run"), log: (l) => logs.push(l), updates: 3 });
+  assert.equal(resumed.updates, 3);
+  assert.ok(
+    logs.some((l) => l.includes("ckpt-00000002.steppo holds no KL reference policy; the restored policy becomes the reference")),
+    logs.join("\n"),
+  );
+  const saved = await readCheckpoint(join(dir, "ckpt-00000003.steppo"));
+  assert.ok(
+    saved.tensors.some((t) => t.name.startsWith("reference.")),
+    "the reference is saved from then on",
+  );
 });
 
 async function runJobEnvSteps(dir: string): Promise<number | undefined> {

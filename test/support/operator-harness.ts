@@ -78,10 +78,18 @@ export async function jobPods(c: Clients, name: string): Promise<V1Pod[]> {
   return list.items.sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1));
 }
 
-/** Plays the kubelet: sets a pod's phase (and a Ready condition / a terminated container to match). */
-export async function setPodPhase(c: Clients, name: string, phase: "Running" | "Failed" | "Succeeded", exitCode = 1): Promise<void> {
+/**
+ * Plays the kubelet: sets a pod's phase (and a Ready condition / a terminated container to match).
+ * `exitCode` is the failed container's (a succeeded one exits 0); pods are in "default" unless `namespace`.
+ */
+export async function setPodPhase(
+  c: Clients,
+  name: string,
+  phase: "Running" | "Failed" | "Succeeded",
+  { exitCode = 1, namespace = "default" }: { exitCode?: number; namespace?: string } = {},
+): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const container = (await c.core.readNamespacedPod({ namespace: "default", name })).spec!.containers[0].name;
+  const container = (await c.core.readNamespacedPod({ namespace, name })).spec!.containers[0].name;
   const status: Record<string, unknown> =
     phase === "Running"
       ? {
@@ -110,7 +118,7 @@ export async function setPodPhase(c: Clients, name: string, phase: "Running" | "
             },
           ],
         };
-  await c.core.patchNamespacedPodStatus({ namespace: "default", name, body: [{ op: "add", path: "/status", value: status }] });
+  await c.core.patchNamespacedPodStatus({ namespace, name, body: [{ op: "add", path: "/status", value: status }] });
 }
 
 export function names(pods: V1Pod[]): string[] {
