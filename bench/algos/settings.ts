@@ -57,10 +57,8 @@ export const DEFAULT_SETTINGS: AlgosSettings = {
   // The quickstart's warm-up: half of the demonstrations deliberately sub-optimal, so RL has room to improve.
   warmup: { demonstrations: 600, suboptimalFraction: 0.5, epochs: 4, learningRate: 0.003, minibatchSteps: 32 },
   algorithm: { epochs: 2, minibatchSteps: 64, learningRate: 0.0003 },
-  // 150 tasks per set: a success rate's standard error is then ≤ 0.041, below the seed-to-seed spread
-  // measured with 200 (0.01–0.14), and the grid fits the ~60 min target on a 2-core machine.
-  evalEpisodes: 150,
-  evalEvery: 5,
+  evalEpisodes: 200,
+  evalEvery: 4,
   backend: "wasm",
   jobs: 2,
   out: "bench/results/algos",
