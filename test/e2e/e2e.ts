@@ -20,6 +20,7 @@ import { DEFAULT_METRICS_PORT } from "../../cli/process-config.ts";
 import { NodeAgent } from "../node-agent/agent.ts";
 import { HOST_PORTS_ANNOTATION } from "../node-agent/pod-runner.ts";
 import { NatsServer } from "../support/nats-server.ts";
+import { eventually } from "../support/operator-harness.ts";
 import { type InstalledChart, installChart, startDeploymentPods } from "./chart.ts";
 
 export interface E2EOptions {
@@ -58,20 +59,8 @@ interface JobDoc {
   spec: { training?: { updates?: number }; rollout?: { replicas?: number } };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+/** The harness's poll, every 500 ms unless told otherwise: the e2e steps take seconds to minutes. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 500) => eventually(what, fn, timeoutMs, intervalMs);
 
 export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(`[e2e] ${m}\n`));

@@ -593,7 +593,7 @@ interface OperatorProcess {
  * only credential.
  */
 async function runOperatorAsDeployment(rel: Installed): Promise<OperatorProcess> {
-  const deployName = rel.serviceAccount; // the full name, as the ServiceAccount's
+  const deployName = rel.fullname;
   const d = JSON.parse(await ok(["get", "deployment", deployName, "-n", rel.namespace, "-o", "json"])) as Deployment;
   const c = operatorContainer(d);
   assert.equal(c.command?.[0], "steppo");
