@@ -266,10 +266,14 @@ export class Learner {
       oldValues: empty,
       valueOffsets: new Int32Array(0),
     }));
+    // Cloning minibatches are cut like the RL update's: with spec.algorithm.shuffle.bucketByLength, steps of
+    // similar length go together, so less of each minibatch is padding (attention grows with length²).
+    const lengths = samples.map((s) => s.contextIds.length + s.actionIds.length);
+    const bucketByLength = this.algorithm.shuffle.bucketByLength;
     for (let epoch = 0; epoch < epochs; epoch++) {
       let sum = 0;
       let n = 0;
-      for (const idx of minibatchIndices(samples.length, minibatchSteps, this.rng)) {
+      for (const idx of minibatchIndices(samples.length, minibatchSteps, this.rng, { lengths, bucketByLength })) {
         const { grads, loss } = cloneGradients(this.model, packSteps(idx.map((i) => samples[i])));
         this.optimizer.apply(grads);
         tf.dispose(Object.values(grads));

@@ -7,6 +7,7 @@
 import { Rng } from "../common/rng.ts";
 import type { ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
+import { matMul, matMulTransposed } from "./matmul.ts";
 
 export interface ModelConfig {
   vocabSize: number;
@@ -122,14 +123,14 @@ export class PolicyModel {
     if (T > c.contextLength) throw new Error(`model: sequence of ${T} tokens exceeds contextLength ${c.contextLength}`);
     const d = c.dModel;
     const oneHot = tf.oneHot(tf.reshape(ids, [B * T]), c.vocabSize).toFloat(); // [B*T, V]
-    const tok = tf.matMul(oneHot, this.p("tok_emb")); // [B*T, D]
+    const tok = matMul(oneHot, this.p("tok_emb")); // [B*T, D]
     const pos = tf.slice(this.p("pos_emb"), [0, 0], [T, d]); // [T, D]
     let x = tf.add(tf.reshape(tok, [B, T, d]), pos) as tf.Tensor3D; // [B, T, D]
     const mask = causalMask(T); // [T, T]
     for (let l = 0; l < c.layers; l++) x = this.block(x, l, mask).x;
     const h = tf.reshape(layerNorm(x, this.p("ln_f.g"), this.p("ln_f.b")), [B * T, d]); // [B*T, D]
-    const logits = tf.reshape(tf.matMul(h, this.p("lm_head")), [B, T, c.vocabSize]) as tf.Tensor3D;
-    const values = tf.reshape(tf.add(tf.matMul(h, this.p("value_head.w")), this.p("value_head.b")), [B, T]) as tf.Tensor2D;
+    const logits = tf.reshape(matMul(h, this.p("lm_head")), [B, T, c.vocabSize]) as tf.Tensor3D;
+    const values = tf.reshape(tf.add(matMul(h, this.p("value_head.w")), this.p("value_head.b")), [B, T]) as tf.Tensor2D;
     return { logits, values };
   }
 
@@ -142,14 +143,14 @@ export class PolicyModel {
     const H = this.config.heads;
     const dh = d / H;
     const normed = layerNorm(x, this.p(`h${l}.ln1.g`), this.p(`h${l}.ln1.b`));
-    const qkv = tf.add(tf.matMul(tf.reshape(normed, [B * T, d]), this.p(`h${l}.attn.w_qkv`)), this.p(`h${l}.attn.b_qkv`)); // [B*T, 3D]
+    const qkv = tf.add(matMul(tf.reshape(normed, [B * T, d]), this.p(`h${l}.attn.w_qkv`)), this.p(`h${l}.attn.b_qkv`)); // [B*T, 3D]
     const [q, kNew, vNew] = tf.split(tf.reshape(qkv, [B, T, 3 * d]), 3, 2).map((t) => tf.transpose(tf.reshape(t, [B, T, H, dh]), [0, 2, 1, 3]) as tf.Tensor4D); // 3 × [B, H, T, dh]
     const k = past ? (tf.concat([past.k, kNew], 2) as tf.Tensor4D) : kNew; // [B, H, Tk, dh]
     const v = past ? (tf.concat([past.v, vNew], 2) as tf.Tensor4D) : vNew;
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), mask); // [B, H, T, Tk]
-    const att = tf.matMul(tf.softmax(scores), v); // [B, H, T, dh]
+    const scores = tf.add(tf.mul(matMulTransposed(q, k), 1 / Math.sqrt(dh)), mask); // [B, H, T, Tk]
+    const att = matMul(tf.softmax(scores), v); // [B, H, T, dh]
     const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, d]); // [B*T, D]
-    const attnOut = tf.reshape(tf.add(tf.matMul(merged, this.p(`h${l}.attn.w_o`)), this.p(`h${l}.attn.b_o`)), [B, T, d]);
+    const attnOut = tf.reshape(tf.add(matMul(merged, this.p(`h${l}.attn.w_o`)), this.p(`h${l}.attn.b_o`)), [B, T, d]);
     const x1 = tf.add(x, attnOut) as tf.Tensor3D;
     const x2 = tf.add(x1, this.mlp(layerNorm(x1, this.p(`h${l}.ln2.g`), this.p(`h${l}.ln2.b`)), l)) as tf.Tensor3D;
     return { x: x2, k, v };
@@ -157,8 +158,8 @@ export class PolicyModel {
 
   private mlp(x: tf.Tensor3D, l: number): tf.Tensor3D {
     const [B, T, d] = x.shape;
-    const hidden = tf.relu(tf.add(tf.matMul(tf.reshape(x, [B * T, d]), this.p(`h${l}.mlp.w_in`)), this.p(`h${l}.mlp.b_in`))); // [B*T, 4D]
-    return tf.reshape(tf.add(tf.matMul(hidden, this.p(`h${l}.mlp.w_out`)), this.p(`h${l}.mlp.b_out`)), [B, T, d]) as tf.Tensor3D;
+    const hidden = tf.relu(tf.add(matMul(tf.reshape(x, [B * T, d]), this.p(`h${l}.mlp.w_in`)), this.p(`h${l}.mlp.b_in`))); // [B*T, 4D]
+    return tf.reshape(tf.add(matMul(hidden, this.p(`h${l}.mlp.w_out`)), this.p(`h${l}.mlp.b_out`)), [B, T, d]) as tf.Tensor3D;
   }
 
   /**
@@ -184,7 +185,7 @@ export class PolicyModel {
   lastLogits(x: tf.Tensor3D): tf.Tensor2D {
     const [B, T, d] = x.shape;
     const last = tf.reshape(tf.slice(x, [0, T - 1, 0], [B, 1, d]), [B, d]);
-    return tf.matMul(layerNorm(last, this.p("ln_f.g"), this.p("ln_f.b")), this.p("lm_head")) as tf.Tensor2D;
+    return matMul(layerNorm(last, this.p("ln_f.g"), this.p("ln_f.b")), this.p("lm_head")) as tf.Tensor2D;
   }
 
   /** Named copies of every parameter (for checkpoints and the weight store). */

@@ -1,0 +1,133 @@
+// The model's matrix products with tfjs's own gradient (tf.matMul, whose backward pass passes the
+// transposes as transposeA/transposeB flags) against learner/matmul.ts (explicit transposes, plain
+// products), on the wasm backend and the shapes of one tiny-model training minibatch: 32 steps of 101
+// tokens (3232 rows), dModel 64, 4 heads, a 125-word vocabulary. Each product's value and both gradients
+// are timed, the two versions alternating rep by rep so they share the machine's noise; the median of
+// each goes into bench/results/matmul.json with their ratio. One whole behaviour-cloning minibatch of
+// the model as it is now (forward + backward) is timed too.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { selectBackend, tf } from "../learner/backend.ts";
+import { matMul, matMulTransposed } from "../learner/matmul.ts";
+import { PolicyModel } from "../learner/model.ts";
+import { cloneGradients } from "../learner/ppo-loss.ts";
+import { packSteps, type StepSample } from "../learner/step-batch.ts";
+
+const REPS = Number(process.env.STEPPO_BENCH_REPS ?? 9);
+const ROWS = 3232;
+const D = 64;
+const VOCAB = 125;
+
+type Product = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+interface Case {
+  name: string;
+  a: number[];
+  b: number[];
+  tfjs: Product;
+  ours: Product;
+}
+
+const plain: Product = (a, b) => tf.matMul(a, b);
+const CASES: Case[] = [
+  ...(
+    [
+      ["embedding (one-hot · tok_emb)", VOCAB, D],
+      ["attention qkv", D, 3 * D],
+      ["attention output", D, D],
+      ["mlp in", D, 4 * D],
+      ["mlp out", 4 * D, D],
+      ["lm head", D, VOCAB],
+    ] as const
+  ).map(([name, k, n]) => ({ name, a: [ROWS, k], b: [k, n], tfjs: plain, ours: matMul })),
+  { name: "attention scores q·kᵀ", a: [32, 4, 101, 16], b: [32, 4, 101, 16], tfjs: (a, b) => tf.matMul(a, b, false, true), ours: matMulTransposed },
+  { name: "attention mix softmax·v", a: [32, 4, 101, 101], b: [32, 4, 101, 16], tfjs: plain, ours: matMul },
+];
+
+/** Milliseconds for the value and both gradients of sum(product(a, b)). */
+function timeOnce(product: Product, a: tf.Tensor, b: tf.Tensor): number {
+  const t0 = performance.now();
+  const grads = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(product(x, y)))([a, b]);
+  for (const g of grads) g.dataSync();
+  const ms = performance.now() - t0;
+  tf.dispose(grads);
+  return ms;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+}
+
+function trainingMinibatchMs(): number {
+  const model = new PolicyModel({ vocabSize: VOCAB, dModel: D, layers: 2, heads: 4, contextLength: 128 }, 1);
+  const samples: StepSample[] = Array.from({ length: 32 }, (_, i) => ({
+    trajId: `t${i}`,
+    workerId: "w",
+    policyVersion: 0,
+    contextIds: Int32Array.from({ length: 86 }, (_, j) => 1 + ((i * 7 + j * 3) % (VOCAB - 1))),
+    actionIds: Int32Array.from({ length: 15 }, (_, j) => 1 + ((i + j * 5) % (VOCAB - 1))),
+    behaviourLogProbs: new Float32Array(15),
+    oldLogProbs: new Float32Array(15),
+    advantages: new Float32Array(15),
+    valueTargets: new Float32Array(0),
+    oldValues: new Float32Array(0),
+    valueOffsets: new Int32Array(0),
+  }));
+  const batch = packSteps(samples);
+  const times: number[] = [];
+  for (let r = 0; r <= REPS; r++) {
+    const t0 = performance.now();
+    const { grads } = cloneGradients(model, batch);
+    tf.dispose(Object.values(grads));
+    if (r > 0) times.push(performance.now() - t0); // the first one compiles and allocates
+  }
+  model.dispose();
+  return median(times);
+}
+
+export async function main(): Promise<void> {
+  const backend = await selectBackend("wasm", () => {});
+  const rows = CASES.map((c) => {
+    const a = tf.randomNormal(c.a, 0, 1, "float32", 1);
+    const b = tf.randomNormal(c.b, 0, 1, "float32", 2);
+    timeOnce(c.tfjs, a, b);
+    timeOnce(c.ours, a, b);
+    const tfjs: number[] = [];
+    const ours: number[] = [];
+    for (let r = 0; r < REPS; r++) {
+      tfjs.push(timeOnce(c.tfjs, a, b));
+      ours.push(timeOnce(c.ours, a, b));
+    }
+    tf.dispose([a, b]);
+    const row = { product: c.name, a: c.a, b: c.b, tfjsMs: median(tfjs), oursMs: median(ours), speedup: median(tfjs) / median(ours) };
+    process.stderr.write(`  ${c.name}: tf.matMul ${row.tfjsMs.toFixed(1)} ms, learner/matmul.ts ${row.oursMs.toFixed(1)} ms (×${row.speedup.toFixed(1)})\n`);
+    return row;
+  });
+  const totals = { tfjsMs: rows.reduce((s, r) => s + r.tfjsMs, 0), oursMs: rows.reduce((s, r) => s + r.oursMs, 0) };
+  const minibatchMs = trainingMinibatchMs();
+  process.stderr.write(
+    `  the ${rows.length} products together: ${totals.tfjsMs.toFixed(0)} → ${totals.oursMs.toFixed(0)} ms (×${(totals.tfjsMs / totals.oursMs).toFixed(1)}); ` +
+      `one BC minibatch of the tiny model now: ${minibatchMs.toFixed(0)} ms\n`,
+  );
+  const out = join(dirname(fileURLToPath(import.meta.url)), "results", "matmul.json");
+  mkdirSync(dirname(out), { recursive: true });
+  const json = {
+    benchmark: "matmul",
+    description:
+      "Value + both gradients of each matrix product of a tiny-model training minibatch (32 steps × 101 tokens), tfjs's tf.matMul gradient " +
+      "(transpose flags) vs learner/matmul.ts (explicit transposes), alternating rep by rep; medians of " +
+      `${REPS} reps. minibatchMs: one behaviour-cloning minibatch (forward + backward) of the tiny model as built now.`,
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    backend,
+    reps: REPS,
+    products: rows,
+    totals: { ...totals, speedup: totals.tfjsMs / totals.oursMs },
+    minibatchMs,
+  };
+  writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+}

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import { selectBackend, tf } from "../../learner/backend.ts";
+import { matMul, matMulTransposed } from "../../learner/matmul.ts";
+
+before(async () => {
+  await selectBackend("wasm", () => {});
+});
+
+function assertClose(got: tf.Tensor, want: tf.Tensor, what: string): void {
+  assert.deepEqual(got.shape, want.shape, `${what}: shape`);
+  const g = got.dataSync();
+  const w = want.dataSync();
+  for (let i = 0; i < w.length; i++) assert.ok(Math.abs(g[i] - w[i]) < 1e-4, `${what}[${i}]: ${g[i]} vs ${w[i]}`);
+}
+
+// A loss that weighs every output element differently, so a transposed or misplaced gradient shows.
+function weightedSum(y: tf.Tensor): tf.Scalar {
+  return tf.sum(tf.mul(y, tf.reshape(tf.range(1, y.size + 1), y.shape)));
+}
+
+for (const [name, aShape, bShape] of [
+  ["2-D", [5, 3], [3, 4]],
+  ["batched 4-D", [2, 3, 5, 4], [2, 3, 4, 6]],
+] as const) {
+  test(`matMul equals tf.matMul in value and in both gradients (${name})`, () => {
+    const a = tf.randomNormal([...aShape], 0, 1, "float32", 1);
+    const b = tf.randomNormal([...bShape], 0, 1, "float32", 2);
+    assertClose(matMul(a, b), tf.matMul(a, b), "value");
+    const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => weightedSum(matMul(x, y)))([a, b]);
+    const [wa, wb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => weightedSum(tf.matMul(x, y)))([a, b]);
+    assertClose(ga, wa, "da");
+    assertClose(gb, wb, "db");
+  });
+}
+
+test("matMulTransposed equals tf.matMul(a, b, false, true) in value and in both gradients", () => {
+  const a = tf.randomNormal([2, 3, 5, 4], 0, 1, "float32", 3); // q: [B, H, T, dh]
+  const b = tf.randomNormal([2, 3, 7, 4], 0, 1, "float32", 4); // k: [B, H, Tk, dh]
+  assertClose(matMulTransposed(a, b), tf.matMul(a, b, false, true), "value");
+  const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => weightedSum(matMulTransposed(x, y)))([a, b]);
+  const [wa, wb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => weightedSum(tf.matMul(x, y, false, true)))([a, b]);
+  assertClose(ga, wa, "da");
+  assertClose(gb, wb, "db");
+});
+
+test("matMul and matMulTransposed leave no tensors behind outside a gradient tape", () => {
+  const a = tf.randomNormal([4, 3]);
+  const b = tf.randomNormal([3, 2]);
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    matMul(a, b);
+    matMulTransposed(a, tf.transpose(b));
+  });
+  assert.equal(tf.memory().numTensors, before);
+});
