@@ -9,6 +9,7 @@
 //   value loss: ½ (V − target)² only where valueMask is set (step boundaries for StepPO).
 import type { RatioMode } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
+import type { MinibatchNorm } from "./micro-batch.ts";
 import type { PolicyModel } from "./model.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
@@ -60,9 +61,23 @@ function scoped<R>(fn: () => R): R {
   }
 }
 
-/** Mean over each step's action tokens, then over steps. x: [B, T] → scalar. */
-function seqMeanTokenMean(x: tf.Tensor2D, mask: tf.Tensor2D, invLength: tf.Tensor1D): tf.Scalar {
-  return tf.mean(tf.mul(tf.sum(tf.mul(x, mask), 1), invLength));
+/**
+ * Mean over each step's action tokens, then over the minibatch's `steps` (this packed batch may hold
+ * only some of them: a micro-batch, learner/micro-batch.ts). x: [B, T] → scalar.
+ */
+function seqMeanTokenMean(x: tf.Tensor2D, mask: tf.Tensor2D, invLength: tf.Tensor1D, steps: number): tf.Scalar {
+  return tf.div(tf.sum(tf.mul(tf.sum(tf.mul(x, mask), 1), invLength)), steps);
+}
+
+/** The counts of `p` itself, for a packed batch that is a whole minibatch. */
+function ownNorm(p: PackedBatch): MinibatchNorm {
+  let tokens = 0;
+  let valuePositions = 0;
+  for (let i = 0; i < p.actionMask.length; i++) {
+    tokens += p.actionMask[i];
+    valuePositions += p.valueMask[i];
+  }
+  return { steps: p.B, tokens, valuePositions };
 }
 
 /** Per-position log-probs of the target tokens and full log-softmax. */
@@ -73,8 +88,17 @@ export function tokenLogProbs(model: PolicyModel, ids: tf.Tensor2D, targets: tf.
   return { logp, picked, values };
 }
 
-/** Runs forward + backward on one minibatch; returns the gradients by parameter name and statistics. */
-export function ppoGradients(model: PolicyModel, p: PackedBatch, cfg: LossConfig): { grads: Record<string, tf.Tensor>; stats: LossStats } {
+/**
+ * Runs forward + backward on one packed batch; returns the gradients by parameter name and statistics.
+ * Losses and statistics average over `norm`'s counts: those of `p` by default, the whole minibatch's when
+ * `p` is one of its micro-batches (the shares then add up to the minibatch's values).
+ */
+export function ppoGradients(
+  model: PolicyModel,
+  p: PackedBatch,
+  cfg: LossConfig,
+  norm: MinibatchNorm = ownNorm(p),
+): { grads: Record<string, tf.Tensor>; stats: LossStats } {
   const rho = importanceWeights(p, cfg.ratio, cfg.importanceCap);
   return scoped(() => {
     const shape: [number, number] = [p.B, p.T];
@@ -89,10 +113,8 @@ export function ppoGradients(model: PolicyModel, p: PackedBatch, cfg: LossConfig
     const vMask = tf.tensor2d(p.valueMask, shape);
     const vTarget = tf.tensor2d(p.valueTargets, shape);
     const vOld = tf.tensor2d(p.oldValues, shape);
-    const nValue = Math.max(
-      1,
-      p.valueMask.reduce((a, b) => a + b, 0),
-    );
+    const nValue = Math.max(1, norm.valuePositions);
+    const nTokens = Math.max(1, norm.tokens);
 
     let stats: Record<string, tf.Scalar> = {};
     const names = [...model.params.keys()];
@@ -106,7 +128,7 @@ export function ppoGradients(model: PolicyModel, p: PackedBatch, cfg: LossConfig
       const unclipped = tf.mul(ratio, adv);
       const clipped = tf.mul(tf.clipByValue(ratio, 1 - cfg.clip, 1 + cfg.clip), adv);
       const pgPerToken = tf.mul(tf.neg(tf.minimum(unclipped, clipped)), rhoT) as tf.Tensor2D;
-      const policyLoss = seqMeanTokenMean(pgPerToken, mask, invLength);
+      const policyLoss = seqMeanTokenMean(pgPerToken, mask, invLength, norm.steps);
 
       let vErr = tf.square(tf.sub(values, vTarget));
       if (cfg.valueClip !== undefined) {
@@ -116,17 +138,17 @@ export function ppoGradients(model: PolicyModel, p: PackedBatch, cfg: LossConfig
       const valueLoss = tf.div(tf.mul(0.5, tf.sum(tf.mul(vErr, vMask))), nValue) as tf.Scalar;
 
       const entropyPerPos = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor2D; // [B, T]
-      const entropy = seqMeanTokenMean(entropyPerPos, mask, invLength);
+      const entropy = seqMeanTokenMean(entropyPerPos, mask, invLength, norm.steps);
       // k3 estimator of KL(π_θ ‖ π_ref): exp(d) − d − 1 with d = log π_ref − log π_θ (low variance, ≥ 0).
       const d = tf.mul(tf.sub(refLogp, picked), mask);
-      const kl = seqMeanTokenMean(tf.sub(tf.sub(tf.exp(d), d), 1) as tf.Tensor2D, mask, invLength);
+      const kl = seqMeanTokenMean(tf.sub(tf.sub(tf.exp(d), d), 1) as tf.Tensor2D, mask, invLength, norm.steps);
 
       let loss = tf.add(policyLoss, tf.mul(cfg.valueCoef, valueLoss));
       if (cfg.entropyCoef > 0) loss = tf.sub(loss, tf.mul(cfg.entropyCoef, entropy));
       if (cfg.klCoef > 0) loss = tf.add(loss, tf.mul(cfg.klCoef, kl));
 
-      const clippedFrac = tf.div(tf.sum(tf.mul(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), cfg.clip), "float32"), mask)), tf.sum(mask));
-      const approxKl = tf.div(tf.sum(tf.mul(tf.mul(-1, logRatio), mask)), tf.sum(mask));
+      const clippedFrac = tf.div(tf.sum(tf.mul(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), cfg.clip), "float32"), mask)), nTokens);
+      const approxKl = tf.div(tf.sum(tf.mul(tf.mul(-1, logRatio), mask)), nTokens);
       stats = {
         policyLoss: tf.keep(policyLoss),
         valueLoss: tf.keep(valueLoss),
@@ -154,8 +176,12 @@ export function ppoGradients(model: PolicyModel, p: PackedBatch, cfg: LossConfig
   });
 }
 
-/** Behaviour cloning on demonstration steps: −log π(a_t | c_t), seq-mean-token-mean. */
-export function cloneGradients(model: PolicyModel, p: PackedBatch): { grads: Record<string, tf.Tensor>; loss: number } {
+/** Behaviour cloning on demonstration steps: −log π(a_t | c_t), seq-mean-token-mean over `norm.steps`. */
+export function cloneGradients(
+  model: PolicyModel,
+  p: PackedBatch,
+  norm: Pick<MinibatchNorm, "steps"> = { steps: p.B },
+): { grads: Record<string, tf.Tensor>; loss: number } {
   return scoped(() => {
     const shape: [number, number] = [p.B, p.T];
     const ids = tf.tensor2d(p.ids, shape, "int32");
@@ -165,7 +191,7 @@ export function cloneGradients(model: PolicyModel, p: PackedBatch): { grads: Rec
     const names = [...model.params.keys()];
     const { value, grads } = tf.variableGrads(() => {
       const { picked } = tokenLogProbs(model, ids, targets, 1);
-      return tf.neg(seqMeanTokenMean(picked, mask, invLength)) as tf.Scalar;
+      return tf.neg(seqMeanTokenMean(picked, mask, invLength, norm.steps)) as tf.Scalar;
     }, model.variables);
     const byName: Record<string, tf.Tensor> = {};
     const varNames = new Map(model.variables.map((v, i) => [v.name, names[i]]));

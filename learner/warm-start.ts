@@ -27,8 +27,6 @@ export function warmStartKey(spec: StepPOJobSpec): Record<string, unknown> {
     model: spec.model,
     environment: spec.environment,
     warmup: spec.warmup,
-    // Decides how the warm-up cuts its cloning minibatches (Learner.warmup).
-    bucketByLength: spec.algorithm.shuffle.bucketByLength,
     temperature: spec.rollout.temperature,
     evalEpisodes: spec.training.evalEpisodes,
   };

@@ -33,7 +33,7 @@ export interface AlgosSettings {
   model: { preset: "tiny" | "small"; dModel?: number; layers?: number; heads?: number };
   warmup: { demonstrations: number; suboptimalFraction: number; epochs: number; learningRate: number; minibatchSteps: number };
   /** Shared by every row; clip, γ and λ are the registry's defaults per ratio mode and estimator. */
-  algorithm: { epochs: number; minibatchSteps: number; learningRate: number; shuffle: { bucketByLength: boolean } };
+  algorithm: { epochs: number; minibatchSteps: number; learningRate: number };
   /** Greedy episodes per evaluation set (test, each OOD family) and sampled ones for train; fixed tasks per seed. */
   evalEpisodes: number;
   /** Greedy test success every N updates for the learning curves (and after the last update). */
@@ -56,8 +56,7 @@ export const DEFAULT_SETTINGS: AlgosSettings = {
   model: { preset: "tiny" },
   // The quickstart's warm-up: half of the demonstrations deliberately sub-optimal, so RL has room to improve.
   warmup: { demonstrations: 600, suboptimalFraction: 0.5, epochs: 4, learningRate: 0.003, minibatchSteps: 32 },
-  // Minibatches of steps of similar length (in the warm-up too): less padding, the same steps per epoch.
-  algorithm: { epochs: 2, minibatchSteps: 64, learningRate: 0.0003, shuffle: { bucketByLength: true } },
+  algorithm: { epochs: 2, minibatchSteps: 64, learningRate: 0.0003 },
   evalEpisodes: 100,
   evalEvery: 4,
   backend: "wasm",
@@ -74,7 +73,7 @@ export const QUICK_SETTINGS: AlgosSettings = {
   episodesPerUpdate: 16,
   model: { preset: "tiny", dModel: 32, layers: 1, heads: 2 },
   warmup: { demonstrations: 300, suboptimalFraction: 0.5, epochs: 2, learningRate: 0.003, minibatchSteps: 32 },
-  algorithm: { epochs: 1, minibatchSteps: 64, learningRate: 0.0003, shuffle: { bucketByLength: true } },
+  algorithm: { epochs: 1, minibatchSteps: 64, learningRate: 0.0003 },
   evalEpisodes: 30,
   evalEvery: 1,
   out: "bench/results/algos-quick",
