@@ -1,10 +1,12 @@
-// The model's matrix products with tfjs's own gradient (tf.matMul, whose backward pass passes the
-// transposes as transposeA/transposeB flags) against learner/matmul.ts (explicit transposes, plain
-// products), on the wasm backend and the shapes of one tiny-model training minibatch: 32 steps of 101
-// tokens (3232 rows), dModel 64, 4 heads, a 125-word vocabulary. Each product's value and both gradients
-// are timed, the two versions alternating rep by rep so they share the machine's noise; the median of
-// each goes into bench/results/matmul.json with their ratio. One whole behaviour-cloning minibatch of
-// the model as it is now (forward + backward) is timed too.
+// What one training minibatch costs on the wasm backend, two changes measured side by side
+// → bench/results/training-step.json:
+//  1. the model's matrix products with tfjs's own gradient (tf.matMul, whose backward pass passes the
+//     transposes as transposeA/transposeB flags) against learner/matmul.ts (explicit transposes, plain
+//     products), on the shapes of one tiny-model minibatch: 32 steps of 101 tokens (3232 rows), dModel 64,
+//     4 heads, a 125-word vocabulary; each product's value and both gradients;
+//  2. one behaviour-cloning minibatch of 32 steps of ragged length (contexts of 40–114 tokens, as in
+//     textworld) packed whole against summed over length-sorted micro-batches (learner/micro-batch.ts).
+// The two versions of each alternate rep by rep so they share the machine's noise; medians and ratios.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
@@ -12,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { selectBackend, tf } from "../learner/backend.ts";
 import { matMul, matMulTransposed } from "../learner/matmul.ts";
 import { PolicyModel } from "../learner/model.ts";
+import { minibatchGradients } from "../learner/micro-batch.ts";
 import { cloneGradients } from "../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../learner/step-batch.ts";
 
@@ -61,31 +64,55 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function trainingMinibatchMs(): number {
+/** 32 cloning steps, contexts of 40–114 tokens spread evenly (textworld's range), 15 action tokens. */
+function raggedSteps(): StepSample[] {
+  return Array.from({ length: 32 }, (_, i) => {
+    const context = 40 + Math.round((i * 74) / 31);
+    return {
+      trajId: `t${i}`,
+      workerId: "w",
+      policyVersion: 0,
+      contextIds: Int32Array.from({ length: context }, (_, j) => 1 + ((i * 7 + j * 3) % (VOCAB - 1))),
+      actionIds: Int32Array.from({ length: 15 }, (_, j) => 1 + ((i + j * 5) % (VOCAB - 1))),
+      behaviourLogProbs: new Float32Array(15),
+      oldLogProbs: new Float32Array(15),
+      advantages: new Float32Array(15),
+      valueTargets: new Float32Array(0),
+      oldValues: new Float32Array(0),
+      valueOffsets: new Int32Array(0),
+    };
+  });
+}
+
+/** Median ms of one cloning minibatch, packed whole vs summed over micro-batches, alternating. */
+function minibatchMs(): { wholeMs: number; microBatchedMs: number; speedup: number } {
   const model = new PolicyModel({ vocabSize: VOCAB, dModel: D, layers: 2, heads: 4, contextLength: 128 }, 1);
-  const samples: StepSample[] = Array.from({ length: 32 }, (_, i) => ({
-    trajId: `t${i}`,
-    workerId: "w",
-    policyVersion: 0,
-    contextIds: Int32Array.from({ length: 86 }, (_, j) => 1 + ((i * 7 + j * 3) % (VOCAB - 1))),
-    actionIds: Int32Array.from({ length: 15 }, (_, j) => 1 + ((i + j * 5) % (VOCAB - 1))),
-    behaviourLogProbs: new Float32Array(15),
-    oldLogProbs: new Float32Array(15),
-    advantages: new Float32Array(15),
-    valueTargets: new Float32Array(0),
-    oldValues: new Float32Array(0),
-    valueOffsets: new Int32Array(0),
-  }));
-  const batch = packSteps(samples);
-  const times: number[] = [];
-  for (let r = 0; r <= REPS; r++) {
+  const samples = raggedSteps();
+  const whole = () => tf.dispose(Object.values(cloneGradients(model, packSteps(samples)).grads));
+  const micro = () =>
+    tf.dispose(
+      Object.values(
+        minibatchGradients(samples, (p, norm) => {
+          const r = cloneGradients(model, p, norm);
+          return { grads: r.grads, stats: { loss: r.loss } };
+        }).grads,
+      ),
+    );
+  const time = (f: () => void) => {
     const t0 = performance.now();
-    const { grads } = cloneGradients(model, batch);
-    tf.dispose(Object.values(grads));
-    if (r > 0) times.push(performance.now() - t0); // the first one compiles and allocates
+    f();
+    return performance.now() - t0;
+  };
+  whole(); // the first call of each compiles and allocates
+  micro();
+  const w: number[] = [];
+  const m: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    w.push(time(whole));
+    m.push(time(micro));
   }
   model.dispose();
-  return median(times);
+  return { wholeMs: median(w), microBatchedMs: median(m), speedup: median(w) / median(m) };
 }
 
 export async function main(): Promise<void> {
@@ -107,19 +134,20 @@ export async function main(): Promise<void> {
     return row;
   });
   const totals = { tfjsMs: rows.reduce((s, r) => s + r.tfjsMs, 0), oursMs: rows.reduce((s, r) => s + r.oursMs, 0) };
-  const minibatchMs = trainingMinibatchMs();
+  const minibatch = minibatchMs();
   process.stderr.write(
     `  the ${rows.length} products together: ${totals.tfjsMs.toFixed(0)} → ${totals.oursMs.toFixed(0)} ms (×${(totals.tfjsMs / totals.oursMs).toFixed(1)}); ` +
-      `one BC minibatch of the tiny model now: ${minibatchMs.toFixed(0)} ms\n`,
+      `one ragged cloning minibatch: whole ${minibatch.wholeMs.toFixed(0)} ms, micro-batched ${minibatch.microBatchedMs.toFixed(0)} ms (×${minibatch.speedup.toFixed(2)})\n`,
   );
-  const out = join(dirname(fileURLToPath(import.meta.url)), "results", "matmul.json");
+  const out = join(dirname(fileURLToPath(import.meta.url)), "results", "training-step.json");
   mkdirSync(dirname(out), { recursive: true });
   const json = {
-    benchmark: "matmul",
+    benchmark: "training-step",
     description:
-      "Value + both gradients of each matrix product of a tiny-model training minibatch (32 steps × 101 tokens), tfjs's tf.matMul gradient " +
-      "(transpose flags) vs learner/matmul.ts (explicit transposes), alternating rep by rep; medians of " +
-      `${REPS} reps. minibatchMs: one behaviour-cloning minibatch (forward + backward) of the tiny model as built now.`,
+      "products: value + both gradients of each matrix product of a tiny-model training minibatch (32 steps × 101 tokens), tfjs's tf.matMul " +
+      "gradient (transpose flags) vs learner/matmul.ts (explicit transposes). minibatch: one behaviour-cloning minibatch of 32 steps with " +
+      "contexts of 40–114 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
+      `Each pair alternates rep by rep; medians of ${REPS} reps.`,
     date: new Date().toISOString(),
     node: process.version,
     cpus: cpus().length,
@@ -127,7 +155,7 @@ export async function main(): Promise<void> {
     reps: REPS,
     products: rows,
     totals: { ...totals, speedup: totals.tfjsMs / totals.oursMs },
-    minibatchMs,
+    minibatch,
   };
   writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
 }
