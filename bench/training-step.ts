@@ -4,7 +4,7 @@
 //     transposes as transposeA/transposeB flags) against learner/matmul.ts (explicit transposes, plain
 //     products), on the shapes of one tiny-model minibatch: 32 steps of 101 tokens (3232 rows), dModel 64,
 //     4 heads, a 125-word vocabulary; each product's value and both gradients;
-//  2. one behaviour-cloning minibatch of 32 steps of ragged length (contexts of 40–114 tokens, as in
+//  2. one behaviour-cloning minibatch of 32 steps of ragged length (contexts of 40–100 tokens, as in
 //     textworld) packed whole against summed over length-sorted micro-batches (learner/micro-batch.ts).
 // The two versions of each alternate rep by rep so they share the machine's noise; medians and ratios.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -64,10 +64,10 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** 32 cloning steps, contexts of 40–114 tokens spread evenly (textworld's range), 15 action tokens. */
+/** 32 cloning steps, contexts of 40–100 tokens spread evenly, 15 action tokens: 55–115 in all (textworld's range). */
 function raggedSteps(): StepSample[] {
   return Array.from({ length: 32 }, (_, i) => {
-    const context = 40 + Math.round((i * 74) / 31);
+    const context = 40 + Math.round((i * 60) / 31);
     return {
       trajId: `t${i}`,
       workerId: "w",
@@ -146,7 +146,7 @@ export async function main(): Promise<void> {
     description:
       "products: value + both gradients of each matrix product of a tiny-model training minibatch (32 steps × 101 tokens), tfjs's tf.matMul " +
       "gradient (transpose flags) vs learner/matmul.ts (explicit transposes). minibatch: one behaviour-cloning minibatch of 32 steps with " +
-      "contexts of 40–114 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
+      "contexts of 40–100 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
       `Each pair alternates rep by rep; medians of ${REPS} reps.`,
     date: new Date().toISOString(),
     node: process.version,
