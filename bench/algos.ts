@@ -11,14 +11,15 @@
 // (the tables, also printed at the end) and bench/results/algos-<family>.svg (learning curves).
 // --quick writes the same files as algos-quick.*.
 //
-// Measured on this 2-core machine (wasm backend, tiny preset, default settings, seed 1; CPU seconds per
-// task, which is also its wall time when each worker process has a core to itself — the wasm backend
-// computes on one core, and two tasks side by side took the same CPU time as one alone):
-//   warm start (600 demonstrations × 4 epochs): multihop-qa 102–105 s, paper-search 164 s, textworld 347 s;
-//   one training incl. its evaluations: multihop-qa 50–57 s (1000 env steps, 9–11 updates),
-//   paper-search 57–60 s (800, 9–10 updates), textworld 84–93 s (800 → ~1010, 4 updates of ~250 steps).
-// The default grid (9 warm starts + 63 trainings, ~5,700–6,100 CPU s) on 2 worker processes: an estimated
-// 47–52 min on an otherwise idle machine (--jobs 1: about twice that). --quick: about 1.6 min.
+// Measured on a 2-core machine (2026-11-30; wasm backend, tiny preset, default settings, seeds 1–3; CPU
+// seconds per task, which is also its wall time when each worker process has a core to itself — the wasm
+// backend computes on one core):
+//   warm start (600 demonstrations × 4 epochs + the initial evaluation): multihop-qa 82–90 s,
+//   paper-search 105–112 s, textworld 285–308 s;
+//   one training incl. its evaluations: multihop-qa 38–47 s (~1050 env steps, 10 updates),
+//   paper-search 40–51 s (~850, 9–10 updates), textworld 76–101 s (800 → ~1015, 4 updates of ~250 steps).
+// The default grid (9 warm starts + 63 trainings, 5187 CPU s) on 2 worker processes: 44.9 min
+// (--jobs 1: about twice that).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
