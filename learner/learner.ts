@@ -281,10 +281,7 @@ export class Learner {
       for (const idx of minibatchIndices(samples.length, minibatchSteps, this.rng)) {
         const { grads, stats } = minibatchGradients(
           idx.map((i) => samples[i]),
-          (packed, norm) => {
-            const r = cloneGradients(this.model, packed, norm);
-            return { grads: r.grads, stats: { loss: r.loss } };
-          },
+          (packed, norm) => cloneGradients(this.model, packed, norm),
         );
         this.optimizer.apply(grads);
         tf.dispose(Object.values(grads));

@@ -181,7 +181,7 @@ export function cloneGradients(
   model: PolicyModel,
   p: PackedBatch,
   norm: Pick<MinibatchNorm, "steps"> = { steps: p.B },
-): { grads: Record<string, tf.Tensor>; loss: number } {
+): { grads: Record<string, tf.Tensor>; stats: { loss: number } } {
   return scoped(() => {
     const shape: [number, number] = [p.B, p.T];
     const ids = tf.tensor2d(p.ids, shape, "int32");
@@ -196,6 +196,6 @@ export function cloneGradients(
     const byName: Record<string, tf.Tensor> = {};
     const varNames = new Map(model.variables.map((v, i) => [v.name, names[i]]));
     for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
-    return { grads: byName, loss: value.dataSync()[0] };
+    return { grads: byName, stats: { loss: value.dataSync()[0] } };
   });
 }

@@ -57,7 +57,10 @@ test("gradients reach every parameter on the wasm backend (one-hot embeddings, n
     oldValues: new Float32Array(0),
     valueOffsets: new Int32Array(0),
   };
-  const { grads, loss } = cloneGradients(model, packSteps([sample, { ...sample, contextIds: Int32Array.of(1, 11) }]));
+  const {
+    grads,
+    stats: { loss },
+  } = cloneGradients(model, packSteps([sample, { ...sample, contextIds: Int32Array.of(1, 11) }]));
   assert.ok(Number.isFinite(loss) && loss > 0);
   for (const name of model.params.keys()) {
     if (name.startsWith("value_head")) continue; // cloning does not train the critic
