@@ -42,6 +42,15 @@ export const algorithmSchema = s.object(
     maxGradNorm: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true }),
     whitenAdvantages: s.boolean({ default: true }),
     importanceCap: s.number({ default: 2.0, minimum: 1, description: "Cap of the truncated behaviour/proximal importance weight." }),
+    criticWarmup: s.object({
+      episodes: s.integer({
+        default: 256,
+        minimum: 0,
+        description:
+          "Episodes of the starting policy whose Monte-Carlo returns the value head is fitted to (ridge regression on the trunk's features) before the first update; 0 leaves the critic at zero.",
+      }),
+      ridge: s.number({ default: 0.001, minimum: 0, description: "Ridge penalty of that fit, per value position." }),
+    }),
   },
   {
     validations: [

@@ -25,7 +25,7 @@ import type { LearnerConfig } from "../cli/process-config.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { fetchCoalesced } from "./intake.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
-import { formatRates, type RunSummary, summarize, updatePoint, warmUp } from "./run-phases.ts";
+import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 
 export interface DistributedSummary extends RunSummary {
@@ -66,23 +66,7 @@ export interface DistRunState {
 export function freshRunState(initial: Record<string, number>, demonstrations?: number): DistRunState {
   return {
     envSteps: 0,
-    curve:
-      initial.test === undefined
-        ? []
-        : [
-            {
-              update: 0,
-              envSteps: 0,
-              trainSuccess: null,
-              testSuccess: initial.test,
-              meanReturn: null,
-              policyLoss: null,
-              valueLoss: null,
-              entropy: null,
-              clipFraction: null,
-              seconds: 0,
-            },
-          ],
+    curve: initial.test === undefined ? [] : [initialPoint(initial.test)],
     initial,
     demonstrations,
     checkpoints: [],
@@ -135,7 +119,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
   let nc: NatsConnection | undefined;
   let progressKV: JobStateKV | undefined;
   try {
-    const { backend, env, tokenizer, config: mcfg, learner, evaluate } = await setUpRun(job, log);
+    const { backend, env, tokenizer, config: mcfg, learner, policy, evaluate } = await setUpRun(job, log);
     const a = learner.algorithm;
     log(
       `learner for job ${job.metadata.name}: ${env.name}, ${a.estimator} + ${a.ratio} ratio, ${learner.model.parameterCount()} parameters, ` +
@@ -165,6 +149,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       await learner.snapshotReference();
       state = freshRunState(await evaluate(), state.demonstrations);
       log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
+      await warmUpCritic(env, tokenizer, learner, policy, log);
     }
 
     // ---- transport

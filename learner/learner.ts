@@ -11,6 +11,8 @@ import { tf } from "./backend.ts";
 import type { Advantages, AdvantageEstimator, EstimatorConfig, ValuedTrajectory } from "./estimators/estimator.ts";
 import { getEstimator } from "./estimators/registry.ts";
 import { applyWhitening, raggedMoments } from "./estimators/whiten.ts";
+import { fitRidge } from "./critic-fit.ts";
+import { explainedVariance } from "./diagnostics.ts";
 import { minibatchGradients } from "./micro-batch.ts";
 import { type ModelConfig, PolicyModel, padBatch } from "./model.ts";
 import { cloneGradients, type LossConfig, type LossStats, ppoGradients } from "./ppo-loss.ts";
@@ -38,6 +40,8 @@ export interface UpdateStats extends LossStats {
   gradNorm: number;
   meanReturn: number;
   meanAdvantageAbs: number;
+  /** The critic's explained variance on this batch's value targets before the update; null without a critic. */
+  explainedVariance: number | null;
 }
 
 const SCORE_CHUNK = 64;
@@ -136,8 +140,11 @@ export class Learner {
     return out;
   }
 
-  /** Step samples with proximal log-probs, values and (whitened) advantages, in trajectory order. */
-  buildSamples(batch: Trajectory[]): { samples: StepSample[]; advantages: Advantages[] } {
+  /**
+   * Step samples with proximal log-probs, values and (whitened) advantages, in trajectory order.
+   * `overrides` replaces the estimator's γ/λ (the critic warm-up fits λ = 1 returns).
+   */
+  buildSamples(batch: Trajectory[], overrides: Partial<EstimatorConfig> = {}): { samples: StepSample[]; advantages: Advantages[] } {
     const steps = batch.flatMap((t) => t.steps);
     const { logProbs, values } = this.scoreSteps(this.model, steps);
     const ref = this.reference && this.algorithm.klCoef > 0 ? this.scoreSteps(this.reference, steps).logProbs : undefined;
@@ -160,7 +167,7 @@ export class Learner {
         bootstrapValue: bootstrapById.get(traj.trajId) ?? 0,
       };
     });
-    const cfg: EstimatorConfig = { gamma: this.algorithm.gamma, lambda: this.algorithm.lambda };
+    const cfg: EstimatorConfig = { gamma: this.algorithm.gamma, lambda: this.algorithm.lambda, ...overrides };
     const advantages = this.estimator.estimate(valued, cfg);
     const tokenAdvantages = this.whitened(advantages);
 
@@ -220,6 +227,7 @@ export class Learner {
   /** One learner update on a batch of trajectories. */
   update(batch: Trajectory[]): UpdateStats {
     const { samples, advantages } = this.buildSamples(batch);
+    const critic = criticTargets(samples);
     const a = this.algorithm;
     const lengths = samples.map((s) => s.contextIds.length + s.actionIds.length);
     const totals: LossStats = { loss: 0, policyLoss: 0, valueLoss: 0, entropy: 0, kl: 0, clipFraction: 0, approxKl: 0 };
@@ -253,7 +261,40 @@ export class Learner {
       gradNorm: gradNorm / Math.max(1, minibatches),
       meanReturn: returns.reduce((s, x) => s + x, 0) / Math.max(1, returns.length),
       meanAdvantageAbs: absAdv.reduce((s, x) => s + x, 0) / Math.max(1, absAdv.length),
+      explainedVariance: explainedVariance(critic.predicted, critic.targets),
     };
+  }
+
+  /**
+   * Critic warm-up (learner/critic-fit.ts): fits the value head to the λ = 1 returns of `batch`, episodes
+   * of the current policy, with the trunk frozen. Returns how many value positions were fitted and the
+   * fit's explained variance on them; null for critic-free estimators (GRPO, RLOO, …).
+   */
+  fitCritic(batch: Trajectory[], ridge: number): { positions: number; explainedVariance: number | null } | null {
+    if (this.estimator.critic === "none") return null;
+    const { samples } = this.buildSamples(batch, { lambda: 1 });
+    const d = this.config.dModel;
+    const rows: Float32Array[] = [];
+    const targets: number[] = [];
+    for (let start = 0; start < samples.length; start += SCORE_CHUNK) {
+      const chunk = samples.slice(start, start + SCORE_CHUNK);
+      const seqs = chunk.map((s) => concatIds(s.contextIds, s.actionIds));
+      const T = Math.max(...seqs.map((s) => s.length));
+      const featuresT = tf.tidy(() => this.model.features(padBatch(seqs, T))); // [B, T, D], out of tidy as in scoreSteps
+      const f = featuresT.dataSync() as Float32Array;
+      featuresT.dispose();
+      chunk.forEach((s, b) => {
+        s.valueOffsets.forEach((off, k) => {
+          const pos = b * T + s.contextIds.length - 1 + off;
+          rows.push(f.slice(pos * d, (pos + 1) * d));
+          targets.push(s.valueTargets[k]);
+        });
+      });
+    }
+    const { w, b } = fitRidge(rows, targets, ridge);
+    this.model.setValueHead(w, b);
+    const predicted = rows.map((x) => x.reduce((acc, xi, j) => acc + xi * w[j], b));
+    return { positions: rows.length, explainedVariance: explainedVariance(predicted, targets) };
   }
 
   /** Behaviour cloning over demonstration steps (supervised warm-up); returns mean loss per epoch. */
@@ -315,6 +356,19 @@ export class Learner {
     this.reference = new PolicyModel(this.config, this.spec.seed);
     this.reference.importWeights(weights);
   }
+}
+
+/** The critic's predictions and targets over every value position of `samples`, flattened. */
+function criticTargets(samples: StepSample[]): { predicted: number[]; targets: number[] } {
+  const predicted: number[] = [];
+  const targets: number[] = [];
+  for (const s of samples) {
+    for (let k = 0; k < s.valueTargets.length; k++) {
+      predicted.push(s.oldValues[k]);
+      targets.push(s.valueTargets[k]);
+    }
+  }
+  return { predicted, targets };
 }
 
 function concatIds(a: Int32Array, b: Int32Array): Int32Array {

@@ -120,6 +120,16 @@ export class PolicyModel {
   forward(ids: tf.Tensor2D): ForwardOutput {
     const c = this.config;
     const [B, T] = ids.shape;
+    const h = tf.reshape(this.features(ids), [B * T, c.dModel]); // [B*T, D]
+    const logits = tf.reshape(matMul(h, this.p("lm_head")), [B, T, c.vocabSize]) as tf.Tensor3D;
+    const values = tf.reshape(tf.add(matMul(h, this.p("value_head.w")), this.p("value_head.b")), [B, T]) as tf.Tensor2D;
+    return { logits, values };
+  }
+
+  /** The trunk's final, layer-normed hidden state at every position, what both heads read. [B, T, D] */
+  features(ids: tf.Tensor2D): tf.Tensor3D {
+    const c = this.config;
+    const [B, T] = ids.shape;
     if (T > c.contextLength) throw new Error(`model: sequence of ${T} tokens exceeds contextLength ${c.contextLength}`);
     const d = c.dModel;
     const oneHot = tf.oneHot(tf.reshape(ids, [B * T]), c.vocabSize).toFloat(); // [B*T, V]
@@ -128,10 +138,17 @@ export class PolicyModel {
     let x = tf.add(tf.reshape(tok, [B, T, d]), pos) as tf.Tensor3D; // [B, T, D]
     const mask = causalMask(T); // [T, T]
     for (let l = 0; l < c.layers; l++) x = this.block(x, l, mask).x;
-    const h = tf.reshape(layerNorm(x, this.p("ln_f.g"), this.p("ln_f.b")), [B * T, d]); // [B*T, D]
-    const logits = tf.reshape(matMul(h, this.p("lm_head")), [B, T, c.vocabSize]) as tf.Tensor3D;
-    const values = tf.reshape(tf.add(matMul(h, this.p("value_head.w")), this.p("value_head.b")), [B, T]) as tf.Tensor2D;
-    return { logits, values };
+    return layerNorm(x, this.p("ln_f.g"), this.p("ln_f.b"));
+  }
+
+  /** Sets the linear value head: V = h·w + b. w: [D] */
+  setValueHead(w: Float32Array, b: number): void {
+    const d = this.config.dModel;
+    if (w.length !== d) throw new Error(`model: value head needs ${d} weights, got ${w.length}`);
+    tf.tidy(() => {
+      (this.p("value_head.w") as tf.Variable).assign(tf.tensor2d(w, [d, 1]));
+      (this.p("value_head.b") as tf.Variable).assign(tf.tensor1d([b]));
+    });
   }
 
   /**

@@ -15,6 +15,12 @@ export interface CurvePoint {
   valueLoss: number | null;
   entropy: number | null;
   clipFraction: number | null;
+  /** Mean approximate KL(old ‖ new) over the update's minibatches (k1 estimator, as CleanRL logs it). */
+  approxKl: number | null;
+  /** The critic's explained variance on this batch's value targets, before the update (null: no critic). */
+  explainedVariance: number | null;
+  /** Mean gradient norm before clipping. */
+  gradNorm: number | null;
   seconds: number;
 }
 
@@ -28,6 +34,9 @@ const COLUMNS: (keyof CurvePoint)[] = [
   "valueLoss",
   "entropy",
   "clipFraction",
+  "approxKl",
+  "explainedVariance",
+  "gradNorm",
   "seconds",
 ];
 

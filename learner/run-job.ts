@@ -10,7 +10,7 @@ import type { StepPOJob } from "../crds/steppojob.ts";
 import { RolloutWorker } from "../workers/rollout-worker.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
-import { formatRates, type RunSummary, summarize, updatePoint, warmUp } from "./run-phases.ts";
+import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { loadWarmStart } from "./warm-start.ts";
 
@@ -89,18 +89,8 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     }
     await learner.snapshotReference();
     log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
-    state.curve.push({
-      update: 0,
-      envSteps: 0,
-      trainSuccess: null,
-      testSuccess: state.initial.test,
-      meanReturn: null,
-      policyLoss: null,
-      valueLoss: null,
-      entropy: null,
-      clipFraction: null,
-      seconds: 0,
-    });
+    await warmUpCritic(env, tokenizer, learner, policy, log);
+    state.curve.push(initialPoint(state.initial.test));
   }
 
   const bus = new InMemoryBus();

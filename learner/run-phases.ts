@@ -2,6 +2,7 @@
 // benchmarks — so a job starts, and is summarised, the same way wherever it runs.
 import { Rng } from "../common/rng.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
+import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../workers/agent-loop.ts";
 import type { Environment } from "../workers/environment.ts";
 import { collectDemonstrations } from "./demonstrations.ts";
 import type { Trajectory } from "../common/trajectory.ts";
@@ -27,6 +28,48 @@ export async function warmUp(env: Environment, tokenizer: Tokenizer, learner: Le
       `loss ${losses.map((l) => l.toFixed(3)).join(" → ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
   );
   return demos.successRate;
+}
+
+/**
+ * Critic warm-up (learner/critic-fit.ts): episodes of the starting policy on training tasks, sampled as
+ * rollouts are, and the value head fitted to their returns. Its own RNG, so every row of a comparison that
+ * shares a warm start fits on the same episodes. Returns the fit's explained variance, or null when the
+ * estimator has no critic or the job asks for no warm-up of it.
+ */
+export async function warmUpCritic(
+  env: Environment,
+  tokenizer: Tokenizer,
+  learner: Learner,
+  policy: TokenPolicy,
+  log: (line: string) => void,
+): Promise<number | null> {
+  const spec = learner.spec;
+  const { episodes, ridge } = spec.algorithm.criticWarmup;
+  if (episodes === 0 || learner.estimator.critic === "none") return null;
+  const t0 = Date.now();
+  const rng = new Rng(spec.seed ^ 0xc417);
+  const requests: EpisodeRequest[] = Array.from({ length: episodes }, (_, i) => ({
+    task: env.sampleTask(rng, "train"),
+    groupId: `critic-warmup${i}`,
+    trajId: `critic-warmup${i}`,
+  }));
+  const trajs = await runEpisodes(env, requests, policy, tokenizer, rng, {
+    workerId: "critic-warmup",
+    policyVersion: learner.version,
+    maxSteps: spec.environment.maxSteps,
+    maxStepTokens: spec.environment.maxStepTokens,
+    contextLength: learner.config.contextLength,
+    temperature: spec.rollout.temperature,
+    greedy: false,
+  });
+  const fit = learner.fitCritic(trajs, ridge);
+  if (!fit) return null;
+  const success = trajs.filter((t) => t.success).length / trajs.length;
+  log(
+    `critic warm-up: value head fitted to ${fit.positions} returns of ${episodes} episodes (success ${success.toFixed(2)}), ` +
+      `explained variance ${fit.explainedVariance?.toFixed(2) ?? "n/a"} on them, in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  return fit.explainedVariance;
 }
 
 export interface RunSummary {
@@ -114,6 +157,28 @@ export function updatePoint(version: number, envSteps: number, batch: Trajectory
     valueLoss: stats.valueLoss,
     entropy: stats.entropy,
     clipFraction: stats.clipFraction,
+    approxKl: stats.approxKl,
+    explainedVariance: stats.explainedVariance,
+    gradNorm: stats.gradNorm,
     seconds: (Date.now() - startedMs) / 1000,
+  };
+}
+
+/** The curve's first row: the policy before any update, with its greedy held-out success. */
+export function initialPoint(testSuccess: number): CurvePoint {
+  return {
+    update: 0,
+    envSteps: 0,
+    trainSuccess: null,
+    testSuccess,
+    meanReturn: null,
+    policyLoss: null,
+    valueLoss: null,
+    entropy: null,
+    clipFraction: null,
+    approxKl: null,
+    explainedVariance: null,
+    gradNorm: null,
+    seconds: 0,
   };
 }

@@ -39,6 +39,7 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
   const learner = new Learner(config, spec);
   const policy = asTokenPolicy(learner.model);
   const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
+  log(`evaluation sets: ${sets.map((s) => `${s.name} ${s.tasks.length} ${s.decoding === "greedy" ? "distinct tasks, greedy" : "tasks, sampled"}`).join("; ")}`);
   const evaluate = async (names?: string[], known: Record<string, number> = {}) => {
     const out: Record<string, number> = {};
     for (const s of sets) {

@@ -15,6 +15,9 @@ const point = (update: number, testSuccess: number | null): CurvePoint => ({
   valueLoss: null,
   entropy: null,
   clipFraction: null,
+  approxKl: null,
+  explainedVariance: null,
+  gradNorm: null,
   seconds: 1,
 });
 
