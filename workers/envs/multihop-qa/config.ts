@@ -16,6 +16,8 @@ export interface MultihopQaConfig {
   maxContextWords: number;
   /** Share of bridge anchors (films, companies) held out for the in-domain test split. */
   testFraction: number;
+  /** 1: every task has a knowledge base of its own (same names, fresh facts); test facts are never training facts. */
+  freshFacts: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<MultihopQaConfig> = {
@@ -27,6 +29,7 @@ export const DEFAULT_CONFIG: Readonly<MultihopQaConfig> = {
   maxPassages: 2,
   maxContextWords: 96,
   testFraction: 0.25,
+  freshFacts: 0,
 };
 
 const RULES: ConfigRules<MultihopQaConfig> = {
@@ -38,6 +41,7 @@ const RULES: ConfigRules<MultihopQaConfig> = {
   maxPassages: { kind: "int", min: 1, max: 10 },
   maxContextWords: { kind: "int", min: 1, max: 4096 },
   testFraction: { kind: "fraction" },
+  freshFacts: { kind: "int", min: 0, max: 1 },
 };
 
 /**

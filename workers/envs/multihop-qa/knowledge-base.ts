@@ -73,10 +73,14 @@ export function templateWords(): string[] {
 /** Words the index ignores (punctuation only; grammar words carry little idf anyway). */
 const UNINDEXED = new Set([".", ","]);
 
+/** The year words [start, start + span). */
+function yearRange(start: number, span: number): string[] {
+  return Array.from({ length: span }, (_, i) => String(start + i));
+}
+
 /** `n` distinct years from [start, start + span), in random order. */
 function distinctYears(rng: Rng, start: number, span: number, n: number): string[] {
-  const all = Array.from({ length: span }, (_, i) => String(start + i));
-  return rng.shuffle(all).slice(0, n);
+  return rng.shuffle(yearRange(start, span)).slice(0, n);
 }
 
 export class KnowledgeBase {
@@ -94,23 +98,34 @@ export class KnowledgeBase {
   private readonly entities = new Map<string, { type: EntityType; doc: number }>();
   private readonly index: Bm25Index;
 
-  /** `reserved`: lower-case grammar words no name may equal. */
-  constructor(sizes: KbSizes, seed: number, testFraction: number, reserved: ReadonlySet<string>) {
-    const rng = new Rng(seed);
+  /** Every year word any knowledge base of these sizes can contain (its facts may be drawn anew). */
+  readonly yearWords: string[];
+
+  /**
+   * `reserved`: lower-case grammar words no name may equal. `factSeed`, when given, draws the facts
+   * (years, who works where, who directed what …) from their own seed over the same names: the
+   * knowledge bases of one env seed then share names, and so a vocabulary, but not facts.
+   */
+  constructor(sizes: KbSizes, seed: number, testFraction: number, reserved: ReadonlySet<string>, factSeed?: number) {
+    const nameRng = new Rng(seed);
     const taken = new Set<string>();
-    const cityNames = generateNames(rng, sizes.cities, taken, reserved);
-    const companyNames = generateNames(rng, sizes.companies, taken, reserved);
-    const personNames = generateNames(rng, sizes.people, taken, reserved);
-    const filmNames = generateNames(rng, sizes.films, taken, reserved);
+    const cityNames = generateNames(nameRng, sizes.cities, taken, reserved);
+    const companyNames = generateNames(nameRng, sizes.companies, taken, reserved);
+    const personNames = generateNames(nameRng, sizes.people, taken, reserved);
+    const filmNames = generateNames(nameRng, sizes.films, taken, reserved);
+    // Without a fact seed the facts continue the names' stream, as they always have (same KB per seed).
+    const rng = factSeed === undefined ? nameRng : new Rng((seed * 0x9e3779b1) ^ factSeed);
 
     // Disjoint year ranges per type, so a year word identifies one passage and comparisons never tie.
     const cSpan = Math.max(40, sizes.companies);
     const pStart = Math.max(1930, 1850 + cSpan);
     const pSpan = Math.max(50, sizes.people);
     const fStart = Math.max(1985, pStart + pSpan);
+    const fSpan = Math.max(35, sizes.films);
     const companyYears = distinctYears(rng, 1850, cSpan, sizes.companies);
     const personYears = distinctYears(rng, pStart, pSpan, sizes.people);
-    const filmYears = distinctYears(rng, fStart, Math.max(35, sizes.films), sizes.films);
+    const filmYears = distinctYears(rng, fStart, fSpan, sizes.films);
+    this.yearWords = [...yearRange(1850, cSpan), ...yearRange(pStart, pSpan), ...yearRange(fStart, fSpan)];
 
     this.cities = cityNames.map((name) => ({ name, region: rng.pick(REGIONS) }));
     this.companies = companyNames.map((name, i) => ({ name, founder: "", year: companyYears[i], city: rng.pick(cityNames) }));
@@ -137,7 +152,7 @@ export class KnowledgeBase {
     // met in training, and a test question asks something about it that training never asked — the
     // HotpotQA dev-set situation. (Holding out entities would instead test copying names the policy
     // has never written, which a model this size cannot learn in a quickstart's budget.)
-    this.splitSalt = rng.nextUint32();
+    this.splitSalt = nameRng.nextUint32();
     this.testFraction = testFraction;
   }
 

@@ -258,7 +258,11 @@ export function toTask(q: Question): Task {
   return { id: q.id, family: q.variant.family, split: q.split, prompt: [...q.prompt], answer: q.answer };
 }
 
-export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family?: string): Question {
+/**
+ * A question of `split`. `allAnchors`: every in-domain anchor may be asked about (a knowledge base drawn
+ * for one split alone, where the split is the knowledge base's, not the anchor's).
+ */
+export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family?: string, opts: { allAnchors?: boolean } = {}): Question {
   const families = split === "ood" ? FAMILIES.ood : FAMILIES.train;
   if (family !== undefined && !families.includes(family)) {
     throw new Error(`multihop-qa: family "${family}" is not in the ${split} split (have: ${families.join(", ")})`);
@@ -272,7 +276,7 @@ export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family
       v.kind === "chain"
         ? kb
             .namesOf(v.anchor)
-            .filter((a) => kb.isTestQuestion(v.name, a) === (split === "test"))
+            .filter((a) => opts.allAnchors || kb.isTestQuestion(v.name, a) === (split === "test"))
             .map((a) => [v, a] as const)
         : [],
     );
