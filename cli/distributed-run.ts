@@ -10,6 +10,7 @@ import { KV_KEYS } from "../common/nats/names.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { JobStateKV } from "../common/nats/weights.ts";
 import type { DistributedSummary } from "../learner/learner-process.ts";
+import { redactUrl } from "../common/secrets.ts";
 
 export const STEPPO_BIN = fileURLToPath(new URL("../bin/steppo.mjs", import.meta.url));
 
@@ -83,7 +84,7 @@ export async function runDistributed(opts: DistributedRunOptions): Promise<Distr
   const workers = Array.from({ length: Math.max(1, opts.workers) }, (_, i) =>
     spawnSteppo(`worker-${i}`, ["worker", ...common, "--id", `worker-${i}`], env, opts.log),
   );
-  opts.log(`started learner (pid ${learner.proc.pid}) and ${workers.length} worker(s) against ${opts.natsUrl}`);
+  opts.log(`started learner (pid ${learner.proc.pid}) and ${workers.length} worker(s) against ${redactUrl(opts.natsUrl)}`);
   const onAbort = () => {
     for (const c of [learner, ...workers]) if (c.proc.exitCode === null) c.proc.kill("SIGTERM");
   };

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
 import { runDistributed } from "./distributed-run.ts";
-import { ENV, learnerConfig, workerConfig } from "./process-config.ts";
+import { checkNatsUrl, ENV, learnerConfig, workerConfig } from "./process-config.ts";
 import { progressReporter } from "./progress.ts";
 
 export const DISTRIBUTED_USAGE = `  run <job.yaml> --nats URL [--workers N]
@@ -116,6 +116,7 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
   if (!values.nats) throw new UsageError("run --nats needs a URL (nats://host:port)");
+  checkNatsUrl(values.nats as string, "run --nats");
   const jobFile = positionals[0];
   const job = loadJobFile(jobFile);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);

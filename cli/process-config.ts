@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
+import { credentialedUrlMessage, hasUrlCredentials, NATS_CREDENTIALS_HINT, redactUrl } from "../common/secrets.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import { UsageError } from "./args.ts";
 
@@ -71,15 +72,28 @@ function positiveInt(value: string | undefined, what: string, fallback: number):
   return n;
 }
 
+/**
+ * Refuses a NATS URL that is malformed or carries credentials (they would show in the process list, the
+ * pod spec and logs; a creds file is the way). `what` names where the URL came from; messages redact it.
+ */
+export function checkNatsUrl(natsUrl: string, what: string): void {
+  if (hasUrlCredentials(natsUrl)) {
+    throw new UsageError(
+      `${what}: ${credentialedUrlMessage(`pass a creds file with --nats-creds / ${ENV.natsCredsFile}, or on a cluster ${NATS_CREDENTIALS_HINT}`)}`,
+    );
+  }
+  if (!/^(nats|tls|wss?):\/\//.test(natsUrl) && !/^[\w.-]+:\d+$/.test(natsUrl)) {
+    throw new UsageError(`${what}: NATS URL "${redactUrl(natsUrl)}" is not a nats://host:port URL`);
+  }
+}
+
 function common(command: string, flags: Flags, env: Env): ProcessConfig {
   const jobFile = pick(flags.job, env, ENV.jobFile);
   if (!jobFile) throw new UsageError(`${command}: no job file: pass --job FILE or set ${ENV.jobFile}`);
   const job = loadJobFile(jobFile);
   const natsUrl = pick(flags.nats, env, ENV.natsUrl) ?? job.spec.nats.url;
   if (!natsUrl) throw new UsageError(`${command}: no NATS server: pass --nats URL, set ${ENV.natsUrl}, or set spec.nats.url in ${jobFile}`);
-  if (!/^(nats|tls|wss?):\/\//.test(natsUrl) && !/^[\w.-]+:\d+$/.test(natsUrl)) {
-    throw new UsageError(`${command}: NATS URL "${natsUrl}" is not a nats://host:port URL`);
-  }
+  checkNatsUrl(natsUrl, `${command}: --nats / ${ENV.natsUrl} / spec.nats.url`);
   const natsCredsFile = pick(flags["nats-creds"], env, ENV.natsCredsFile);
   if (natsCredsFile !== undefined && !existsSync(natsCredsFile)) {
     throw new UsageError(`${command}: NATS credentials file "${natsCredsFile}" (--nats-creds / ${ENV.natsCredsFile}) does not exist`);

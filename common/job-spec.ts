@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import yaml from "js-yaml";
 import { API_VERSION, jobSchema, KIND, type StepPOJob } from "../crds/steppojob.ts";
 import { type FieldError, ValidationError, validateAndDefault } from "./schema.ts";
+import { specSecretProblems } from "./secrets.ts";
 
 export function parseJob(doc: unknown, source: string): StepPOJob {
   const errors: FieldError[] = [];
@@ -23,6 +24,9 @@ export function parseJob(doc: unknown, source: string): StepPOJob {
   }
   const job = validateAndDefault(jobSchema.openapi, rest, "", errors) as StepPOJob;
   const cleaned = errors.map((e) => ({ ...e, path: e.path.replace(/^\./, "") }));
+  // Credentials in the clear (the schema's CEL rule already reports spec.nats.url: report a field once).
+  const reported = new Set(cleaned.map((e) => e.path));
+  if (job.spec) cleaned.push(...specSecretProblems(job.spec).filter((e) => !reported.has(e.path)));
   if (cleaned.length > 0) throw new ValidationError(source, cleaned);
   return job;
 }

@@ -22,6 +22,7 @@ export interface OpenApiSchema {
   maximum?: number;
   exclusiveMinimum?: boolean;
   minLength?: number;
+  maxLength?: number;
   pattern?: string;
   properties?: Record<string, OpenApiSchema>;
   required?: string[];
@@ -51,7 +52,9 @@ export function integer<O extends Common & { default?: number; minimum?: number;
   return make({ type: "integer", ...o });
 }
 
-export function string<O extends Common & { default?: string; minLength?: number; pattern?: string }>(o: O = {} as O): Schema<string, Defaulted<O>> {
+export function string<O extends Common & { default?: string; minLength?: number; maxLength?: number; pattern?: string }>(
+  o: O = {} as O,
+): Schema<string, Defaulted<O>> {
   return make({ type: "string", ...o });
 }
 
@@ -226,6 +229,7 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
       }
       if (s.enum && !s.enum.includes(v)) errors.push({ path, message: `must be one of ${s.enum.join(", ")}; got "${v}"` });
       if (s.minLength !== undefined && v.length < s.minLength) errors.push({ path, message: `must not be empty` });
+      if (s.maxLength !== undefined && v.length > s.maxLength) errors.push({ path, message: `must be at most ${s.maxLength} characters long` });
       if (s.pattern && !new RegExp(s.pattern).test(v)) errors.push({ path, message: `must match ${s.pattern}; got "${v}"` });
       return v;
     }

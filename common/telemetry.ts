@@ -10,6 +10,7 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import express from "express";
+import { redactUrl } from "./secrets.ts";
 
 export interface TelemetryOptions {
   /** `steppo-learner` or `steppo-worker`. */
@@ -47,7 +48,7 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
   if (opts.otlpEndpoint) {
     const url = `${opts.otlpEndpoint.replace(/\/+$/, "")}/v1/traces`;
     tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url }))] });
-    opts.log(`tracing: exporting spans to ${url}`);
+    opts.log(`tracing: exporting spans to ${redactUrl(url)}`);
   }
   // Without a provider the API hands out no-op tracers.
   const tracer = tracerProvider ? tracerProvider.getTracer("steppo") : trace.getTracer("steppo");

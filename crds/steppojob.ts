@@ -2,6 +2,7 @@
 // TypeScript types every component uses. `steppo run` validates a job file against the same schema
 // the API server enforces, plus the cross-field rules the CRD states in CEL (see job-spec.ts).
 import * as s from "../common/schema.ts";
+import { CREDENTIALED_URL_PATTERN, hasUrlCredentials, NATS_CREDENTIALS_HINT } from "../common/secrets.ts";
 
 export const GROUP = "steppo.dev";
 export const VERSION = "v1alpha1";
@@ -74,7 +75,11 @@ export const modelSchema = s.object({
 
 export const environmentSchema = s.object({
   name: s.enumOf(ENVIRONMENTS, { default: "multihop-qa" }),
-  config: s.free({ description: "Environment-specific settings (KB size, families …; http: url, timeoutMs, retries, headers, maxContextWords)." }),
+  config: s.free({
+    description:
+      "Environment-specific settings (KB size, families …; http: url, timeoutMs, retries, maxReplyBytes, headers, headersFrom, maxContextWords). " +
+      "Credentials never go here in the clear: http headers that carry them come from Secrets through headersFrom.",
+  }),
   maxSteps: s.integer({ default: 5, minimum: 1, description: "Step budget; the episode is truncated after it." }),
   maxStepTokens: s.integer({ default: 24, minimum: 2, description: "Action tokens one step may generate before it is cut." }),
   toolLatencyMs: s.array(s.integer({ minimum: 0 }), { description: "Simulated tool latency [min, max] in ms." }),
@@ -178,10 +183,29 @@ export const checkpointSchema = s.object({
   existingClaim: s.string(),
 });
 
-export const natsSchema = s.object({
-  url: s.string({ description: "nats:// URL; steppo run embeds an in-memory bus when absent." }),
-  credentialsSecret: s.string({ description: "Secret holding a NATS creds file (key `nats.creds`)." }),
-});
+export const natsSchema = s.object(
+  {
+    url: s.string({
+      // Bounded so that the API server can afford the CEL rule below on it.
+      maxLength: 4096,
+      description: "nats:// URL (or a comma-separated list) without credentials; steppo run embeds an in-memory bus when absent.",
+    }),
+    credentialsSecret: s.string({
+      description: "Secret holding a NATS creds file (key `nats.creds`), mounted into every pod: the only way to give NATS credentials.",
+    }),
+  },
+  {
+    validations: [
+      {
+        // The job is readable by the `view` role and copied into a ConfigMap and env vars: no password here.
+        rule: `!has(self.url) || !self.url.matches('${CREDENTIALED_URL_PATTERN}')`,
+        message: `url must not contain credentials (user:password@ or token@); ${NATS_CREDENTIALS_HINT}`,
+        fieldPath: ".url",
+        check: (n) => n.url === undefined || !hasUrlCredentials(n.url as string),
+      },
+    ],
+  },
+);
 
 export const runPolicySchema = s.object({
   backoffLimit: s.integer({ default: 3, minimum: 0 }),

@@ -27,6 +27,7 @@ import { fetchCoalesced } from "./intake.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
+import { redactUrl } from "../common/secrets.ts";
 
 export interface DistributedSummary extends RunSummary {
   trajectories: TrajectoryAccounting;
@@ -123,7 +124,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     const a = learner.algorithm;
     log(
       `learner for job ${job.metadata.name}: ${env.name}, ${a.estimator} + ${a.ratio} ratio, ${learner.model.parameterCount()} parameters, ` +
-        `batch ${B} episodes, maxPolicyLag ${maxLag}, NATS ${cfg.natsUrl}`,
+        `batch ${B} episodes, maxPolicyLag ${maxLag}, NATS ${redactUrl(cfg.natsUrl)}`,
     );
 
     nc = await connectNats({ servers: cfg.natsUrl, credsFile: cfg.natsCredsFile, name: `learner-${names.job}`, log });

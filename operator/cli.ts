@@ -2,6 +2,7 @@
 // exits non-zero and Kubernetes restarts it as a fresh candidate, as client-go operators do).
 import { hostname } from "node:os";
 import { intFlag, parseFlags } from "../cli/args.ts";
+import { checkNatsUrl } from "../cli/process-config.ts";
 import { DEFAULTS } from "./desired.ts";
 import { startOperator } from "./operator.ts";
 
@@ -18,13 +19,16 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     nats: { type: "string" },
     "nats-creds": { type: "string" },
   });
+  const natsUrl = (values.nats as string | undefined) ?? DEFAULTS.natsUrl;
+  // The default URL goes into every pod's env: it must not carry a password (--nats-creds is the way).
+  checkNatsUrl(natsUrl, "operator --nats");
   const leaseNs = (values["lease-namespace"] as string | undefined) ?? process.env.POD_NAMESPACE ?? "default";
   const op = await startOperator({
     kubeconfig: values.kubeconfig as string | undefined,
     namespace: values.namespace as string | undefined,
     port: intFlag(values.port, "port") ?? 8080,
     workers: intFlag(values.workers, "workers"),
-    defaults: { image: (values.image as string | undefined) ?? DEFAULTS.image, natsUrl: (values.nats as string | undefined) ?? DEFAULTS.natsUrl },
+    defaults: { image: (values.image as string | undefined) ?? DEFAULTS.image, natsUrl },
     leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs, name: values["lease-name"] as string | undefined },
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
     natsCredsFile: (values["nats-creds"] as string | undefined) ?? process.env.STEPPO_NATS_CREDS_FILE,

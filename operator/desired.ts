@@ -17,6 +17,7 @@ import type {
 import { createHash } from "node:crypto";
 import yaml from "js-yaml";
 import { DEFAULT_METRICS_PORT, ENV } from "../cli/process-config.ts";
+import { type HeaderFrom, headerEnvVar, headersFromProblems } from "../common/secrets.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import {
   configMapName,
@@ -149,13 +150,29 @@ export function resourceRequirements(r: { requests?: Quantities; limits?: Quanti
   return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
 }
 
+/**
+ * The http environment's headersFrom entries with a secretKeyRef, as env vars the kubelet fills from the
+ * Secret (valueFrom, never a `value`): the secret is in neither the job, its ConfigMap nor the pod spec.
+ * Both pods open the environment (the learner evaluates on it), so both get them. A malformed list gives
+ * none; the planner fails such a job before any pod is made.
+ */
+export function headerSecretEnv(job: JobObject): V1EnvVar[] {
+  const list = job.spec.environment.name === "http" ? job.spec.environment.config?.headersFrom : undefined;
+  if (list === undefined || headersFromProblems(list, "headersFrom").length > 0) return [];
+  return (list as HeaderFrom[]).flatMap((h) =>
+    h.secretKeyRef ? [{ name: headerEnvVar(h.name), valueFrom: { secretKeyRef: { name: h.secretKeyRef.name, key: h.secretKeyRef.key } } }] : [],
+  );
+}
+
 function commonEnv(job: JobObject, defaults: Defaults): V1EnvVar[] {
   const env: V1EnvVar[] = [
     { name: ENV.jobFile, value: JOB_FILE },
+    // Credential-free: the CRD, parseJob and the operator's --nats flag refuse user:password@ URLs.
     { name: ENV.natsUrl, value: job.spec.nats.url ?? defaults.natsUrl },
     { name: ENV.metricsPort, value: String(DEFAULT_METRICS_PORT) },
   ];
   if (job.spec.nats.credentialsSecret) env.push({ name: ENV.natsCredsFile, value: `${NATS_CREDS_DIR}/nats.creds` });
+  env.push(...headerSecretEnv(job));
   return env;
 }
 

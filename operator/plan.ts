@@ -6,6 +6,7 @@
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { ConditionType, StepPOJobStatus } from "../crds/steppojob-status.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
+import { specSecretProblems } from "../common/secrets.ts";
 import { autoscale } from "./autoscaler.ts";
 import { isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
 import { DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "./desired.ts";
@@ -141,6 +142,16 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
 
   if (job.metadata.deletionTimestamp) return finish();
   if (finished()) return settle();
+
+  // A credential in the clear in the spec (a job created before the CRD refused it, or through a field
+  // the CRD cannot check): copying it into a ConfigMap or an env var would spread it, so write nothing
+  // and fail the job. The messages name fields and headers, never values.
+  const leaks = specSecretProblems(job.spec);
+  if (leaks.length > 0) {
+    set("Failed", "True", "CredentialsInSpec", leaks.map((e) => `${e.path}: ${e.message}`).join("; "));
+    if (isTrue(conditions, "Running")) set("Running", "False", "CredentialsInSpec", "the spec holds credentials in the clear");
+    return settle();
+  }
 
   // Shared children: the job file, the metrics Service, the checkpoint claim.
   const base = desiredChildren(job);

@@ -9,6 +9,7 @@ import { connectNats } from "../common/nats/connection.ts";
 import { KV_KEYS } from "../common/nats/names.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { JobStateKV } from "../common/nats/weights.ts";
+import { redactUrl } from "../common/secrets.ts";
 
 export interface ProgressWatcherOptions {
   /** Called when a job's progress changed (or a failed watch should be retried): queue the job. */
@@ -101,7 +102,7 @@ export class ProgressWatcher {
       if (w.closed) w.stop();
     } catch (err) {
       if (w.closed) return;
-      this.o.log(`${key}: cannot watch learner progress on ${w.url}: ${(err as Error).message} (retrying in ${w.retryDelayMs} ms)`);
+      this.o.log(`${key}: cannot watch learner progress on ${redactUrl(w.url)}: ${(err as Error).message} (retrying in ${w.retryDelayMs} ms)`);
       w.timer = setTimeout(() => {
         if (w.closed) return;
         w.retryDelayMs = Math.min(w.retryDelayMs * 2, 60_000);

@@ -434,3 +434,109 @@ spec:
     assert.ok(!existsSync(join(dir, "run", "summary.json")));
   });
 });
+
+// ---- the client does not leak its headers, nor fill its memory ---------------------------------------
+
+/** A server that records each request's path and headers, then answers with `reply`. */
+function recordingServer(reply: (req: IncomingMessage, res: ServerResponse) => void): {
+  server: Server;
+  seen: { url?: string; headers: IncomingMessage["headers"] }[];
+} {
+  const seen: { url?: string; headers: IncomingMessage["headers"] }[] = [];
+  const server = createServer((req, res) => {
+    seen.push({ url: req.url, headers: req.headers });
+    reply(req, res);
+  });
+  return { server, seen };
+}
+
+describe("http environment client safety", () => {
+  const TOKEN_VAR = "STEPPO_TEST_ENV_TOKEN";
+  const TOKEN = "Bearer integration-secret";
+
+  test("a redirect to another origin is not followed: the second server gets no request, the error names status and Location", async () => {
+    const other = recordingServer((_req, res) => json(res, 200, { name: "other", vocabulary: ["x"], families: { train: ["f"] } }));
+    const otherUrl = await listen(other.server);
+    const first = recordingServer((req, res) => {
+      res.writeHead(302, { location: `${otherUrl}${req.url}` });
+      res.end();
+    });
+    const firstUrl = await listen(first.server);
+    process.env[TOKEN_VAR] = TOKEN;
+    try {
+      await assert.rejects(openHttp({ url: firstUrl, retries: 2, headersFrom: [{ name: "Authorization", env: TOKEN_VAR }] }), (err: Error) => {
+        assert.match(err.message, /GET http:\/\/127\.0\.0\.1:\d+\/info: HTTP 302 redirect to "http:\/\/127\.0\.0\.1:\d+\/info" not followed/);
+        assert.ok(err.message.includes(`${otherUrl}/info`), err.message);
+        assert.ok(!err.message.includes(TOKEN), "the header value is not in the message");
+        return true;
+      });
+      assert.equal(first.seen.length, 1, "a redirect is not retried");
+      assert.equal(first.seen[0].headers.authorization, TOKEN, "the header from headersFrom was sent to the configured server");
+      assert.equal(other.seen.length, 0, "nothing reached the redirect's target");
+    } finally {
+      delete process.env[TOKEN_VAR];
+      await close(first.server);
+      await close(other.server);
+    }
+  });
+
+  test("a reply larger than maxReplyBytes is refused without being read to its end", async () => {
+    const LIMIT = 64 * 1024;
+    const TOTAL = 256 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let written = 0;
+    let finished = false;
+    // Streams TOTAL bytes without a Content-Length, as fast as the client reads, until the client hangs up.
+    const streaming = recordingServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const pump = () => {
+        while (written < TOTAL) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", pump);
+        }
+        finished = true;
+        res.end();
+      };
+      res.on("close", () => res.removeAllListeners("drain"));
+      pump();
+    });
+    const url = await listen(streaming.server);
+    // Declares a huge Content-Length: refused from the header alone.
+    const declared = recordingServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": String(TOTAL) });
+      res.write("{");
+    });
+    const declaredUrl = await listen(declared.server);
+    try {
+      for (const u of [url, declaredUrl]) {
+        await assert.rejects(openHttp({ url: u, retries: 2, maxReplyBytes: LIMIT }), (err: Error) => {
+          assert.match(err.message, /GET http:\/\/127\.0\.0\.1:\d+\/info: the reply is larger than maxReplyBytes \(65536 bytes\)/);
+          return true;
+        });
+      }
+      assert.equal(streaming.seen.length, 1, "an oversized reply is not retried");
+      assert.equal(declared.seen.length, 1);
+      assert.ok(!finished, "the server never got to write the whole body");
+      assert.ok(written < TOTAL / 4, `the server wrote ${written} of ${TOTAL} bytes before the client hung up`);
+    } finally {
+      await close(streaming.server);
+      await close(declared.server);
+    }
+  });
+
+  test("a URL with credentials is refused before any request, without echoing them", async () => {
+    const s = recordingServer((_req, res) => json(res, 200, {}));
+    const url = await listen(s.server);
+    try {
+      const withCreds = url.replace("http://", "http://user:hunter2@");
+      await assert.rejects(openHttp({ url: withCreds }), (err: Error) => {
+        assert.match(err.message, /spec\.environment\.config\.url: the URL must not contain credentials .*headersFrom/);
+        assert.ok(!err.message.includes("hunter2"));
+        return true;
+      });
+      assert.equal(s.seen.length, 0, "no request was made");
+    } finally {
+      await close(s.server);
+    }
+  });
+});

@@ -78,17 +78,22 @@ test("http config: defaults, and every error names the field", () => {
     url: "http://127.0.0.1:8765",
     timeoutMs: 10000,
     retries: 2,
+    maxReplyBytes: 4 * 1024 * 1024,
     headers: {},
+    headersFrom: [],
     maxContextWords: 96,
   });
   const full = parseHttpEnvConfig({
     url: "https://envs.example/calc/",
     timeoutMs: 50,
     retries: 0,
-    headers: { Authorization: "Bearer t" },
+    maxReplyBytes: 65536,
+    headers: { "X-Tenant": "t" },
+    headersFrom: [{ name: "Authorization", secretKeyRef: { name: "env-token", key: "token" } }],
     maxContextWords: 40,
   });
-  assert.deepEqual(full.headers, { Authorization: "Bearer t" });
+  assert.deepEqual(full.headers, { "X-Tenant": "t" });
+  assert.deepEqual(full.headersFrom, [{ name: "Authorization", secretKeyRef: { name: "env-token", key: "token" } }]);
   const cases: [Record<string, unknown> | undefined, RegExp][] = [
     [undefined, /spec\.environment\.config\.url: required: the base URL of the environment server/],
     [{}, /spec\.environment\.config\.url: required/],
@@ -101,9 +106,12 @@ test("http config: defaults, and every error names the field", () => {
     [{ url: "http://h", retries: 11 }, /spec\.environment\.config\.retries: expected an integer between 0 and 10/],
     [{ url: "http://h", headers: ["a"] }, /spec\.environment\.config\.headers: expected a map of header names to strings, got an array/],
     [{ url: "http://h", headers: { "bad name": "x" } }, /spec\.environment\.config\.headers: "bad name" is not a valid HTTP header name/],
-    [{ url: "http://h", headers: { "X-Token": 5 } }, /spec\.environment\.config\.headers\.X-Token: expected a single-line string, got 5/],
-    [{ url: "http://h", headers: { "X-Token": "a\r\nb" } }, /spec\.environment\.config\.headers\.X-Token: expected a single-line string/],
-    [{ url: "http://h", urll: "x" }, /spec\.environment\.config\.urll: unknown key \(expected one of url, timeoutMs, retries, headers, maxContextWords\)/],
+    [{ url: "http://h", headers: { "X-Tenant": 5 } }, /spec\.environment\.config\.headers\.X-Tenant: expected a single-line string, got 5/],
+    [{ url: "http://h", headers: { "X-Tenant": "a\r\nb" } }, /spec\.environment\.config\.headers\.X-Tenant: expected a single-line string/],
+    [
+      { url: "http://h", urll: "x" },
+      /spec\.environment\.config\.urll: unknown key \(expected one of url, timeoutMs, retries, maxReplyBytes, headers, headersFrom, maxContextWords\)/,
+    ],
   ];
   for (const [raw, re] of cases) assert.throws(() => parseHttpEnvConfig(raw), re, JSON.stringify(raw));
 });
@@ -119,7 +127,7 @@ test("registry: http is opened asynchronously; its config is checked before any 
 });
 
 test("http episode: the context is the prompt then the newest observations that fit; the prompt is never dropped", () => {
-  const client = new EnvClient({ url: "http://127.0.0.1:1", timeoutMs: 1, headers: {}, retries: 0, retryDelayMs: 0 });
+  const client = new EnvClient({ url: "http://127.0.0.1:1", timeoutMs: 1, headers: {}, maxReplyBytes: 1024, retries: 0, retryDelayMs: 0 });
   const task = { id: "train/add/1", family: "add", split: "train" as const, prompt: [], answer: "" };
   const ep = new HttpEpisode(task, "e1", { prompt: "what is 1 plus 2 ?", observation: "tools : calc" }, client, 14);
   assert.deepEqual(ep.context(), ["what", "is", "1", "plus", "2", "?", "<obs>", "tools", ":", "calc", "</obs>"]);

@@ -1,6 +1,16 @@
 // Validation of `spec.environment.config` shared by every environment: defaults merged with the
 // given values, unknown keys, out-of-range numbers and malformed strings refused with the field
 // named. Cross-field checks (and required keys) stay with each environment.
+import {
+  HEADERS_FROM_HINT,
+  credentialedUrlMessage,
+  credentialHeaderMessage,
+  HEADER_NAME,
+  type HeaderFrom,
+  hasUrlCredentials,
+  headersFromProblems,
+  isCredentialHeader,
+} from "../../common/secrets.ts";
 
 export type ConfigRule =
   | { kind: "int"; min: number; max: number }
@@ -9,15 +19,26 @@ export type ConfigRule =
   | { kind: "fraction" }
   /** An absolute URL whose scheme is one of `protocols` (e.g. "http:"), without query or fragment. */
   | { kind: "url"; protocols: readonly string[] }
-  /** HTTP header names mapped to string values (e.g. an Authorization header for a remote environment). */
-  | { kind: "headers" };
+  /** HTTP header names mapped to string values; credential-like names are refused (see headersFrom). */
+  | { kind: "headers" }
+  /** Headers whose values come from Secrets or env vars, never from the job itself (common/secrets.ts). */
+  | { kind: "headersFrom" };
 
 type NumberRule = Extract<ConfigRule, { kind: "int" | "number" | "fraction" }>;
 type StringRule = Extract<ConfigRule, { kind: "url" }>;
 type MapRule = Extract<ConfigRule, { kind: "headers" }>;
+type HeadersFromRule = Extract<ConfigRule, { kind: "headersFrom" }>;
 
 /** The rules that can produce a value of type V. */
-type RuleFor<V> = V extends number ? NumberRule : V extends string ? StringRule : V extends Record<string, string> ? MapRule : never;
+type RuleFor<V> = V extends number
+  ? NumberRule
+  : V extends string
+    ? StringRule
+    : V extends readonly HeaderFrom[]
+      ? HeadersFromRule
+      : V extends Record<string, string>
+        ? MapRule
+        : never;
 
 /** One rule per config key, of a kind that yields that key's type. */
 export type ConfigRules<T> = { [K in keyof T]-?: RuleFor<NonNullable<T[K]>> };
@@ -31,9 +52,6 @@ export function describeValue(v: unknown): string {
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
-
-/** An HTTP header name (RFC 9110 token). */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Checks `value` against `rule`; returns the value to keep, or throws naming `field`. */
 function checkValue(field: string, rule: ConfigRule, value: unknown): unknown {
@@ -54,12 +72,15 @@ function checkValue(field: string, rule: ConfigRule, value: unknown): unknown {
     case "url": {
       const expected = `expected an absolute ${rule.protocols.map((p) => `${p}//`).join(" or ")} URL`;
       if (typeof value !== "string") throw new Error(`${field}: ${expected}, got ${describeValue(value)}`);
+      // Checked first, before any message quotes the URL, so that a password is never echoed in an error.
+      if (hasUrlCredentials(value)) throw new Error(`${field}: ${credentialedUrlMessage(HEADERS_FROM_HINT)}`);
       let url: URL;
       try {
         url = new URL(value);
       } catch {
         throw new Error(`${field}: ${expected}, got ${describeValue(value)}`);
       }
+      if (url.username || url.password) throw new Error(`${field}: ${credentialedUrlMessage(HEADERS_FROM_HINT)}`);
       if (!rule.protocols.includes(url.protocol)) throw new Error(`${field}: ${expected}, got ${describeValue(value)}`);
       if (url.search || url.hash) throw new Error(`${field}: the URL must have no query or fragment (paths are appended to it), got ${describeValue(value)}`);
       return value;
@@ -68,9 +89,15 @@ function checkValue(field: string, rule: ConfigRule, value: unknown): unknown {
       if (!isPlainObject(value)) throw new Error(`${field}: expected a map of header names to strings, got ${describeValue(value)}`);
       for (const [name, v] of Object.entries(value)) {
         if (!HEADER_NAME.test(name)) throw new Error(`${field}: ${JSON.stringify(name)} is not a valid HTTP header name`);
+        if (isCredentialHeader(name)) throw new Error(`${field}.${name}: ${credentialHeaderMessage(name)}`);
         if (typeof v !== "string" || /[\r\n]/.test(v)) throw new Error(`${field}.${name}: expected a single-line string, got ${describeValue(v)}`);
       }
       return { ...value };
+    }
+    case "headersFrom": {
+      const problems = headersFromProblems(value, field);
+      if (problems.length > 0) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join("; "));
+      return (value as HeaderFrom[]).map((h) => ({ ...h }));
     }
   }
 }

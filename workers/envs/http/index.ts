@@ -5,9 +5,10 @@
 // A task is (split, family, seed): sampled here from the worker's RNG, resolved by the server at every
 // /reset, so all episodes of a group (GRPO, GiGPO) and every evaluation replay the same task.
 import type { Rng } from "../../../common/rng.ts";
+import { redactUrl } from "../../../common/secrets.ts";
 import type { Environment, Episode, Split, Task } from "../../environment.ts";
 import { EnvClient } from "./client.ts";
-import { parseHttpEnvConfig, type ResolvedHttpEnvConfig } from "./config.ts";
+import { parseHttpEnvConfig, type ResolvedHttpEnvConfig, resolveHeaders } from "./config.ts";
 import { clientWords, HttpEpisode } from "./episode.ts";
 import { type DemonstrateRequest, type InfoReply, parseDemonstrateReply, parseInfoReply, parseResetReply, type ResetRequest, words } from "./protocol.ts";
 
@@ -53,7 +54,7 @@ class HttpEnvironment implements Environment {
   demonstrator(_task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => Promise<string[]> {
     if (!this.info.demonstrations) {
       throw new Error(
-        `spec.warmup.enabled: the environment server at ${this.config.url} offers no demonstrations (its /info does not say "demonstrations": true); ` +
+        `spec.warmup.enabled: the environment server at ${redactUrl(this.config.url)} offers no demonstrations (its /info does not say "demonstrations": true); ` +
           `set spec.warmup.enabled: false or serve POST /demonstrate`,
       );
     }
@@ -66,13 +67,17 @@ class HttpEnvironment implements Environment {
   }
 }
 
-/** Validates the config, then reads the server's /info (retried while the server starts). */
+/**
+ * Validates the config, reads the headersFrom values from this process's environment, then reads the
+ * server's /info (retried while the server starts).
+ */
 export async function openHttpEnvironment(raw: Record<string, unknown>, _seed: number): Promise<Environment> {
   const config = parseHttpEnvConfig(raw);
   const client = new EnvClient({
     url: config.url,
     timeoutMs: config.timeoutMs,
-    headers: config.headers,
+    headers: resolveHeaders(config),
+    maxReplyBytes: config.maxReplyBytes,
     retries: config.retries,
     retryDelayMs: RETRY_DELAY_MS,
   });
