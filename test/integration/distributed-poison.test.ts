@@ -1,6 +1,8 @@
 // One poison message must not stop training: a NaN-reward trajectory and one with a token id outside the
 // vocabulary, published among the workers' good ones to a running learner (real processes, real
-// nats-server), are dead-lettered with their causes and counted; training reaches its update count.
+// nats-server), are dead-lettered with their causes and counted; training reaches its update count. And
+// weights from the bus are not trusted: a malformed blob published as the newest policy version leaves the
+// workers on the version they have, and training goes on.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,8 +11,10 @@ import { jetstream } from "@nats-io/jetstream";
 import { DLQ_HEADERS } from "../../common/nats/bus.ts";
 import { connectNats } from "../../common/nats/connection.ts";
 import { jobNames } from "../../common/nats/names.ts";
+import { NatsWeightStore } from "../../common/nats/weights.ts";
 import type { Trajectory } from "../../common/trajectory.ts";
 import { decodeTrajectory, encodeTrajectory } from "../../common/trajectory-codec.ts";
+import { encodeWeights } from "../../common/weights-codec.ts";
 import type { DistributedSummary } from "../../learner/learner-process.ts";
 import { NatsServer } from "../support/nats-server.ts";
 import { exitCode, killAll, ProgressWatch, startSteppo, Workspace } from "../support/steppo-process.ts";
@@ -94,5 +98,34 @@ describe("poison trajectories (real processes, real nats-server)", { timeout: 15
     );
     assert.match(held[1].error, /action token 1000000 is outside the vocabulary/);
     await nc.close();
+  });
+
+  it("a malformed weights blob as the newest version: workers keep their policy, log why, and training completes", async () => {
+    const job = "bad-weights";
+    const updates = 5;
+    const jobFile = ws.writeJob({ name: job, updates, maxPolicyLag: 1, replicas: 2 });
+    const runDir = join(ws.dir, "run-bad-weights");
+    const run = startSteppo("run", ["run", jobFile, "--nats", server.url, "--workers", "2", "--run-dir", runDir]);
+    const watch = await ProgressWatch.open(server.url, job);
+    await watch.until((p) => p.phase === "training" && p.update >= 1, 90_000, "the learner's first update");
+
+    // Far ahead of the learner, so no publish of its own overtakes it before the workers look.
+    const nc = await connectNats({ servers: server.url, name: "test-weights", log: () => {} });
+    const store = await NatsWeightStore.open(nc, { job, log: () => {} });
+    const truncated = encodeWeights([{ name: "a", shape: [4], data: new Float32Array(4) }]).subarray(0, 20);
+    await store.publish(10_000, truncated);
+    const refusal = /policy v10000 from the object store refused \(weights blob: .+\); keeping policy v\d+/;
+    while (!run.lines.some((l) => refusal.test(l)) && run.running()) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(
+      run.lines.some((l) => refusal.test(l)),
+      `a worker logged the refusal with cause and version:\n${run.lines.slice(-20).join("\n")}`,
+    );
+
+    assert.equal(await exitCode(run, 120_000), 0, run.lines.slice(-30).join("\n"));
+    await watch.close();
+    await nc.close();
+    const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as DistributedSummary;
+    assert.equal(summary.updates, updates, "training reached its update count");
+    assert.ok(!run.lines.some((l) => /WeightsFormatError|TypeError|RangeError|SyntaxError/.test(l)), "no raw decoding error escaped");
   });
 });
