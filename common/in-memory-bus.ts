@@ -3,12 +3,17 @@
 import type { Delivery, TrajectoryBus, WeightStore } from "./bus.ts";
 import type { Trajectory } from "./trajectory.ts";
 
+const DEAD_LETTERS_KEPT = 1000;
+
 export class InMemoryBus implements TrajectoryBus {
   private queue: Trajectory[] = [];
   private waiters: (() => void)[] = [];
   private closed = false;
   published = 0;
   acked = 0;
+  /** Trajectories the consumer refused (the in-memory dead-letter queue; the newest DEAD_LETTERS_KEPT are kept). */
+  readonly deadLetters: { traj: Trajectory; cause: string; detail: string }[] = [];
+  deadLettered = 0;
 
   async publish(traj: Trajectory): Promise<void> {
     if (this.closed) throw new Error("bus closed");
@@ -34,6 +39,13 @@ export class InMemoryBus implements TrajectoryBus {
         this.acked++;
       },
     }));
+  }
+
+  /** Sets a refused trajectory aside with its cause, as the NATS bus moves it to the job's DLQ stream. */
+  deadLetter(traj: Trajectory, cause: string, detail: string): void {
+    this.deadLettered++;
+    this.deadLetters.push({ traj, cause, detail });
+    if (this.deadLetters.length > DEAD_LETTERS_KEPT) this.deadLetters.shift();
   }
 
   get pending(): number {

@@ -1,6 +1,9 @@
 // `steppo learner`: the learner as its own process, meeting the rollout workers only through NATS.
-//   - consumes trajectories from the job's JetStream stream, drops (and counts) samples more than
-//     maxPolicyLag versions old, trains on full batches (step samples shuffled across all workers);
+//   - consumes trajectories from the job's JetStream stream, checks each one at intake (trajectory-check.ts:
+//     finite numbers, token ids in the vocabulary, steps within the context, consistent lengths) and
+//     dead-letters the ones that fail (acked at once, counted, their admission tickets returned), drops (and
+//     counts) samples more than maxPolicyLag versions old, trains on full batches (step samples shuffled
+//     across all workers);
 //   - publishes every new policy version to the object store and its number to KV;
 //   - acks a trajectory only once its effect is durable: after the checkpoint that includes the update that
 //     used it (or that records it as a stale drop). A learner SIGKILLed at any moment resumes from its last
@@ -23,6 +26,7 @@ import { startTelemetry, type Telemetry, withSpan } from "../common/telemetry.ts
 import { encodeWeights, vocabularyHash } from "../common/weights-codec.ts";
 import type { LearnerConfig } from "../cli/process-config.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
+import { checkTrajectory, type IntakeLimits } from "./trajectory-check.ts";
 import { fetchCoalesced } from "./intake.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
@@ -167,8 +171,8 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     const admission = new AdmissionSupervisor(new AdmissionKV(kv.kv), cfg.admissionLeaseMs);
     if (!restored) {
       // A new run: what earlier runs of this job name left in the stream is this run's to consume (or drop).
-      const [ts, dl] = await retrying(() => Promise.all([jsm.streams.info(names.trajStream), jsm.streams.info(names.dlqStream)]));
-      state.seqBase = { traj: ts.state.last_seq - ts.state.messages, dlq: dl.state.last_seq };
+      const ts = await retrying(() => jsm.streams.info(names.trajStream));
+      state.seqBase = { traj: ts.state.last_seq - ts.state.messages, dlq: await bus.dlqLastSeq() };
       await admission.resetForNewRun(ts.state.messages);
     }
 
@@ -191,7 +195,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
 
     // ---- metrics
     const m = learnerMetrics(telemetry);
-    let acct: TrajectoryAccounting = { published: 0, consumed: 0, stale: 0, deadLettered: 0, duplicates: 0, inFlight: 0 };
+    let acct: TrajectoryAccounting = { published: 0, consumed: 0, stale: 0, deadLettered: 0, rejected: 0, duplicates: 0, inFlight: 0 };
     let backlog = 0;
     let liveWorkers = 0;
     let lastWait = 0;
@@ -199,14 +203,16 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     let lastTest: number | null = state.curve.findLast((p) => p.testSuccess !== null)?.testSuccess ?? null;
     m.observe(() => ({ acct, backlog, version: learner.version, liveWorkers, lastTrain, lastTest }));
     const accounting = async (): Promise<TrajectoryAccounting> => {
-      const [ts, dl] = await retrying(() => Promise.all([jsm.streams.info(names.trajStream), jsm.streams.info(names.dlqStream)]), { maxWaitMs: 30_000 });
+      const ts = await retrying(() => jsm.streams.info(names.trajStream), { maxWaitMs: 30_000 });
+      const dlqLastSeq = await bus.dlqLastSeq(); // recreates a deleted DLQ stream; continues its numbering
       const ci = await bus.backlog().catch(() => undefined);
       backlog = ci?.pending ?? backlog;
       acct = {
         published: ts.state.last_seq - state.seqBase.traj,
         consumed: state.accounting.consumed,
         stale: state.accounting.stale,
-        deadLettered: dl.state.last_seq - state.seqBase.dlq,
+        deadLettered: dlqLastSeq - state.seqBase.dlq,
+        rejected: rejectedTotal(),
         duplicates: bus.stats().duplicates,
         inFlight: ts.state.messages,
       };
@@ -238,6 +244,15 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
 
     // ---- training loop
     const updatesAtStart = learner.version;
+    // Rejected at intake: dead-lettered and acked at once; their count travels in the checkpointed bus counters.
+    const rejectedTotal = () => {
+      const k = bus.stats().deadLetteredByKind;
+      return k["non-finite"] + k["token-out-of-range"] + k["too-long"] + k.inconsistent + k["bad-policy-version"];
+    };
+    const intakeLimits = (): IntakeLimits => ({ vocabSize: tokenizer.size, contextLength: mcfg.contextLength, learnerVersion: learner.version });
+    // A refused trajectory was admitted like any other: return its ticket (with the stale ones) or the
+    // admission counter would leak one per poison message.
+    const returnTickets = () => admission.returnStale(state.accounting.stale + heldStale + rejectedTotal());
     let stopped = false;
     let lastReclaim = 0;
     let staleTotal = state.accounting.stale;
@@ -290,6 +305,15 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
         }
         let dropped = 0;
         for (const d of ds) {
+          const problem = checkTrajectory(d.traj, intakeLimits());
+          // Ahead of our version is no poison: a policy lost in a learner crash made it (dropped as stale below).
+          if (problem && problem.cause !== "policy-version-ahead") {
+            await d.deadLetter(problem.cause, problem.message);
+            m.rejected.add(1, { cause: problem.cause });
+            log(`intake: dead-lettered ${problem.message} (${problem.cause}) to ${names.dlqSubject}`);
+            dropped++;
+            continue;
+          }
           const lag = learner.version - d.traj.policyVersion;
           state.doneIds.push(d.traj.trajId);
           if (lag > maxLag || lag < 0) {
@@ -308,7 +332,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
         }
         if (dropped > 0) {
           staleTotal = state.accounting.stale + heldStale;
-          await admission.returnStale(staleTotal);
+          await returnTickets();
         }
       }
       if (opts.signal?.aborted) {
@@ -423,6 +447,7 @@ function learnerMetrics(t: Telemetry) {
     updates: meter.createCounter("steppo_learner_updates", { description: "Learner updates since this process started" }),
     envSteps: meter.createCounter("steppo_learner_env_steps", { description: "Environment steps (step samples) trained on" }),
     stale: meter.createCounter("steppo_learner_stale_dropped", { description: "Samples dropped as more than maxPolicyLag versions old" }),
+    rejected: meter.createCounter("steppo_learner_rejected", { description: "Trajectories refused at intake (by cause) and dead-lettered" }),
     checkpoints: meter.createCounter("steppo_learner_checkpoints", { description: "Checkpoints written" }),
     observe(read: () => Observed) {
       meter.createObservableGauge("steppo_learner_policy_version").addCallback((r) => r.observe(read().version));
@@ -456,6 +481,7 @@ function learnerMetrics(t: Telemetry) {
           r.observe(a.consumed, { kind: "consumed" });
           r.observe(a.stale, { kind: "stale" });
           r.observe(a.deadLettered, { kind: "dead_lettered" });
+          r.observe(a.rejected ?? 0, { kind: "rejected" });
           r.observe(a.duplicates, { kind: "duplicates" });
           r.observe(a.inFlight, { kind: "in_flight" });
         });

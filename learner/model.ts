@@ -212,12 +212,16 @@ export class PolicyModel {
     return out;
   }
 
+  /** Replaces every parameter; checks them all first, so weights that do not fit change nothing. */
   importWeights(weights: { name: string; shape: number[]; data: Float32Array }[]): void {
     const byName = new Map(weights.map((w) => [w.name, w]));
     for (const [name, v] of this.params) {
       const w = byName.get(name);
       if (!w) throw new Error(`weights: missing parameter ${name}`);
       if (w.shape.join("x") !== v.shape.join("x")) throw new Error(`weights: parameter ${name} has shape [${w.shape}], model expects [${v.shape}]`);
+    }
+    for (const [name, v] of this.params) {
+      const w = byName.get(name)!;
       tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
     }
   }

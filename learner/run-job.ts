@@ -5,12 +5,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InMemoryBus } from "../common/in-memory-bus.ts";
 import { Rng, type RngState } from "../common/rng.ts";
-import type { Trajectory } from "../common/trajectory.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import { RolloutWorker } from "../workers/rollout-worker.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
+import { partitionTrajectories } from "./trajectory-check.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { loadWarmStart } from "./warm-start.ts";
 
@@ -47,7 +47,12 @@ interface RunState {
   initial: Record<string, number>;
   demonstrations?: number;
   checkpoints: string[];
+  /** Trajectories refused at intake, by cause (absent in checkpoints written before intake checks). */
+  rejected?: Record<string, number>;
 }
+
+/** Batches in a row with nothing left after intake checks before the run gives up: a bug, not a poison message. */
+const MAX_EMPTY_BATCHES = 3;
 
 export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSummary> {
   const started = Date.now();
@@ -101,6 +106,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     state.checkpoints = [...state.checkpoints.filter((p) => p !== path), path].slice(-spec.checkpoint.keep);
   };
   const budgetReached = () => opts.envStepBudget !== undefined && state.envSteps >= opts.envStepBudget;
+  let emptyBatches = 0;
   while (learner.version < total && !budgetReached()) {
     const tUpdate = Date.now();
     // Split the batch's task groups over the workers; in-process they take turns on the CPU.
@@ -109,7 +115,27 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
       if (groups > 0) await workers[i].produce(groups, policy, learner.version, bus);
     }
     const deliveries = await bus.fetch(spec.rollout.episodesPerUpdate, 0);
-    const batch: Trajectory[] = deliveries.map((d) => d.traj);
+    // The same intake checks as the distributed learner: a poison trajectory is set aside, never trained on.
+    const limits = { vocabSize: tokenizer.size, contextLength: config.contextLength, learnerVersion: learner.version };
+    const { accepted: batch, rejected } = partitionTrajectories(
+      deliveries.map((d) => d.traj),
+      limits,
+    );
+    for (const r of rejected) {
+      bus.deadLetter(r.traj, r.problem.cause, r.problem.message);
+      state.rejected = { ...state.rejected, [r.problem.cause]: (state.rejected?.[r.problem.cause] ?? 0) + 1 };
+      log(`intake: dead-lettered ${r.problem.message} (${r.problem.cause})`);
+    }
+    if (batch.length === 0) {
+      for (const d of deliveries) await d.ack();
+      if (++emptyBatches >= MAX_EMPTY_BATCHES) {
+        throw new Error(
+          `every trajectory of ${emptyBatches} batches in a row failed the intake checks (last: ${rejected[0]?.problem.message ?? "no trajectories"})`,
+        );
+      }
+      continue;
+    }
+    emptyBatches = 0;
     const stats = learner.update(batch);
     for (const d of deliveries) await d.ack();
     state.envSteps += stats.steps;
@@ -127,7 +153,10 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     }
   }
   const final = await evaluate(undefined, measuredAt(state.curve, learner.version));
-  const summary = summarize(job, learner, backend, state, final, started, restored?.path);
+  const summary: RunSummary = {
+    ...summarize(job, learner, backend, state, final, started, restored?.path),
+    ...(state.rejected ? { rejected: state.rejected } : {}),
+  };
   writeCurveCsv(join(opts.runDir, "curve.csv"), state.curve);
   writeCurveSvg(join(opts.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio`);
   writeFileSync(join(opts.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);

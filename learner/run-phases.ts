@@ -92,6 +92,8 @@ export interface RunSummary {
   oodInitial: Record<string, number>;
   checkpoints: string[];
   resumedFrom?: string;
+  /** Embedded runs: trajectories refused at intake (trajectory-check.ts), by cause; absent when none were. */
+  rejected?: Partial<Record<string, number>>;
   wallSeconds: number;
   curve: CurvePoint[];
 }

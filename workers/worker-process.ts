@@ -18,13 +18,14 @@ import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo } from "../common/
 import { JobStateKV, NatsWeightStore } from "../common/nats/weights.ts";
 import { startTelemetry } from "../common/telemetry.ts";
 import type { Trajectory } from "../common/trajectory.ts";
-import { decodeWeights, vocabularyHash } from "../common/weights-codec.ts";
+import { vocabularyHash } from "../common/weights-codec.ts";
 import type { WorkerConfig } from "../cli/process-config.ts";
 import { selectBackend } from "../learner/backend.ts";
 import { PolicyModel } from "../learner/model.ts";
 import { asTokenPolicy } from "../learner/run-job.ts";
 import { Tokenizer } from "../learner/tokenizer.ts";
 import { openEnvironment } from "./envs/registry.ts";
+import { loadPolicyWeights } from "./policy-weights.ts";
 import { RolloutWorker } from "./rollout-worker.ts";
 
 export interface WorkerProcessOptions {
@@ -126,18 +127,30 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
     };
 
     // ---- weights: reload whenever the policy.version key was rewritten (a new version, or a learner restored to an older one)
+    // A malformed blob is refused: the worker keeps sampling with the version it has (tagging trajectories
+    // with that version), and does not fetch the refused revision again.
     let loadedVersion = -1;
     let loadedRevision = 0;
+    let refusedRevision = 0;
     const syncWeights = async (): Promise<boolean> => {
       const e = await retrying(() => kv.kv.get(KV_KEYS.policyVersion));
       if (e?.operation !== "PUT") return false;
       if (e.revision === loadedRevision && model) return true;
+      if (e.revision === refusedRevision && model) return loadedVersion >= 0;
       if (!(await checkRuntime()) || !model) return false;
       const version = e.json<number>();
       const t0 = Date.now();
       const blob = await weights.get(version);
       if (!blob) return loadedVersion >= 0; // pruned already: a newer version is on its way
-      model.importWeights(decodeWeights(blob));
+      const refused = loadPolicyWeights(model, blob);
+      if (refused !== undefined) {
+        if (refusedRevision !== e.revision) {
+          const keeping = loadedVersion >= 0 ? `keeping policy v${loadedVersion}` : "no policy loaded yet; waiting for the next version";
+          log(`policy v${version} from the object store refused (${refused}); ${keeping}`);
+        }
+        refusedRevision = e.revision;
+        return loadedVersion >= 0;
+      }
       log(`policy v${version} loaded from the object store (${blob.byteLength} bytes, ${Date.now() - t0} ms)`);
       loadedVersion = version;
       loadedRevision = e.revision;

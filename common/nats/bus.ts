@@ -17,7 +17,10 @@
 // often than ack_wait is never redelivered its own messages; a dead one's are redelivered after ack_wait.
 // Consumer-side de-dup by trajId (bounded memory) suppresses redeliveries and duplicates the server's
 // window missed; messages that fail to decode go to `steppo.<job>.dlq` (stream `steppo-<job>-dlq`) with
-// headers naming the cause, then are acked.
+// headers naming the cause, then are acked. So do trajectories the learner refuses at intake
+// (learner/trajectory-check.ts), through NatsDelivery.deadLetter(). A DLQ stream that was deleted is
+// recreated by the next dead-letter (or accounting read); its sequence restarts then, so the bus keeps an
+// offset (a checkpointed counter) that makes dlqLastSeq() continue where the deleted stream stopped.
 import {
   AckPolicy,
   DeliverPolicy,
@@ -34,11 +37,13 @@ import type { Delivery, TrajectoryBus } from "../bus.ts";
 import type { Trajectory } from "../trajectory.ts";
 import { CodecError, type CodecErrorKind, decodeTrajectory, encodeTrajectory } from "../trajectory-codec.ts";
 import { defaultLog, isBackpressure, type Log, logOnce, ReconnectWatch, retrying, sleep } from "./connection.ts";
+import type { TrajectoryCheckCause } from "../../learner/trajectory-check.ts";
 import { type JobNames, jobNames } from "./names.ts";
 import { type PendingPull, parseAckSubject, pull } from "./pull.ts";
 
 const NS_PER_MS = 1_000_000;
-export type DeadLetterKind = CodecErrorKind;
+/** Why a message was dead-lettered: it did not decode (codec), or it decoded but failed the learner's intake checks. */
+export type DeadLetterKind = CodecErrorKind | Exclude<TrajectoryCheckCause, "policy-version-ahead">;
 
 /** Headers on a dead-lettered message. */
 export const DLQ_HEADERS = {
@@ -113,11 +118,13 @@ export interface NatsBusCounters {
   acked: number;
   /** Suppressed deliveries: a trajId already consumed (redelivery, or duplicate the server window missed). */
   duplicates: number;
-  /** Undecodable messages moved to the dead-letter subject and acked. */
+  /** Messages moved to the dead-letter subject and acked: undecodable, or refused at intake. */
   deadLettered: number;
   deadLetteredByKind: Record<DeadLetterKind, number>;
   /** Acks that could not be confirmed through an outage (the message will be redelivered and suppressed). */
   ackFailures: number;
+  /** Sequence numbers of DLQ streams that were deleted and recreated: added to the live stream's last sequence. */
+  dlqSeqOffset: number;
 }
 
 export interface NatsBusStats extends NatsBusCounters {
@@ -144,6 +151,8 @@ export interface NatsDelivery extends Delivery {
   subject: string;
   /** Gives the message back for redelivery (after delayMs, default at once) instead of acking it. */
   nak(delayMs?: number): Promise<void>;
+  /** Moves the message (its original bytes, `kind` and `detail` in headers) to the dead-letter stream and acks it. */
+  deadLetter(kind: DeadLetterKind, detail: string): Promise<void>;
 }
 
 function emptyCounters(): NatsBusCounters {
@@ -156,14 +165,27 @@ function emptyCounters(): NatsBusCounters {
     acked: 0,
     duplicates: 0,
     deadLettered: 0,
-    deadLetteredByKind: { "unknown-version": 0, truncated: 0, malformed: 0 },
+    deadLetteredByKind: {
+      "unknown-version": 0,
+      truncated: 0,
+      malformed: 0,
+      "non-finite": 0,
+      "token-out-of-range": 0,
+      "too-long": 0,
+      inconsistent: 0,
+      "bad-policy-version": 0,
+    },
     ackFailures: 0,
+    dlqSeqOffset: 0,
   };
 }
 
 interface Held {
   reply: string;
   trajId: string;
+  /** The message as received: what a dead-letter keeps. */
+  data: Uint8Array;
+  subject: string;
 }
 
 /** Creates the stream if missing; `update` (the learner) also brings an existing one to `cfg`. */
@@ -202,6 +224,8 @@ export class NatsTrajectoryBus implements TrajectoryBus {
   /** stream seq → held delivery. */
   private readonly held = new Map<number, Held>();
   private readonly deadSeqs = new Set<number>();
+  /** Highest sequence seen in the live DLQ stream (PubAcks, info): what its deletion would lose. */
+  private dlqSeqSeen = 0;
   private closed = false;
   private fetchChain: Promise<unknown> = Promise.resolve();
   private currentPull: PendingPull | undefined;
@@ -276,27 +300,57 @@ export class NatsTrajectoryBus implements TrajectoryBus {
           update,
           this.log,
         );
-        await ensureStream(
-          this.jsm,
-          {
-            name: n.dlqStream,
-            subjects: [n.dlqSubject],
-            retention: RetentionPolicy.Limits,
-            discard: DiscardPolicy.Old,
-            storage,
-            num_replicas: s.replicas,
-            max_msgs: s.dlqMaxMsgs,
-            max_age: s.dlqMaxAgeMs * NS_PER_MS,
-            duplicate_window: s.duplicateWindowMs * NS_PER_MS,
-          },
-          update,
-          this.log,
-        );
+        await ensureStream(this.jsm, this.dlqStreamConfig(), update, this.log);
         if (this.opts.consume) await this.ensureConsumer();
       },
       { aborted: () => this.closed },
     );
     this.needsEnsure = false;
+  }
+
+  private dlqStreamConfig(): Parameters<JetStreamManager["streams"]["add"]>[0] {
+    const s = this.streamOpts;
+    return {
+      name: this.names.dlqStream,
+      subjects: [this.names.dlqSubject],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      storage: s.storage === "memory" ? StorageType.Memory : StorageType.File,
+      num_replicas: s.replicas,
+      max_msgs: s.dlqMaxMsgs,
+      max_age: s.dlqMaxAgeMs * NS_PER_MS,
+      duplicate_window: s.duplicateWindowMs * NS_PER_MS,
+    };
+  }
+
+  /**
+   * The DLQ stream's state, recreating the stream if someone deleted it. A recreated stream numbers from 1
+   * again, so what the deleted one had reached moves into dlqSeqOffset.
+   */
+  private async dlqState(): Promise<{ lastSeq: number; messages: number }> {
+    try {
+      const info = await this.jsm.streams.info(this.names.dlqStream);
+      this.dlqSeqSeen = Math.max(this.dlqSeqSeen, info.state.last_seq);
+      return { lastSeq: info.state.last_seq, messages: info.state.messages };
+    } catch (err) {
+      if (!/stream not found/i.test((err as Error).message)) throw err;
+      this.log(
+        `dead-letter stream ${this.names.dlqStream} is missing (deleted?); recreating it (its ${this.dlqSeqSeen} earlier sequence number(s) carry over in the accounting)`,
+      );
+      await ensureStream(this.jsm, this.dlqStreamConfig(), false, this.log);
+      this.counters.dlqSeqOffset += this.dlqSeqSeen;
+      this.dlqSeqSeen = 0;
+      return { lastSeq: 0, messages: 0 };
+    }
+  }
+
+  /**
+   * Dead-letters ever stored, continuing across a deleted and recreated DLQ stream: the stream's last
+   * sequence plus dlqSeqOffset. Recreates a missing DLQ stream.
+   */
+  async dlqLastSeq(): Promise<number> {
+    const { lastSeq } = await retrying(() => this.dlqState(), { maxWaitMs: 30_000 });
+    return this.counters.dlqSeqOffset + lastSeq;
   }
 
   private async ensureConsumer(): Promise<void> {
@@ -427,7 +481,7 @@ export class NatsTrajectoryBus implements TrajectoryBus {
       if (!traj.trajId) throw new CodecError("malformed", "empty trajId");
     } catch (err) {
       const ce = err instanceof CodecError ? err : new CodecError("malformed", (err as Error).message);
-      await this.deadLetter(m, seq, ce);
+      await this.deadLetter(m, seq, ce.kind, ce.message);
       return undefined;
     }
     const prev = this.seen.get(traj.trajId);
@@ -444,7 +498,7 @@ export class NatsTrajectoryBus implements TrajectoryBus {
       return undefined;
     }
     this.seen.set(traj.trajId, { held: true, seq });
-    this.held.set(seq, { reply: m.reply!, trajId: traj.trajId });
+    this.held.set(seq, { reply: m.reply!, trajId: traj.trajId, data: m.data, subject: m.subject });
     this.counters.consumed++;
     return {
       traj,
@@ -453,26 +507,61 @@ export class NatsTrajectoryBus implements TrajectoryBus {
       subject: m.subject,
       ack: () => this.ackHeld(seq),
       nak: (delayMs?: number) => this.nakHeld(seq, delayMs),
+      deadLetter: (kind: DeadLetterKind, detail: string) => this.deadLetterHeld(seq, kind, detail),
     };
   }
 
-  private async deadLetter(m: Msg, seq: number, err: CodecError): Promise<void> {
+  /** A delivered trajectory the caller refused: dead-lettered and acked, remembered as done (not handed out again). */
+  private async deadLetterHeld(seq: number, kind: DeadLetterKind, detail: string): Promise<void> {
+    const h = this.held.get(seq);
+    if (!h) return; // already acked or dead-lettered
+    await this.deadLetter({ subject: h.subject, data: h.data, reply: h.reply }, seq, kind, detail);
+    this.held.delete(seq);
+    this.seen.delete(h.trajId);
+    this.seen.set(h.trajId, { held: false, seq });
+    this.evict();
+  }
+
+  private async deadLetter(m: Pick<Msg, "subject" | "data" | "reply">, seq: number, kind: DeadLetterKind, detail: string): Promise<void> {
     if (!this.deadSeqs.has(seq)) {
-      this.warnOnce(`dlq:${err.kind}`, `dead-lettering ${err.kind} message from ${m.subject} (seq ${seq}) to ${this.names.dlqSubject}: ${err.message}`);
+      this.warnOnce(`dlq:${kind}`, `dead-lettering ${kind} message from ${m.subject} (seq ${seq}) to ${this.names.dlqSubject}: ${detail}`);
       const h = headers();
-      h.set(DLQ_HEADERS.reason, err.kind);
-      h.set(DLQ_HEADERS.error, err.message.replace(/[\r\n]+/g, " ").slice(0, 512));
+      h.set(DLQ_HEADERS.reason, kind);
+      h.set(DLQ_HEADERS.error, detail.replace(/[\r\n]+/g, " ").slice(0, 512));
       h.set(DLQ_HEADERS.subject, m.subject);
       h.set(DLQ_HEADERS.seq, String(seq));
-      await retrying(() => this.js.publish(this.names.dlqSubject, m.data, { msgID: `${this.names.trajStream}-${seq}`, headers: h }), {
-        aborted: () => this.closed,
-      });
+      await this.publishDeadLetter(m.data, { msgID: `${this.names.trajStream}-${seq}`, headers: h });
       this.deadSeqs.add(seq);
       if (this.deadSeqs.size > 10_000) this.deadSeqs.delete(this.deadSeqs.values().next().value as number);
       this.counters.deadLettered++;
-      this.counters.deadLetteredByKind[err.kind]++;
+      this.counters.deadLetteredByKind[kind]++;
     }
     await this.ackReply(m.reply!, `dead-lettered seq ${seq}`);
+  }
+
+  /**
+   * Publishes to the DLQ subject. With the DLQ stream deleted nothing answers the publish (the client reports
+   * "no responders" / JetStreamNotEnabled, which `retrying` treats as transient and would retry forever), so
+   * such a failure recreates the stream before the next attempt.
+   */
+  private async publishDeadLetter(data: Uint8Array, opts: { msgID: string; headers: ReturnType<typeof headers> }): Promise<void> {
+    let checkStream = false;
+    const ack = await retrying(
+      async () => {
+        if (checkStream) {
+          checkStream = false;
+          await this.dlqState();
+        }
+        return this.js.publish(this.names.dlqSubject, data, { ...opts, timeout: this.opts.publishTimeoutMs ?? 5000 });
+      },
+      {
+        aborted: () => this.closed,
+        onRetry: (err) => {
+          if (/no responders|not enabled/i.test(`${(err as Error).name} ${(err as Error).message}`)) checkStream = true;
+        },
+      },
+    );
+    this.dlqSeqSeen = Math.max(this.dlqSeqSeen, ack.seq);
   }
 
   /** Acks and waits for the server's confirmation, retrying through an outage for up to ackRetryMs. */

@@ -28,8 +28,10 @@ export interface TrajectoryAccounting {
   consumed: number;
   /** Dropped as more than maxPolicyLag versions old (or produced by a policy lost in a learner crash), checkpointed. */
   stale: number;
-  /** Undecodable messages moved to the dead-letter stream. */
+  /** Messages moved to the dead-letter stream: undecodable, or refused at intake (`rejected`). */
   deadLettered: number;
+  /** Of deadLettered: trajectories that decoded but failed the learner's intake checks (learner/trajectory-check.ts). */
+  rejected?: number;
   /** Suppressed re-deliveries of trajectories already consumed (not part of the identity). */
   duplicates: number;
   /** In the stream and not yet durable: waiting to be fetched, or held by the learner until its next checkpoint. */

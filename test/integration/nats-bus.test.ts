@@ -8,7 +8,7 @@ import { connectNats } from "../../common/nats/connection.ts";
 import { jobNames, sanitizeName } from "../../common/nats/names.ts";
 import { JobStateKV, NatsWeightStore } from "../../common/nats/weights.ts";
 import type { Trajectory } from "../../common/trajectory.ts";
-import { encodeTrajectory } from "../../common/trajectory-codec.ts";
+import { decodeTrajectory, encodeTrajectory } from "../../common/trajectory-codec.ts";
 import { NatsServer } from "../support/nats-server.ts";
 
 let server: NatsServer;
@@ -142,7 +142,16 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     );
     const s = learner.stats();
     assert.equal(s.deadLettered, 3);
-    assert.deepEqual(s.deadLetteredByKind, { malformed: 2, "unknown-version": 1, truncated: 0 });
+    assert.deepEqual(s.deadLetteredByKind, {
+      malformed: 2,
+      "unknown-version": 1,
+      truncated: 0,
+      "non-finite": 0,
+      "token-out-of-range": 0,
+      "too-long": 0,
+      inconsistent: 0,
+      "bad-policy-version": 0,
+    });
     assert.equal(logs.slice(logStart).filter((l) => l.includes("dead-lettering")).length, 2, "logged once per kind");
     const b = await learner.backlog();
     assert.deepEqual([b.pending, b.ackPending, b.streamMessages], [0, 0, 0]);
@@ -156,6 +165,71 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
       if (reasons.length === 3) break;
     }
     assert.deepEqual(reasons, ["malformed", "malformed", "unknown-version"]);
+    await learner.close();
+  });
+
+  it("a delivery refused at intake is dead-lettered with its cause and original bytes, acked, counted, not redelivered", async () => {
+    const { worker, learner } = await openPair("refuse");
+    const poison = traj("poison-nan");
+    poison.steps[0].reward = Number.NaN;
+    await worker.publish(poison);
+    await worker.publish(traj("good-after-poison"));
+    const got = await fetchN(learner, 2, 5000, false);
+    assert.deepEqual(
+      got.map((d) => d.traj.trajId),
+      ["poison-nan", "good-after-poison"],
+    );
+    await got[0].deadLetter("non-finite", "trajectory poison-nan: step 0: reward is NaN");
+    await got[1].ack();
+    const s = learner.stats();
+    assert.equal(s.deadLettered, 1);
+    assert.equal(s.deadLetteredByKind["non-finite"], 1);
+    assert.equal(s.inFlight, 0);
+    assert.equal(await learner.dlqLastSeq(), 1);
+    const b = await learner.backlog();
+    assert.deepEqual([b.pending, b.ackPending, b.streamMessages], [0, 0, 0], "acked: nothing left to redeliver");
+    const m = await (await jetstream(await conn("raw-refuse")).consumers.get(learner.names.dlqStream)).next({ expires: 2000 });
+    assert.ok(m, "the DLQ stream holds the refused trajectory");
+    assert.equal(m.headers?.get(DLQ_HEADERS.reason), "non-finite");
+    assert.match(m.headers?.get(DLQ_HEADERS.error) ?? "", /poison-nan: step 0: reward is NaN/);
+    const back = decodeTrajectory(m.data);
+    assert.equal(back.trajId, "poison-nan");
+    assert.ok(Number.isNaN(back.steps[0].reward), "the payload is the message as published");
+    await learner.close();
+  });
+
+  it("a deleted DLQ stream is recreated by the next dead-letter, and the dead-letter count continues", async () => {
+    const { worker, learner } = await openPair("dlq-deleted");
+    const nc = await conn("raw-dlq-deleted");
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const subject = learner.names.trajSubject("evil");
+    await js.publish(subject, new TextEncoder().encode("garbage 1"));
+    await worker.publish(traj("good-1"));
+    await fetchN(learner, 1, 5000);
+    assert.equal(await learner.dlqLastSeq(), 1);
+
+    await jsm.streams.delete(learner.names.dlqStream);
+    await js.publish(subject, new TextEncoder().encode("garbage 2"));
+    await worker.publish(traj("good-2"));
+    const got = await fetchN(learner, 1, 10_000);
+    assert.deepEqual(
+      got.map((d) => d.traj.trajId),
+      ["good-2"],
+      "dead-lettering went on past the missing stream",
+    );
+    const info = await jsm.streams.info(learner.names.dlqStream);
+    assert.equal(info.state.messages, 1, "the recreated DLQ stream holds the new dead-letter");
+    const m = await (await js.consumers.get(learner.names.dlqStream)).next({ expires: 2000 });
+    assert.equal(new TextDecoder().decode(m?.data), "garbage 2");
+    assert.equal(learner.stats().deadLettered, 2);
+    assert.equal(await learner.dlqLastSeq(), 2, "the count carries over the deleted stream's sequence");
+
+    // Deleted again, read by the accounting before any dead-letter: recreated, nothing lost from the count.
+    await jsm.streams.delete(learner.names.dlqStream);
+    assert.equal(await learner.dlqLastSeq(), 2);
+    assert.equal((await jsm.streams.info(learner.names.dlqStream)).state.messages, 0);
+    assert.ok(logs.some((l) => /dead-letter stream steppo-dlq-deleted-dlq is missing/.test(l)));
     await learner.close();
   });
 
