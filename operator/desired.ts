@@ -44,10 +44,15 @@ export type JobObject = Omit<StepPOJob, "metadata"> & {
   status?: import("../crds/steppojob-status.ts").StepPOJobStatus;
 };
 
-/** Operator-wide defaults for what a job may leave out. */
+/** Operator-wide defaults for what a job may leave out, and the operator's cluster id. */
 export interface Defaults {
   image: string;
   natsUrl: string;
+  /**
+   * This cluster's id (`steppo operator --cluster-id`): part of every job's NATS names, so clusters whose
+   * operators share one NATS server never share a stream. "" or absent: none (one cluster per NATS server).
+   */
+  clusterId?: string;
 }
 
 export const DEFAULTS: Defaults = { image: "ghcr.io/steppo/steppo:0.1.0", natsUrl: "nats://nats:4222" };
@@ -92,7 +97,11 @@ export function jobFileYaml(job: JobObject): string {
 export function specHash(job: JobObject, defaults: Defaults = DEFAULTS): string {
   const { replicas: _r, minReplicas: _min, maxReplicas: _max, autoscale: _a, ...rollout } = job.spec.rollout;
   const { runPolicy: _p, ...spec } = job.spec;
-  const doc = yaml.dump({ spec: { ...spec, rollout }, defaults }, { sortKeys: true, lineWidth: -1 });
+  // The cluster id is in the pods' environment (it names their NATS streams), so it is hashed; left out
+  // when empty, so that operators without one keep the hashes (and pods) they had.
+  const { clusterId, ...rest } = defaults;
+  const hashed = clusterId ? { ...rest, clusterId } : rest;
+  const doc = yaml.dump({ spec: { ...spec, rollout }, defaults: hashed }, { sortKeys: true, lineWidth: -1 });
   return createHash("sha256").update(doc).digest("hex").slice(0, 16);
 }
 
@@ -152,9 +161,13 @@ export function resourceRequirements(r: { requests?: Quantities; limits?: Quanti
 function commonEnv(job: JobObject, defaults: Defaults): V1EnvVar[] {
   const env: V1EnvVar[] = [
     { name: ENV.jobFile, value: JOB_FILE },
+    // The namespace the pod runs in, from the API server (not from the job file): with the cluster id it
+    // scopes the job's NATS names, so a job never reads another namespace's trajectories or progress.
+    { name: ENV.namespace, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
     { name: ENV.natsUrl, value: job.spec.nats.url ?? defaults.natsUrl },
     { name: ENV.metricsPort, value: String(DEFAULT_METRICS_PORT) },
   ];
+  if (defaults.clusterId) env.push({ name: ENV.clusterId, value: defaults.clusterId });
   if (job.spec.nats.credentialsSecret) env.push({ name: ENV.natsCredsFile, value: `${NATS_CREDS_DIR}/nats.creds` });
   return env;
 }

@@ -4,9 +4,12 @@
 // learner without polling. Connections are shared per NATS URL. A job whose NATS is unreachable still
 // reconciles (status then comes from the learner pod's termination message only); the watch is retried
 // on a backoff timer that queues the job again.
+//
+// The bucket is the job's own (names.ts: per cluster id, namespace and name), so a job with the same name
+// in another namespace or cluster never feeds this job's status.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../common/nats/connection.ts";
-import { KV_KEYS } from "../common/nats/names.ts";
+import { jobToken, KV_KEYS, type NatsJobRef } from "../common/nats/names.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { JobStateKV } from "../common/nats/weights.ts";
 
@@ -24,6 +27,8 @@ export interface ProgressWatcherOptions {
 
 interface Watch {
   url: string;
+  /** jobToken of the watched job: a change (new cluster id) means another bucket. */
+  token: string;
   latest?: LearnerProgress;
   stop?: () => void;
   retryDelayMs: number;
@@ -37,17 +42,21 @@ export class ProgressWatcher {
 
   constructor(private readonly o: ProgressWatcherOptions) {}
 
-  /** The latest progress of job `key` (namespace/name) whose runtime is at `url`; starts watching on first use. */
-  latest(key: string, jobName: string, url: string): LearnerProgress | undefined {
+  /**
+   * The latest progress of job `key` (namespace/name), identified on NATS by `job`, whose runtime is at
+   * `url`; starts watching on first use.
+   */
+  latest(key: string, job: NatsJobRef, url: string): LearnerProgress | undefined {
+    const token = jobToken(job);
     let w = this.watches.get(key);
-    if (w && w.url !== url) {
+    if (w && (w.url !== url || w.token !== token)) {
       this.forget(key);
       w = undefined;
     }
     if (!w) {
-      w = { url, retryDelayMs: this.o.retryDelayMs ?? 1000, closed: false };
+      w = { url, token, retryDelayMs: this.o.retryDelayMs ?? 1000, closed: false };
       this.watches.set(key, w);
-      void this.start(key, jobName, w);
+      void this.start(key, job, w);
     }
     return w.latest;
   }
@@ -87,11 +96,11 @@ export class ProgressWatcher {
     return c;
   }
 
-  private async start(key: string, jobName: string, w: Watch): Promise<void> {
+  private async start(key: string, job: NatsJobRef, w: Watch): Promise<void> {
     try {
       const nc = await this.connection(w.url);
       // Same bucket configuration as the learner's JobStateKV.open, so whichever comes first creates it.
-      const kv = await JobStateKV.open(nc, { job: jobName });
+      const kv = await JobStateKV.open(nc, { job });
       if (w.closed) return;
       w.stop = await kv.watch<LearnerProgress>(KV_KEYS.learnerProgress, (value) => {
         if (w.closed) return;
@@ -105,7 +114,7 @@ export class ProgressWatcher {
       w.timer = setTimeout(() => {
         if (w.closed) return;
         w.retryDelayMs = Math.min(w.retryDelayMs * 2, 60_000);
-        void this.start(key, jobName, w);
+        void this.start(key, job, w);
       }, w.retryDelayMs);
       w.timer.unref();
     }

@@ -3,6 +3,7 @@
 // no memory between calls (level-triggered), so any number of runs, on any replica, converge on one state.
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
+import { natsJobRef } from "../common/nats/names.ts";
 import type { Defaults, JobObject } from "./desired.ts";
 import { DEFAULTS } from "./desired.ts";
 import { recordEvents } from "./events.ts";
@@ -64,7 +65,11 @@ export class Reconciler {
       configMap: one(this.caches.configMaps.get(configMapName(job.metadata.name), ns)),
       service: one(this.caches.services.get(serviceName(job.metadata.name), ns)),
       pvc: one(this.caches.pvcs.get(pvcName(job.metadata.name), ns)),
-      progress: this.o.progress?.latest(jobKey(ns, job.metadata.name), job.metadata.name, job.spec.nats.url ?? this.defaults.natsUrl),
+      progress: this.o.progress?.latest(
+        jobKey(ns, job.metadata.name),
+        natsJobRef({ name: job.metadata.name, namespace: ns }, this.defaults.clusterId),
+        job.spec.nats.url ?? this.defaults.natsUrl,
+      ),
     };
   }
 

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import { parseJob } from "../../common/job-spec.ts";
 import { phaseOf, setCondition } from "../../operator/conditions.ts";
-import { desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject } from "../../operator/desired.ts";
+import { DEFAULTS, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "../../operator/desired.ts";
 import { fit, learnerPodName, podIndex, serviceName } from "../../operator/names.ts";
 import { type Observed, plan } from "../../operator/plan.ts";
 import { WorkQueue } from "../../operator/queue.ts";
@@ -45,6 +45,24 @@ describe("desired children", () => {
     assert.equal(desiredRolloutPod(j, 3).spec?.containers[0].env?.find((e) => e.name === "STEPPO_WORKER_ID")?.value, "j-rollout-3");
     assert.equal(desiredChildren(j).pvc, undefined);
     assert.equal(desiredLearnerPod(j, 0).spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName, "mine");
+  });
+
+  test("pods learn their namespace from the API server and the cluster id from the operator", () => {
+    const envOf = (p: V1Pod) => p.spec?.containers[0].env ?? [];
+    for (const p of [desiredLearnerPod(job(), 0), desiredRolloutPod(job(), 0)]) {
+      assert.deepEqual(envOf(p).find((e) => e.name === "STEPPO_NAMESPACE")?.valueFrom, { fieldRef: { fieldPath: "metadata.namespace" } });
+      assert.equal(
+        envOf(p).find((e) => e.name === "STEPPO_CLUSTER_ID"),
+        undefined,
+        "no cluster id: none in the environment",
+      );
+    }
+    const east = { ...DEFAULTS, clusterId: "east" };
+    for (const p of [desiredLearnerPod(job(), 0, east), desiredRolloutPod(job(), 0, east)]) {
+      assert.equal(envOf(p).find((e) => e.name === "STEPPO_CLUSTER_ID")?.value, "east");
+    }
+    assert.equal(specHash(job(), { ...DEFAULTS, clusterId: "" }), specHash(job(), DEFAULTS), "an empty cluster id keeps existing pods");
+    assert.notEqual(specHash(job(), east), specHash(job(), DEFAULTS), "a new cluster id means new pods (their NATS names change)");
   });
 
   test("desired children are a pure function of the job", () => {
