@@ -67,12 +67,27 @@ export const NATS_CREDS_DIR = "/etc/steppo/nats";
 export const METRICS_PORT_NAME = "metrics";
 
 /**
- * steppo's images run as uid/gid 65532 (see the Dockerfiles): fsGroup makes the checkpoint volume writable
- * for it, and the rest is the PodSecurity "restricted" profile, which neither process needs more than.
+ * steppo's images run as uid/gid 65532 (see the Dockerfiles). Job pods meet the PodSecurity "restricted"
+ * profile, which neither process needs more than: non-root (the uid is set too, so the kubelet can verify
+ * it whatever USER a custom image declares), the runtime's default seccomp profile, no privilege escalation,
+ * no capabilities, and a read-only root filesystem: everything they write goes to a volume (checkpoints and
+ * the run directory on the checkpoint claim, tsx's compile cache in /tmp). fsGroup makes the claim writable.
  */
 export const IMAGE_UID = 65532;
-const POD_SECURITY: V1PodSecurityContext = { fsGroup: IMAGE_UID, seccompProfile: { type: "RuntimeDefault" } };
-const CONTAINER_SECURITY: V1SecurityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+export const TMP_DIR = "/tmp";
+const POD_SECURITY: V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: IMAGE_UID,
+  runAsGroup: IMAGE_UID,
+  fsGroup: IMAGE_UID,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+const CONTAINER_SECURITY: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ["ALL"] },
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+};
 
 export function ownerRef(job: JobObject): V1OwnerReference {
   return { apiVersion: JOB_API_VERSION, kind: JOB_KIND, name: job.metadata.name, uid: job.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
@@ -173,8 +188,15 @@ function commonEnv(job: JobObject, defaults: Defaults): V1EnvVar[] {
 }
 
 function commonVolumes(job: JobObject): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
-  const volumes: V1Volume[] = [{ name: "job", configMap: { name: configMapName(job.metadata.name) } }];
-  const mounts: V1VolumeMount[] = [{ name: "job", mountPath: JOB_FILE_DIR, readOnly: true }];
+  const volumes: V1Volume[] = [
+    { name: "job", configMap: { name: configMapName(job.metadata.name) } },
+    // The root filesystem is read-only; tsx (bin/steppo.mjs) keeps its compile cache in the temp directory.
+    { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: "job", mountPath: JOB_FILE_DIR, readOnly: true },
+    { name: "tmp", mountPath: TMP_DIR },
+  ];
   if (job.spec.nats.credentialsSecret) {
     volumes.push({ name: "nats-creds", secret: { secretName: job.spec.nats.credentialsSecret } });
     mounts.push({ name: "nats-creds", mountPath: NATS_CREDS_DIR, readOnly: true });
@@ -194,6 +216,8 @@ export function desiredLearnerPod(job: JobObject, restart: number, defaults: Def
     spec: {
       // The operator, not the kubelet, restarts the learner: it counts failures against backoffLimit.
       restartPolicy: "Never",
+      // Neither process talks to the API server: no service-account token in the pod.
+      automountServiceAccountToken: false,
       containers: [
         {
           name: "learner",
@@ -227,6 +251,8 @@ export function desiredRolloutPod(job: JobObject, index: number, defaults: Defau
     spec: {
       // Failed rollout pods are replaced by the operator (same name), not restarted in place.
       restartPolicy: "Never",
+      // Neither process talks to the API server: no service-account token in the pod.
+      automountServiceAccountToken: false,
       containers: [
         {
           name: "rollout",
