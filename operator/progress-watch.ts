@@ -6,12 +6,23 @@
 // on a backoff timer that queues the job again.
 //
 // The bucket is the job's own (names.ts: per cluster id, namespace and name), so a job with the same name
-// in another namespace or cluster never feeds this job's status.
+// in another namespace or cluster never feeds this job's status. A record that fails checkProgress is
+// dropped (the last valid one stays) and kept for the reconciler to report as a Warning Event.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../common/nats/connection.ts";
 import { jobToken, KV_KEYS, type NatsJobRef } from "../common/nats/names.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { JobStateKV } from "../common/nats/weights.ts";
+import { checkProgress } from "./progress-check.ts";
+
+/** A progress record the watch refused: the KV revision and what was wrong with it. */
+export interface RejectedProgress {
+  revision: number;
+  problem: string;
+}
+
+/** Refused records kept per job until the reconciler takes them (a flood of bad writes cannot grow memory). */
+const MAX_PENDING_REJECTIONS = 5;
 
 export interface ProgressWatcherOptions {
   /** Called when a job's progress changed (or a failed watch should be retried): queue the job. */
@@ -30,6 +41,7 @@ interface Watch {
   /** jobToken of the watched job: a change (new cluster id) means another bucket. */
   token: string;
   latest?: LearnerProgress;
+  rejected: RejectedProgress[];
   stop?: () => void;
   retryDelayMs: number;
   timer?: NodeJS.Timeout;
@@ -43,7 +55,7 @@ export class ProgressWatcher {
   constructor(private readonly o: ProgressWatcherOptions) {}
 
   /**
-   * The latest progress of job `key` (namespace/name), identified on NATS by `job`, whose runtime is at
+   * The latest valid progress of job `key` (namespace/name), identified on NATS by `job`, whose runtime is at
    * `url`; starts watching on first use.
    */
   latest(key: string, job: NatsJobRef, url: string): LearnerProgress | undefined {
@@ -54,11 +66,20 @@ export class ProgressWatcher {
       w = undefined;
     }
     if (!w) {
-      w = { url, token, retryDelayMs: this.o.retryDelayMs ?? 1000, closed: false };
+      w = { url, token, rejected: [], retryDelayMs: this.o.retryDelayMs ?? 1000, closed: false };
       this.watches.set(key, w);
       void this.start(key, job, w);
     }
     return w.latest;
+  }
+
+  /** The records refused since the last call (oldest first), for the reconciler to report once each. */
+  takeRejected(key: string): RejectedProgress[] {
+    const w = this.watches.get(key);
+    if (!w || w.rejected.length === 0) return [];
+    const taken = w.rejected;
+    w.rejected = [];
+    return taken;
   }
 
   /** The job is gone: stop its watch. */
@@ -102,9 +123,9 @@ export class ProgressWatcher {
       // Same bucket configuration as the learner's JobStateKV.open, so whichever comes first creates it.
       const kv = await JobStateKV.open(nc, { job });
       if (w.closed) return;
-      w.stop = await kv.watch<LearnerProgress>(KV_KEYS.learnerProgress, (value) => {
+      w.stop = await kv.watch<unknown>(KV_KEYS.learnerProgress, (value, revision) => {
         if (w.closed) return;
-        w.latest = value;
+        this.observe(key, w, value, revision);
         this.o.onChange(key);
       });
       if (w.closed) w.stop();
@@ -118,5 +139,21 @@ export class ProgressWatcher {
       }, w.retryDelayMs);
       w.timer.unref();
     }
+  }
+
+  /** A new value of `learner.progress`: kept when valid (deleted: forgotten), else refused and remembered. */
+  private observe(key: string, w: Watch, value: unknown, revision: number): void {
+    if (value === undefined) {
+      w.latest = undefined;
+      return;
+    }
+    const c = checkProgress(value);
+    if (c.ok) {
+      w.latest = c.progress;
+      return;
+    }
+    this.o.log(`${key}: learner progress at KV revision ${revision} refused: ${c.problem}`);
+    w.rejected.push({ revision, problem: c.problem });
+    if (w.rejected.length > MAX_PENDING_REJECTIONS) w.rejected.shift();
   }
 }

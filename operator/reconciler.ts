@@ -11,8 +11,8 @@ import type { InformerSet } from "./informers.ts";
 import { type Clients, createChild, deleteJob, deletePod, replaceConfigMapData, writeScale, writeStatus } from "./kube.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { configMapName, jobKey, pvcName, serviceName, splitKey } from "./names.ts";
-import { type Observed, plan } from "./plan.ts";
-import type { ProgressWatcher } from "./progress-watch.ts";
+import { type JobEvent, type Observed, plan } from "./plan.ts";
+import type { ProgressWatcher, RejectedProgress } from "./progress-watch.ts";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -40,6 +40,14 @@ function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x) =>
     x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
   );
+}
+
+function rejectedProgressEvent(r: RejectedProgress): JobEvent {
+  return {
+    type: "Warning",
+    reason: "InvalidLearnerProgress",
+    message: `learner progress (KV revision ${r.revision}) dropped, status keeps the last valid one: ${r.problem}`,
+  };
 }
 
 export class Reconciler {
@@ -112,7 +120,9 @@ export class Reconciler {
     if (p.scale && !(await writeScale(this.c, namespace, name, p.scale.from, p.scale.to))) {
       this.o.log(`${key}: autoscaler decision ${p.scale.from} → ${p.scale.to} not applied: replicas changed meanwhile`);
     }
-    if (p.events.length > 0) await recordEvents(this.c, job, p.events, this.o.host, this.o.log);
+    // Progress records the watch refused (a wrong type, out of range, too long): never in status, each told once.
+    const events = [...p.events, ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
+    if (events.length > 0) await recordEvents(this.c, job, events, this.o.host, this.o.log);
     if (p.deleteJob) {
       this.o.log(`${key}: ttlSecondsAfterFinished elapsed, deleting the job`);
       await deleteJob(this.c, namespace, name);

@@ -96,6 +96,24 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
     assert.equal((await statusIn("ns-b", "quickstart"))?.update, 42);
   });
 
+  test("a malformed progress record: a Warning Event names the field, and status goes on updating", async () => {
+    await createJob(h.clients, "poison", {});
+    const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: "poison" }) });
+    await kv.put(KV_KEYS.learnerProgress, progress(3, {}));
+    await eventually("status update 3", async () => ((await getJob(h.clients, "poison")).status?.update === 3 ? true : undefined));
+    await kv.put(KV_KEYS.learnerProgress, { ...progress(4, {}), update: "x", testSuccess: {} });
+    const e = await eventually("InvalidLearnerProgress event", async () => (await events("poison")).find((x) => x.startsWith("InvalidLearnerProgress")));
+    assert.match(e, /field "update" must be a non-negative integer, got string "x"/);
+    assert.equal((await getJob(h.clients, "poison")).status?.update, 3, "the bad record is not in status");
+    // A status patch the API server refused would freeze status; the next valid record still lands.
+    await kv.put(KV_KEYS.learnerProgress, progress(5, {}, { testSuccess: 0.75 }));
+    const st = await eventually("status update 5", async () => {
+      const s = (await getJob(h.clients, "poison")).status;
+      return s?.update === 5 ? s : undefined;
+    });
+    assert.equal(st.successRate, 0.75);
+  });
+
   test("starved learner → scale up (maxStep, within maxReplicas); backlog → scale down; decision in status and Events", async () => {
     await createJob(h.clients, "auto", {
       rollout: { replicas: 1, minReplicas: 1, maxReplicas: 4, episodesPerUpdate: 8, autoscale: { enabled: true, stabilizationSeconds: 0, maxStep: 2 } },

@@ -1,5 +1,6 @@
 // The operator's progress watch against a REAL nats-server (no Kubernetes): a job reads only its own
-// bucket, whatever other namespace or cluster runs a job of the same name on the same server.
+// bucket, whatever other namespace or cluster runs a job of the same name on the same server, and a
+// malformed record is refused (kept for an Event) while the last valid one stays.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -95,6 +96,35 @@ describe("operator progress watch on real NATS", { timeout: 60_000 }, () => {
       assert.deepEqual(seen.get("ns-b/quickstart"), [99]);
       assert.deepEqual(seen.get("west:ns-a/quickstart"), [55]);
       assert.deepEqual(seen.get("ns-a/quickstart"), [1, 7]);
+    } finally {
+      await watcher.stop();
+    }
+  });
+
+  test("a malformed record is refused, reported once, and the last valid one stays", async () => {
+    const { watcher, watch, changed } = recordingWatcher();
+    try {
+      const job = { namespace: "poison", name: "quickstart" };
+      const key = "poison/quickstart";
+      watch(key, job);
+      await put(job, progress(3));
+      await changed(key, 1);
+      assert.equal(watcher.latest(key, job, nats.url)?.update, 3);
+
+      await put(job, { ...progress(4), update: "x" });
+      await changed(key, 2);
+      assert.equal(watcher.latest(key, job, nats.url)?.update, 3, "the bad record is dropped");
+      const rejected = watcher.takeRejected(key);
+      assert.equal(rejected.length, 1);
+      assert.match(rejected[0].problem, /field "update" must be a non-negative integer/);
+      assert.ok(rejected[0].revision > 0);
+      assert.deepEqual(watcher.takeRejected(key), [], "each refusal is taken once");
+
+      await put(job, { ...progress(5), testSuccess: {} });
+      await put(job, progress(6));
+      await changed(key, 4);
+      assert.equal(watcher.latest(key, job, nats.url)?.update, 6, "a later valid record is used again");
+      assert.match(watcher.takeRejected(key)[0]?.problem ?? "", /"testSuccess"/);
     } finally {
       await watcher.stop();
     }

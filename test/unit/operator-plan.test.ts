@@ -240,6 +240,21 @@ describe("plan", () => {
     assert.equal(p.status.successRate, 0.8);
     assert.deepEqual(p.deletePods, []);
   });
+
+  test("termination-message values the status schema would refuse are ignored", () => {
+    const j = job({ rollout: { replicas: 0 }, runPolicy: { cleanPodPolicy: "None" } });
+    for (const message of ['{"update":-1,"successRate":7}', '{"update":1.5,"successRate":"high"}', '{"update":"30","successRate":-0.1}']) {
+      const obs = all(j);
+      obs.pods = [
+        pod(obs.pods[0], "Succeeded", {
+          containerStatuses: [{ name: "learner", image: "", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 0, message } } }],
+        }),
+      ];
+      const p = plan(j, obs, NOW);
+      assert.equal(p.status.update, undefined, message);
+      assert.equal(p.status.successRate, undefined, message);
+    }
+  });
 });
 
 describe("names and conditions", () => {
