@@ -23,7 +23,7 @@ import { spawnSteppo } from "../cli/distributed-run.ts";
 import { loadJobFile } from "../common/job-spec.ts";
 import { NatsTrajectoryBus } from "../common/nats/bus.ts";
 import { connectNats } from "../common/nats/connection.ts";
-import { KV_KEYS } from "../common/nats/names.ts";
+import { KV_KEYS, natsJobRef } from "../common/nats/names.ts";
 import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo } from "../common/nats/runtime-state.ts";
 import { JobStateKV, NatsWeightStore } from "../common/nats/weights.ts";
 import { Rng } from "../common/rng.ts";
@@ -119,11 +119,11 @@ class CountingLearner {
 
   static async start(url: string, job: StepPOJob, info: RuntimeInfo, weights: Uint8Array): Promise<CountingLearner> {
     const nc = await connectNats({ servers: url, name: "bench-counter", log: quiet });
-    const kv = await JobStateKV.open(nc, { job: job.metadata.name });
-    const store = await NatsWeightStore.open(nc, { job: job.metadata.name, log: quiet }, kv);
+    const kv = await JobStateKV.open(nc, { job: natsJobRef(job.metadata) });
+    const store = await NatsWeightStore.open(nc, { job: natsJobRef(job.metadata), log: quiet }, kv);
     await kv.put(RUNTIME_KEYS.runtime, info);
     await store.publish(0, weights);
-    const bus = await NatsTrajectoryBus.open(nc, { job: job.metadata.name, consume: true, log: quiet });
+    const bus = await NatsTrajectoryBus.open(nc, { job: natsJobRef(job.metadata), consume: true, log: quiet });
     const c = new CountingLearner(nc, bus, kv);
     c.loop = c.consume();
     return c;

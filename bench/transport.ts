@@ -12,6 +12,7 @@ import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsTrajectoryBus } from "../common/nats/bus.ts";
 import { connectNats } from "../common/nats/connection.ts";
+import { natsJobRef } from "../common/nats/names.ts";
 import { Rng } from "../common/rng.ts";
 import type { Trajectory } from "../common/trajectory.ts";
 import { encodeTrajectory } from "../common/trajectory-codec.ts";
@@ -73,8 +74,9 @@ function shards<T>(items: T[]): T[][] {
   return Array.from({ length: WORKERS }, (_, w) => items.filter((_, i) => i % WORKERS === w));
 }
 
-async function steppoRound(url: string, job: string, trajs: Trajectory[], steps: number, bytes: number): Promise<Round> {
+async function steppoRound(url: string, jobName: string, trajs: Trajectory[], steps: number, bytes: number): Promise<Round> {
   const conns: NatsConnection[] = await Promise.all(Array.from({ length: WORKERS + 1 }, (_, i) => connectNats({ servers: url, name: `b${i}`, log: () => {} })));
+  const job = natsJobRef({ name: jobName });
   const learner = await NatsTrajectoryBus.open(conns[WORKERS], { job, consume: true, consumer: { maxAckPending: 20_000 }, log: () => {} });
   const pubs = await Promise.all(conns.slice(0, WORKERS).map((nc, w) => NatsTrajectoryBus.open(nc, { job, workerId: `w${w}`, log: () => {} })));
   const buffer: Trajectory[] = [];

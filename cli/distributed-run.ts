@@ -6,11 +6,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadJobFile } from "../common/job-spec.ts";
 import { connectNats } from "../common/nats/connection.ts";
-import { KV_KEYS } from "../common/nats/names.ts";
+import { KV_KEYS, type NatsJobRef, natsJobRef } from "../common/nats/names.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { JobStateKV } from "../common/nats/weights.ts";
 import type { DistributedSummary } from "../learner/learner-process.ts";
 import { redactUrl } from "../common/secrets.ts";
+import { ENV } from "./process-config.ts";
 
 export const STEPPO_BIN = fileURLToPath(new URL("../bin/steppo.mjs", import.meta.url));
 
@@ -60,13 +61,13 @@ async function stopChild(c: Child, graceMs: number): Promise<void> {
 }
 
 /** A job that finished on this server says so in KV, and workers would leave at once: clear the mark for a new run. */
-async function clearDoneMark(jobName: string, natsUrl: string, log: (line: string) => void): Promise<void> {
+async function clearDoneMark(job: NatsJobRef, natsUrl: string, log: (line: string) => void): Promise<void> {
   const nc = await connectNats({ servers: natsUrl, name: "steppo-run", log });
   try {
-    const kv = await JobStateKV.open(nc, { job: jobName });
+    const kv = await JobStateKV.open(nc, { job });
     const p = await kv.get<LearnerProgress>(KV_KEYS.learnerProgress);
     if (p?.phase === "done") {
-      log(`job ${jobName} finished before on this NATS server; running it again`);
+      log(`job ${job.namespace}/${job.name} finished before on this NATS server; running it again`);
       await kv.delete(KV_KEYS.learnerProgress);
     }
   } finally {
@@ -75,8 +76,11 @@ async function clearDoneMark(jobName: string, natsUrl: string, log: (line: strin
 }
 
 export async function runDistributed(opts: DistributedRunOptions): Promise<DistributedSummary> {
-  await clearDoneMark(loadJobFile(opts.jobFile).metadata.name, opts.natsUrl, opts.log);
-  const env = { ...process.env, STEPPO_METRICS_PORT: "0", ...opts.env };
+  // One machine, no cluster: the job file's namespace (else "default") and no cluster id, told to every
+  // child explicitly so that a stray STEPPO_NAMESPACE in the shell cannot split them across two jobs.
+  const job = natsJobRef(loadJobFile(opts.jobFile).metadata);
+  await clearDoneMark(job, opts.natsUrl, opts.log);
+  const env = { ...process.env, STEPPO_METRICS_PORT: "0", ...opts.env, [ENV.namespace]: job.namespace, [ENV.clusterId]: "" };
   const common = ["--job", opts.jobFile, "--nats", opts.natsUrl];
   const learnerArgs = ["learner", ...common, "--run-dir", opts.runDir];
   if (opts.updates !== undefined) learnerArgs.push("--updates", String(opts.updates));

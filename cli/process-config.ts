@@ -6,11 +6,19 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
 import { credentialedUrlMessage, hasUrlCredentials, NATS_CREDENTIALS_HINT, redactUrl } from "../common/secrets.ts";
+import { clusterIdProblem, DEFAULT_NAMESPACE, type NatsJobRef } from "../common/nats/names.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import { UsageError } from "./args.ts";
 
 export const ENV = {
   jobFile: "STEPPO_JOB_FILE",
+  /**
+   * The job's namespace (the operator sets it from the pod's own namespace, downward API); default: the job
+   * file's metadata.namespace, else "default". Part of every NATS name, so jobs in two namespaces never meet.
+   */
+  namespace: "STEPPO_NAMESPACE",
+  /** The operator's cluster id (`steppo operator --cluster-id`): keeps clusters apart on a shared NATS server. */
+  clusterId: "STEPPO_CLUSTER_ID",
   natsUrl: "STEPPO_NATS_URL",
   /** A NATS credentials file (JWT + seed), e.g. the job's spec.nats.credentialsSecret mounted by the operator. */
   natsCredsFile: "STEPPO_NATS_CREDS_FILE",
@@ -33,6 +41,8 @@ export const DEFAULT_METRICS_PORT = 9464;
 
 export interface ProcessConfig {
   job: StepPOJob;
+  /** The job's NATS identity (cluster id, namespace, name): what its streams, buckets and subjects derive from. */
+  natsJob: NatsJobRef;
   jobFile: string;
   natsUrl: string;
   natsCredsFile?: string;
@@ -87,6 +97,15 @@ export function checkNatsUrl(natsUrl: string, what: string): void {
   }
 }
 
+/** Namespace: flag, env (the pod's namespace), the job file, "default"; cluster id: flag, env, none. */
+function natsJobOf(command: string, job: StepPOJob, flags: Flags, env: Env): NatsJobRef {
+  const namespace = pick(flags.namespace, env, ENV.namespace) ?? (job.metadata.namespace || DEFAULT_NAMESPACE);
+  const cluster = pick(flags["cluster-id"], env, ENV.clusterId) ?? "";
+  const problem = clusterIdProblem(cluster);
+  if (problem) throw new UsageError(`${command}: --cluster-id / ${ENV.clusterId}: ${problem}`);
+  return { cluster, namespace, name: job.metadata.name };
+}
+
 function common(command: string, flags: Flags, env: Env): ProcessConfig {
   const jobFile = pick(flags.job, env, ENV.jobFile);
   if (!jobFile) throw new UsageError(`${command}: no job file: pass --job FILE or set ${ENV.jobFile}`);
@@ -94,6 +113,7 @@ function common(command: string, flags: Flags, env: Env): ProcessConfig {
   const natsUrl = pick(flags.nats, env, ENV.natsUrl) ?? job.spec.nats.url;
   if (!natsUrl) throw new UsageError(`${command}: no NATS server: pass --nats URL, set ${ENV.natsUrl}, or set spec.nats.url in ${jobFile}`);
   checkNatsUrl(natsUrl, `${command}: --nats / ${ENV.natsUrl} / spec.nats.url`);
+  const natsJob = natsJobOf(command, job, flags, env);
   const natsCredsFile = pick(flags["nats-creds"], env, ENV.natsCredsFile);
   if (natsCredsFile !== undefined && !existsSync(natsCredsFile)) {
     throw new UsageError(`${command}: NATS credentials file "${natsCredsFile}" (--nats-creds / ${ENV.natsCredsFile}) does not exist`);
@@ -109,6 +129,7 @@ function common(command: string, flags: Flags, env: Env): ProcessConfig {
   }
   return {
     job,
+    natsJob,
     jobFile,
     natsUrl,
     ...(natsCredsFile !== undefined ? { natsCredsFile } : {}),

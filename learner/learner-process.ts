@@ -111,7 +111,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
   const total = opts.updates ?? spec.training.updates;
   const B = spec.rollout.episodesPerUpdate;
   const maxLag = spec.training.maxPolicyLag;
-  const names = jobNames(job.metadata.name);
+  const names = jobNames(cfg.natsJob);
 
   const telemetry = await startTelemetry({
     service: "steppo-learner",
@@ -132,9 +132,9 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     );
 
     nc = await connectNats({ servers: cfg.natsUrl, credsFile: cfg.natsCredsFile, name: `learner-${names.job}`, log });
-    const kv = await JobStateKV.open(nc, { job: job.metadata.name });
+    const kv = await JobStateKV.open(nc, { job: cfg.natsJob });
     progressKV = kv;
-    const weights = await NatsWeightStore.open(nc, { job: job.metadata.name, log }, kv);
+    const weights = await NatsWeightStore.open(nc, { job: cfg.natsJob, log }, kv);
     const jsm = await retrying(() => jetstreamManager(nc as NatsConnection));
 
     // ---- state: from the last checkpoint, or fresh (warm-up, initial evaluation)
@@ -160,7 +160,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     // ---- transport
     const doneCap = Math.max(20_000, 4 * (spec.checkpoint.interval + maxLag + 2) * B);
     const bus = await NatsTrajectoryBus.open(nc, {
-      job: job.metadata.name,
+      job: cfg.natsJob,
       consume: true,
       consumer: { ackWaitMs: cfg.ackWaitMs, maxAckPending: Math.max(10_000, 4 * (spec.checkpoint.interval + maxLag + 2) * B) },
       alreadyConsumed: state.doneIds,

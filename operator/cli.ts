@@ -1,8 +1,9 @@
 // `steppo operator`: runs one operator replica until SIGTERM, or until it loses the leader lease (then it
 // exits non-zero and Kubernetes restarts it as a fresh candidate, as client-go operators do).
 import { hostname } from "node:os";
-import { intFlag, parseFlags } from "../cli/args.ts";
+import { intFlag, parseFlags, UsageError } from "../cli/args.ts";
 import { checkNatsUrl } from "../cli/process-config.ts";
+import { clusterIdProblem } from "../common/nats/names.ts";
 import { DEFAULTS } from "./desired.ts";
 import { startOperator } from "./operator.ts";
 
@@ -18,17 +19,25 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     image: { type: "string" },
     nats: { type: "string" },
     "nats-creds": { type: "string" },
+    "cluster-id": { type: "string" },
   });
   const natsUrl = (values.nats as string | undefined) ?? DEFAULTS.natsUrl;
   // The default URL goes into every pod's env: it must not carry a password (--nats-creds is the way).
   checkNatsUrl(natsUrl, "operator --nats");
+  const clusterId = (values["cluster-id"] as string | undefined) ?? process.env.STEPPO_CLUSTER_ID ?? "";
+  const problem = clusterIdProblem(clusterId);
+  if (problem) throw new UsageError(`operator: --cluster-id / STEPPO_CLUSTER_ID: ${problem}`);
   const leaseNs = (values["lease-namespace"] as string | undefined) ?? process.env.POD_NAMESPACE ?? "default";
   const op = await startOperator({
     kubeconfig: values.kubeconfig as string | undefined,
     namespace: values.namespace as string | undefined,
     port: intFlag(values.port, "port") ?? 8080,
     workers: intFlag(values.workers, "workers"),
-    defaults: { image: (values.image as string | undefined) ?? DEFAULTS.image, natsUrl },
+    defaults: {
+      image: (values.image as string | undefined) ?? DEFAULTS.image,
+      natsUrl,
+      clusterId,
+    },
     leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs, name: values["lease-name"] as string | undefined },
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
     natsCredsFile: (values["nats-creds"] as string | undefined) ?? process.env.STEPPO_NATS_CREDS_FILE,

@@ -45,10 +45,15 @@ export type JobObject = Omit<StepPOJob, "metadata"> & {
   status?: import("../crds/steppojob-status.ts").StepPOJobStatus;
 };
 
-/** Operator-wide defaults for what a job may leave out. */
+/** Operator-wide defaults for what a job may leave out, and the operator's cluster id. */
 export interface Defaults {
   image: string;
   natsUrl: string;
+  /**
+   * This cluster's id (`steppo operator --cluster-id`): part of every job's NATS names, so clusters whose
+   * operators share one NATS server never share a stream. "" or absent: none (one cluster per NATS server).
+   */
+  clusterId?: string;
 }
 
 export const DEFAULTS: Defaults = { image: "ghcr.io/steppo/steppo:0.1.0", natsUrl: "nats://nats:4222" };
@@ -63,12 +68,27 @@ export const NATS_CREDS_DIR = "/etc/steppo/nats";
 export const METRICS_PORT_NAME = "metrics";
 
 /**
- * steppo's images run as uid/gid 65532 (see the Dockerfiles): fsGroup makes the checkpoint volume writable
- * for it, and the rest is the PodSecurity "restricted" profile, which neither process needs more than.
+ * steppo's images run as uid/gid 65532 (see the Dockerfiles). Job pods meet the PodSecurity "restricted"
+ * profile, which neither process needs more than: non-root (the uid is set too, so the kubelet can verify
+ * it whatever USER a custom image declares), the runtime's default seccomp profile, no privilege escalation,
+ * no capabilities, and a read-only root filesystem: everything they write goes to a volume (checkpoints and
+ * the run directory on the checkpoint claim, tsx's compile cache in /tmp). fsGroup makes the claim writable.
  */
 export const IMAGE_UID = 65532;
-const POD_SECURITY: V1PodSecurityContext = { fsGroup: IMAGE_UID, seccompProfile: { type: "RuntimeDefault" } };
-const CONTAINER_SECURITY: V1SecurityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+export const TMP_DIR = "/tmp";
+const POD_SECURITY: V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: IMAGE_UID,
+  runAsGroup: IMAGE_UID,
+  fsGroup: IMAGE_UID,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+const CONTAINER_SECURITY: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ["ALL"] },
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+};
 
 export function ownerRef(job: JobObject): V1OwnerReference {
   return { apiVersion: JOB_API_VERSION, kind: JOB_KIND, name: job.metadata.name, uid: job.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
@@ -93,7 +113,11 @@ export function jobFileYaml(job: JobObject): string {
 export function specHash(job: JobObject, defaults: Defaults = DEFAULTS): string {
   const { replicas: _r, minReplicas: _min, maxReplicas: _max, autoscale: _a, ...rollout } = job.spec.rollout;
   const { runPolicy: _p, ...spec } = job.spec;
-  const doc = yaml.dump({ spec: { ...spec, rollout }, defaults }, { sortKeys: true, lineWidth: -1 });
+  // The cluster id is in the pods' environment (it names their NATS streams), so it is hashed; left out
+  // when empty, so that operators without one keep the hashes (and pods) they had.
+  const { clusterId, ...rest } = defaults;
+  const hashed = clusterId ? { ...rest, clusterId } : rest;
+  const doc = yaml.dump({ spec: { ...spec, rollout }, defaults: hashed }, { sortKeys: true, lineWidth: -1 });
   return createHash("sha256").update(doc).digest("hex").slice(0, 16);
 }
 
@@ -167,18 +191,29 @@ export function headerSecretEnv(job: JobObject): V1EnvVar[] {
 function commonEnv(job: JobObject, defaults: Defaults): V1EnvVar[] {
   const env: V1EnvVar[] = [
     { name: ENV.jobFile, value: JOB_FILE },
+    // The namespace the pod runs in, from the API server (not from the job file): with the cluster id it
+    // scopes the job's NATS names, so a job never reads another namespace's trajectories or progress.
+    { name: ENV.namespace, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
     // Credential-free: the CRD, parseJob and the operator's --nats flag refuse user:password@ URLs.
     { name: ENV.natsUrl, value: job.spec.nats.url ?? defaults.natsUrl },
     { name: ENV.metricsPort, value: String(DEFAULT_METRICS_PORT) },
   ];
+  if (defaults.clusterId) env.push({ name: ENV.clusterId, value: defaults.clusterId });
   if (job.spec.nats.credentialsSecret) env.push({ name: ENV.natsCredsFile, value: `${NATS_CREDS_DIR}/nats.creds` });
   env.push(...headerSecretEnv(job));
   return env;
 }
 
 function commonVolumes(job: JobObject): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
-  const volumes: V1Volume[] = [{ name: "job", configMap: { name: configMapName(job.metadata.name) } }];
-  const mounts: V1VolumeMount[] = [{ name: "job", mountPath: JOB_FILE_DIR, readOnly: true }];
+  const volumes: V1Volume[] = [
+    { name: "job", configMap: { name: configMapName(job.metadata.name) } },
+    // The root filesystem is read-only; tsx (bin/steppo.mjs) keeps its compile cache in the temp directory.
+    { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: "job", mountPath: JOB_FILE_DIR, readOnly: true },
+    { name: "tmp", mountPath: TMP_DIR },
+  ];
   if (job.spec.nats.credentialsSecret) {
     volumes.push({ name: "nats-creds", secret: { secretName: job.spec.nats.credentialsSecret } });
     mounts.push({ name: "nats-creds", mountPath: NATS_CREDS_DIR, readOnly: true });
@@ -198,6 +233,8 @@ export function desiredLearnerPod(job: JobObject, restart: number, defaults: Def
     spec: {
       // The operator, not the kubelet, restarts the learner: it counts failures against backoffLimit.
       restartPolicy: "Never",
+      // Neither process talks to the API server: no service-account token in the pod.
+      automountServiceAccountToken: false,
       containers: [
         {
           name: "learner",
@@ -231,6 +268,8 @@ export function desiredRolloutPod(job: JobObject, index: number, defaults: Defau
     spec: {
       // Failed rollout pods are replaced by the operator (same name), not restarted in place.
       restartPolicy: "Never",
+      // Neither process talks to the API server: no service-account token in the pod.
+      automountServiceAccountToken: false,
       containers: [
         {
           name: "rollout",

@@ -77,7 +77,13 @@ export function failureReason(p: V1Pod): string {
   return p.status?.reason ?? p.status?.message ?? "pod failed";
 }
 
-/** Progress the learner left in its termination message (JSON), the pod-status path to update/success. */
+const isUpdate = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isRate = (v: unknown): v is number => typeof v === "number" && v >= 0 && v <= 1;
+
+/**
+ * Progress the learner left in its termination message (JSON), the pod-status path to update/success.
+ * Only values the status schema accepts are taken: one it refuses would block every later status patch.
+ */
 function terminationProgress(p: V1Pod | undefined): { update?: number; successRate?: number } {
   for (const c of p?.status?.containerStatuses ?? []) {
     const msg = c.state?.terminated?.message ?? c.lastState?.terminated?.message;
@@ -85,8 +91,8 @@ function terminationProgress(p: V1Pod | undefined): { update?: number; successRa
     try {
       const v = JSON.parse(msg) as { update?: unknown; successRate?: unknown };
       return {
-        ...(typeof v.update === "number" ? { update: v.update } : {}),
-        ...(typeof v.successRate === "number" ? { successRate: v.successRate } : {}),
+        ...(isUpdate(v.update) ? { update: v.update } : {}),
+        ...(isRate(v.successRate) ? { successRate: v.successRate } : {}),
       };
     } catch {
       // Not ours (FallbackToLogsOnError puts log tails here): ignore.

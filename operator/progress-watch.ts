@@ -4,12 +4,26 @@
 // learner without polling. Connections are shared per NATS URL. A job whose NATS is unreachable still
 // reconciles (status then comes from the learner pod's termination message only); the watch is retried
 // on a backoff timer that queues the job again.
+//
+// The bucket is the job's own (names.ts: per cluster id, namespace and name), so a job with the same name
+// in another namespace or cluster never feeds this job's status. A record that fails checkProgress is
+// dropped (the last valid one stays) and kept for the reconciler to report as a Warning Event.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../common/nats/connection.ts";
-import { KV_KEYS } from "../common/nats/names.ts";
+import { jobToken, KV_KEYS, type NatsJobRef } from "../common/nats/names.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { JobStateKV } from "../common/nats/weights.ts";
 import { redactUrl } from "../common/secrets.ts";
+import { checkProgress } from "./progress-check.ts";
+
+/** A progress record the watch refused: the KV revision and what was wrong with it. */
+export interface RejectedProgress {
+  revision: number;
+  problem: string;
+}
+
+/** Refused records kept per job until the reconciler takes them (a flood of bad writes cannot grow memory). */
+const MAX_PENDING_REJECTIONS = 5;
 
 export interface ProgressWatcherOptions {
   /** Called when a job's progress changed (or a failed watch should be retried): queue the job. */
@@ -25,7 +39,10 @@ export interface ProgressWatcherOptions {
 
 interface Watch {
   url: string;
+  /** jobToken of the watched job: a change (new cluster id) means another bucket. */
+  token: string;
   latest?: LearnerProgress;
+  rejected: RejectedProgress[];
   stop?: () => void;
   retryDelayMs: number;
   timer?: NodeJS.Timeout;
@@ -38,19 +55,32 @@ export class ProgressWatcher {
 
   constructor(private readonly o: ProgressWatcherOptions) {}
 
-  /** The latest progress of job `key` (namespace/name) whose runtime is at `url`; starts watching on first use. */
-  latest(key: string, jobName: string, url: string): LearnerProgress | undefined {
+  /**
+   * The latest valid progress of job `key` (namespace/name), identified on NATS by `job`, whose runtime is at
+   * `url`; starts watching on first use.
+   */
+  latest(key: string, job: NatsJobRef, url: string): LearnerProgress | undefined {
+    const token = jobToken(job);
     let w = this.watches.get(key);
-    if (w && w.url !== url) {
+    if (w && (w.url !== url || w.token !== token)) {
       this.forget(key);
       w = undefined;
     }
     if (!w) {
-      w = { url, retryDelayMs: this.o.retryDelayMs ?? 1000, closed: false };
+      w = { url, token, rejected: [], retryDelayMs: this.o.retryDelayMs ?? 1000, closed: false };
       this.watches.set(key, w);
-      void this.start(key, jobName, w);
+      void this.start(key, job, w);
     }
     return w.latest;
+  }
+
+  /** The records refused since the last call (oldest first), for the reconciler to report once each. */
+  takeRejected(key: string): RejectedProgress[] {
+    const w = this.watches.get(key);
+    if (!w || w.rejected.length === 0) return [];
+    const taken = w.rejected;
+    w.rejected = [];
+    return taken;
   }
 
   /** The job is gone: stop its watch. */
@@ -88,15 +118,15 @@ export class ProgressWatcher {
     return c;
   }
 
-  private async start(key: string, jobName: string, w: Watch): Promise<void> {
+  private async start(key: string, job: NatsJobRef, w: Watch): Promise<void> {
     try {
       const nc = await this.connection(w.url);
       // Same bucket configuration as the learner's JobStateKV.open, so whichever comes first creates it.
-      const kv = await JobStateKV.open(nc, { job: jobName });
+      const kv = await JobStateKV.open(nc, { job });
       if (w.closed) return;
-      w.stop = await kv.watch<LearnerProgress>(KV_KEYS.learnerProgress, (value) => {
+      w.stop = await kv.watch<unknown>(KV_KEYS.learnerProgress, (value, revision) => {
         if (w.closed) return;
-        w.latest = value;
+        this.observe(key, w, value, revision);
         this.o.onChange(key);
       });
       if (w.closed) w.stop();
@@ -106,9 +136,25 @@ export class ProgressWatcher {
       w.timer = setTimeout(() => {
         if (w.closed) return;
         w.retryDelayMs = Math.min(w.retryDelayMs * 2, 60_000);
-        void this.start(key, jobName, w);
+        void this.start(key, job, w);
       }, w.retryDelayMs);
       w.timer.unref();
     }
+  }
+
+  /** A new value of `learner.progress`: kept when valid (deleted: forgotten), else refused and remembered. */
+  private observe(key: string, w: Watch, value: unknown, revision: number): void {
+    if (value === undefined) {
+      w.latest = undefined;
+      return;
+    }
+    const c = checkProgress(value);
+    if (c.ok) {
+      w.latest = c.progress;
+      return;
+    }
+    this.o.log(`${key}: learner progress at KV revision ${revision} refused: ${c.problem}`);
+    w.rejected.push({ revision, problem: c.problem });
+    if (w.rejected.length > MAX_PENDING_REJECTIONS) w.rejected.shift();
   }
 }

@@ -3,6 +3,7 @@
 // no memory between calls (level-triggered), so any number of runs, on any replica, converge on one state.
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
+import { natsJobRef } from "../common/nats/names.ts";
 import type { Defaults, JobObject } from "./desired.ts";
 import { DEFAULTS } from "./desired.ts";
 import { recordEvents } from "./events.ts";
@@ -10,8 +11,8 @@ import type { InformerSet } from "./informers.ts";
 import { type Clients, createChild, deleteJob, deletePod, replaceConfigMapData, writeScale, writeStatus } from "./kube.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { configMapName, jobKey, pvcName, serviceName, splitKey } from "./names.ts";
-import { type Observed, plan } from "./plan.ts";
-import type { ProgressWatcher } from "./progress-watch.ts";
+import { type JobEvent, type Observed, plan } from "./plan.ts";
+import type { ProgressWatcher, RejectedProgress } from "./progress-watch.ts";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -41,6 +42,14 @@ function canonical(v: unknown): string {
   );
 }
 
+function rejectedProgressEvent(r: RejectedProgress): JobEvent {
+  return {
+    type: "Warning",
+    reason: "InvalidLearnerProgress",
+    message: `learner progress (KV revision ${r.revision}) dropped, status keeps the last valid one: ${r.problem}`,
+  };
+}
+
 export class Reconciler {
   private readonly defaults: Defaults;
   private readonly now: () => Date;
@@ -64,7 +73,11 @@ export class Reconciler {
       configMap: one(this.caches.configMaps.get(configMapName(job.metadata.name), ns)),
       service: one(this.caches.services.get(serviceName(job.metadata.name), ns)),
       pvc: one(this.caches.pvcs.get(pvcName(job.metadata.name), ns)),
-      progress: this.o.progress?.latest(jobKey(ns, job.metadata.name), job.metadata.name, job.spec.nats.url ?? this.defaults.natsUrl),
+      progress: this.o.progress?.latest(
+        jobKey(ns, job.metadata.name),
+        natsJobRef({ name: job.metadata.name, namespace: ns }, this.defaults.clusterId),
+        job.spec.nats.url ?? this.defaults.natsUrl,
+      ),
     };
   }
 
@@ -107,7 +120,9 @@ export class Reconciler {
     if (p.scale && !(await writeScale(this.c, namespace, name, p.scale.from, p.scale.to))) {
       this.o.log(`${key}: autoscaler decision ${p.scale.from} → ${p.scale.to} not applied: replicas changed meanwhile`);
     }
-    if (p.events.length > 0) await recordEvents(this.c, job, p.events, this.o.host, this.o.log);
+    // Progress records the watch refused (a wrong type, out of range, too long): never in status, each told once.
+    const events = [...p.events, ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
+    if (events.length > 0) await recordEvents(this.c, job, events, this.o.host, this.o.log);
     if (p.deleteJob) {
       this.o.log(`${key}: ttlSecondsAfterFinished elapsed, deleting the job`);
       await deleteJob(this.c, namespace, name);

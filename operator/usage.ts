@@ -10,4 +10,6 @@ export const OPERATOR_USAGE = `  operator              run the StepPOJob operato
       --image IMAGE       default image for jobs that name none
       --nats URL          default NATS URL for jobs that name none
       --nats-creds FILE   NATS credentials the operator uses to read learner progress (KV)
+      --cluster-id ID     this cluster's id (or STEPPO_CLUSTER_ID; default none), part of every job's NATS
+                          names: needed when operators of several clusters share one NATS server
 `;

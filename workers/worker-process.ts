@@ -13,7 +13,7 @@ import type { TrajectoryBus } from "../common/bus.ts";
 import { AdmissionKV, admissionCapacity, WorkerAdmission } from "../common/nats/admission.ts";
 import { NatsTrajectoryBus } from "../common/nats/bus.ts";
 import { connectNats, retrying, sleep } from "../common/nats/connection.ts";
-import { jobNames, KV_KEYS } from "../common/nats/names.ts";
+import { KV_KEYS, sanitizeName } from "../common/nats/names.ts";
 import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo } from "../common/nats/runtime-state.ts";
 import { JobStateKV, NatsWeightStore } from "../common/nats/weights.ts";
 import { startTelemetry } from "../common/telemetry.ts";
@@ -67,10 +67,11 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
     const myHash = vocabularyHash(tokenizer.words);
 
     nc = await connectNats({ servers: cfg.natsUrl, credsFile: cfg.natsCredsFile, name: `worker-${cfg.workerId}`, log });
-    const kv = await JobStateKV.open(nc, { job: jobName });
-    const weights = await NatsWeightStore.open(nc, { job: jobName, log }, kv);
-    const bus = await NatsTrajectoryBus.open(nc, { job: jobName, workerId: cfg.workerId, log });
-    const admission = new WorkerAdmission(new AdmissionKV(kv.kv), `${jobNames(cfg.workerId).job}.${incarnation}`);
+    const kv = await JobStateKV.open(nc, { job: cfg.natsJob });
+    const weights = await NatsWeightStore.open(nc, { job: cfg.natsJob, log }, kv);
+    const bus = await NatsTrajectoryBus.open(nc, { job: cfg.natsJob, workerId: cfg.workerId, log });
+    // The admission KV is the job's own bucket: the worker id only has to be a valid key token there.
+    const admission = new WorkerAdmission(new AdmissionKV(kv.kv), `${sanitizeName(cfg.workerId)}.${incarnation}`);
 
     // Stop on SIGTERM or when the learner reports the job done; wake waiters on a new policy version.
     const stop = new AbortController();

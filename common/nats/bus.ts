@@ -38,7 +38,7 @@ import type { Trajectory } from "../trajectory.ts";
 import { CodecError, type CodecErrorKind, decodeTrajectory, encodeTrajectory } from "../trajectory-codec.ts";
 import { defaultLog, isBackpressure, type Log, logOnce, ReconnectWatch, retrying, sleep } from "./connection.ts";
 import type { TrajectoryCheckCause } from "../../learner/trajectory-check.ts";
-import { type JobNames, jobNames } from "./names.ts";
+import { type JobNames, jobNames, type NatsJobRef } from "./names.ts";
 import { type PendingPull, parseAckSubject, pull } from "./pull.ts";
 
 const NS_PER_MS = 1_000_000;
@@ -79,7 +79,8 @@ export interface LearnerConsumerOptions {
 }
 
 export interface NatsBusOptions {
-  job: string;
+  /** Whose stream: the job's identity (cluster, namespace, name), never its name alone. */
+  job: NatsJobRef;
   /** True in the learner: creates/updates the durable consumer and enables fetch(). */
   consume?: boolean;
   /** Subject token for publishes whose trajectory has no workerId. */

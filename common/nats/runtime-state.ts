@@ -38,8 +38,14 @@ export interface TrajectoryAccounting {
   inFlight: number;
 }
 
+export const LEARNER_PHASES = ["starting", "warmup", "training", "done", "failed"] as const;
+
+/**
+ * What the learner writes to `learner.progress`. A record may be partial (the warm-up and failure records
+ * carry only some fields); the operator checks every field it reads (operator/progress-check.ts).
+ */
 export interface LearnerProgress {
-  phase: "starting" | "warmup" | "training" | "done" | "failed";
+  phase: (typeof LEARNER_PHASES)[number];
   update: number;
   updates: number;
   envSteps: number;

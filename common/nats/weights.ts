@@ -1,6 +1,7 @@
 // Policy weights and job state on JetStream: one object per policy version in the job's object store
 // (`steppo-<job>-weights`, object `v<version>`, the last `keepVersions` kept) and the current version plus
-// JSON job state (learner progress, …) in the job's KV bucket (`steppo-<job>`). The version key is written
+// JSON job state (learner progress, …) in the job's KV bucket (`steppo-<job>`; <job> is the scope token of
+// names.ts, unique per cluster, namespace and name). The version key is written
 // only after the object is stored, so a worker that reads version N can always fetch `vN` (until pruned).
 import { StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -8,10 +9,11 @@ import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { WeightStore } from "../bus.ts";
 import { defaultLog, type Log, retrying } from "./connection.ts";
-import { jobNames, KV_KEYS, weightObjectName } from "./names.ts";
+import { jobNames, KV_KEYS, type NatsJobRef, weightObjectName } from "./names.ts";
 
 export interface JobStateKVOptions {
-  job: string;
+  /** Whose bucket: the job's identity (cluster, namespace, name), never its name alone. */
+  job: NatsJobRef;
   storage?: "file" | "memory";
   replicas?: number;
   /** Revisions kept per key (default 1). */
@@ -74,7 +76,7 @@ export class JobStateKV {
 }
 
 export interface NatsWeightStoreOptions {
-  job: string;
+  job: NatsJobRef;
   /** Versions kept in the object store (default 3, like the in-memory store). */
   keepVersions?: number;
   storage?: "file" | "memory";

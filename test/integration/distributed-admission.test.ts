@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AdmissionKV, AdmissionSupervisor, admissionCapacity, admittedCount, WorkerAdmission } from "../../common/nats/admission.ts";
 import { connectNats } from "../../common/nats/connection.ts";
+import { natsJobRef } from "../../common/nats/names.ts";
 import { JobStateKV } from "../../common/nats/weights.ts";
 import { NatsServer } from "../support/nats-server.ts";
 
@@ -15,7 +16,7 @@ const conns: NatsConnection[] = [];
 async function store(job: string): Promise<AdmissionKV> {
   const nc = await connectNats({ servers: server.url, name: `adm-${conns.length}`, log: () => {} });
   conns.push(nc);
-  return new AdmissionKV((await JobStateKV.open(nc, { job })).kv);
+  return new AdmissionKV((await JobStateKV.open(nc, { job: natsJobRef({ name: job }) })).kv);
 }
 
 describe("admission control on a real KV", { timeout: 60_000 }, () => {

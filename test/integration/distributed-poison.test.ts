@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { DLQ_HEADERS } from "../../common/nats/bus.ts";
 import { connectNats } from "../../common/nats/connection.ts";
-import { jobNames } from "../../common/nats/names.ts";
+import { jobNames, natsJobRef } from "../../common/nats/names.ts";
 import { NatsWeightStore } from "../../common/nats/weights.ts";
 import type { Trajectory } from "../../common/trajectory.ts";
 import { decodeTrajectory, encodeTrajectory } from "../../common/trajectory-codec.ts";
@@ -52,7 +52,7 @@ describe("poison trajectories (real processes, real nats-server)", { timeout: 15
     const job = "poison";
     const updates = 5;
     const jobFile = ws.writeJob({ name: job, updates, maxPolicyLag: 1, replicas: 2 });
-    const names = jobNames(job);
+    const names = jobNames(natsJobRef({ name: job }));
     const runDir = join(ws.dir, "run-poison");
     const run = startSteppo("run", ["run", jobFile, "--nats", server.url, "--workers", "2", "--run-dir", runDir]);
 
@@ -111,7 +111,7 @@ describe("poison trajectories (real processes, real nats-server)", { timeout: 15
 
     // Far ahead of the learner, so no publish of its own overtakes it before the workers look.
     const nc = await connectNats({ servers: server.url, name: "test-weights", log: () => {} });
-    const store = await NatsWeightStore.open(nc, { job, log: () => {} });
+    const store = await NatsWeightStore.open(nc, { job: natsJobRef({ name: job }), log: () => {} });
     const truncated = encodeWeights([{ name: "a", shape: [4], data: new Float32Array(4) }]).subarray(0, 20);
     await store.publish(10_000, truncated);
     const refusal = /policy v10000 from the object store refused \(weights blob: .+\); keeping policy v\d+/;

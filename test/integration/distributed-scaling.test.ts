@@ -18,7 +18,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { loadJobFile } from "../../common/job-spec.ts";
 import { AdmissionKV, type AdmissionState, runningCount } from "../../common/nats/admission.ts";
 import { connectNats } from "../../common/nats/connection.ts";
-import { jobNames, KV_KEYS } from "../../common/nats/names.ts";
+import { jobNames, KV_KEYS, natsJobRef } from "../../common/nats/names.ts";
 import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo } from "../../common/nats/runtime-state.ts";
 import { JobStateKV, NatsWeightStore } from "../../common/nats/weights.ts";
 import type { Trajectory } from "../../common/trajectory.ts";
@@ -57,9 +57,9 @@ class Observer {
 
   static async open(url: string, job: string): Promise<Observer> {
     const nc = await connectNats({ servers: url, name: "test-observer", log: () => {} });
-    const kv = await JobStateKV.open(nc, { job });
+    const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: job }) });
     const o = new Observer(nc, kv, new AdmissionKV(kv.kv));
-    nc.subscribe(jobNames(job).trajFilter, {
+    nc.subscribe(jobNames(natsJobRef({ name: job })).trajFilter, {
       callback: (err, msg) => {
         if (err) return;
         try {
@@ -70,7 +70,7 @@ class Observer {
       },
     });
     await nc.flush();
-    const weights = await NatsWeightStore.open(nc, { job, log: () => {} }, kv);
+    const weights = await NatsWeightStore.open(nc, { job: natsJobRef({ name: job }), log: () => {} }, kv);
     o.stops.push(
       await weights.watchLatest((v) => {
         if (!o.blobs.has(v)) {
@@ -271,7 +271,7 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
     const incomplete = o.seen.filter((s) => !complete(s.traj)).map((s) => s.traj.trajId);
     assert.deepEqual(incomplete, [], "only complete trajectories are published");
     const jsm = await jetstreamManager(o.nc);
-    const stream = await jsm.streams.info(jobNames(name).trajStream);
+    const stream = await jsm.streams.info(jobNames(natsJobRef({ name })).trajStream);
     const ids = new Set(o.seen.map((s) => s.traj.trajId)); // a publish retried after a lost PubAck is seen twice, stored once
     assert.equal(stream.state.last_seq, ids.size, "the stream stored exactly the trajectories seen on the subjects");
     assert.ok(a.published <= ids.size, "the learner's final count covers what was published until then");

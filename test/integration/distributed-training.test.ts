@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { DLQ_HEADERS, NatsTrajectoryBus } from "../../common/nats/bus.ts";
 import { connectNats } from "../../common/nats/connection.ts";
-import { jobNames } from "../../common/nats/names.ts";
+import { jobNames, natsJobRef } from "../../common/nats/names.ts";
 import type { Trajectory } from "../../common/trajectory.ts";
 import { encodeTrajectory } from "../../common/trajectory-codec.ts";
 import type { DistributedSummary } from "../../learner/learner-process.ts";
@@ -57,11 +57,11 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
   it("trains 1 learner + 3 workers; accounting identity; garbage dead-lettered; duplicate suppressed; /metrics and /healthz", async () => {
     const job = "dist-e2e";
     const jobFile = ws.writeJob({ name: job, updates: 4, maxPolicyLag: 1 });
-    const names = jobNames(job);
+    const names = jobNames(natsJobRef({ name: job }));
 
     // Before the run: a garbage message and the same trajectory published twice with one message id.
     const nc = await connectNats({ servers: server.url, name: "test", log: () => {} });
-    const bus = await NatsTrajectoryBus.open(nc, { job, workerId: "test", log: () => {} }); // creates the stream
+    const bus = await NatsTrajectoryBus.open(nc, { job: natsJobRef({ name: job }), workerId: "test", log: () => {} }); // creates the stream
     await bus.close();
     const js = jetstream(nc);
     await js.publish(names.trajSubject("intruder"), new TextEncoder().encode("definitely not a trajectory"));

@@ -5,7 +5,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsTrajectoryBus, type NatsBusOptions, DLQ_HEADERS } from "../../common/nats/bus.ts";
 import { connectNats } from "../../common/nats/connection.ts";
-import { jobNames, sanitizeName } from "../../common/nats/names.ts";
+import { jobNames, natsJobRef, sanitizeName } from "../../common/nats/names.ts";
 import { JobStateKV, NatsWeightStore } from "../../common/nats/weights.ts";
 import type { Trajectory } from "../../common/trajectory.ts";
 import { decodeTrajectory, encodeTrajectory } from "../../common/trajectory-codec.ts";
@@ -45,8 +45,14 @@ function traj(id: string, workerId = "w0", policyVersion = 0): Trajectory {
 }
 
 async function openPair(job: string, extra: Partial<NatsBusOptions> = {}) {
-  const worker = await NatsTrajectoryBus.open(await conn(`worker-${job}`), { job, workerId: "w0", log, ...extra, consume: false });
-  const learner = await NatsTrajectoryBus.open(await conn(`learner-${job}`), { job, log, consumer: { ackWaitMs: 1000 }, ...extra, consume: true });
+  const worker = await NatsTrajectoryBus.open(await conn(`worker-${job}`), { job: natsJobRef({ name: job }), workerId: "w0", log, ...extra, consume: false });
+  const learner = await NatsTrajectoryBus.open(await conn(`learner-${job}`), {
+    job: natsJobRef({ name: job }),
+    log,
+    consumer: { ackWaitMs: 1000 },
+    ...extra,
+    consume: true,
+  });
   return { worker, learner };
 }
 
@@ -73,11 +79,11 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
   });
 
   it("names are per job and sanitised", () => {
-    const n = jobNames("my-job");
-    assert.equal(n.trajSubject("pod-1"), "steppo.my-job.traj.pod-1");
-    assert.equal(n.dlqSubject, "steppo.my-job.dlq");
+    const n = jobNames(natsJobRef({ name: "my-job" }));
+    assert.equal(n.trajSubject("pod-1"), "steppo.default_my-job.traj.pod-1");
+    assert.equal(n.dlqSubject, "steppo.default_my-job.dlq");
     assert.notEqual(sanitizeName("a.b"), sanitizeName("a_b"));
-    assert.match(jobNames("team/job.v2 x").trajStream, /^steppo-[A-Za-z0-9_-]+-traj$/);
+    assert.match(jobNames({ namespace: "team", name: "job.v2 x" }).trajStream, /^steppo-[A-Za-z0-9_-]+-traj$/);
   });
 
   it("publish → fetch → ack round trip, exact trajectories, nothing left in the stream", async () => {
@@ -91,7 +97,7 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
       const d = byId.get(t.trajId)!;
       assert.equal(d.redeliveries, 0);
       assert.deepEqual(encodeTrajectory(d.traj), encodeTrajectory(t), "token-in/token-out: bit-exact");
-      assert.equal(d.subject, `steppo.roundtrip.traj.${t.workerId}`);
+      assert.equal(d.subject, `steppo.default_roundtrip.traj.${t.workerId}`);
     }
     assert.deepEqual(await learner.fetch(10, 0), [], "nothing more");
     const b = await learner.backlog();
@@ -235,10 +241,10 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
 
   it("a learner that dies holding unacked deliveries loses nothing: they are redelivered after ack_wait", async () => {
     const job = "redeliver";
-    const worker = await NatsTrajectoryBus.open(await conn("w-redeliver"), { job, consume: false, log });
+    const worker = await NatsTrajectoryBus.open(await conn("w-redeliver"), { job: natsJobRef({ name: job }), consume: false, log });
     for (let i = 0; i < 4; i++) await worker.publish(traj(`rd-${i}`));
     const ncA = await conn("learner-A");
-    const a = await NatsTrajectoryBus.open(ncA, { job, consume: true, consumer: { ackWaitMs: 1000 }, log });
+    const a = await NatsTrajectoryBus.open(ncA, { job: natsJobRef({ name: job }), consume: true, consumer: { ackWaitMs: 1000 }, log });
     const first = await fetchN(a, 4, 3000, false);
     assert.equal(first.length, 4);
     await first[0].ack();
@@ -246,7 +252,13 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     await ncA.close();
 
     const t0 = Date.now();
-    const b = await NatsTrajectoryBus.open(await conn("learner-B"), { job, consume: true, consumer: { ackWaitMs: 1000 }, log, alreadyConsumed: ["rd-0"] });
+    const b = await NatsTrajectoryBus.open(await conn("learner-B"), {
+      job: natsJobRef({ name: job }),
+      consume: true,
+      consumer: { ackWaitMs: 1000 },
+      log,
+      alreadyConsumed: ["rd-0"],
+    });
     const again = await fetchN(b, 3, 6000);
     assert.deepEqual(again.map((d) => d.traj.trajId).sort(), ["rd-1", "rd-2", "rd-3"]);
     assert.ok(again.every((d) => d.redeliveries >= 1));
@@ -258,7 +270,7 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     const held = await fetchN(b, 1, 3000, false);
     assert.equal(held.length, 1);
     await b.close();
-    const c = await NatsTrajectoryBus.open(await conn("learner-C"), { job, consume: true, consumer: { ackWaitMs: 30_000 }, log });
+    const c = await NatsTrajectoryBus.open(await conn("learner-C"), { job: natsJobRef({ name: job }), consume: true, consumer: { ackWaitMs: 30_000 }, log });
     const t1 = Date.now();
     const back = await fetchN(c, 1, 3000);
     assert.deepEqual(
@@ -284,8 +296,8 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
   it("back-pressure: a full stream makes publish wait until the learner acks", async () => {
     // The worker creates the stream with defaults; the learner owns its configuration and lowers the limit.
     const job = "backpressure";
-    const worker = await NatsTrajectoryBus.open(await conn("w-bp"), { job, consume: false, log });
-    const learner = await NatsTrajectoryBus.open(await conn("l-bp"), { job, consume: true, stream: { maxMsgs: 3 }, log });
+    const worker = await NatsTrajectoryBus.open(await conn("w-bp"), { job: natsJobRef({ name: job }), consume: false, log });
+    const learner = await NatsTrajectoryBus.open(await conn("l-bp"), { job: natsJobRef({ name: job }), consume: true, stream: { maxMsgs: 3 }, log });
     for (let i = 0; i < 3; i++) await worker.publish(traj(`bp-${i}`));
     let done = false;
     const blocked = worker.publish(traj("bp-3")).then(() => {
@@ -364,7 +376,7 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
 
   it("weight store: versions in the object store, latest in KV, old versions pruned", async () => {
     const nc = await conn("weights");
-    const ws = await NatsWeightStore.open(nc, { job: "weights", keepVersions: 3 });
+    const ws = await NatsWeightStore.open(nc, { job: natsJobRef({ name: "weights" }), keepVersions: 3 });
     assert.equal(await ws.latestVersion(), -1);
     assert.equal(await ws.get(0), undefined);
     const blobs = [0, 1, 2, 3, 4].map((v) => Uint8Array.from({ length: v === 4 ? 700_000 : 1000 + v }, (_, i) => (i * 31 + v) & 0xff));
@@ -378,7 +390,7 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     assert.equal(await ws.get(99), undefined);
     await ws.publish(1, blobs[1]); // a late, older version never moves "latest" back
     assert.equal(await ws.latestVersion(), 4);
-    const other = await NatsWeightStore.open(await conn("weights-2"), { job: "weights" });
+    const other = await NatsWeightStore.open(await conn("weights-2"), { job: natsJobRef({ name: "weights" }) });
     assert.equal(await other.latestVersion(), 4);
     assert.deepEqual(await other.get(3), blobs[3]);
     await new Promise((r) => setTimeout(r, 100));
@@ -387,7 +399,7 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
   });
 
   it("job state KV: put/get/watch JSON values", async () => {
-    const kv = await JobStateKV.open(await conn("kv"), { job: "kvjob" });
+    const kv = await JobStateKV.open(await conn("kv"), { job: natsJobRef({ name: "kvjob" }) });
     assert.equal(await kv.get("learner.progress"), undefined);
     const values: unknown[] = [];
     const stop = await kv.watch<{ update: number }>("learner.progress", (v) => values.push(v));
@@ -401,6 +413,6 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     stop();
     assert.deepEqual(values, [{ update: 1, successRate: 0.5 }, { update: 2, successRate: 0.75 }, undefined]);
     const jsm = await jetstreamManager(await conn("kv-check"));
-    assert.ok((await jsm.streams.info("KV_steppo-kvjob")).config.name);
+    assert.ok((await jsm.streams.info("KV_steppo-default_kvjob")).config.name);
   });
 });

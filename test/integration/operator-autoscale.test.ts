@@ -5,12 +5,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../../common/nats/connection.ts";
-import { KV_KEYS } from "../../common/nats/names.ts";
+import { KV_KEYS, natsJobRef } from "../../common/nats/names.ts";
 import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
 import { JobStateKV } from "../../common/nats/weights.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { NatsServer } from "../support/nats-server.ts";
-import { createJob, eventually, getJob, type Harness, jobPods, names, startHarness } from "../support/operator-harness.ts";
+import { GROUP, VERSION } from "../../crds/steppojob.ts";
+import type { StepPOJobStatus } from "../../crds/steppojob-status.ts";
+import { PLURAL } from "../../operator/names.ts";
+import { createJob, eventually, getJob, type Harness, jobManifest, jobPods, names, startHarness } from "../support/operator-harness.ts";
 
 let h: Harness;
 let nats: NatsServer;
@@ -33,9 +36,22 @@ function progress(update: number, demand: Partial<LearnerProgress["demand"]>, ex
   };
 }
 
-async function events(name: string): Promise<string[]> {
-  const list = await h.clients.core.listNamespacedEvent({ namespace: "default", fieldSelector: `involvedObject.name=${name}` });
+async function events(name: string, namespace = "default"): Promise<string[]> {
+  const list = await h.clients.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
   return list.items.map((e) => `${e.reason}: ${e.message}`);
+}
+
+async function createJobIn(namespace: string, name: string): Promise<void> {
+  await h.clients.core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => {}); // may exist
+  const body = { ...jobManifest(name, {}), metadata: { name, namespace } };
+  await h.clients.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body });
+}
+
+async function statusIn(namespace: string, name: string): Promise<StepPOJobStatus | undefined> {
+  const j = (await h.clients.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as {
+    status?: StepPOJobStatus;
+  };
+  return j.status;
 }
 
 const rolloutNames = async (job: string) => names((await jobPods(h.clients, job)).filter((p) => p.metadata?.labels?.["steppo.dev/role"] === "rollout"));
@@ -55,7 +71,7 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
 
   test("the learner's KV progress reaches the job status (update, success rate, checkpoint)", async () => {
     await createJob(h.clients, "prog", {});
-    const kv = await JobStateKV.open(nc, { job: "prog" });
+    const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: "prog" }) });
     const at = new Date().toISOString();
     await kv.put(KV_KEYS.learnerProgress, progress(7, {}, { testSuccess: 0.625, lastCheckpoint: { update: 6, path: "/var/lib/steppo/checkpoints/u6", at } }));
     const st = await eventually("status from KV", async () => {
@@ -67,12 +83,43 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
     assert.equal(st.autoscaler, undefined, "autoscale is off by default");
   });
 
+  test("same-named jobs in two namespaces: each status comes from its own KV bucket only", async () => {
+    await createJobIn("ns-a", "quickstart");
+    await createJobIn("ns-b", "quickstart");
+    await eventually("ns-a/quickstart reconciled", async () => ((await statusIn("ns-a", "quickstart"))?.phase ? true : undefined));
+    // ns-b's learner reports first; once ns-b's status shows it, ns-a's must still have no update.
+    await (await JobStateKV.open(nc, { job: { namespace: "ns-b", name: "quickstart" } })).put(KV_KEYS.learnerProgress, progress(42, {}));
+    await eventually("ns-b status from its KV", async () => ((await statusIn("ns-b", "quickstart"))?.update === 42 ? true : undefined));
+    assert.equal((await statusIn("ns-a", "quickstart"))?.update, undefined, "ns-b's progress is not ns-a's");
+    await (await JobStateKV.open(nc, { job: { namespace: "ns-a", name: "quickstart" } })).put(KV_KEYS.learnerProgress, progress(7, {}));
+    await eventually("ns-a status from its KV", async () => ((await statusIn("ns-a", "quickstart"))?.update === 7 ? true : undefined));
+    assert.equal((await statusIn("ns-b", "quickstart"))?.update, 42);
+  });
+
+  test("a malformed progress record: a Warning Event names the field, and status goes on updating", async () => {
+    await createJob(h.clients, "poison", {});
+    const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: "poison" }) });
+    await kv.put(KV_KEYS.learnerProgress, progress(3, {}));
+    await eventually("status update 3", async () => ((await getJob(h.clients, "poison")).status?.update === 3 ? true : undefined));
+    await kv.put(KV_KEYS.learnerProgress, { ...progress(4, {}), update: "x", testSuccess: {} });
+    const e = await eventually("InvalidLearnerProgress event", async () => (await events("poison")).find((x) => x.startsWith("InvalidLearnerProgress")));
+    assert.match(e, /field "update" must be a non-negative integer, got string "x"/);
+    assert.equal((await getJob(h.clients, "poison")).status?.update, 3, "the bad record is not in status");
+    // A status patch the API server refused would freeze status; the next valid record still lands.
+    await kv.put(KV_KEYS.learnerProgress, progress(5, {}, { testSuccess: 0.75 }));
+    const st = await eventually("status update 5", async () => {
+      const s = (await getJob(h.clients, "poison")).status;
+      return s?.update === 5 ? s : undefined;
+    });
+    assert.equal(st.successRate, 0.75);
+  });
+
   test("starved learner → scale up (maxStep, within maxReplicas); backlog → scale down; decision in status and Events", async () => {
     await createJob(h.clients, "auto", {
       rollout: { replicas: 1, minReplicas: 1, maxReplicas: 4, episodesPerUpdate: 8, autoscale: { enabled: true, stabilizationSeconds: 0, maxStep: 2 } },
     });
     await eventually("1 rollout pod", async () => ((await rolloutNames("auto")).length === 1 ? true : undefined));
-    const kv = await JobStateKV.open(nc, { job: "auto" });
+    const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: "auto" }) });
 
     await kv.put(KV_KEYS.learnerProgress, progress(1, { waitSecondsLastUpdate: 5, workers: 1 }));
     const up = await eventually("scaled to 3", async () => {

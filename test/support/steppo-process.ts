@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { spawnSteppo } from "../../cli/distributed-run.ts";
 import { connectNats } from "../../common/nats/connection.ts";
-import { KV_KEYS } from "../../common/nats/names.ts";
+import { KV_KEYS, natsJobRef } from "../../common/nats/names.ts";
 import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
 import { JobStateKV } from "../../common/nats/weights.ts";
 
@@ -121,7 +121,7 @@ export class ProgressWatch {
 
   static async open(url: string, job: string): Promise<ProgressWatch> {
     const nc = await connectNats({ servers: url, name: "test-observer", log: () => {} });
-    return new ProgressWatch(nc, await JobStateKV.open(nc, { job }));
+    return new ProgressWatch(nc, await JobStateKV.open(nc, { job: natsJobRef({ name: job }) }));
   }
 
   get(): Promise<LearnerProgress | undefined> {

@@ -93,6 +93,23 @@ describe("learner / worker configuration", () => {
     assert.throws(() => workerConfig({}, { ...env, STEPPO_SHUTDOWN_TIMEOUT_MS: "soon" }), /STEPPO_SHUTDOWN_TIMEOUT_MS must be a positive integer/);
   });
 
+  it("names the job on NATS by cluster id, namespace and name (flag, env, job file, default)", () => {
+    const env = { STEPPO_JOB_FILE: jobFile, STEPPO_NATS_URL: "nats://h:4222" };
+    const name = "cfg-test";
+    assert.deepEqual(learnerConfig({}, env).natsJob, { cluster: "", namespace: "default", name }, "a job file without a namespace");
+    const nsFile = join(dir, "job-ns.yaml");
+    writeFileSync(nsFile, "apiVersion: steppo.dev/v1alpha1\nkind: StepPOJob\nmetadata: {name: cfg-test, namespace: ns-a}\nspec: {}\n");
+    assert.equal(learnerConfig({}, { ...env, STEPPO_JOB_FILE: nsFile }).natsJob.namespace, "ns-a");
+    assert.equal(learnerConfig({}, { ...env, STEPPO_JOB_FILE: nsFile, STEPPO_NAMESPACE: "ns-b" }).natsJob.namespace, "ns-b", "the pod's namespace wins");
+    assert.deepEqual(workerConfig({}, { ...env, STEPPO_NAMESPACE: "ns-b", STEPPO_CLUSTER_ID: "east" }).natsJob, { cluster: "east", namespace: "ns-b", name });
+    assert.deepEqual(workerConfig({ namespace: "ns-c", "cluster-id": "west" }, { ...env, STEPPO_NAMESPACE: "ns-b" }).natsJob, {
+      cluster: "west",
+      namespace: "ns-c",
+      name,
+    });
+    assert.throws(() => learnerConfig({}, { ...env, STEPPO_CLUSTER_ID: "East_1" }), /--cluster-id \/ STEPPO_CLUSTER_ID: cluster id "East_1"/);
+  });
+
   it("takes the NATS credentials file the operator mounts (STEPPO_NATS_CREDS_FILE), refusing a missing one", () => {
     const env = { STEPPO_JOB_FILE: jobFile, STEPPO_NATS_URL: "nats://h:4222" };
     assert.equal(workerConfig({}, env).natsCredsFile, undefined);

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import { parseJob } from "../../common/job-spec.ts";
 import { phaseOf, setCondition } from "../../operator/conditions.ts";
-import { desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject } from "../../operator/desired.ts";
+import { DEFAULTS, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "../../operator/desired.ts";
 import { fit, learnerPodName, podIndex, serviceName } from "../../operator/names.ts";
 import { type Observed, plan } from "../../operator/plan.ts";
 import { WorkQueue } from "../../operator/queue.ts";
@@ -45,6 +45,63 @@ describe("desired children", () => {
     assert.equal(desiredRolloutPod(j, 3).spec?.containers[0].env?.find((e) => e.name === "STEPPO_WORKER_ID")?.value, "j-rollout-3");
     assert.equal(desiredChildren(j).pvc, undefined);
     assert.equal(desiredLearnerPod(j, 0).spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName, "mine");
+  });
+
+  // What PodSecurity "restricted" (Kubernetes v1.25+) requires of a pod, checked field by field.
+  function assertRestricted(p: V1Pod): void {
+    const spec = p.spec!;
+    const what = p.metadata?.name;
+    assert.equal(spec.automountServiceAccountToken, false, `${what}: no service-account token (the pods never call the API)`);
+    assert.equal(spec.securityContext?.runAsNonRoot, true, `${what}: runAsNonRoot`);
+    assert.ok((spec.securityContext?.runAsUser ?? 1) !== 0, `${what}: not uid 0`);
+    assert.equal(spec.securityContext?.runAsUser, 65532, `${what}: the images' uid`);
+    assert.equal(spec.securityContext?.fsGroup, 65532, `${what}: fsGroup kept (checkpoint claim writable)`);
+    assert.deepEqual(spec.securityContext?.seccompProfile, { type: "RuntimeDefault" }, `${what}: seccomp`);
+    assert.equal(spec.hostNetwork ?? false, false);
+    assert.equal(spec.hostPID ?? false, false);
+    assert.equal(spec.hostIPC ?? false, false);
+    for (const v of spec.volumes ?? []) assert.equal(v.hostPath, undefined, `${what}: no hostPath volume ${v.name}`);
+    for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
+      const sc = c.securityContext;
+      assert.equal(sc?.allowPrivilegeEscalation, false, `${what}/${c.name}: allowPrivilegeEscalation`);
+      assert.deepEqual(sc?.capabilities, { drop: ["ALL"] }, `${what}/${c.name}: capabilities`);
+      assert.equal(sc?.privileged ?? false, false);
+      assert.notEqual(sc?.runAsNonRoot, false);
+      assert.notEqual(sc?.runAsUser, 0);
+      assert.equal(sc?.readOnlyRootFilesystem, true, `${what}/${c.name}: read-only root filesystem`);
+      for (const port of c.ports ?? []) assert.equal(port.hostPort, undefined);
+      // A read-only root needs a writable volume wherever the process writes: /tmp (tsx's cache) for both.
+      const tmp = c.volumeMounts?.find((m) => m.mountPath === "/tmp");
+      assert.ok(tmp && !tmp.readOnly && spec.volumes?.find((v) => v.name === tmp.name)?.emptyDir, `${what}/${c.name}: writable /tmp`);
+    }
+  }
+
+  test("learner and rollout pods pass PodSecurity restricted", () => {
+    const j = job({ nats: { credentialsSecret: "creds" } });
+    const learner = desiredLearnerPod(j, 0);
+    assertRestricted(learner);
+    assertRestricted(desiredRolloutPod(j, 0));
+    // The learner writes checkpoints and its run directory onto the claim, both under /var/lib/steppo.
+    const data = learner.spec?.containers[0].volumeMounts?.find((m) => m.mountPath === "/var/lib/steppo");
+    assert.ok(data && !data.readOnly && learner.spec?.volumes?.find((v) => v.name === data.name)?.persistentVolumeClaim);
+  });
+
+  test("pods learn their namespace from the API server and the cluster id from the operator", () => {
+    const envOf = (p: V1Pod) => p.spec?.containers[0].env ?? [];
+    for (const p of [desiredLearnerPod(job(), 0), desiredRolloutPod(job(), 0)]) {
+      assert.deepEqual(envOf(p).find((e) => e.name === "STEPPO_NAMESPACE")?.valueFrom, { fieldRef: { fieldPath: "metadata.namespace" } });
+      assert.equal(
+        envOf(p).find((e) => e.name === "STEPPO_CLUSTER_ID"),
+        undefined,
+        "no cluster id: none in the environment",
+      );
+    }
+    const east = { ...DEFAULTS, clusterId: "east" };
+    for (const p of [desiredLearnerPod(job(), 0, east), desiredRolloutPod(job(), 0, east)]) {
+      assert.equal(envOf(p).find((e) => e.name === "STEPPO_CLUSTER_ID")?.value, "east");
+    }
+    assert.equal(specHash(job(), { ...DEFAULTS, clusterId: "" }), specHash(job(), DEFAULTS), "an empty cluster id keeps existing pods");
+    assert.notEqual(specHash(job(), east), specHash(job(), DEFAULTS), "a new cluster id means new pods (their NATS names change)");
   });
 
   test("desired children are a pure function of the job", () => {
@@ -182,6 +239,21 @@ describe("plan", () => {
     assert.equal(p.status.update, 30);
     assert.equal(p.status.successRate, 0.8);
     assert.deepEqual(p.deletePods, []);
+  });
+
+  test("termination-message values the status schema would refuse are ignored", () => {
+    const j = job({ rollout: { replicas: 0 }, runPolicy: { cleanPodPolicy: "None" } });
+    for (const message of ['{"update":-1,"successRate":7}', '{"update":1.5,"successRate":"high"}', '{"update":"30","successRate":-0.1}']) {
+      const obs = all(j);
+      obs.pods = [
+        pod(obs.pods[0], "Succeeded", {
+          containerStatuses: [{ name: "learner", image: "", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 0, message } } }],
+        }),
+      ];
+      const p = plan(j, obs, NOW);
+      assert.equal(p.status.update, undefined, message);
+      assert.equal(p.status.successRate, undefined, message);
+    }
   });
 });
 
