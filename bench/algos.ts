@@ -27,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { aggregateRuns, aggregateWarmStarts } from "./algos/aggregate.ts";
 import { markdownReport } from "./algos/markdown.ts";
+import { defaultPairs, pairedDiffs } from "./algos/paired.ts";
 import { familyCurvesSvg } from "./algos/plot.ts";
 import { runTasks } from "./algos/pool.ts";
 import type { TrainResult, WarmStartResult } from "./algos/results.ts";
@@ -127,7 +128,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     svgs[family] = path;
   }
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, totalWallSeconds };
-  const markdown = markdownReport({ settings, rows, aggregates, runs, meta, svgs: relativeTo(dirname(prefix), svgs) });
+  const paired = pairedDiffs(runs, warmStarts, settings.families, defaultPairs(settings.rows));
+  const markdown = markdownReport({ settings, rows, aggregates, runs, paired, meta, svgs: relativeTo(dirname(prefix), svgs) });
   writeFileSync(`${prefix}.md`, markdown);
   const json = {
     benchmark: "algos",
@@ -141,6 +143,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     warmStarts,
     runs,
     aggregates,
+    paired,
   };
   writeFileSync(`${prefix}.json`, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`${markdown}\n`);

@@ -1,6 +1,7 @@
 // The Markdown report: a paragraph on how it was measured, then per family, rows × {in-domain test, each OOD family} as mean ± std over seeds,
 // with the warm start (no RL) on top as the reference every row started from.
 import type { RowAggregate, Stat, WarmStartAggregate } from "./aggregate.ts";
+import type { PairedDiff } from "./paired.ts";
 import type { TrainResult } from "./results.ts";
 import type { AlgoRow } from "./rows.ts";
 import type { AlgosSettings } from "./settings.ts";
@@ -60,11 +61,29 @@ export function familyTable(t: FamilyTableInput): string {
   return lines.join("\n");
 }
 
+/** "+0.05 [−0.01, +0.11]": the paired mean difference and its 95% interval. */
+export function formatPaired(d: PairedDiff): string {
+  const sign = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}`;
+  return d.low === null || d.high === null ? sign(d.mean) : `${sign(d.mean)} [${sign(d.low)}, ${sign(d.high)}]`;
+}
+
+/** The paired comparisons of one family: mean difference, 95% interval, whether it excludes 0, per-seed values. */
+export function pairedTable(diffs: readonly PairedDiff[]): string {
+  const lines = ["| comparison (held-out test) | mean [95% CI] | n | reads | per seed |", "|---|---:|---:|---|---|"];
+  for (const d of diffs) {
+    const reads = d.low === null || d.high === null ? "–" : d.low > 0 ? "above 0" : d.high < 0 ? "below 0" : "spans 0 (null)";
+    lines.push(`| ${d.label} | ${formatPaired(d)} | ${d.seeds.length} | ${reads} | ${d.diffs.map((x) => x.toFixed(2)).join(", ")} |`);
+  }
+  return lines.join("\n");
+}
+
 export interface ReportInput {
   settings: AlgosSettings;
   rows: AlgoRow[];
   aggregates: { warmStarts: WarmStartAggregate[]; rows: RowAggregate[] };
   runs: TrainResult[];
+  /** Paired (by seed) differences in held-out test success with 95% intervals. */
+  paired: PairedDiff[];
   meta: { date: string; node: string; cpus: number; totalWallSeconds: number };
   /** Learning-curve picture per family, relative to the report. */
   svgs: Record<string, string>;
@@ -86,8 +105,9 @@ export function markdownReport(r: ReportInput): string {
       `the last update may overshoot it, the env steps column shows by how much). ${s.episodesPerUpdate} episodes per update for every row: ` +
       `${s.episodesPerUpdate / s.groupSize} tasks × G = ${s.groupSize} episodes for the grouped estimators, ${s.episodesPerUpdate} tasks × 1 for the others. ` +
       `Model ${model}; warm-up ${s.warmup.demonstrations} demonstrations (${s.warmup.suboptimalFraction * 100}% sub-optimal) × ${s.warmup.epochs} epochs; ` +
-      `RL ${s.algorithm.epochs} PPO epochs, minibatches of ${s.algorithm.minibatchSteps} steps, learning rate ${s.algorithm.learningRate} for every row; ` +
-      "clip, γ and λ are each ratio mode's and estimator's defaults (below); nothing was tuned per row.",
+      `RL ${s.algorithm.epochs} PPO epochs, minibatches of ${s.algorithm.minibatchSteps} steps, learning rate ${s.algorithm.learningRate}, ` +
+      `rollout temperature ${s.temperature} for every row; clip, γ and λ are each ratio mode's and estimator's defaults unless the row names its own ` +
+      "(below); nothing was tuned per row.",
     "",
     `Per row (ratio mode, clip, γ, λ, episodes per task G): ${r.rows
       .map((row) => {
@@ -101,6 +121,15 @@ export function markdownReport(r: ReportInput): string {
     const oodNames = [...new Set(r.runs.filter((x) => x.family === family).flatMap((x) => Object.keys(x.ood)))];
     const warmStart = r.aggregates.warmStarts.find((w) => w.family === family);
     out.push(`## ${family}`, "", familyTable({ family, oodNames, warmStart, rows: r.rows, aggregates: r.aggregates.rows }), "");
+    const paired = r.paired.filter((d) => d.family === family);
+    if (paired.length > 0) {
+      out.push(
+        "Paired by seed (same warm start, same task draws): mean difference in held-out test success with its 95% Student-t interval.",
+        "",
+        pairedTable(paired),
+        "",
+      );
+    }
     if (r.svgs[family]) out.push(`![${family} learning curves](${r.svgs[family]})`, "");
   }
   return out.join("\n");

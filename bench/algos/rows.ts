@@ -1,7 +1,7 @@
 // The rows of the algorithm benchmark: StepPO, the paper's 2 × 2 ablation, and the critic-free baselines.
 // Each row is one (estimator, ratio) pair of the registry; everything else — model, warm start, budget,
 // evaluation, learning rate, epochs, clip per ratio mode — is shared, so a row differs by these flags only.
-import type { Estimator, RatioMode } from "../../crds/steppojob.ts";
+import type { AlgorithmSpec, Estimator, RatioMode } from "../../crds/steppojob.ts";
 import { getEstimator } from "../../learner/estimators/registry.ts";
 
 export interface AlgoRow {
@@ -12,6 +12,8 @@ export interface AlgoRow {
   ratio: RatioMode;
   /** Why this ratio mode (for the baselines, what their papers use). */
   ratioSource: string;
+  /** Settings this row runs with instead of the shared ones (γ, λ, clip of a paper's scripts). */
+  algorithm?: Partial<Pick<AlgorithmSpec, "gamma" | "lambda" | "clip">>;
 }
 
 export const ROWS: readonly AlgoRow[] = [
@@ -31,6 +33,22 @@ export const ROWS: readonly AlgoRow[] = [
     ratioSource: "StepPO paper's ablation (without step GAE)",
   },
   { id: "ppo", label: "PPO (token-gae + token ratio)", estimator: "token-gae", ratio: "token", ratioSource: "PPO as in RLHF: per-token ratio" },
+  {
+    id: "ppo-paper",
+    label: "PPO, the StepPO authors' settings (token-gae γ 0.99, λ 1)",
+    estimator: "token-gae",
+    ratio: "token",
+    ratioSource: "the StepPO authors' PPO baseline (verl): per-token ratio, γ 0.99 per token, λ 1",
+    algorithm: { gamma: 0.99, lambda: 1 },
+  },
+  {
+    id: "steppo-clip02",
+    label: "StepPO with the authors' clip 0.2",
+    estimator: "step-gae",
+    ratio: "step",
+    ratioSource: "the StepPO authors' scripts: the step ratio with verl's clip 0.2",
+    algorithm: { clip: 0.2 },
+  },
   {
     id: "grpo",
     label: "GRPO",

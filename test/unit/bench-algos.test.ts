@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { settingsFromArgs } from "../../bench/algos.ts";
 import { aggregateRuns, aggregateWarmStarts, interpolate, meanCurve, meanStd, stepGrid } from "../../bench/algos/aggregate.ts";
-import { familyTable, formatStat } from "../../bench/algos/markdown.ts";
+import { familyTable, formatPaired, formatStat, pairedTable } from "../../bench/algos/markdown.ts";
+import { defaultPairs, pairedDiffs, pairedInterval, t95 } from "../../bench/algos/paired.ts";
 import type { CurveSample, TrainResult, WarmStartResult } from "../../bench/algos/results.ts";
 import { groupSizeFor, ROWS, selectRows } from "../../bench/algos/rows.ts";
 import { DEFAULT_SETTINGS, FAMILY_NAMES, jobFor, QUICK_SETTINGS } from "../../bench/algos/settings.ts";
@@ -45,6 +46,8 @@ test("rows: StepPO, the 2 × 2 ablation and PPO as named, the critic-free baseli
     "step-gae-token-ratio": "step-gae+token",
     "token-gae-step-ratio": "token-gae+step",
     ppo: "token-gae+token",
+    "ppo-paper": "token-gae+token",
+    "steppo-clip02": "step-gae+step",
     grpo: "grpo+token",
     gigpo: "gigpo+token",
     rloo: "rloo+token",
@@ -69,7 +72,7 @@ test("rows: grouped estimators get G > 1, the others G = 1, and every row the sa
   );
 });
 
-test("jobs of one (family, seed) differ only in estimator, ratio and group size, and share one warm start", () => {
+test("jobs of one (family, seed) differ only in estimator, ratio, group size and the row's own γ/λ/clip, and share one warm start", () => {
   for (const family of FAMILY_NAMES) {
     const jobs = ROWS.map((row) => jobFor(DEFAULT_SETTINGS, family, row, 3));
     const strip = (j: (typeof jobs)[number]) => {
@@ -77,6 +80,7 @@ test("jobs of one (family, seed) differ only in estimator, ratio and group size,
       delete (spec.algorithm as Partial<typeof spec.algorithm>).estimator;
       delete (spec.algorithm as Partial<typeof spec.algorithm>).ratio;
       delete (spec.rollout as Partial<typeof spec.rollout>).groupSize;
+      for (const k of ["gamma", "lambda", "clip"] as const) delete (spec.algorithm as Partial<typeof spec.algorithm>)[k];
       return spec;
     };
     for (const j of jobs.slice(1)) {
@@ -246,4 +250,44 @@ test("flags: --quick, --families, --rows, --seeds, --jobs; bad values are refuse
   assert.throws(() => settingsFromArgs(["--seeds", "1,x"]), /--seeds: expected non-negative integers, got "x"/);
   assert.throws(() => settingsFromArgs(["--jobs", "0"]), /--jobs: expected a positive integer/);
   assert.throws(() => settingsFromArgs(["--rows", "ppo2"]), /unknown row/);
+});
+
+test("rows with a paper's settings run them: ppo-paper γ 0.99 λ 1, steppo-clip0.2 clip 0.2", () => {
+  const by = (id: string) => jobFor(DEFAULT_SETTINGS, "multihop-qa", selectRows([id])[0], 1).spec.algorithm;
+  assert.equal(by("ppo-paper").gamma, 0.99);
+  assert.equal(by("ppo-paper").lambda, 1);
+  assert.equal(by("steppo-clip02").clip, 0.2);
+  assert.equal(by("ppo").gamma, undefined, "the RLHF row keeps the estimator's defaults");
+});
+
+test("paired intervals: the mean difference with a 95% Student-t interval, per family, seeds matched", () => {
+  assert.equal(t95(1), 12.706);
+  assert.equal(t95(4), 2.776);
+  assert.equal(t95(100), 1.96);
+  assert.throws(() => t95(0), /positive integer/);
+  const i = pairedInterval([0.1, 0.2, 0.3]);
+  // mean 0.2, sd 0.1, half-width 4.303 · 0.1 / √3
+  assert.ok(Math.abs(i.mean - 0.2) < 1e-12);
+  assert.ok(Math.abs((i.high as number) - (0.2 + (4.303 * 0.1) / Math.sqrt(3))) < 1e-9);
+  assert.deepEqual(pairedInterval([0.5]), { mean: 0.5, low: null, high: null });
+
+  const run = (row: string, seed: number, test: number) => ({ kind: "train", family: "f", row, seed, test }) as unknown as TrainResult;
+  const warm = (seed: number, test: number) => ({ kind: "warm-start", family: "f", seed, initial: { test } }) as unknown as WarmStartResult;
+  const runs = [run("steppo", 1, 0.6), run("steppo", 2, 0.5), run("steppo", 3, 0.7), run("ppo", 1, 0.5), run("ppo", 3, 0.6)];
+  const diffs = pairedDiffs(runs, [warm(1, 0.4), warm(2, 0.45), warm(3, 0.5)], ["f", "g"], defaultPairs(["steppo", "ppo"]));
+  assert.deepEqual(
+    diffs.map((d) => [d.label, d.seeds]),
+    [
+      ["steppo − warm-start", [1, 2, 3]],
+      ["ppo − warm-start", [1, 3]],
+      ["steppo − ppo", [1, 3]],
+    ],
+    "seed 2 has no ppo run: it drops out of the pairs with ppo only; family g has no runs",
+  );
+  const sVsPpo = diffs[2];
+  assert.ok(sVsPpo.diffs.every((d) => Math.abs(d - 0.1) < 1e-12));
+  assert.equal(formatPaired(sVsPpo), "+0.100 [+0.100, +0.100]");
+  // steppo − warm start per seed: 0.20, 0.05, 0.20 → mean 0.15, an interval wide enough to span 0.
+  assert.match(pairedTable(diffs), /\| steppo − warm-start \| \+0\.150 \[−0\.065, \+0\.365\] \| 3 \| spans 0 \(null\) \| 0\.20, 0\.05, 0\.20 \|/);
+  assert.match(pairedTable(diffs), /\| steppo − ppo \| .* \| 2 \| above 0 \|/);
 });

@@ -258,3 +258,29 @@ test("multihop-qa: config validation names the field and what was expected", () 
   assert.throws(() => createMultihopQa({ films: 1 }, 1), /spec\.environment\.config\.films/);
   assert.equal(new MultihopQa({ topK: 3, maxPassages: 3 }, 1).config.topK, 3);
 });
+
+test("multihop-qa freshFacts: each task reads its own knowledge base; test and OOD facts are never training facts", async () => {
+  const fresh = new MultihopQa({ freshFacts: 1 }, SEED);
+  const freshVocab = new Set(fresh.vocabulary());
+  assert.deepEqual(new MultihopQa({ freshFacts: 1 }, SEED).vocabulary(), fresh.vocabulary(), "one vocabulary per env seed");
+  const rng = new Rng(11);
+  const seedOf = (t: Task) => Number(/^facts(\d+):/.exec(t.id)?.[1]);
+  const answers = new Map<string, Set<string>>(); // question (without its facts) → answers seen
+  for (const split of ["train", "test", "ood"] as Split[]) {
+    for (let i = 0; i < 40; i++) {
+      const task = fresh.sampleTask(rng, split);
+      assert.equal(task.split, split);
+      assert.equal(seedOf(task) % 3, { train: 0, test: 1, ood: 2 }[split], `${task.id}: fact seed of the ${split} split`);
+      const question = task.id.replace(/^facts\d+:/, "");
+      answers.set(question, (answers.get(question) ?? new Set()).add(task.answer));
+      const played = await play(fresh, task, new Rng(i), false);
+      assert.ok(succeeded(played), `the optimal demonstrator solves ${task.id}`);
+      for (const c of played.contexts) assertInVocabulary(c, task.id, freshVocab);
+    }
+  }
+  // The same question over two fact seeds has, in general, two answers: recall cannot solve it.
+  const differing = [...answers.values()].filter((a) => a.size > 1).length;
+  assert.ok(differing > 0, "some question has different answers under different facts");
+  await assert.rejects(() => fresh.start({ ...env.sampleTask(new Rng(1), "train") }), /has no fact seed, but config.freshFacts is on/);
+  await assert.rejects(() => env.start(fresh.sampleTask(new Rng(1), "train")), /needs config.freshFacts/);
+});
