@@ -20,12 +20,13 @@
 //   paper-search 40–51 s (~850, 9–10 updates), textworld 76–101 s (800 → ~1015, 4 updates of ~250 steps).
 // The default grid (9 warm starts + 63 trainings, 5187 CPU s) on 2 worker processes: 44.9 min
 // (--jobs 1: about twice that).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { aggregateRuns, aggregateWarmStarts } from "./algos/aggregate.ts";
+import { type AlgosPart, assembleParts } from "./algos/assemble.ts";
 import { markdownReport } from "./algos/markdown.ts";
 import { defaultPairs, pairedDiffs } from "./algos/paired.ts";
 import { familyCurvesSvg } from "./algos/plot.ts";
@@ -130,7 +131,6 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, totalWallSeconds };
   const paired = pairedDiffs(runs, warmStarts, settings.families, defaultPairs(settings.rows));
   const markdown = markdownReport({ settings, rows, aggregates, runs, paired, meta, svgs: relativeTo(dirname(prefix), svgs) });
-  writeFileSync(`${prefix}.md`, markdown);
   const json = {
     benchmark: "algos",
     description:
@@ -145,9 +145,22 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     aggregates,
     paired,
   };
-  writeFileSync(`${prefix}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  // This run is one part; the report is every family's newest part (bench/algos/assemble.ts).
+  const partsDir = `${prefix}-parts`;
+  mkdirSync(partsDir, { recursive: true });
+  const partPath = join(partsDir, `${settings.families.join("+")}.json`);
+  writeFileSync(partPath, `${JSON.stringify(json, null, 2)}\n`);
+  const parts = readdirSync(partsDir)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => JSON.parse(readFileSync(join(partsDir, f), "utf8")) as AlgosPart);
+  const allSvgs = Object.fromEntries(FAMILY_NAMES.map((f) => [f, `${basename(prefix)}-${f}.svg`]));
+  const assembled = assembleParts(parts, allSvgs);
+  writeFileSync(`${prefix}.json`, `${JSON.stringify(assembled.json, null, 2)}\n`);
+  writeFileSync(`${prefix}.md`, assembled.markdown);
   process.stdout.write(`${markdown}\n`);
-  log(`algos: ${(totalWallSeconds / 60).toFixed(1)} min → ${prefix}.json, ${prefix}.md, ${Object.values(svgs).join(", ")}`);
+  log(
+    `algos: ${(totalWallSeconds / 60).toFixed(1)} min → ${partPath}; ${prefix}.json and ${prefix}.md assembled from ${parts.length} part(s); ${Object.values(svgs).join(", ")}`,
+  );
 }
 
 function relativeTo(dir: string, paths: Record<string, string>): Record<string, string> {

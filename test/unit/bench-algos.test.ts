@@ -5,11 +5,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { settingsFromArgs } from "../../bench/algos.ts";
 import { aggregateRuns, aggregateWarmStarts, interpolate, meanCurve, meanStd, stepGrid } from "../../bench/algos/aggregate.ts";
+import { type AlgosPart, assembleParts } from "../../bench/algos/assemble.ts";
 import { familyTable, formatPaired, formatStat, pairedTable } from "../../bench/algos/markdown.ts";
 import { defaultPairs, pairedDiffs, pairedInterval, t95 } from "../../bench/algos/paired.ts";
 import type { CurveSample, TrainResult, WarmStartResult } from "../../bench/algos/results.ts";
 import { groupSizeFor, ROWS, selectRows } from "../../bench/algos/rows.ts";
-import { DEFAULT_SETTINGS, FAMILY_NAMES, jobFor, QUICK_SETTINGS } from "../../bench/algos/settings.ts";
+import { DEFAULT_SETTINGS, FAMILY_NAMES, type Family, jobFor, QUICK_SETTINGS } from "../../bench/algos/settings.ts";
 import { planTasks } from "../../bench/algos/tasks.ts";
 import { getEstimator } from "../../learner/estimators/registry.ts";
 import { warmStartKey } from "../../learner/warm-start.ts";
@@ -290,4 +291,61 @@ test("paired intervals: the mean difference with a 95% Student-t interval, per f
   // steppo − warm start per seed: 0.20, 0.05, 0.20 → mean 0.15, an interval wide enough to span 0.
   assert.match(pairedTable(diffs), /\| steppo − warm-start \| \+0\.150 \[−0\.065, \+0\.365\] \| 3 \| spans 0 \(null\) \| 0\.20, 0\.05, 0\.20 \|/);
   assert.match(pairedTable(diffs), /\| steppo − ppo \| .* \| 2 \| above 0 \|/);
+});
+
+test("assembled report: each family from the newest part that ran it, each part with its own settings", () => {
+  const run = (family: string, row: string, seed: number, test: number) =>
+    ({
+      kind: "train",
+      family,
+      row,
+      seed,
+      test,
+      ood: {},
+      train: 0,
+      envSteps: 0,
+      updates: 0,
+      wallSeconds: 0,
+      cpuSeconds: 0,
+      curve: [],
+      groupSize: 1,
+    }) as unknown as TrainResult;
+  const warm = (family: string, seed: number, test: number) =>
+    ({ kind: "warm-start", family, seed, initial: { test, train: 0 }, wallSeconds: 0, cpuSeconds: 0 }) as unknown as WarmStartResult;
+  const part = (date: string, families: Family[], test: number): AlgosPart => ({
+    date,
+    node: "v20",
+    cpus: 2,
+    totalWallSeconds: 60,
+    settings: { ...DEFAULT_SETTINGS, families, seeds: [1, 2], rows: ["steppo"] },
+    rows: selectRows(["steppo"]),
+    warmStarts: families.flatMap((f) => [warm(f, 1, 0.1), warm(f, 2, 0.2)]),
+    runs: families.flatMap((f) => [run(f, "steppo", 1, test), run(f, "steppo", 2, test)]),
+  });
+  const old = part("2026-11-30T00:00:00Z", ["multihop-qa", "paper-search"], 0.3);
+  const newer = part("2026-12-01T00:00:00Z", ["multihop-qa"], 0.9);
+  const { json, markdown } = assembleParts([newer, old], { "multihop-qa": "m.svg", "paper-search": "p.svg" });
+  assert.deepEqual(
+    json.runs.map((r) => [r.family, r.test]),
+    [
+      ["paper-search", 0.3],
+      ["paper-search", 0.3],
+      ["multihop-qa", 0.9],
+      ["multihop-qa", 0.9],
+    ],
+  );
+  assert.deepEqual(
+    json.parts.map((p) => p.families),
+    [["paper-search"], ["multihop-qa"]],
+  );
+  assert.deepEqual(
+    json.paired.map((d) => [d.family, d.label, d.mean.toFixed(2)]),
+    [
+      ["paper-search", "steppo − warm-start", "0.15"],
+      ["multihop-qa", "steppo − warm-start", "0.75"],
+    ],
+  );
+  assert.match(markdown, /^# Algorithms benchmark\n/);
+  assert.equal((markdown.match(/^### multihop-qa$/gm) ?? []).length, 1, "one section per family");
+  assert.equal((markdown.match(/^### paper-search$/gm) ?? []).length, 1);
 });
