@@ -215,7 +215,7 @@ export class Learner {
 
   /**
    * Whitens advantages over the batch: statistics over steps (each step counts once, however many
-   * tokens it has — STEPPO.md) or over tokens (token-level PPO), applied to every token advantage.
+   * tokens it has — docs/algorithm.md) or over tokens (token-level PPO), applied to every token advantage.
    */
   private whitened(advantages: Advantages[]): Float32Array[][] {
     const unit = this.algorithm.whitenAdvantages ? this.estimator.whitenOver : "none";

@@ -1,4 +1,4 @@
-// The PPO objective of STEPPO.md on one packed minibatch of step samples.
+// The PPO objective of docs/algorithm.md on one packed minibatch of step samples.
 //
 //   ratio (step mode):  w_t = exp( (1/L_t) Σ_i [log π_θ(y_{t,i}) − log π_old(y_{t,i})] )  shared by the step
 //   ratio (token mode): r_{t,i} = exp( log π_θ(y_{t,i}) − log π_old(y_{t,i}) )

@@ -1,4 +1,4 @@
-// Step-level shuffling (STEPPO.md): once advantages are fixed, the training unit is the step sample.
+// Step-level shuffling (docs/algorithm.md): once advantages are fixed, the training unit is the step sample.
 // Minibatches draw step samples uniformly without replacement across trajectories and workers from a
 // seeded RNG, so the steps of one trajectory are decorrelated and a run replays exactly.
 import type { Rng } from "../common/rng.ts";

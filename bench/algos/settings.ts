@@ -9,7 +9,7 @@ export const FAMILY_NAMES = ["multihop-qa", "paper-search", "textworld"] as cons
 export type Family = (typeof FAMILY_NAMES)[number];
 
 /**
- * Each family's environment, as its own defaults and step limits (STEPPO.md: HotpotQA 5, paper search 5;
+ * Each family's environment, as its own defaults and step limits (the StepPO paper: HotpotQA 5, paper search 5;
  * textworld tasks are generated to be solvable within its stepBudget of 8). multihop-qa uses the
  * quickstart's knowledge base (~100 distinct training questions).
  */

@@ -9,7 +9,7 @@ export const reinforcePlusPlusEstimator: AdvantageEstimator = {
   name: "reinforce++",
   critic: "none",
   whitenOver: "steps",
-  // γ, λ are unused: one undiscounted score per trajectory (STEPPO.md, "Baselines").
+  // γ, λ are unused: one undiscounted score per trajectory (docs/algorithm.md, "Advantages").
   defaults: { gamma: 1.0, lambda: 1.0 },
   grouped: false,
   estimate(batch): Advantages[] {

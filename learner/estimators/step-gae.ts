@@ -1,4 +1,4 @@
-// StepPO's estimator (STEPPO.md, "Step-level credit assignment"): GAE over steps, not tokens. γ and λ
+// StepPO's estimator (docs/algorithm.md, "Advantages"): GAE over steps, not tokens. γ and λ
 // discount once per agent decision, so a delayed final reward reaches step 0 of a 5-step episode as
 // γ^4 instead of γ^(#tokens).
 import type { AdvantageEstimator, Advantages, ValuedTrajectory } from "./estimator.ts";
