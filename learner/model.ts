@@ -2,8 +2,9 @@
 // Written against tfjs ops directly (like nanoGPT's model.py) so every parameter is a named variable
 // that the optimiser, the checkpoint and the weight store address the same way.
 //
-// Embeddings are one-hot × matrix products rather than `gather`: the wasm backend has no
-// UnsortedSegmentSum kernel, which `gather`'s gradient needs, and the product has the same value.
+// Embeddings and the heads' positions are `gather`s whose gradient is a `scatterND` (gatherRows below):
+// tfjs differentiates `gather` with UnsortedSegmentSum, which the wasm backend lacks, and scatterND sums
+// duplicate indices just as that would. (A one-hot × matrix product has the same value at V times the work.)
 import { Rng } from "../common/rng.ts";
 import type { ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
@@ -132,13 +133,26 @@ export class PolicyModel {
     const [B, T] = ids.shape;
     if (T > c.contextLength) throw new Error(`model: sequence of ${T} tokens exceeds contextLength ${c.contextLength}`);
     const d = c.dModel;
-    const oneHot = tf.oneHot(tf.reshape(ids, [B * T]), c.vocabSize).toFloat(); // [B*T, V]
-    const tok = matMul(oneHot, this.p("tok_emb")); // [B*T, D]
+    const tok = gatherRows(this.p("tok_emb"), tf.reshape(ids, [B * T]) as tf.Tensor1D); // [B*T, D]
     const pos = tf.slice(this.p("pos_emb"), [0, 0], [T, d]); // [T, D]
     let x = tf.add(tf.reshape(tok, [B, T, d]), pos) as tf.Tensor3D; // [B, T, D]
     const mask = causalMask(T); // [T, T]
     for (let l = 0; l < c.layers; l++) x = this.block(x, l, mask).x;
     return layerNorm(x, this.p("ln_f.g"), this.p("ln_f.b"));
+  }
+
+  /**
+   * Logits and values at some positions only: `positions` are flat indices b·T + t into ids [B, T]. The
+   * losses read a handful of positions per step (its action tokens), so the heads and the log-softmax over
+   * the vocabulary run on those rows alone. → logits [P, V], values [P]
+   */
+  headsAt(ids: tf.Tensor2D, positions: Int32Array): { logits: tf.Tensor2D; values: tf.Tensor1D } {
+    const [B, T] = ids.shape;
+    const h = tf.reshape(this.features(ids), [B * T, this.config.dModel]); // [B*T, D]
+    const hP = gatherRows(h, tf.tensor1d(positions, "int32")); // [P, D]
+    const logits = matMul(hP, this.p("lm_head")) as tf.Tensor2D; // [P, V]
+    const values = tf.reshape(tf.add(matMul(hP, this.p("value_head.w")), this.p("value_head.b")), [positions.length]) as tf.Tensor1D;
+    return { logits, values };
   }
 
   /** Sets the linear value head: V = h·w + b. w: [D] */
@@ -310,6 +324,40 @@ class KvDecoder implements Decoder {
     tf.dispose([this.keyMask, this.next, ...this.cache.flatMap((c) => [c.k, c.v])]);
     this.cache = [];
   }
+}
+
+/**
+ * table[idx] for table [N, D] and idx [P] → [P, D], differentiable in `table`: the gradient scatters dy back
+ * onto the rows, summing where an index repeats (a token that occurs twice).
+ */
+export function gatherRows(table: tf.Tensor, idx: tf.Tensor1D): tf.Tensor2D {
+  const shape = table.shape;
+  // idx is an input (with a zero "gradient") so that the tape keeps it alive until the backward pass.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [t, i, save] = args as [tf.Tensor, tf.Tensor1D, tf.GradSaveFunc];
+    save([i]);
+    return {
+      value: tf.gather(t, i),
+      gradFunc: (dy, [si]) => [tf.scatterND(tf.reshape(si, [si.size, 1]), dy as tf.Tensor, shape), tf.zerosLike(si)],
+    };
+  });
+  return f(table, idx) as tf.Tensor2D;
+}
+
+/**
+ * x [P] placed at `positions` of a zero vector of length n (positions distinct), differentiable in x: the
+ * gradient gathers dy at the same positions.
+ */
+export function scatterRows(x: tf.Tensor1D, positions: Int32Array, n: number): tf.Tensor1D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [v, i, save] = args as [tf.Tensor, tf.Tensor1D, tf.GradSaveFunc];
+    save([i]);
+    return {
+      value: tf.scatterND(tf.reshape(i, [i.size, 1]), v, [n]),
+      gradFunc: (dy, [si]) => [tf.gather(dy as tf.Tensor, si), tf.zerosLike(si)],
+    };
+  });
+  return f(x, tf.tensor1d(positions, "int32")) as tf.Tensor1D;
 }
 
 /** Additive causal mask: 0 on and below the diagonal, a large negative number above. [T, T] */

@@ -10,7 +10,7 @@
 import type { RatioMode } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
-import type { PolicyModel } from "./model.ts";
+import { type PolicyModel, scatterRows } from "./model.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
 export interface LossConfig {
@@ -80,12 +80,30 @@ function ownNorm(p: PackedBatch): MinibatchNorm {
   return { steps: p.B, tokens, valuePositions };
 }
 
-/** Per-position log-probs of the target tokens and full log-softmax. */
-export function tokenLogProbs(model: PolicyModel, ids: tf.Tensor2D, targets: tf.Tensor2D, temperature: number) {
-  const { logits, values } = model.forward(ids);
-  const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor3D; // [B, T, V]
-  const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, model.config.vocabSize).toFloat()), -1) as tf.Tensor2D; // [B, T]
-  return { logp, picked, values };
+/** The positions a loss reads: every action-predicting and every value position of `p`, as flat b·T + t. */
+export function lossPositions(p: PackedBatch): Int32Array {
+  const out: number[] = [];
+  for (let i = 0; i < p.actionMask.length; i++) if (p.actionMask[i] || p.valueMask[i]) out.push(i);
+  return Int32Array.from(out);
+}
+
+/**
+ * Log-prob of each target token, the policy's entropy and the critic's value, at `positions` only (zero
+ * elsewhere), laid out [B, T] like the batch. Only the rows the loss reads go through the heads and the
+ * log-softmax over the vocabulary (PolicyModel.headsAt): the same values as a full forward pass.
+ */
+export function tokenLogProbs(model: PolicyModel, ids: tf.Tensor2D, targets: Int32Array, temperature: number, positions: Int32Array) {
+  const [B, T] = ids.shape;
+  const { logits, values } = model.headsAt(ids, positions); // [P, V], [P]
+  const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor2D; // [P, V]
+  const targetsP = tf.tensor1d(
+    Int32Array.from(positions, (i) => targets[i]),
+    "int32",
+  ); // [P]
+  const pickedP = tf.sum(tf.mul(logp, tf.oneHot(targetsP, model.config.vocabSize).toFloat()), -1) as tf.Tensor1D; // [P]
+  const entropyP = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor1D; // [P]
+  const grid = (x: tf.Tensor1D) => tf.reshape(scatterRows(x, positions, B * T), [B, T]) as tf.Tensor2D;
+  return { picked: grid(pickedP), entropy: grid(entropyP), values: grid(values) };
 }
 
 /**
@@ -103,7 +121,7 @@ export function ppoGradients(
   return scoped(() => {
     const shape: [number, number] = [p.B, p.T];
     const ids = tf.tensor2d(p.ids, shape, "int32");
-    const targets = tf.tensor2d(p.targets, shape, "int32");
+    const positions = lossPositions(p);
     const mask = tf.tensor2d(p.actionMask, shape);
     const invLength = tf.tensor1d(p.invLength);
     const adv = tf.tensor2d(p.advantages, shape);
@@ -119,7 +137,7 @@ export function ppoGradients(
     let stats: Record<string, tf.Scalar> = {};
     const names = [...model.params.keys()];
     const { value, grads } = tf.variableGrads(() => {
-      const { logp, picked, values } = tokenLogProbs(model, ids, targets, cfg.temperature);
+      const { picked, entropy: entropyPerPos, values } = tokenLogProbs(model, ids, p.targets, cfg.temperature, positions);
       const logRatio = tf.mul(tf.sub(picked, oldLogp), mask); // [B, T]
       const ratio =
         cfg.ratio === "step"
@@ -137,7 +155,6 @@ export function ppoGradients(
       }
       const valueLoss = tf.div(tf.mul(0.5, tf.sum(tf.mul(vErr, vMask))), nValue) as tf.Scalar;
 
-      const entropyPerPos = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor2D; // [B, T]
       const entropy = seqMeanTokenMean(entropyPerPos, mask, invLength, norm.steps);
       // k3 estimator of KL(π_θ ‖ π_ref): exp(d) − d − 1 with d = log π_ref − log π_θ (low variance, ≥ 0).
       const d = tf.mul(tf.sub(refLogp, picked), mask);
@@ -185,12 +202,12 @@ export function cloneGradients(
   return scoped(() => {
     const shape: [number, number] = [p.B, p.T];
     const ids = tf.tensor2d(p.ids, shape, "int32");
-    const targets = tf.tensor2d(p.targets, shape, "int32");
+    const positions = lossPositions(p);
     const mask = tf.tensor2d(p.actionMask, shape);
     const invLength = tf.tensor1d(p.invLength);
     const names = [...model.params.keys()];
     const { value, grads } = tf.variableGrads(() => {
-      const { picked } = tokenLogProbs(model, ids, targets, 1);
+      const { picked } = tokenLogProbs(model, ids, p.targets, 1, positions);
       return tf.neg(seqMeanTokenMean(picked, mask, invLength, norm.steps)) as tf.Scalar;
     }, model.variables);
     const byName: Record<string, tf.Tensor> = {};

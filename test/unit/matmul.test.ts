@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { selectBackend, tf } from "../../learner/backend.ts";
-import { matMul, matMulTransposed } from "../../learner/matmul.ts";
+import { depthwiseBatchMatMul, matMul, matMulTransposed, setBatchedProductMode } from "../../learner/matmul.ts";
 
 before(async () => {
   await selectBackend("wasm", () => {});
@@ -53,4 +53,35 @@ test("matMul and matMulTransposed leave no tensors behind outside a gradient tap
     matMulTransposed(a, tf.transpose(b));
   });
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("a batched product as one depthwise convolution equals tf.matMul (attention's shapes, odd sizes)", () => {
+  for (const [N, m, k, n] of [
+    [8, 13, 4, 13],
+    [8, 13, 13, 4],
+    [3, 1, 5, 7],
+  ]) {
+    const a = tf.randomNormal([N, m, k], 0, 1, "float32", 5) as tf.Tensor3D;
+    const b = tf.randomNormal([N, k, n], 0, 1, "float32", 6) as tf.Tensor3D;
+    assertClose(depthwiseBatchMatMul(a, b), tf.matMul(a, b), `[${N},${m},${k}]·[${N},${k},${n}]`);
+  }
+  assert.throws(() => depthwiseBatchMatMul(tf.zeros([2, 3, 4]) as tf.Tensor3D, tf.zeros([2, 5, 4]) as tf.Tensor3D), /do not match/);
+});
+
+test("the two batched-product modes give the same values and gradients; the decoding shape (one query row) keeps the flag", () => {
+  const q = tf.randomNormal([2, 3, 6, 4], 0, 1, "float32", 7);
+  const k = tf.randomNormal([2, 3, 6, 4], 0, 1, "float32", 8);
+  const v = tf.randomNormal([2, 3, 6, 4], 0, 1, "float32", 9);
+  const attention = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => weightedSum(matMul(tf.softmax(matMulTransposed(x, y)), z));
+  const previous = setBatchedProductMode("matmul");
+  try {
+    const want = tf.grads(attention)([q, k, v]);
+    setBatchedProductMode("depthwise");
+    const got = tf.grads(attention)([q, k, v]);
+    for (const [i, g] of got.entries()) assertClose(g, want[i], `gradient ${i}`);
+    const q1 = tf.slice(q, [0, 0, 5, 0], [2, 3, 1, 4]);
+    assertClose(matMulTransposed(q1, k), tf.matMul(q1, k, false, true), "one query row");
+  } finally {
+    setBatchedProductMode(previous);
+  }
 });

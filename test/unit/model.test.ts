@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { selectBackend, tf } from "../../learner/backend.ts";
-import { PolicyModel, padBatch } from "../../learner/model.ts";
-import { cloneGradients } from "../../learner/ppo-loss.ts";
+import { gatherRows, PolicyModel, padBatch } from "../../learner/model.ts";
+import { cloneGradients, tokenLogProbs } from "../../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../../learner/step-batch.ts";
 
 const config = { vocabSize: 23, dModel: 16, layers: 2, heads: 2, contextLength: 32 };
@@ -42,7 +42,7 @@ test("KV-cached decoding gives the same logits as a full forward pass, for ragge
   model.dispose();
 });
 
-test("gradients reach every parameter on the wasm backend (one-hot embeddings, no gather gradient)", () => {
+test("gradients reach every parameter on the wasm backend (gathered embeddings, scatterND gradient)", () => {
   const model = new PolicyModel(config, 4);
   const sample: StepSample = {
     trajId: "t",
@@ -80,4 +80,51 @@ test("the same seed gives the same initial weights", async () => {
   const [wa, wb, wc] = await Promise.all([a.exportWeights(), b.exportWeights(), c.exportWeights()]);
   assert.deepEqual(wa[0].data, wb[0].data);
   assert.notDeepEqual(wa[0].data, wc[0].data);
+});
+
+test("the loss's positions alone give the full forward pass's log-probs, entropy and values, and the same gradients", () => {
+  const model = new PolicyModel(config, 5);
+  const ids = tf.tensor2d(Int32Array.of(1, 6, 7, 8, 9, 1, 11, 6, 6, 10), [2, 5], "int32"); // a repeated token: summed gradient
+  const targets = Int32Array.of(0, 0, 9, 10, 2, 0, 6, 6, 10, 0);
+  const positions = Int32Array.of(2, 3, 4, 6, 7, 8);
+  const dense = (m: PolicyModel) => {
+    const { logits, values } = m.forward(ids);
+    const logp = tf.reshape(tf.logSoftmax(logits), [10, config.vocabSize]);
+    const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, "int32"), config.vocabSize).toFloat()), -1);
+    const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
+    return [picked, entropy, values].map((x) => select(x));
+  };
+  // Picking the positions by a one-hot product: differentiable on wasm (gather's gradient is not).
+  const select = (x: tf.Tensor) => tf.reshape(tf.matMul(tf.oneHot(tf.tensor1d(positions, "int32"), 10).toFloat(), tf.reshape(x, [10, 1])), [positions.length]);
+  const compact = () => {
+    const out = tokenLogProbs(model, ids, targets, 1, positions);
+    return [out.picked, out.entropy, out.values].map((x) => select(x));
+  };
+  const want = dense(model);
+  const got = compact();
+  for (let i = 0; i < 3; i++) {
+    const [g, w] = [got[i].dataSync(), want[i].dataSync()];
+    for (let j = 0; j < w.length; j++) assert.ok(Math.abs(g[j] - w[j]) < 1e-5, `output ${i}[${j}]: ${g[j]} vs ${w[j]}`);
+  }
+  // Off the positions the grid is zero.
+  assert.equal(tokenLogProbs(model, ids, targets, 1, positions).picked.dataSync()[0], 0);
+  const weigh = (xs: tf.Tensor[]) => tf.addN(xs.map((x, i) => tf.sum(tf.mul(x, tf.range(1, x.size + 1).mul(i + 1))))) as tf.Scalar;
+  const gradWant = tf.variableGrads(() => weigh(dense(model)), model.variables).grads;
+  const gradGot = tf.variableGrads(() => weigh(compact()), model.variables).grads;
+  for (const [name, w] of Object.entries(gradWant)) {
+    const [g, d] = [gradGot[name].dataSync(), w.dataSync()];
+    for (let j = 0; j < d.length; j++) assert.ok(Math.abs(g[j] - d[j]) < 1e-4, `gradient of ${name}[${j}]: ${g[j]} vs ${d[j]}`);
+  }
+  model.dispose();
+});
+
+test("gathered rows equal one-hot × table in value and gradient, repeated indices summed", () => {
+  const table = tf.randomNormal([6, 3], 0, 1, "float32", 11);
+  const idx = tf.tensor1d(Int32Array.of(4, 1, 4, 0, 5, 4), "int32");
+  const weights = tf.reshape(tf.range(1, 19), [6, 3]);
+  const viaGather = (t: tf.Tensor) => tf.sum(tf.mul(gatherRows(t, idx), weights)) as tf.Scalar;
+  const viaOneHot = (t: tf.Tensor) => tf.sum(tf.mul(tf.matMul(tf.oneHot(idx, 6).toFloat(), t), weights)) as tf.Scalar;
+  assert.ok(Math.abs(viaGather(table).dataSync()[0] - viaOneHot(table).dataSync()[0]) < 1e-4);
+  const [g, w] = [tf.grad(viaGather)(table).dataSync(), tf.grad(viaOneHot)(table).dataSync()];
+  for (let i = 0; i < w.length; i++) assert.ok(Math.abs(g[i] - w[i]) < 1e-5, `d table[${i}]: ${g[i]} vs ${w[i]}`);
 });
