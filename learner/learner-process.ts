@@ -29,6 +29,8 @@ import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { checkTrajectory, type IntakeLimits } from "./trajectory-check.ts";
 import { fetchCoalesced } from "./intake.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
+import { recordUpdate } from "./run-record.ts";
+import { mountDashboard } from "./dashboard/server.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { redactUrl } from "../common/secrets.ts";
@@ -120,6 +122,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     port: cfg.metricsPort,
     otlpEndpoint: cfg.otlpEndpoint,
     log,
+    routes: (app) => mountDashboard(app, [cfg.runDir]),
   });
   let nc: NatsConnection | undefined;
   let progressKV: JobStateKV | undefined;
@@ -360,6 +363,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       const last = learner.version === total;
       if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
       state.curve.push(point);
+      recordUpdate({ runDir: cfg.runDir, learner, tokenizer, batch: trajs, curve: state.curve, log });
       lastTrain = point.trainSuccess;
       if (point.testSuccess !== null) lastTest = point.testSuccess;
       m.updates.add(1);
