@@ -31,6 +31,7 @@ import { fetchCoalesced } from "./intake.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { recordUpdate } from "./run-record.ts";
 import { mountDashboard } from "./dashboard/server.ts";
+import { serviceName } from "../operator/names.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { redactUrl } from "../common/secrets.ts";
@@ -124,6 +125,9 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     log,
     routes: (app) => mountDashboard(app, [cfg.runDir]),
   });
+  if (telemetry.port !== undefined) {
+    log(`dashboard: served at / on port ${telemetry.port} (in a cluster: kubectl port-forward svc/${serviceName(job.metadata.name)} ${telemetry.port})`);
+  }
   let nc: NatsConnection | undefined;
   let progressKV: JobStateKV | undefined;
   try {

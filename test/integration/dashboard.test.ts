@@ -37,7 +37,7 @@ spec:
 function ensureChromium(): void {
   if (existsSync(CHROMIUM)) return;
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const args of [["update"], ["install", "-y", "--no-install-recommends", "chromium"]]) {
+  for (const args of [["update"], ["install", "-y", "chromium"]]) {
     const r = spawnSync("apt-get", args, { env, encoding: "utf8", timeout: 900_000 });
     assert.equal(r.status, 0, `apt-get ${args.join(" ")} failed (needed for the dashboard test): ${r.stderr}`);
   }
