@@ -8,6 +8,7 @@ import { OPERATOR_USAGE } from "../operator/usage.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
 import { cmdLearner, cmdRunDistributed, cmdWorker, DISTRIBUTED_USAGE } from "./process-commands.ts";
 import { progressReporter } from "./progress.ts";
+import { cmdUi, startRunDashboard, takeUiFlag, UI_USAGE } from "./ui-command.ts";
 
 const USAGE = `usage: steppo <command> [options]
 
@@ -16,17 +17,27 @@ commands:
       --updates N         override spec.training.updates
       --run-dir DIR       where checkpoints, curve.csv/svg and summary.json go (default runs/<job name>)
       --summary FILE      also write the run summary JSON to FILE
-${DISTRIBUTED_USAGE}${OPERATOR_USAGE}  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
+      --ui [PORT]         serve the run dashboard while training (default port 8464), --ui-host H (default 127.0.0.1)
+${UI_USAGE}${DISTRIBUTED_USAGE}${OPERATOR_USAGE}  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
   help                  this text
 `;
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { updates: { type: "string" }, "run-dir": { type: "string" }, summary: { type: "string" } });
+  const { rest, uiPort } = takeUiFlag(argv);
+  const { values, positionals } = parseFlags(rest, {
+    updates: { type: "string" },
+    "run-dir": { type: "string" },
+    summary: { type: "string" },
+    "ui-host": { type: "string" },
+  });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const summary = await runJob(job, { updates: intFlag(values.updates, "updates"), runDir, log, onUpdate: progressReporter() });
+  const dashboard = await startRunDashboard(runDir, uiPort, values["ui-host"] as string | undefined, log);
+  const summary = await runJob(job, { updates: intFlag(values.updates, "updates"), runDir, log, onUpdate: progressReporter() }).finally(() =>
+    dashboard?.close(),
+  );
   const { curve: _curve, ...brief } = summary;
   if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
@@ -57,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("../operator/cli.ts")).cmdOperator(rest);
       case "validate":
         return await cmdValidate(rest);
+      case "ui":
+        return await cmdUi(rest);
       case undefined:
       case "help":
       case "--help":

@@ -9,7 +9,7 @@ import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import express from "express";
+import express, { type Express } from "express";
 import { redactUrl } from "./secrets.ts";
 
 export interface TelemetryOptions {
@@ -24,6 +24,8 @@ export interface TelemetryOptions {
   /** OTLP/HTTP base URL (e.g. http://collector:4318); spans are exported only when set. */
   otlpEndpoint?: string;
   log: (line: string) => void;
+  /** More routes on the same server (the learner's run dashboard). */
+  routes?: (app: Express) => void;
 }
 
 export interface Telemetry {
@@ -74,6 +76,7 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
           .send(`not ready: ${unhealthy ?? notReady}\n`);
     });
     app.get("/metrics", (req, res) => exporter.getMetricsRequestHandler(req, res));
+    opts.routes?.(app);
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(opts.port as number, opts.host ?? "0.0.0.0", (err?: Error) => (err ? reject(err) : resolve(s)));
       s.once("error", reject);

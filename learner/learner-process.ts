@@ -29,6 +29,9 @@ import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { checkTrajectory, type IntakeLimits } from "./trajectory-check.ts";
 import { fetchCoalesced } from "./intake.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
+import { recordUpdate } from "./run-record.ts";
+import { mountDashboard } from "./dashboard/server.ts";
+import { serviceName } from "../operator/names.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { redactUrl } from "../common/secrets.ts";
@@ -120,7 +123,11 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     port: cfg.metricsPort,
     otlpEndpoint: cfg.otlpEndpoint,
     log,
+    routes: (app) => mountDashboard(app, [cfg.runDir]),
   });
+  if (telemetry.port !== undefined) {
+    log(`dashboard: served at / on port ${telemetry.port} (in a cluster: kubectl port-forward svc/${serviceName(job.metadata.name)} ${telemetry.port})`);
+  }
   let nc: NatsConnection | undefined;
   let progressKV: JobStateKV | undefined;
   try {
@@ -360,6 +367,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       const last = learner.version === total;
       if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
       state.curve.push(point);
+      recordUpdate({ runDir: cfg.runDir, learner, tokenizer, batch: trajs, curve: state.curve, log });
       lastTrain = point.trainSuccess;
       if (point.testSuccess !== null) lastTest = point.testSuccess;
       m.updates.add(1);

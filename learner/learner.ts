@@ -56,6 +56,8 @@ export class Learner {
   /** Shuffle RNG; part of the checkpointed state. */
   rng: Rng;
   version = 0;
+  /** The last update's step samples (pre-update values and advantages): the run dashboard samples episodes from them. */
+  lastSamples: StepSample[] = [];
 
   constructor(
     readonly config: ModelConfig,
@@ -227,6 +229,7 @@ export class Learner {
   /** One learner update on a batch of trajectories. */
   update(batch: Trajectory[]): UpdateStats {
     const { samples, advantages } = this.buildSamples(batch);
+    this.lastSamples = samples;
     const critic = criticTargets(samples);
     const a = this.algorithm;
     const lengths = samples.map((s) => s.contextIds.length + s.actionIds.length);

@@ -9,6 +9,7 @@ import type { StepPOJob } from "../crds/steppojob.ts";
 import { RolloutWorker } from "../workers/rollout-worker.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
+import { recordUpdate } from "./run-record.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { partitionTrajectories } from "./trajectory-check.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
@@ -143,6 +144,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     const last = learner.version === total || budgetReached();
     if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
     state.curve.push(point);
+    recordUpdate({ runDir: opts.runDir, learner, tokenizer, batch, curve: state.curve, log });
     opts.onUpdate?.(point, total);
     const target = spec.training.successRate;
     const reached = target !== undefined && point.testSuccess !== null && point.testSuccess >= target;
