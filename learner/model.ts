@@ -5,7 +5,7 @@
 // Embeddings are one-hot × matrix products rather than `gather`: the wasm backend has no
 // UnsortedSegmentSum kernel, which `gather`'s gradient needs, and the product has the same value.
 import { Rng } from "../common/rng.ts";
-import type { ModelSpec } from "../crds/steppojob.ts";
+import { MODEL_PRESETS, type ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
 import { matMul, matMulTransposed } from "./matmul.ts";
 
@@ -17,10 +17,7 @@ export interface ModelConfig {
   contextLength: number;
 }
 
-export const PRESETS: Record<"tiny" | "small", Omit<ModelConfig, "vocabSize">> = {
-  tiny: { dModel: 64, layers: 2, heads: 4, contextLength: 128 },
-  small: { dModel: 128, layers: 4, heads: 4, contextLength: 192 },
-};
+export const PRESETS: Record<"tiny" | "small", Omit<ModelConfig, "vocabSize">> = MODEL_PRESETS;
 
 export function modelConfig(spec: ModelSpec, vocabSize: number): ModelConfig {
   const preset = PRESETS[spec.preset];
