@@ -290,7 +290,7 @@ function checkFreeValue(value: unknown, path: string, errors: FieldError[]): voi
   if (typeof value === "number" && !Number.isFinite(value)) {
     errors.push({ path, message: `must be a finite number, got ${value}` });
   } else if (Array.isArray(value)) {
-    value.forEach((item, i) => checkFreeValue(item, `${path}[${i}]`, errors));
+    for (const [i, item] of value.entries()) checkFreeValue(item, `${path}[${i}]`, errors);
   } else if (value !== null && typeof value === "object") {
     for (const [key, item] of Object.entries(value)) {
       if (RESERVED_KEYS.has(key)) errors.push({ path: `${path}.${key}`, message: RESERVED_MESSAGE });
