@@ -89,10 +89,18 @@ class Job {
 
 /** The seeded schedule: which fault, how many updates to let pass first, how long a pause after that. */
 function schedule(rng: Rng): { kind: FaultKind; gapUpdates: number; pauseMs: number; worker: number; hard: boolean; downMs: number }[] {
+  // Round-robin over the kinds from a seeded start, so every kind is exercised equally; the moments are random.
+  const offset = rng.int(FAULT_KINDS.length);
   return Array.from({ length: FAULTS }, (_, i) => {
-    // Round-robin over the kinds with a seeded offset, so every kind is exercised about equally.
-    const kind = FAULT_KINDS[(i + rng.int(FAULT_KINDS.length)) % FAULT_KINDS.length];
-    return { kind, gapUpdates: 1 + rng.int(2), pauseMs: rng.int(400), worker: rng.int(WORKERS), hard: rng.next() < 0.5 && NATS_SIGKILL, downMs: 100 + rng.int(1400) };
+    const kind = FAULT_KINDS[(i + offset) % FAULT_KINDS.length];
+    return {
+      kind,
+      gapUpdates: 1 + rng.int(2),
+      pauseMs: rng.int(400),
+      worker: rng.int(WORKERS),
+      hard: rng.next() < 0.5 && NATS_SIGKILL,
+      downMs: 100 + rng.int(1400),
+    };
   });
 }
 
