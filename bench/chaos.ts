@@ -28,10 +28,11 @@ const WORKERS = 2;
 const EPISODES_PER_UPDATE = 8;
 /**
  * An update takes well under a second here, so faults are spaced in updates (1–2 between two, then a random
- * moment inside the next one; recovery is one more), and the job is long enough for all of them plus a few
- * quiet updates at the end.
+ * moment inside the next one). After a NATS restart the learner catches up on the episodes the workers made
+ * meanwhile, 5–10 updates in a burst, so the job is sized generously: the updates left after the last fault
+ * cost a few tenths of a second each.
  */
-const UPDATES = 3 * FAULTS + 10;
+const UPDATES = 6 * FAULTS + 10;
 /** Simulated tool latency per step, so that faults land in the middle of episodes, not between them. */
 const TOOL_LATENCY_MS: [number, number] = [20, 80];
 /** Longest wait for the job to make progress after a fault (a learner restart loads tfjs and resumes). */
