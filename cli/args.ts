@@ -1,5 +1,6 @@
 // Minimal flag parsing over node:util's parseArgs, with errors that name the flag.
 import { parseArgs } from "node:util";
+import { trainingSchema } from "../crds/steppojob.ts";
 
 export type FlagSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
 
@@ -16,6 +17,19 @@ export class UsageError extends Error {}
 export function intFlag(value: string | boolean | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (typeof value !== "string" || !Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got "${String(value)}"`);
+  if (typeof value !== "string" || value.trim() === "" || !Number.isSafeInteger(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative integer, got "${String(value)}"`);
+  return n;
+}
+
+/**
+ * `--updates N` overrides spec.training.updates, so it obeys the same range as that field (one rule:
+ * the schema's minimum and maximum), not merely "a non-negative integer".
+ */
+export function updatesFlag(value: string | boolean | undefined): number | undefined {
+  const n = intFlag(value, "updates");
+  const { minimum = 1, maximum = Number.MAX_SAFE_INTEGER } = trainingSchema.props.updates.openapi;
+  if (n !== undefined && (n < minimum || n > maximum))
+    throw new UsageError(`--updates must be between ${minimum} and ${maximum} (the range of spec.training.updates), got ${n}`);
   return n;
 }

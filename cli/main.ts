@@ -1,26 +1,53 @@
 // The `steppo` command line.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
 import { ValidationError } from "../common/schema.ts";
 import { runJob } from "../learner/run-job.ts";
 import { OPERATOR_USAGE } from "../operator/usage.ts";
-import { intFlag, parseFlags, UsageError } from "./args.ts";
-import { cmdLearner, cmdRunDistributed, cmdWorker, DISTRIBUTED_USAGE } from "./process-commands.ts";
+import { environmentConfigProblem } from "../workers/envs/config-check.ts";
+import { parseFlags, UsageError, updatesFlag } from "./args.ts";
+import { cmdLearner, cmdRunDistributed, cmdWorker, LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./process-commands.ts";
 import { progressReporter } from "./progress.ts";
 import { cmdUi, startRunDashboard, takeUiFlag, UI_USAGE } from "./ui-command.ts";
 
-const USAGE = `usage: steppo <command> [options]
-
-commands:
-  run <job.yaml>        train a StepPOJob on this machine (learner and rollout workers in one process)
+const RUN_USAGE = `  run <job.yaml>        train a StepPOJob on this machine (learner and rollout workers in one process)
       --updates N         override spec.training.updates
       --run-dir DIR       where checkpoints, curve.csv/svg and summary.json go (default runs/<job name>)
       --summary FILE      also write the run summary JSON to FILE
       --ui [PORT]         serve the run dashboard while training (default port 8464), --ui-host H (default 127.0.0.1)
-${UI_USAGE}${DISTRIBUTED_USAGE}${OPERATOR_USAGE}  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
-  help                  this text
 `;
+const VALIDATE_USAGE = `  validate <job.yaml>   check a job file against the StepPOJob schema and its environment's config rules,
+                        and print it with defaults
+`;
+const GLOBAL_USAGE = `  help, --help, -h      this text (\`steppo <command> --help\`: that command's)
+  --version             the steppo version
+  --debug               print the stack trace of an error, not only its message (or STEPPO_DEBUG=1)
+`;
+
+const USAGE = `usage: steppo <command> [options]
+
+commands:
+${RUN_USAGE}${UI_USAGE}${RUN_NATS_USAGE}${LEARNER_USAGE}${WORKER_USAGE}${PROCESS_ENV_USAGE}${OPERATOR_USAGE}${VALIDATE_USAGE}${GLOBAL_USAGE}`;
+
+/** Each command's own `--help`. */
+const COMMAND_USAGE: Record<string, string> = {
+  run: RUN_USAGE + RUN_NATS_USAGE,
+  learner: LEARNER_USAGE + PROCESS_ENV_USAGE,
+  worker: WORKER_USAGE + PROCESS_ENV_USAGE,
+  operator: OPERATOR_USAGE,
+  validate: VALIDATE_USAGE,
+  ui: UI_USAGE,
+};
+
+function commandUsage(command: string): string {
+  return `usage: steppo ${command} [options]\n\n${COMMAND_USAGE[command]}`;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
 
 async function cmdRun(argv: string[]): Promise<number> {
   const { rest, uiPort } = takeUiFlag(argv);
@@ -31,13 +58,12 @@ async function cmdRun(argv: string[]): Promise<number> {
     "ui-host": { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
+  const updates = updatesFlag(values.updates);
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const dashboard = await startRunDashboard(runDir, uiPort, values["ui-host"] as string | undefined, log);
-  const summary = await runJob(job, { updates: intFlag(values.updates, "updates"), runDir, log, onUpdate: progressReporter() }).finally(() =>
-    dashboard?.close(),
-  );
+  const summary = await runJob(job, { updates, runDir, log, onUpdate: progressReporter() }).finally(() => dashboard?.close());
   const { curve: _curve, ...brief } = summary;
   if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
@@ -49,46 +75,64 @@ async function cmdValidate(argv: string[]): Promise<number> {
   const { positionals } = parseFlags(argv, {});
   if (positionals.length !== 1) throw new UsageError("validate takes exactly one job file");
   const job = loadJobFile(positionals[0]);
+  // The schema leaves environment.config free-form; the environment's own rules are what `run` applies.
+  const problem = environmentConfigProblem(job.spec.environment);
+  if (problem) throw new ValidationError(positionals[0], [problem]);
   process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
   return 0;
 }
 
+async function dispatch(command: string | undefined, rest: string[]): Promise<number> {
+  if (command !== undefined && Object.hasOwn(COMMAND_USAGE, command) && rest.some((a) => a === "--help" || a === "-h")) {
+    process.stdout.write(commandUsage(command));
+    return 0;
+  }
+  switch (command) {
+    case "run":
+      return rest.some((a) => a === "--nats" || a.startsWith("--nats=")) ? await cmdRunDistributed(rest) : await cmdRun(rest);
+    case "learner":
+      return await cmdLearner(rest);
+    case "worker":
+      return await cmdWorker(rest);
+    case "operator":
+      // Loaded on demand: the Kubernetes client is only needed by this command.
+      return await (await import("../operator/cli.ts")).cmdOperator(rest);
+    case "validate":
+      return await cmdValidate(rest);
+    case "ui":
+      return await cmdUi(rest);
+    case "--version":
+    case "version":
+      process.stdout.write(`steppo ${version()}\n`);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  // --debug may stand anywhere; it is ours, not the command's.
+  const debug = argv.includes("--debug") || process.env.STEPPO_DEBUG === "1";
+  const [command, ...rest] = argv.filter((a) => a !== "--debug");
   try {
-    switch (command) {
-      case "run":
-        return rest.some((a) => a === "--nats" || a.startsWith("--nats=")) ? await cmdRunDistributed(rest) : await cmdRun(rest);
-      case "learner":
-        return await cmdLearner(rest);
-      case "worker":
-        return await cmdWorker(rest);
-      case "operator":
-        // Loaded on demand: the Kubernetes client is only needed by this command.
-        return await (await import("../operator/cli.ts")).cmdOperator(rest);
-      case "validate":
-        return await cmdValidate(rest);
-      case "ui":
-        return await cmdUi(rest);
-      case undefined:
-      case "help":
-      case "--help":
-      case "-h":
-        process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
-    }
+    return await dispatch(command, rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`steppo: ${err.message}\n\n${USAGE}`);
+      const usage = command !== undefined && Object.hasOwn(COMMAND_USAGE, command) ? commandUsage(command) : USAGE;
+      process.stderr.write(`steppo: ${err.message}\n\n${usage}`);
       return 2;
     }
-    if (err instanceof ValidationError) {
-      process.stderr.write(`steppo: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`steppo: ${(err as Error).stack ?? String(err)}\n`);
+    // Ordinary failures (a missing file, invalid YAML, an invalid job) are the user's to fix: the message
+    // says what and where; the stack only helps someone debugging steppo itself.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`steppo: ${debug && err instanceof Error && err.stack ? err.stack : message}\n`);
+    if (!debug && !(err instanceof ValidationError)) process.stderr.write("(run with --debug for the stack trace)\n");
     return 1;
   }
 }

@@ -107,6 +107,11 @@ export interface Validation {
   message: string;
   fieldPath?: string;
   check: (self: Record<string, unknown>) => boolean;
+  /**
+   * The CEL rule guards every field with has() and so holds on a bare `{}`: the object can keep
+   * `default: {}` instead of writing out its fully defaulted value (see object()).
+   */
+  holdsOnEmpty?: boolean;
 }
 
 // Local predicates by schema node; kept out of the OpenAPI object so the CRD stays pure data.
@@ -143,7 +148,7 @@ export function object<P extends Props, R extends Extract<keyof P, string> = nev
     // The API server evaluates an object's CEL rules against its `default` as written, without first
     // applying the nested defaults, so `{}` would fail a rule such as `self.a % self.b == 0`. Such
     // objects default to their fully defaulted value instead (the same object after defaulting).
-    if (o.validations?.length) {
+    if (o.validations?.some((v) => !v.holdsOnEmpty)) {
       const errors: FieldError[] = [];
       openapi.default = validateAndDefault(openapi, {}, "(default)", errors);
       if (errors.length) throw new Error(`schema bug: the default object violates its own rules: ${errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
@@ -171,8 +176,17 @@ export class ValidationError extends Error {
   }
 }
 
+/**
+ * Keys that name Object.prototype machinery: never fields of a job and never copied into an object,
+ * where `__proto__` would replace the prototype and `constructor` shadow it.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+const RESERVED_MESSAGE = "reserved key (__proto__, constructor and prototype are never fields)";
+
 function typeName(v: unknown): string {
   if (v === null) return "null";
+  if (typeof v === "number" && Number.isNaN(v)) return "NaN";
   if (Array.isArray(v)) return "array";
   return typeof v;
 }
@@ -185,8 +199,8 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
   if (v === null && s.nullable) return null;
 
   if (s["x-kubernetes-int-or-string"]) {
-    if (typeof v !== "string" && !(typeof v === "number" && Number.isInteger(v)))
-      errors.push({ path, message: `must be an integer or a string, got ${typeName(v)}` });
+    if (typeof v === "number" && !Number.isSafeInteger(v)) errors.push({ path, message: `must be a safe integer or a string, got ${v}` });
+    else if (typeof v !== "string" && typeof v !== "number") errors.push({ path, message: `must be an integer or a string, got ${typeName(v)}` });
     return v;
   }
   switch (s.type) {
@@ -196,19 +210,27 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
         return v;
       }
       const obj = v as Record<string, unknown>;
-      if (s["x-kubernetes-preserve-unknown-fields"] && !s.properties) return structuredClone(obj);
+      if (s["x-kubernetes-preserve-unknown-fields"] && !s.properties) {
+        checkFreeValue(obj, path, errors);
+        return structuredClone(obj);
+      }
       const out: Record<string, unknown> = {};
       for (const r of s.required ?? []) if (obj[r] === undefined) errors.push({ path: `${path}.${r}`, message: "is required" });
       if (s.properties) {
+        const properties = s.properties;
+        // Own properties only: `"constructor" in properties` is true for every object.
         for (const key of Object.keys(obj)) {
-          if (!(key in s.properties)) errors.push({ path: `${path}.${key}`, message: `unknown field (known: ${Object.keys(s.properties).join(", ")})` });
+          if (!Object.hasOwn(properties, key)) errors.push({ path: `${path}.${key}`, message: `unknown field (known: ${Object.keys(properties).join(", ")})` });
         }
-        for (const [key, ps] of Object.entries(s.properties)) {
-          const child = validateAndDefault(ps, obj[key], `${path}.${key}`, errors);
+        for (const [key, ps] of Object.entries(properties)) {
+          const child = validateAndDefault(ps, Object.hasOwn(obj, key) ? obj[key] : undefined, `${path}.${key}`, errors);
           if (child !== undefined) out[key] = child;
         }
       } else if (s.additionalProperties && typeof s.additionalProperties === "object") {
-        for (const [key, item] of Object.entries(obj)) out[key] = validateAndDefault(s.additionalProperties, item, `${path}.${key}`, errors);
+        for (const [key, item] of Object.entries(obj)) {
+          if (RESERVED_KEYS.has(key)) errors.push({ path: `${path}.${key}`, message: RESERVED_MESSAGE });
+          else out[key] = validateAndDefault(s.additionalProperties, item, `${path}.${key}`, errors);
+        }
       }
       for (const v of localChecks.get(s) ?? []) {
         if (!v.check(out)) errors.push({ path: `${path}${v.fieldPath ?? ""}`, message: v.message });
@@ -236,10 +258,16 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
     case "number":
     case "integer": {
       if (typeof v !== "number" || Number.isNaN(v)) {
-        errors.push({ path, message: `must be a ${s.type}, got ${typeName(v)}` });
+        errors.push({ path, message: `must be ${s.type === "integer" ? "an integer" : "a number"}, got ${typeName(v)}` });
         return v;
       }
-      if (s.type === "integer" && !Number.isInteger(v)) errors.push({ path, message: `must be an integer, got ${v}` });
+      if (!Number.isFinite(v)) {
+        errors.push({ path, message: `must be a finite number, got ${v}` });
+        return v;
+      }
+      // Beyond 2^53 integers are no longer exact (2^53 + 1 reads back as 2^53).
+      if (s.type === "integer" && !Number.isSafeInteger(v))
+        errors.push({ path, message: Number.isInteger(v) ? `must be a safe integer (at most 2^53 - 1), got ${v}` : `must be an integer, got ${v}` });
       if (s.minimum !== undefined && (s.exclusiveMinimum ? v <= s.minimum : v < s.minimum))
         errors.push({ path, message: `must be ${s.exclusiveMinimum ? ">" : ">="} ${s.minimum}, got ${v}` });
       if (s.maximum !== undefined && v > s.maximum) errors.push({ path, message: `must be <= ${s.maximum}, got ${v}` });
@@ -251,5 +279,22 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
     }
     default:
       return v;
+  }
+}
+
+/**
+ * Free-form values (environment config, tolerations) are kept as given, but not every value: reserved
+ * keys and non-finite numbers (YAML's `.inf`, `.nan`, `1e400`) are refused wherever they are nested.
+ */
+function checkFreeValue(value: unknown, path: string, errors: FieldError[]): void {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    errors.push({ path, message: `must be a finite number, got ${value}` });
+  } else if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) checkFreeValue(item, `${path}[${i}]`, errors);
+  } else if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      if (RESERVED_KEYS.has(key)) errors.push({ path: `${path}.${key}`, message: RESERVED_MESSAGE });
+      else checkFreeValue(item, `${path}.${key}`, errors);
+    }
   }
 }

@@ -14,6 +14,47 @@ export const RATIO_MODES = ["step", "token"] as const;
 export const PRESETS = ["tiny", "small"] as const;
 export const ENVIRONMENTS = ["multihop-qa", "paper-search", "textworld", "http"] as const;
 
+// Upper bounds of the numeric fields. Every number has a finite range, enforced by the CRD (OpenAPI
+// maximum) and by the loader alike, so that a typo such as `replicas: 1e7` is refused up front instead of
+// exhausting memory minutes later; the limits are far above what a job on this stack sensibly uses.
+export const MAX_REPLICAS = 1024;
+export const MAX_UPDATES = 1_000_000;
+const ONE_YEAR_SECONDS = 365 * 24 * 3600;
+/** Tokens the context must keep after the longest action (workers/agent-loop.ts refuses less). */
+export const MIN_CONTEXT_TOKENS = 8;
+
+/** Model sizes by `spec.model.preset` (learner/model.ts builds them; here so that rules can default them). */
+export const MODEL_PRESETS = {
+  tiny: { dModel: 64, layers: 2, heads: 4, contextLength: 128 },
+  small: { dModel: 128, layers: 4, heads: 4, contextLength: 192 },
+} as const satisfies Record<(typeof PRESETS)[number], { dModel: number; layers: number; heads: number; contextLength: number }>;
+
+type PresetField = keyof (typeof MODEL_PRESETS)["tiny"];
+
+/** CEL for a model field with its preset's value when it is not set (`self` is spec.model). */
+function presetCel(field: PresetField): string {
+  const [first, ...others] = PRESETS;
+  const byPreset = others.reduceRight((rest, p) => `(self.preset == '${p}' ? ${MODEL_PRESETS[p][field]} : ${rest})`, String(MODEL_PRESETS[first][field]));
+  return `(has(self.${field}) ? self.${field} : ${byPreset})`;
+}
+
+/**
+ * The same, locally, on a defaulted spec.model; undefined when the model is malformed (its own errors
+ * are reported already, so a cross-field rule must not add a confusing one).
+ */
+function presetValue(model: unknown, field: PresetField): number | undefined {
+  if (typeof model !== "object" || model === null) return undefined;
+  const m = model as Record<string, unknown>;
+  const preset = Object.hasOwn(MODEL_PRESETS, m.preset as string) ? MODEL_PRESETS[m.preset as (typeof PRESETS)[number]] : undefined;
+  const v = m[field] ?? preset?.[field];
+  return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined;
+}
+
+/** `rule(values)` when every value is known, else true (see presetValue). */
+function whenKnown(values: (number | undefined)[], rule: (v: number[]) => boolean): boolean {
+  return values.every((v) => v !== undefined) ? rule(values as number[]) : true;
+}
+
 const resources = s.object(
   {
     requests: s.map(s.quantity()),
@@ -28,29 +69,30 @@ export const algorithmSchema = s.object(
     ratio: s.enumOf(RATIO_MODES, { default: "step", description: "step: length-normalised step ratio (StepPO); token: per-token ratio." }),
     gamma: s.number({ minimum: 0, maximum: 1, description: "Discount; defaults per estimator (step-gae 0.99 per step, token-gae 1.0 per token)." }),
     lambda: s.number({ minimum: 0, maximum: 1, description: "GAE lambda; defaults per estimator (step-gae 1.0, token-gae 0.95)." }),
-    clip: s.number({ minimum: 0, exclusiveMinimum: true, description: "PPO clip range; defaults per ratio mode (see README)." }),
-    epochs: s.integer({ default: 2, minimum: 1 }),
-    minibatchSteps: s.integer({ default: 64, minimum: 1, description: "Step samples per minibatch." }),
+    clip: s.number({ minimum: 0, exclusiveMinimum: true, maximum: 1, description: "PPO clip range; defaults per ratio mode (see README)." }),
+    epochs: s.integer({ default: 2, minimum: 1, maximum: 100 }),
+    minibatchSteps: s.integer({ default: 64, minimum: 1, maximum: 65536, description: "Step samples per minibatch." }),
     shuffle: s.object({
       enabled: s.boolean({ default: true }),
       bucketByLength: s.boolean({ default: false, description: "Group minibatches by length to cut padding." }),
     }),
-    learningRate: s.number({ default: 3e-4, minimum: 0, exclusiveMinimum: true }),
-    entropyCoef: s.number({ default: 0.0, minimum: 0 }),
-    klCoef: s.number({ default: 0.0, minimum: 0, description: "Low-variance KL (k3) to the reference (post-warm-up) policy; 0 disables." }),
-    valueCoef: s.number({ default: 0.5, minimum: 0 }),
-    valueClip: s.number({ minimum: 0, exclusiveMinimum: true, description: "Optional value clipping range." }),
-    maxGradNorm: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true }),
+    learningRate: s.number({ default: 3e-4, minimum: 0, exclusiveMinimum: true, maximum: 1 }),
+    entropyCoef: s.number({ default: 0.0, minimum: 0, maximum: 10 }),
+    klCoef: s.number({ default: 0.0, minimum: 0, maximum: 100, description: "Low-variance KL (k3) to the reference (post-warm-up) policy; 0 disables." }),
+    valueCoef: s.number({ default: 0.5, minimum: 0, maximum: 100 }),
+    valueClip: s.number({ minimum: 0, exclusiveMinimum: true, maximum: 1000, description: "Optional value clipping range." }),
+    maxGradNorm: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true, maximum: 1000 }),
     whitenAdvantages: s.boolean({ default: true }),
-    importanceCap: s.number({ default: 2.0, minimum: 1, description: "Cap of the truncated behaviour/proximal importance weight." }),
+    importanceCap: s.number({ default: 2.0, minimum: 1, maximum: 100, description: "Cap of the truncated behaviour/proximal importance weight." }),
     criticWarmup: s.object({
       episodes: s.integer({
         default: 256,
         minimum: 0,
+        maximum: 100_000,
         description:
           "Episodes of the starting policy whose Monte-Carlo returns the value head is fitted to (ridge regression on the trunk's features) before the first update; 0 leaves the critic at zero.",
       }),
-      ridge: s.number({ default: 0.001, minimum: 0, description: "Ridge penalty of that fit, per value position." }),
+      ridge: s.number({ default: 0.001, minimum: 0, maximum: 1000, description: "Ridge penalty of that fit, per value position." }),
     }),
   },
   {
@@ -65,13 +107,26 @@ export const algorithmSchema = s.object(
   },
 );
 
-export const modelSchema = s.object({
-  preset: s.enumOf(PRESETS, { default: "tiny" }),
-  dModel: s.integer({ minimum: 8, description: "Overrides the preset's width." }),
-  layers: s.integer({ minimum: 1 }),
-  heads: s.integer({ minimum: 1 }),
-  contextLength: s.integer({ minimum: 16, description: "Tokens of context + action the model sees." }),
-});
+export const modelSchema = s.object(
+  {
+    preset: s.enumOf(PRESETS, { default: "tiny" }),
+    dModel: s.integer({ minimum: 8, maximum: 1024, description: "Overrides the preset's width." }),
+    layers: s.integer({ minimum: 1, maximum: 48 }),
+    heads: s.integer({ minimum: 1, maximum: 64 }),
+    contextLength: s.integer({ minimum: 16, maximum: 4096, description: "Tokens of context + action the model sees." }),
+  },
+  {
+    validations: [
+      {
+        // Attention splits the width evenly across heads (learner/model.ts).
+        rule: `${presetCel("dModel")} % ${presetCel("heads")} == 0`,
+        message: "dModel must be divisible by heads (with the preset's value for whichever is not set)",
+        fieldPath: ".dModel",
+        check: (m) => whenKnown([presetValue(m, "dModel"), presetValue(m, "heads")], ([d, h]) => d % h === 0),
+      },
+    ],
+  },
+);
 
 export const environmentSchema = s.object({
   name: s.enumOf(ENVIRONMENTS, { default: "multihop-qa" }),
@@ -80,9 +135,9 @@ export const environmentSchema = s.object({
       "Environment-specific settings (KB size, families …; http: url, timeoutMs, retries, maxReplyBytes, headers, headersFrom, maxContextWords). " +
       "Credentials never go here in the clear: http headers that carry them come from Secrets through headersFrom.",
   }),
-  maxSteps: s.integer({ default: 5, minimum: 1, description: "Step budget; the episode is truncated after it." }),
-  maxStepTokens: s.integer({ default: 24, minimum: 2, description: "Action tokens one step may generate before it is cut." }),
-  toolLatencyMs: s.array(s.integer({ minimum: 0 }), { description: "Simulated tool latency [min, max] in ms." }),
+  maxSteps: s.integer({ default: 5, minimum: 1, maximum: 100, description: "Step budget; the episode is truncated after it." }),
+  maxStepTokens: s.integer({ default: 24, minimum: 2, maximum: 1024, description: "Action tokens one step may generate before it is cut." }),
+  toolLatencyMs: s.array(s.integer({ minimum: 0, maximum: 60_000 }), { description: "Simulated tool latency [min, max] in ms." }),
   bootstrapOnTruncation: s.boolean({
     default: false,
     description: "Bootstrap V(c_T) when the step budget cuts an episode; by default running out of steps is a failure (value 0).",
@@ -91,36 +146,38 @@ export const environmentSchema = s.object({
 
 export const warmupSchema = s.object({
   enabled: s.boolean({ default: true }),
-  demonstrations: s.integer({ default: 2000, minimum: 1, description: "Scripted episodes for behaviour cloning." }),
+  demonstrations: s.integer({ default: 2000, minimum: 1, maximum: 1_000_000, description: "Scripted episodes for behaviour cloning." }),
   suboptimalFraction: s.number({ default: 0.4, minimum: 0, maximum: 1, description: "Share of deliberately sub-optimal demonstrations." }),
-  epochs: s.integer({ default: 2, minimum: 1 }),
-  learningRate: s.number({ default: 1e-3, minimum: 0, exclusiveMinimum: true }),
-  minibatchSteps: s.integer({ default: 64, minimum: 1 }),
+  epochs: s.integer({ default: 2, minimum: 1, maximum: 100 }),
+  learningRate: s.number({ default: 1e-3, minimum: 0, exclusiveMinimum: true, maximum: 1 }),
+  minibatchSteps: s.integer({ default: 64, minimum: 1, maximum: 65536 }),
 });
 
 export const rolloutSchema = s.object(
   {
-    replicas: s.integer({ default: 1, minimum: 0, description: "Rollout workers (pods on a cluster, in-process locally)." }),
-    minReplicas: s.integer({ minimum: 0 }),
-    maxReplicas: s.integer({ minimum: 1 }),
-    episodesPerUpdate: s.integer({ default: 32, minimum: 1, description: "Episodes in each learner update (the batch)." }),
-    groupSize: s.integer({ default: 1, minimum: 1, description: "Episodes per task (GRPO/GiGPO/RLOO groups)." }),
-    temperature: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true }),
+    replicas: s.integer({ default: 1, minimum: 0, maximum: MAX_REPLICAS, description: "Rollout workers (pods on a cluster, in-process locally)." }),
+    minReplicas: s.integer({ minimum: 0, maximum: MAX_REPLICAS }),
+    maxReplicas: s.integer({ minimum: 1, maximum: MAX_REPLICAS }),
+    episodesPerUpdate: s.integer({ default: 32, minimum: 1, maximum: 100_000, description: "Episodes in each learner update (the batch)." }),
+    groupSize: s.integer({ default: 1, minimum: 1, maximum: 1024, description: "Episodes per task (GRPO/GiGPO/RLOO groups)." }),
+    temperature: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true, maximum: 100 }),
     image: s.string(),
     resources,
     autoscale: s.object({
       enabled: s.boolean({ default: false, description: "Let the operator set replicas (within min/maxReplicas) from the learner's demand signals." }),
-      stabilizationSeconds: s.integer({ default: 60, minimum: 0, description: "Minimum time between two scaling decisions." }),
-      maxStep: s.integer({ default: 2, minimum: 1, description: "Most replicas added or removed by one decision." }),
+      stabilizationSeconds: s.integer({ default: 60, minimum: 0, maximum: 86_400, description: "Minimum time between two scaling decisions." }),
+      maxStep: s.integer({ default: 2, minimum: 1, maximum: MAX_REPLICAS, description: "Most replicas added or removed by one decision." }),
       starvationSeconds: s.number({
         default: 1,
         minimum: 0,
+        maximum: 3600,
         description: "The learner is starved (scale up) when it waited longer than this for samples in its last update.",
       }),
       backlogUpdates: s.number({
         default: 2,
         minimum: 0,
         exclusiveMinimum: true,
+        maximum: 1000,
         description: "The learner is flooded (scale down) when more than this many updates' worth of episodes wait in the stream.",
       }),
     }),
@@ -167,16 +224,16 @@ export const learnerSchema = s.object({
 });
 
 export const trainingSchema = s.object({
-  updates: s.integer({ default: 100, minimum: 1, description: "Total learner updates." }),
-  maxPolicyLag: s.integer({ default: 0, minimum: 0, description: "Max policy versions a sample may lag; 0 is synchronous." }),
-  evalEvery: s.integer({ default: 10, minimum: 1 }),
-  evalEpisodes: s.integer({ default: 100, minimum: 1 }),
+  updates: s.integer({ default: 100, minimum: 1, maximum: MAX_UPDATES, description: "Total learner updates." }),
+  maxPolicyLag: s.integer({ default: 0, minimum: 0, maximum: 1000, description: "Max policy versions a sample may lag; 0 is synchronous." }),
+  evalEvery: s.integer({ default: 10, minimum: 1, maximum: MAX_UPDATES }),
+  evalEpisodes: s.integer({ default: 100, minimum: 1, maximum: 100_000 }),
   successRate: s.number({ minimum: 0, maximum: 1, description: "Stop early once greedy in-domain success reaches this." }),
 });
 
 export const checkpointSchema = s.object({
-  interval: s.integer({ default: 10, minimum: 1, description: "Checkpoint every N updates." }),
-  keep: s.integer({ default: 3, minimum: 1 }),
+  interval: s.integer({ default: 10, minimum: 1, maximum: MAX_UPDATES, description: "Checkpoint every N updates." }),
+  keep: s.integer({ default: 3, minimum: 1, maximum: 1000 }),
   dir: s.string({ description: "Local directory (steppo run); the PVC mount path on a cluster." }),
   size: s.string({ default: "1Gi" }),
   storageClassName: s.string(),
@@ -208,26 +265,49 @@ export const natsSchema = s.object(
 );
 
 export const runPolicySchema = s.object({
-  backoffLimit: s.integer({ default: 3, minimum: 0 }),
-  activeDeadlineSeconds: s.integer({ minimum: 1 }),
-  ttlSecondsAfterFinished: s.integer({ minimum: 0 }),
+  backoffLimit: s.integer({ default: 3, minimum: 0, maximum: 100 }),
+  activeDeadlineSeconds: s.integer({ minimum: 1, maximum: ONE_YEAR_SECONDS }),
+  ttlSecondsAfterFinished: s.integer({ minimum: 0, maximum: ONE_YEAR_SECONDS }),
   cleanPodPolicy: s.enumOf(["All", "Running", "None"] as const, { default: "Running" }),
   suspend: s.boolean({ default: false }),
 });
 
-export const specSchema = s.object({
-  seed: s.integer({ default: 1, minimum: 0 }),
-  algorithm: algorithmSchema,
-  model: modelSchema,
-  environment: environmentSchema,
-  warmup: warmupSchema,
-  rollout: rolloutSchema,
-  learner: learnerSchema,
-  training: trainingSchema,
-  checkpoint: checkpointSchema,
-  nats: natsSchema,
-  runPolicy: runPolicySchema,
-});
+/** The context left once a step's action tokens are reserved (spec.model.contextLength − maxStepTokens). */
+function contextRoomCel(): string {
+  const ctx = presetCel("contextLength").replaceAll("self.", "self.model.");
+  return `!has(self.model) || !has(self.environment) || ${ctx} - (has(self.environment.maxStepTokens) ? self.environment.maxStepTokens : ${environmentSchema.props.maxStepTokens.openapi.default}) >= ${MIN_CONTEXT_TOKENS}`;
+}
+
+export const specSchema = s.object(
+  {
+    seed: s.integer({ default: 1, minimum: 0, maximum: 0xffff_ffff, description: "Seeds every random choice (a 32-bit unsigned integer)." }),
+    algorithm: algorithmSchema,
+    model: modelSchema,
+    environment: environmentSchema,
+    warmup: warmupSchema,
+    rollout: rolloutSchema,
+    learner: learnerSchema,
+    training: trainingSchema,
+    checkpoint: checkpointSchema,
+    nats: natsSchema,
+    runPolicy: runPolicySchema,
+  },
+  {
+    validations: [
+      {
+        rule: contextRoomCel(),
+        message: `model.contextLength must exceed environment.maxStepTokens by at least ${MIN_CONTEXT_TOKENS} tokens (room for the context)`,
+        fieldPath: ".environment.maxStepTokens",
+        check: (spec) => {
+          const stepTokens = (spec.environment as { maxStepTokens?: unknown } | undefined)?.maxStepTokens;
+          const known = typeof stepTokens === "number" && Number.isSafeInteger(stepTokens) ? stepTokens : undefined;
+          return whenKnown([presetValue(spec.model, "contextLength"), known], ([ctx, step]) => ctx - step >= MIN_CONTEXT_TOKENS);
+        },
+        holdsOnEmpty: true,
+      },
+    ],
+  },
+);
 
 export const metadataSchema = s.object(
   {

@@ -13,7 +13,8 @@
 // falls back to the previous checkpoint.
 import { createHash } from "node:crypto";
 import { endianness } from "node:os";
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import type { Dirent } from "node:fs";
+import { type FileHandle, lstat, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 export const CHECKPOINT_MAGIC = "STEPPOCK";
@@ -92,6 +93,7 @@ export async function writeCheckpoint(dir: string, update: number, payload: Chec
     await writeAll(fh, hash.digest());
     await fh.sync();
     await fh.close();
+    await moveAsideIfNotFile(path);
     await rename(tmp, path);
   } catch (err) {
     await fh.close().catch(() => {}); // already closed on the rename path
@@ -119,19 +121,45 @@ export async function readCheckpoint(path: string): Promise<CheckpointPayload> {
 
 /** Checkpoints in `dir`, oldest first (by update number); `.tmp` leftovers and other files are ignored. */
 export async function listCheckpoints(dir: string): Promise<{ path: string; update: number }[]> {
-  let names: string[];
+  return (await scanCheckpoints(dir)).files;
+}
+
+/**
+ * Checkpoint names in `dir`, split into files and other entries (a directory of that name): only files
+ * count as checkpoints, so that pruning never tries to delete a directory and `keep` counts real ones.
+ */
+async function scanCheckpoints(dir: string): Promise<{ files: { path: string; update: number }[]; others: string[] }> {
+  let entries: Dirent[];
   try {
-    names = await readdir(dir);
+    entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { files: [], others: [] };
     throw err;
   }
-  const found: { path: string; update: number }[] = [];
-  for (const name of names) {
-    const m = FILE_PATTERN.exec(name);
-    if (m) found.push({ path: join(dir, name), update: Number(m[1]) });
+  const files: { path: string; update: number }[] = [];
+  const others: string[] = [];
+  for (const e of entries) {
+    const m = FILE_PATTERN.exec(e.name);
+    if (!m) continue;
+    if (e.isFile() || e.isSymbolicLink()) files.push({ path: join(dir, e.name), update: Number(m[1]) });
+    else others.push(join(dir, e.name));
   }
-  return found.sort((a, b) => a.update - b.update);
+  return { files: files.sort((a, b) => a.update - b.update), others };
+}
+
+/**
+ * A directory (or other non-file) where a checkpoint is about to be written cannot be replaced by rename(2):
+ * it is renamed aside (`<name>.unusable-<ms>`, kept for inspection), so that a learner that fell back past
+ * it can save that update again.
+ */
+async function moveAsideIfNotFile(path: string): Promise<void> {
+  try {
+    if ((await lstat(path)).isFile()) return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  await rename(path, `${path}.unusable-${Date.now()}`);
 }
 
 /**
@@ -142,7 +170,8 @@ export async function loadLatestCheckpoint(
   dir: string,
   onCorrupt: (path: string, err: Error) => void = (path, err) => console.warn(`steppo: skipping checkpoint ${path}: ${err.message}`),
 ): Promise<LoadedCheckpoint | undefined> {
-  const all = await listCheckpoints(dir);
+  const { files: all, others } = await scanCheckpoints(dir);
+  for (const path of others) onCorrupt(path, new Error("not a regular file; ignored"));
   for (let i = all.length - 1; i >= 0; i--) {
     const { path, update } = all[i];
     try {

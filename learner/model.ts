@@ -6,7 +6,7 @@
 // tfjs differentiates `gather` with UnsortedSegmentSum, which the wasm backend lacks, and scatterND sums
 // duplicate indices just as that would. (A one-hot × matrix product has the same value at V times the work.)
 import { Rng } from "../common/rng.ts";
-import type { ModelSpec } from "../crds/steppojob.ts";
+import { MODEL_PRESETS, type ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
 import { matMul, matMulTransposed } from "./matmul.ts";
 
@@ -18,10 +18,7 @@ export interface ModelConfig {
   contextLength: number;
 }
 
-export const PRESETS: Record<"tiny" | "small", Omit<ModelConfig, "vocabSize">> = {
-  tiny: { dModel: 64, layers: 2, heads: 4, contextLength: 128 },
-  small: { dModel: 128, layers: 4, heads: 4, contextLength: 192 },
-};
+export const PRESETS: Record<"tiny" | "small", Omit<ModelConfig, "vocabSize">> = MODEL_PRESETS;
 
 export function modelConfig(spec: ModelSpec, vocabSize: number): ModelConfig {
   const preset = PRESETS[spec.preset];

@@ -7,6 +7,7 @@ import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod, V1Service } from "@ku
 import type { ConditionType, StepPOJobStatus } from "../crds/steppojob-status.ts";
 import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { specSecretProblems } from "../common/secrets.ts";
+import { environmentConfigProblem } from "../workers/envs/config-check.ts";
 import { autoscale } from "./autoscaler.ts";
 import { isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
 import { DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "./desired.ts";
@@ -156,6 +157,15 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
   if (leaks.length > 0) {
     set("Failed", "True", "CredentialsInSpec", leaks.map((e) => `${e.path}: ${e.message}`).join("; "));
     if (isTrue(conditions, "Running")) set("Running", "False", "CredentialsInSpec", "the spec holds credentials in the clear");
+    return settle();
+  }
+
+  // An environment config that every pod would refuse at start (the CRD keeps environment.config free-form):
+  // fail the job with the environment's own message instead of crash-looping its pods.
+  const invalid = environmentConfigProblem(job.spec.environment);
+  if (invalid) {
+    set("Failed", "True", "InvalidSpec", `${invalid.path}: ${invalid.message}`);
+    if (isTrue(conditions, "Running")) set("Running", "False", "InvalidSpec", "the spec is invalid");
     return settle();
   }
 

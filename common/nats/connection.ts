@@ -35,11 +35,40 @@ export interface NatsConnectOptions {
   asyncTraces?: boolean;
   /** A NATS credentials file (user JWT + nkey seed); read again on every (re)connect, so a rotated file is picked up. */
   credsFile?: string;
+  /** How long the first connect may take before the client says it is retrying, and where (default 2 s). */
+  firstConnectNoticeMs?: number;
   log?: Log;
+}
+
+/** Repeats "still retrying" this often while the first connect keeps failing. */
+const FIRST_CONNECT_REMINDER_MS = 15_000;
+
+/**
+ * With waitOnFirstConnect the client retries silently until a server answers; a worker given a wrong URL
+ * would look hung. Says, after `afterMs` and then every 15 s, that it is retrying and where.
+ */
+function firstConnectNotice(log: Log, who: string, servers: string | string[], afterMs: number): () => void {
+  const where = Array.isArray(servers) ? servers.join(", ") : servers;
+  const start = Date.now();
+  let reminder: NodeJS.Timeout | undefined;
+  const first = setTimeout(() => {
+    log(`${who}: cannot reach NATS at ${where} yet; retrying until it answers (check the URL and that the server is up)`);
+    reminder = setInterval(() => {
+      log(`${who}: still cannot reach NATS at ${where} after ${Math.round((Date.now() - start) / 1000)} s; retrying`);
+    }, FIRST_CONNECT_REMINDER_MS);
+    reminder.unref();
+  }, afterMs);
+  first.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(reminder);
+  };
 }
 
 /** A connection that reconnects forever (`maxReconnectAttempts: -1`) and logs disconnects/reconnects. */
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
+  const log = opts.log ?? defaultLog;
+  const stopNotice = firstConnectNotice(log, opts.name ?? "client", opts.servers, opts.firstConnectNoticeMs ?? 2000);
   const nc = await connect({
     servers: opts.servers,
     name: opts.name,
@@ -51,8 +80,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     maxPingOut: 2,
     noAsyncTraces: !(opts.asyncTraces ?? false),
     ...(opts.credsFile ? { authenticator: credsAuthenticator(() => readFileSync(opts.credsFile as string)) } : {}),
-  });
-  const log = opts.log ?? defaultLog;
+  }).finally(stopNotice);
   (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") log(`${opts.name ?? "client"}: disconnected from ${s.server}`);

@@ -100,7 +100,16 @@ describe("StepPOJob CRD on a real kube-apiserver", () => {
     // CEL on a defaulted field: the batch must split into whole groups.
     await refused(manifest("bad-groups", { rollout: { episodesPerUpdate: 30, groupSize: 4 } }), ["spec.rollout.episodesPerUpdate", "multiple of groupSize"]);
     // CEL on an optional field.
-    await refused(manifest("bad-clip", { algorithm: { clip: 1.5 } }), ["spec.algorithm.clip", "clip must be below 1"]);
+    // (1.5 would already fail the maximum of 1; exactly 1 passes it and fails the strict CEL rule.)
+    await refused(manifest("bad-clip", { algorithm: { clip: 1 } }), ["spec.algorithm.clip", "clip must be below 1"]);
+    // Maximum: every number has a finite range.
+    await refused(manifest("bad-replicas", { rollout: { replicas: 10_000_000 } }), ["spec.rollout.replicas", "less than or equal to 1024"]);
+    // CEL with the preset's values: dModel divisible by heads, and room in the context after maxStepTokens.
+    await refused(manifest("bad-heads", { model: { heads: 3 } }), ["spec.model.dModel", "dModel must be divisible by heads"]);
+    await refused(manifest("bad-context", { model: { contextLength: 32 }, environment: { maxStepTokens: 30 } }), [
+      "spec.environment.maxStepTokens",
+      "room for the context",
+    ]);
     // Unknown fields (kubectl asks for strict field validation).
     await refused(manifest("bad-field", { algorithm: { estimater: "grpo" } }), [/unknown field "spec\.algorithm\.estimater"/]);
     // Exclusive minimum.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -178,5 +178,32 @@ describe("checkpoint store", () => {
     const dir = freshDir();
     await assert.rejects(writeCheckpoint(dir, 1, { meta: {}, tensors: [{ name: "x", shape: [2, 2], data: new Float32Array(3) }] }, 1), /shape \[2, 2\]/);
     await assert.rejects(writeCheckpoint(dir, 1, payload(1), 0), /keep/);
+  });
+
+  it("a checkpoint name that is a directory: reported, skipped, and the next saves (of that update too) succeed", async () => {
+    const dir = freshDir();
+    await writeCheckpoint(dir, 1, payload(1), 2);
+    await mkdir(join(dir, "ckpt-00000002.steppo"));
+    const skipped: string[] = [];
+    assert.equal((await loadLatestCheckpoint(dir, (path) => skipped.push(path)))?.update, 1, "falls back to update 1");
+    assert.deepEqual(skipped, [join(dir, "ckpt-00000002.steppo")]);
+    // The learner resumed at update 1 and saves update 2 again: the directory is moved aside, not in the way.
+    await writeCheckpoint(dir, 2, payload(2), 2);
+    await writeCheckpoint(dir, 3, payload(3), 2);
+    assert.deepEqual(
+      (await listCheckpoints(dir)).map((c) => c.update),
+      [2, 3],
+    );
+    assert.ok((await readdir(dir)).some((n) => n.startsWith("ckpt-00000002.steppo.unusable-")));
+  });
+
+  it("pruning skips a directory with a checkpoint's name instead of failing the save", async () => {
+    const dir = freshDir();
+    await mkdir(join(dir, "ckpt-00000001.steppo"), { recursive: true });
+    for (const u of [2, 3, 4]) await writeCheckpoint(dir, u, payload(u), 2);
+    assert.deepEqual(
+      (await listCheckpoints(dir)).map((c) => c.update),
+      [3, 4],
+    );
   });
 });

@@ -106,7 +106,8 @@ export function parseEnvConfig<T extends object>(raw: Record<string, unknown> | 
   if (raw !== undefined && !isPlainObject(raw)) throw new Error(`${CONFIG_FIELD}: expected an object, got ${describeValue(raw)}`);
   const out: T = { ...defaults };
   for (const [key, value] of Object.entries(raw ?? {})) {
-    if (!(key in rules)) throw new Error(`${CONFIG_FIELD}.${key}: unknown key (expected one of ${Object.keys(rules).join(", ")})`);
+    // Own keys only: `"constructor" in rules` (and `__proto__`) is true for every object.
+    if (!Object.hasOwn(rules, key)) throw new Error(`${CONFIG_FIELD}.${key}: unknown key (expected one of ${Object.keys(rules).join(", ")})`);
     const rule = (rules as Record<string, ConfigRule>)[key];
     (out as Record<string, unknown>)[key] = checkValue(`${CONFIG_FIELD}.${key}`, rule, value);
   }

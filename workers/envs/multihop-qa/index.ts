@@ -30,6 +30,13 @@ function grammarWords(): string[] {
   return [...new Set([...questionWords(), ...templateWords(), ...REGIONS, ...episodeWords(), ...demonstratorWords(), ...parserVocabulary(TOOLS)])];
 }
 
+/** `spec.environment.config` checked and defaulted; the context bound must fit the longest question plus a note. */
+export function parseMultihopQaConfig(config: Record<string, unknown> | undefined): MultihopQaConfig {
+  const longestError = Math.max(...parserMessages(TOOLS).map((m) => m.split(" ").length));
+  const frame = frameWords(longestError);
+  return parseConfig(config, frame.head + longestPrompt() + frame.note);
+}
+
 export class MultihopQa implements Environment {
   readonly name = "multihop-qa";
   readonly families = { train: [...FAMILIES.train], ood: [...FAMILIES.ood] };
@@ -43,9 +50,7 @@ export class MultihopQa implements Environment {
 
   constructor(config: Record<string, unknown>, seed: number) {
     if (!Number.isInteger(seed)) throw new Error(`multihop-qa: seed must be an integer, got ${seed}`);
-    const longestError = Math.max(...parserMessages(TOOLS).map((m) => m.split(" ").length));
-    const frame = frameWords(longestError);
-    this.config = parseConfig(config, frame.head + longestPrompt() + frame.note);
+    this.config = parseMultihopQaConfig(config);
     const grammar = grammarWords();
     this.seed = seed;
     this.reserved = new Set(grammar.map((w) => w.toLowerCase()));

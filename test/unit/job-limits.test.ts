@@ -1,0 +1,145 @@
+// Resource bounds of a job file: alias bombs, file size, non-finite and unsafe numbers, reserved keys,
+// and the cross-field rules that only the runtime used to know (dModel % heads, room in the context).
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { jobSchema } from "../../crds/steppojob.ts";
+import { loadJobFile, MAX_JOB_FILE_BYTES, parseJob, parseJobYaml } from "../../common/job-spec.ts";
+import { type OpenApiSchema, ValidationError } from "../../common/schema.ts";
+
+const HEAD = "apiVersion: steppo.dev/v1alpha1\nkind: StepPOJob\nmetadata: {name: demo}\n";
+const minimal = { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "demo" } };
+
+function errorsOf(doc: unknown): string[] {
+  try {
+    parseJob(doc, "job.yaml");
+  } catch (err) {
+    assert.ok(err instanceof ValidationError, `expected ValidationError, got ${err}`);
+    return err.errors.map((e) => `${e.path}: ${e.message}`);
+  }
+  assert.fail("expected the job to be rejected");
+}
+
+function withSpec(spec: unknown) {
+  return { ...minimal, spec };
+}
+
+/** A "billion laughs" document: 9 levels of 10 aliases each, 10^9 values once expanded. */
+function aliasBomb(): string {
+  const lines = ["spec:", "  environment:", "    config:", "      l0: &l0 [x, x, x, x, x, x, x, x, x, x]"];
+  for (let i = 1; i < 9; i++)
+    lines.push(
+      `      l${i}: &l${i} [${Array(10)
+        .fill(`*l${i - 1}`)
+        .join(", ")}]`,
+    );
+  return `${HEAD}${lines.join("\n")}\n`;
+}
+
+test("a YAML alias bomb is refused quickly with a clear error", () => {
+  const start = performance.now();
+  assert.throws(() => parseJobYaml(aliasBomb(), "bomb.yaml"), /bomb\.yaml: the document expands to more than 100000 values/);
+  assert.ok(performance.now() - start < 2000, "the bound stops the walk early");
+});
+
+test("deep nesting is refused", () => {
+  const deep = `${HEAD}spec: {environment: {config: {a: ${"[".repeat(80)}${"]".repeat(80)}}}}\n`;
+  assert.throws(() => parseJobYaml(deep, "deep.yaml"), /nests deeper than 64 levels/);
+});
+
+test("a job file over 1 MiB is refused before parsing; a directory or two documents are clear errors", () => {
+  const dir = mkdtempSync(join(tmpdir(), "steppo-limits-"));
+  const big = join(dir, "big.yaml");
+  writeFileSync(big, `${HEAD}# ${"x".repeat(MAX_JOB_FILE_BYTES)}\n`);
+  assert.throws(() => loadJobFile(big), /big\.yaml: job file of \d+ bytes exceeds the limit of 1048576 bytes/);
+  assert.throws(() => loadJobFile(dir), /cannot read job file .*: is a directory, not a job file/);
+  const two = join(dir, "two.yaml");
+  writeFileSync(two, `${HEAD}---\n${HEAD}`);
+  assert.throws(() => loadJobFile(two), /two\.yaml: holds 2 YAML documents; a job file holds exactly one StepPOJob/);
+});
+
+test("Infinity, 1e308 and 2^53 + 1 are refused with the field named", () => {
+  const errs = errorsOf(
+    withSpec({ algorithm: { learningRate: Number.POSITIVE_INFINITY, valueCoef: 1e308 }, training: { updates: 2 ** 53 + 1 }, seed: 2 ** 53 + 1 }),
+  );
+  const has = (re: RegExp) =>
+    assert.ok(
+      errs.some((e) => re.test(e)),
+      `${re} not in:\n${errs.join("\n")}`,
+    );
+  has(/^spec\.algorithm\.learningRate: must be a finite number, got Infinity$/);
+  has(/^spec\.algorithm\.valueCoef: must be <= 100, got 1e\+308$/);
+  has(/^spec\.training\.updates: must be a safe integer/);
+  has(/^spec\.seed: must be a safe integer/);
+});
+
+test("YAML's .inf and .nan are refused, inside environment.config too", () => {
+  const doc = parseJobYaml(`${HEAD}spec:\n  algorithm: {entropyCoef: .nan}\n  environment: {config: {people: .inf}}\n`, "j.yaml");
+  const errs = errorsOf(doc);
+  assert.ok(errs.includes("spec.algorithm.entropyCoef: must be a number, got NaN"), errs.join("\n"));
+  assert.ok(errs.includes("spec.environment.config.people: must be a finite number, got Infinity"), errs.join("\n"));
+});
+
+test("rollout.replicas: 1e7 is refused up front", () => {
+  assert.deepEqual(errorsOf(withSpec({ rollout: { replicas: 1e7 } })), ["spec.rollout.replicas: must be <= 1024, got 10000000"]);
+});
+
+test("every number and integer of the spec has a finite minimum and maximum", () => {
+  const missing: string[] = [];
+  const walk = (s: OpenApiSchema, path: string) => {
+    if (s.type === "number" || s.type === "integer") {
+      if (!Number.isFinite(s.minimum) || !Number.isFinite(s.maximum)) missing.push(path);
+    }
+    for (const [k, child] of Object.entries(s.properties ?? {})) walk(child, `${path}.${k}`);
+    if (s.items) walk(s.items, `${path}[]`);
+    if (typeof s.additionalProperties === "object") walk(s.additionalProperties, `${path}.*`);
+  };
+  walk(jobSchema.props.spec.openapi, "spec");
+  assert.deepEqual(missing, []);
+});
+
+test("__proto__ and constructor are unknown fields, refused and never merged", () => {
+  const doc = parseJobYaml(
+    `${HEAD}spec:\n  __proto__: {polluted: true}\n  rollout: {constructor: 1}\n  environment: {config: {__proto__: {people: 3}}}\nmetadata2: {}\n`,
+    "proto.yaml",
+  ) as Record<string, unknown>;
+  const errs = errorsOf(doc);
+  assert.ok(
+    errs.some((e) => e.startsWith("spec.__proto__: unknown field")),
+    errs.join("\n"),
+  );
+  assert.ok(
+    errs.some((e) => e.startsWith("spec.rollout.constructor: unknown field")),
+    errs.join("\n"),
+  );
+  assert.ok(
+    errs.some((e) => e.startsWith("spec.environment.config.__proto__: reserved key")),
+    errs.join("\n"),
+  );
+  const labels = errorsOf({ ...minimal, metadata: { name: "demo", labels: JSON.parse('{"__proto__": "x"}') } });
+  assert.ok(
+    labels.some((e) => e.startsWith("metadata.labels.__proto__: reserved key")),
+    labels.join("\n"),
+  );
+  assert.equal(({} as Record<string, unknown>).polluted, undefined, "Object.prototype untouched");
+});
+
+test("dModel must be divisible by heads, with the preset's value for the one not given", () => {
+  assert.deepEqual(errorsOf(withSpec({ model: { dModel: 30, heads: 4 } })), [
+    "spec.model.dModel: dModel must be divisible by heads (with the preset's value for whichever is not set)",
+  ]);
+  assert.equal(errorsOf(withSpec({ model: { heads: 3 } })).length, 1, "tiny's dModel 64 is not divisible by 3");
+  parseJob(withSpec({ model: { dModel: 48, heads: 3 } }), "job.yaml");
+  parseJob(withSpec({ model: { preset: "small", heads: 8 } }), "job.yaml");
+});
+
+test("the context must have room left after maxStepTokens", () => {
+  const errs = errorsOf(withSpec({ model: { contextLength: 32 }, environment: { maxStepTokens: 30 } }));
+  assert.deepEqual(errs, [
+    "spec.environment.maxStepTokens: model.contextLength must exceed environment.maxStepTokens by at least 8 tokens (room for the context)",
+  ]);
+  parseJob(withSpec({ model: { contextLength: 32 }, environment: { maxStepTokens: 24 } }), "job.yaml");
+  assert.equal(errorsOf(withSpec({ environment: { maxStepTokens: 125 } })).length, 1, "tiny's contextLength is 128");
+});
