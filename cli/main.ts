@@ -16,17 +16,29 @@ commands:
       --updates N         override spec.training.updates
       --run-dir DIR       where checkpoints, curve.csv/svg and summary.json go (default runs/<job name>)
       --summary FILE      also write the run summary JSON to FILE
+      --fresh             start over: move existing checkpoints aside (into checkpoints/replaced-<time>/) instead of resuming
 ${DISTRIBUTED_USAGE}${OPERATOR_USAGE}  validate <job.yaml>   check a job file against the StepPOJob schema and print it with defaults
   help                  this text
 `;
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { updates: { type: "string" }, "run-dir": { type: "string" }, summary: { type: "string" } });
+  const { values, positionals } = parseFlags(argv, {
+    updates: { type: "string" },
+    "run-dir": { type: "string" },
+    summary: { type: "string" },
+    fresh: { type: "boolean" },
+  });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const summary = await runJob(job, { updates: intFlag(values.updates, "updates"), runDir, log, onUpdate: progressReporter() });
+  const summary = await runJob(job, {
+    updates: intFlag(values.updates, "updates"),
+    runDir,
+    fresh: values.fresh === true,
+    log,
+    onUpdate: progressReporter(),
+  });
   const { curve: _curve, ...brief } = summary;
   if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);

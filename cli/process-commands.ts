@@ -12,7 +12,7 @@ export const DISTRIBUTED_USAGE = `  run <job.yaml> --nats URL [--workers N]
                         the same job as separate processes: one learner and N rollout workers
                         (default spec.rollout.replicas) meeting through the NATS server at URL
   learner               the learner process (a learner pod): --job FILE --nats URL
-      --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P, --nats-creds FILE,
+      --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P, --nats-creds FILE, --fresh,
       --namespace NS, --cluster-id ID (the job's NATS names are per cluster id, namespace and name)
   worker                a rollout worker process (a rollout pod): --job FILE --nats URL --id ID
       --metrics-port P, --nats-creds FILE, --namespace NS, --cluster-id ID
@@ -56,13 +56,21 @@ export async function cmdLearner(argv: string[]): Promise<number> {
     updates: { type: "string" },
     summary: { type: "string" },
     "metrics-port": { type: "string" },
+    fresh: { type: "boolean" },
   });
   if (positionals.length > 0) throw new UsageError(`learner takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = learnerConfig(values);
   const { runLearnerProcess } = await import("../learner/learner-process.ts");
   const stop = shutdownSignal("learner");
   try {
-    const r = await runLearnerProcess({ config, updates: intFlag(values.updates, "updates"), log, onUpdate: progressReporter(), signal: stop.signal });
+    const r = await runLearnerProcess({
+      config,
+      updates: intFlag(values.updates, "updates"),
+      fresh: values.fresh === true,
+      log,
+      onUpdate: progressReporter(),
+      signal: stop.signal,
+    });
     if (r.summary) {
       const { curve: _curve, ...brief } = r.summary;
       if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(r.summary, null, 2)}\n`);
@@ -119,6 +127,7 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
     updates: { type: "string" },
     "run-dir": { type: "string" },
     summary: { type: "string" },
+    fresh: { type: "boolean" },
   });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
   if (!values.nats) throw new UsageError("run --nats needs a URL (nats://host:port)");
@@ -136,6 +145,7 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
       workers,
       runDir,
       updates: intFlag(values.updates, "updates"),
+      fresh: values.fresh === true,
       log,
       signal: stop.signal,
     });

@@ -11,6 +11,7 @@ import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { partitionTrajectories } from "./trajectory-check.ts";
+import { checkResumeSpec, setAsideCheckpoints } from "./resume-spec.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { loadWarmStart } from "./warm-start.ts";
 
@@ -34,6 +35,8 @@ export interface RunOptions {
   warmStart?: string;
   /** Where checkpoints (unless spec.checkpoint.dir is set), the curve and the summary go. */
   runDir: string;
+  /** Start over: existing checkpoints are moved aside (setAsideCheckpoints) instead of resumed. */
+  fresh?: boolean;
   log: (line: string) => void;
   /** Called after every update (progress bar / plain lines). */
   onUpdate?: (p: CurvePoint, total: number) => void;
@@ -73,8 +76,13 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
   const ckptDir = spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });
   let state: RunState;
+  if (opts.fresh) {
+    const aside = await setAsideCheckpoints(ckptDir);
+    if (aside) log(`--fresh: moved the existing checkpoints to ${aside}`);
+  }
   const restored = await restoreLearner<RunState>(ckptDir, learner, tokenizer, log);
   if (restored) {
+    checkResumeSpec(restored.path, restored.meta, learner.spec);
     state = restored.meta.run;
     for (const w of workers) {
       const saved = state.workers.find((s) => s.id === w.id);
