@@ -3,11 +3,10 @@
 // the API server enforces, plus the cross-field rules the CRD states in CEL (see job-spec.ts).
 import * as s from "../common/schema.ts";
 import { CREDENTIALED_URL_PATTERN, hasUrlCredentials, NATS_CREDENTIALS_HINT } from "../common/secrets.ts";
+import { jobNameValidation } from "../operator/names.ts";
+import { MAX_REPLICAS } from "./constants.ts";
 
-export const GROUP = "steppo.dev";
-export const VERSION = "v1alpha1";
-export const API_VERSION = `${GROUP}/${VERSION}`;
-export const KIND = "StepPOJob";
+export { API_VERSION, GROUP, KIND, MAX_REPLICAS, VERSION } from "./constants.ts";
 
 export const ESTIMATORS = ["step-gae", "token-gae", "grpo", "gigpo", "rloo", "reinforce++"] as const;
 export const RATIO_MODES = ["step", "token"] as const;
@@ -100,9 +99,14 @@ export const warmupSchema = s.object({
 
 export const rolloutSchema = s.object(
   {
-    replicas: s.integer({ default: 1, minimum: 0, description: "Rollout workers (pods on a cluster, in-process locally)." }),
-    minReplicas: s.integer({ minimum: 0 }),
-    maxReplicas: s.integer({ minimum: 1 }),
+    replicas: s.integer({
+      default: 1,
+      minimum: 0,
+      maximum: MAX_REPLICAS,
+      description: "Rollout workers (pods on a cluster, in-process locally); the operator may have a lower limit (--max-replicas).",
+    }),
+    minReplicas: s.integer({ minimum: 0, maximum: MAX_REPLICAS }),
+    maxReplicas: s.integer({ minimum: 1, maximum: MAX_REPLICAS }),
     episodesPerUpdate: s.integer({ default: 32, minimum: 1, description: "Episodes in each learner update (the batch)." }),
     groupSize: s.integer({ default: 1, minimum: 1, description: "Episodes per task (GRPO/GiGPO/RLOO groups)." }),
     temperature: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true }),
@@ -231,7 +235,8 @@ export const specSchema = s.object({
 
 export const metadataSchema = s.object(
   {
-    name: s.string({ minLength: 1, pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" }),
+    // Checked by the job-level rule below (jobNameValidation), the same one the CRD states in CEL.
+    name: s.string(),
     namespace: s.string(),
     labels: s.map(s.string()),
     annotations: s.map(s.string()),
@@ -246,7 +251,7 @@ export const jobSchema = s.object(
     metadata: metadataSchema,
     spec: specSchema,
   },
-  { required: ["apiVersion", "kind", "metadata"] },
+  { required: ["apiVersion", "kind", "metadata"], validations: [jobNameValidation] },
 );
 
 export type StepPOJobSpec = s.Static<typeof specSchema>;
