@@ -222,6 +222,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
         stale: state.accounting.stale,
         deadLettered: dlqLastSeq - state.seqBase.dlq,
         rejected: rejectedTotal(),
+        excluded: await admission.excluded(),
         duplicates: bus.stats().duplicates,
         inFlight: ts.state.messages,
       };
