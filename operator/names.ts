@@ -127,5 +127,9 @@ export const jobNameValidation: Validation = {
   rule: `size(self.metadata.name) <= ${MAX_JOB_NAME_LENGTH} && self.metadata.name.matches('${DNS_1035_LABEL}')`,
   message: JOB_NAME_MESSAGE,
   fieldPath: ".metadata.name",
-  check: (job) => jobNameProblem((job.metadata as { name?: unknown } | undefined)?.name) === undefined,
+  // A missing name is reported once, by the schema's `required`.
+  check: (job) => {
+    const name = (job.metadata as { name?: unknown } | undefined)?.name;
+    return name === undefined || jobNameProblem(name) === undefined;
+  },
 };
