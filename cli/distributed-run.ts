@@ -21,6 +21,8 @@ export interface DistributedRunOptions {
   workers: number;
   runDir: string;
   updates?: number;
+  /** Passed on as `steppo learner --fresh`. */
+  fresh?: boolean;
   log: (line: string) => void;
   /** Extra environment for the children (STEPPO_METRICS_PORT defaults to 0: each picks a free port). */
   env?: Record<string, string>;
@@ -84,6 +86,7 @@ export async function runDistributed(opts: DistributedRunOptions): Promise<Distr
   const common = ["--job", opts.jobFile, "--nats", opts.natsUrl];
   const learnerArgs = ["learner", ...common, "--run-dir", opts.runDir];
   if (opts.updates !== undefined) learnerArgs.push("--updates", String(opts.updates));
+  if (opts.fresh) learnerArgs.push("--fresh");
   const learner = spawnSteppo("learner", learnerArgs, env, opts.log);
   const workers = Array.from({ length: Math.max(1, opts.workers) }, (_, i) =>
     spawnSteppo(`worker-${i}`, ["worker", ...common, "--id", `worker-${i}`], env, opts.log),

@@ -15,6 +15,7 @@ const RUN_USAGE = `  run <job.yaml>        train a StepPOJob on this machine (le
       --updates N         override spec.training.updates
       --run-dir DIR       where checkpoints, curve.csv/svg and summary.json go (default runs/<job name>)
       --summary FILE      also write the run summary JSON to FILE
+      --fresh             start over: move existing checkpoints aside (into checkpoints/replaced-<time>/) instead of resuming
       --ui [PORT]         serve the run dashboard while training (default port 8464), --ui-host H (default 127.0.0.1)
 `;
 const VALIDATE_USAGE = `  validate <job.yaml>   check a job file against the StepPOJob schema and its environment's config rules,
@@ -56,6 +57,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     "run-dir": { type: "string" },
     summary: { type: "string" },
     "ui-host": { type: "string" },
+    fresh: { type: "boolean" },
   });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
   const updates = updatesFlag(values.updates);
@@ -63,7 +65,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const dashboard = await startRunDashboard(runDir, uiPort, values["ui-host"] as string | undefined, log);
-  const summary = await runJob(job, { updates, runDir, log, onUpdate: progressReporter() }).finally(() => dashboard?.close());
+  const summary = await runJob(job, { updates, runDir, fresh: values.fresh === true, log, onUpdate: progressReporter() }).finally(() => dashboard?.close());
   const { curve: _curve, ...brief } = summary;
   if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);

@@ -13,7 +13,7 @@ export const RUN_NATS_USAGE = `  run <job.yaml> --nats URL [--workers N]
                         (default spec.rollout.replicas) meeting through the NATS server at URL
 `;
 export const LEARNER_USAGE = `  learner               the learner process (a learner pod): --job FILE --nats URL
-      --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P, --nats-creds FILE,
+      --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P, --nats-creds FILE, --fresh,
       --namespace NS, --cluster-id ID (the job's NATS names are per cluster id, namespace and name)
 `;
 export const WORKER_USAGE = `  worker                a rollout worker process (a rollout pod): --job FILE --nats URL --id ID
@@ -60,13 +60,21 @@ export async function cmdLearner(argv: string[]): Promise<number> {
     updates: { type: "string" },
     summary: { type: "string" },
     "metrics-port": { type: "string" },
+    fresh: { type: "boolean" },
   });
   if (positionals.length > 0) throw new UsageError(`learner takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = learnerConfig(values);
   const { runLearnerProcess } = await import("../learner/learner-process.ts");
   const stop = shutdownSignal("learner");
   try {
-    const r = await runLearnerProcess({ config, updates: updatesFlag(values.updates), log, onUpdate: progressReporter(), signal: stop.signal });
+    const r = await runLearnerProcess({
+      config,
+      updates: updatesFlag(values.updates),
+      fresh: values.fresh === true,
+      log,
+      onUpdate: progressReporter(),
+      signal: stop.signal,
+    });
     if (r.summary) {
       const { curve: _curve, ...brief } = r.summary;
       if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(r.summary, null, 2)}\n`);
@@ -123,6 +131,7 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
     updates: { type: "string" },
     "run-dir": { type: "string" },
     summary: { type: "string" },
+    fresh: { type: "boolean" },
   });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
   if (!values.nats) throw new UsageError("run --nats needs a URL (nats://host:port)");
@@ -140,6 +149,7 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
       workers,
       runDir,
       updates: updatesFlag(values.updates),
+      fresh: values.fresh === true,
       log,
       signal: stop.signal,
     });

@@ -13,9 +13,18 @@
 //                uvar Lc, Lc × i32 contextIds, uvar L, L × i32 actionIds, L × f32 logProbs
 //   [bootstrap]  uvar n, n × i32 (only when flag bit2)
 // The message must end exactly after the last field; anything left over is "malformed".
+//
+// Version 2 (what the NATS bus publishes) is a version-1 message compressed: magic, the version byte 2,
+// then the whole version-1 message as raw DEFLATE (RFC 1951). Observations repeat and token ids are small,
+// so episodes that exceed the server's max_payload as version 1 usually fit; decodeTrajectory reads both
+// versions, so payloads already in a stream stay readable.
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { StepRecord, Trajectory } from "./trajectory.ts";
 
 export const TRAJECTORY_CODEC_VERSION = 1;
+export const COMPRESSED_CODEC_VERSION = 2;
+/** Largest version-1 message a compressed payload may inflate to (a small payload must not expand without bound). */
+export const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
 const MAGIC0 = 0x53;
 const MAGIC1 = 0x50;
 const HEADER_BYTES = 3;
@@ -247,15 +256,67 @@ class Reader {
   }
 }
 
-/** Decodes a trajectory; throws CodecError (kind "unknown-version" | "truncated" | "malformed") on bad input. */
+/** Encodes a trajectory as version 2: the version-1 message, DEFLATE-compressed (see the header). */
+export function encodeTrajectoryCompressed(t: Trajectory): Uint8Array {
+  const body = deflateRawSync(encodeTrajectory(t));
+  const out = new Uint8Array(HEADER_BYTES + body.byteLength);
+  out.set([MAGIC0, MAGIC1, COMPRESSED_CODEC_VERSION]);
+  out.set(body, HEADER_BYTES);
+  return out;
+}
+
+function inflate(bytes: Uint8Array): Uint8Array {
+  try {
+    return inflateRawSync(bytes.subarray(HEADER_BYTES), { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) throw new CodecError("malformed", `inflates to more than ${MAX_INFLATED_BYTES} bytes`);
+    throw new CodecError(e.code === "Z_BUF_ERROR" ? "truncated" : "malformed", `compressed body: ${e.message}`);
+  }
+}
+
+/** A trajectory that cannot travel: its payload is larger than the NATS server accepts. */
+export class TrajectoryTooLargeError extends Error {
+  constructor(
+    readonly trajId: string,
+    readonly bytes: number,
+    readonly maxPayload: number,
+  ) {
+    super(
+      `trajectory ${trajId} is ${bytes} bytes compressed (with headers), above the NATS server's max_payload of ${maxPayload} bytes; ` +
+        "the episode is dropped (raise max_payload in the server configuration, or shorten observations / spec.environment.maxSteps)",
+    );
+    this.name = "TrajectoryTooLargeError";
+  }
+}
+
+/** Room kept for the message's headers (Nats-Msg-Id …) and subject next to the payload. */
+export const PAYLOAD_OVERHEAD_BYTES = 256;
+
+/** Throws TrajectoryTooLargeError when `payload` (plus header room) exceeds the server's `maxPayload`. */
+export function checkPayloadSize(trajId: string, payload: Uint8Array, maxPayload: number): void {
+  const size = payload.byteLength + PAYLOAD_OVERHEAD_BYTES;
+  if (size > maxPayload) throw new TrajectoryTooLargeError(trajId, size, maxPayload);
+}
+
+/**
+ * Decodes a trajectory of either version (2 is inflated first); throws CodecError (kind "unknown-version" |
+ * "truncated" | "malformed") on bad input.
+ */
 export function decodeTrajectory(bytes: Uint8Array): Trajectory {
+  if (bytes instanceof Uint8Array && bytes.byteLength >= HEADER_BYTES && bytes[0] === MAGIC0 && bytes[1] === MAGIC1 && bytes[2] === COMPRESSED_CODEC_VERSION) {
+    const inner = inflate(bytes);
+    if (inner[2] !== TRAJECTORY_CODEC_VERSION)
+      throw new CodecError("malformed", `a compressed payload must hold a version ${TRAJECTORY_CODEC_VERSION} message`);
+    return decodeTrajectory(inner);
+  }
   if (!(bytes instanceof Uint8Array)) throw new CodecError("malformed", "input is not a Uint8Array");
   if (bytes.byteLength > 0 && bytes[0] !== MAGIC0) throw new CodecError("malformed", `bad magic byte 0x${bytes[0].toString(16)} (not a steppo trajectory)`);
   if (bytes.byteLength > 1 && bytes[1] !== MAGIC1) throw new CodecError("malformed", `bad magic byte 0x${bytes[1].toString(16)} (not a steppo trajectory)`);
   if (bytes.byteLength < HEADER_BYTES) throw new CodecError("truncated", `${bytes.byteLength} bytes, shorter than the ${HEADER_BYTES}-byte header`);
   const version = bytes[2];
   if (version !== TRAJECTORY_CODEC_VERSION) {
-    throw new CodecError("unknown-version", `wire version ${version}, this build reads version ${TRAJECTORY_CODEC_VERSION}`);
+    throw new CodecError("unknown-version", `wire version ${version}, this build reads versions ${TRAJECTORY_CODEC_VERSION} and ${COMPRESSED_CODEC_VERSION}`);
   }
   const r = new Reader(bytes);
   r.pos = HEADER_BYTES;

@@ -33,6 +33,9 @@ export function buildCrd(): Record<string, unknown> {
       spec: jobSchema.props.spec.openapi,
       status: statusSchema.openapi,
     },
+    // Job-level rules (the job-name rule): written without fieldPath, which must name a field of the
+    // schema, and metadata's fields are not in it. The message names the field instead.
+    "x-kubernetes-validations": (jobSchema.openapi["x-kubernetes-validations"] ?? []).map(({ rule, message }) => ({ rule, message })),
   };
   return {
     apiVersion: "apiextensions.k8s.io/v1",

@@ -3,11 +3,10 @@
 // the API server enforces, plus the cross-field rules the CRD states in CEL (see job-spec.ts).
 import * as s from "../common/schema.ts";
 import { CREDENTIALED_URL_PATTERN, hasUrlCredentials, NATS_CREDENTIALS_HINT } from "../common/secrets.ts";
+import { jobNameValidation } from "../operator/names.ts";
+import { MAX_REPLICAS } from "./constants.ts";
 
-export const GROUP = "steppo.dev";
-export const VERSION = "v1alpha1";
-export const API_VERSION = `${GROUP}/${VERSION}`;
-export const KIND = "StepPOJob";
+export { API_VERSION, GROUP, KIND, MAX_REPLICAS, VERSION } from "./constants.ts";
 
 export const ESTIMATORS = ["step-gae", "token-gae", "grpo", "gigpo", "rloo", "reinforce++"] as const;
 export const RATIO_MODES = ["step", "token"] as const;
@@ -17,7 +16,6 @@ export const ENVIRONMENTS = ["multihop-qa", "paper-search", "textworld", "http"]
 // Upper bounds of the numeric fields. Every number has a finite range, enforced by the CRD (OpenAPI
 // maximum) and by the loader alike, so that a typo such as `replicas: 1e7` is refused up front instead of
 // exhausting memory minutes later; the limits are far above what a job on this stack sensibly uses.
-export const MAX_REPLICAS = 1024;
 export const MAX_UPDATES = 1_000_000;
 const ONE_YEAR_SECONDS = 365 * 24 * 3600;
 /** Tokens the context must keep after the longest action (workers/agent-loop.ts refuses less). */
@@ -155,7 +153,12 @@ export const warmupSchema = s.object({
 
 export const rolloutSchema = s.object(
   {
-    replicas: s.integer({ default: 1, minimum: 0, maximum: MAX_REPLICAS, description: "Rollout workers (pods on a cluster, in-process locally)." }),
+    replicas: s.integer({
+      default: 1,
+      minimum: 0,
+      maximum: MAX_REPLICAS,
+      description: "Rollout workers (pods on a cluster, in-process locally); the operator may have a lower limit (--max-replicas).",
+    }),
     minReplicas: s.integer({ minimum: 0, maximum: MAX_REPLICAS }),
     maxReplicas: s.integer({ minimum: 1, maximum: MAX_REPLICAS }),
     episodesPerUpdate: s.integer({ default: 32, minimum: 1, maximum: 100_000, description: "Episodes in each learner update (the batch)." }),
@@ -311,7 +314,8 @@ export const specSchema = s.object(
 
 export const metadataSchema = s.object(
   {
-    name: s.string({ minLength: 1, pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" }),
+    // Checked by the job-level rule below (jobNameValidation), the same one the CRD states in CEL.
+    name: s.string(),
     namespace: s.string(),
     labels: s.map(s.string()),
     annotations: s.map(s.string()),
@@ -326,7 +330,7 @@ export const jobSchema = s.object(
     metadata: metadataSchema,
     spec: specSchema,
   },
-  { required: ["apiVersion", "kind", "metadata"] },
+  { required: ["apiVersion", "kind", "metadata"], validations: [jobNameValidation] },
 );
 
 export type StepPOJobSpec = s.Static<typeof specSchema>;

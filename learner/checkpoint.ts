@@ -5,6 +5,7 @@ import { Rng } from "../common/rng.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { loadLatestCheckpoint, writeCheckpoint } from "./checkpoint-store.ts";
 import type { Learner } from "./learner.ts";
+import { trainingSpecHash } from "./resume-spec.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 const REFERENCE_PREFIX = "reference.";
@@ -16,6 +17,8 @@ export interface CheckpointMeta<R> {
   rng: RngState;
   tokenizer: string[];
   spec: StepPOJobSpec;
+  /** trainingSpecHash(spec): what a resume compares first (absent in checkpoints written before it). */
+  specHash?: string;
   run: R;
 }
 
@@ -27,6 +30,7 @@ export async function saveLearner<R>(dir: string, keep: number, learner: Learner
     rng: learner.rng.state(),
     tokenizer: tokenizer.toJSON(),
     spec: learner.spec,
+    specHash: trainingSpecHash(learner.spec),
     run,
   };
   // The KL reference is the post-warm-up policy, which no later update can recompute, so it travels with

@@ -67,6 +67,7 @@ export async function successRate(
 ): Promise<number> {
   const tasks = set.tasks;
   let successes = 0;
+  let faults = 0;
   const rng = new Rng(0x5eed); // fixed: the same samples for the same weights, whenever evaluated
   for (let start = 0; start < tasks.length; start += EVAL_BATCH) {
     const requests: EpisodeRequest[] = tasks
@@ -80,8 +81,11 @@ export async function successRate(
       contextLength,
       temperature: spec.rollout.temperature,
       greedy: set.decoding === "greedy",
+      // An episode an environment fault ended is not the policy's failure: it leaves the denominator.
+      onFault: () => faults++,
     });
     successes += trajs.filter((t) => t.success).length;
   }
-  return tasks.length ? successes / tasks.length : 0;
+  const scored = tasks.length - faults;
+  return scored > 0 ? successes / scored : 0;
 }

@@ -26,6 +26,7 @@ import { startTelemetry, type Telemetry, withSpan } from "../common/telemetry.ts
 import { encodeWeights, vocabularyHash } from "../common/weights-codec.ts";
 import type { LearnerConfig } from "../cli/process-config.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
+import { checkResumeSpec, setAsideCheckpoints } from "./resume-spec.ts";
 import { checkTrajectory, type IntakeLimits } from "./trajectory-check.ts";
 import { fetchCoalesced } from "./intake.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
@@ -92,6 +93,8 @@ export interface LearnerProcessOptions {
   config: LearnerConfig;
   /** Overrides spec.training.updates. */
   updates?: number;
+  /** Start over: existing checkpoints are moved aside (setAsideCheckpoints) instead of resumed. */
+  fresh?: boolean;
   log: (line: string) => void;
   onUpdate?: (p: CurvePoint, total: number) => void;
   /** Aborting it (SIGTERM) finishes the current update, checkpoints, acks and returns. */
@@ -147,7 +150,13 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     // ---- state: from the last checkpoint, or fresh (warm-up, initial evaluation)
     mkdirSync(cfg.runDir, { recursive: true });
     let state: DistRunState;
+    if (opts.fresh) {
+      const aside = await setAsideCheckpoints(cfg.checkpointDir);
+      if (aside) log(`--fresh: moved the existing checkpoints to ${aside}`);
+    }
     const restored = await restoreLearner<DistRunState>(cfg.checkpointDir, learner, tokenizer, log);
+    // The same rule as `steppo run`: a checkpoint trained under another spec is never resumed silently.
+    if (restored) checkResumeSpec(restored.path, restored.meta, learner.spec);
     const putProgress = progressWriter(kv, log);
     if (restored) {
       state = restored.meta.run;
@@ -220,6 +229,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
         stale: state.accounting.stale,
         deadLettered: dlqLastSeq - state.seqBase.dlq,
         rejected: rejectedTotal(),
+        excluded: await admission.excluded(),
         duplicates: bus.stats().duplicates,
         inFlight: ts.state.messages,
       };

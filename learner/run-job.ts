@@ -12,6 +12,7 @@ import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { recordUpdate } from "./run-record.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { partitionTrajectories } from "./trajectory-check.ts";
+import { checkResumeSpec, setAsideCheckpoints } from "./resume-spec.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { loadWarmStart } from "./warm-start.ts";
 
@@ -35,6 +36,8 @@ export interface RunOptions {
   warmStart?: string;
   /** Where checkpoints (unless spec.checkpoint.dir is set), the curve and the summary go. */
   runDir: string;
+  /** Start over: existing checkpoints are moved aside (setAsideCheckpoints) instead of resumed. */
+  fresh?: boolean;
   log: (line: string) => void;
   /** Called after every update (progress bar / plain lines). */
   onUpdate?: (p: CurvePoint, total: number) => void;
@@ -50,7 +53,12 @@ interface RunState {
   checkpoints: string[];
   /** Trajectories refused at intake, by cause (absent in checkpoints written before intake checks). */
   rejected?: Record<string, number>;
+  /** Episodes left out of training because of environment faults (with their groups), and oversized ones. */
+  excluded?: { envFaults: number; oversized: number };
 }
+
+/** Extra production rounds per update to replace groups lost to environment faults before training on less. */
+const MAX_TOP_UP_ROUNDS = 3;
 
 /** Batches in a row with nothing left after intake checks before the run gives up: a bug, not a poison message. */
 const MAX_EMPTY_BATCHES = 3;
@@ -66,16 +74,22 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     `job ${job.metadata.name}: ${env.name}, estimator ${a.estimator} (γ=${a.gamma}, λ=${a.lambda}), ratio ${a.ratio} (clip ${a.clip}), ` +
       `model ${learner.model.parameterCount()} parameters (d=${config.dModel}, layers=${config.layers}, heads=${config.heads}, ctx=${config.contextLength}), vocab ${tokenizer.size}`,
   );
-  const workers = Array.from(
-    { length: Math.max(1, spec.rollout.replicas) },
-    (_, i) => new RolloutWorker(`worker-${i}`, env, tokenizer, spec, config.contextLength, spec.seed * 1000 + i),
-  );
+  const workers = Array.from({ length: Math.max(1, spec.rollout.replicas) }, (_, i) => {
+    const w = new RolloutWorker(`worker-${i}`, env, tokenizer, spec, config.contextLength, spec.seed * 1000 + i);
+    w.log = log;
+    return w;
+  });
 
   const ckptDir = spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });
   let state: RunState;
+  if (opts.fresh) {
+    const aside = await setAsideCheckpoints(ckptDir);
+    if (aside) log(`--fresh: moved the existing checkpoints to ${aside}`);
+  }
   const restored = await restoreLearner<RunState>(ckptDir, learner, tokenizer, log);
   if (restored) {
+    checkResumeSpec(restored.path, restored.meta, learner.spec);
     state = restored.meta.run;
     for (const w of workers) {
       const saved = state.workers.find((s) => s.id === w.id);
@@ -110,10 +124,23 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
   let emptyBatches = 0;
   while (learner.version < total && !budgetReached()) {
     const tUpdate = Date.now();
-    // Split the batch's task groups over the workers; in-process they take turns on the CPU.
-    for (let i = 0; i < workers.length; i++) {
-      const groups = Math.floor(groupsPerUpdate / workers.length) + (i < groupsPerUpdate % workers.length ? 1 : 0);
-      if (groups > 0) await workers[i].produce(groups, policy, learner.version, bus);
+    // Split the batch's task groups over the workers; in-process they take turns on the CPU. Groups lost to
+    // environment faults are produced again (a few rounds at most), so the batch keeps its size.
+    let missing = groupsPerUpdate;
+    for (let round = 0; missing > 0 && round <= MAX_TOP_UP_ROUNDS; round++) {
+      const wanted = missing;
+      for (let i = 0; i < workers.length; i++) {
+        const groups = Math.floor(wanted / workers.length) + (i < wanted % workers.length ? 1 : 0);
+        if (groups === 0) continue;
+        const w = workers[i];
+        const before = { faults: w.stats.excludedForFaults, oversized: w.stats.oversized };
+        const published = await w.produce(groups, policy, learner.version, bus);
+        missing -= new Set(published.map((t) => t.groupId)).size;
+        const excluded = state.excluded ?? { envFaults: 0, oversized: 0 };
+        excluded.envFaults += w.stats.excludedForFaults - before.faults;
+        excluded.oversized += w.stats.oversized - before.oversized;
+        if (excluded.envFaults + excluded.oversized > 0) state.excluded = excluded;
+      }
     }
     const deliveries = await bus.fetch(spec.rollout.episodesPerUpdate, 0);
     // The same intake checks as the distributed learner: a poison trajectory is set aside, never trained on.
@@ -158,6 +185,7 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
   const summary: RunSummary = {
     ...summarize(job, learner, backend, state, final, started, restored?.path),
     ...(state.rejected ? { rejected: state.rejected } : {}),
+    ...(state.excluded ? { excluded: state.excluded } : {}),
   };
   writeCurveCsv(join(opts.runDir, "curve.csv"), state.curve);
   writeCurveSvg(join(opts.runDir, "curve.svg"), state.curve, `${job.metadata.name}: ${a.estimator} + ${a.ratio} ratio`);

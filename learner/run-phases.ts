@@ -94,6 +94,11 @@ export interface RunSummary {
   resumedFrom?: string;
   /** Embedded runs: trajectories refused at intake (trajectory-check.ts), by cause; absent when none were. */
   rejected?: Partial<Record<string, number>>;
+  /**
+   * Embedded runs: episodes left out of training, never scored: `envFaults` counts those an environment fault
+   * hit plus the rest of their groups, `oversized` those too large for the bus; absent when none were.
+   */
+  excluded?: { envFaults: number; oversized: number };
   wallSeconds: number;
   curve: CurvePoint[];
 }

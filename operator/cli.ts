@@ -4,7 +4,8 @@ import { hostname } from "node:os";
 import { intFlag, parseFlags, UsageError } from "../cli/args.ts";
 import { checkNatsUrl } from "../cli/process-config.ts";
 import { clusterIdProblem } from "../common/nats/names.ts";
-import { DEFAULTS } from "./desired.ts";
+import { MAX_REPLICAS } from "../crds/steppojob.ts";
+import { DEFAULT_MAX_REPLICAS, DEFAULTS } from "./desired.ts";
 import { startOperator } from "./operator.ts";
 
 export async function cmdOperator(argv: string[]): Promise<number> {
@@ -20,6 +21,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     nats: { type: "string" },
     "nats-creds": { type: "string" },
     "cluster-id": { type: "string" },
+    "max-replicas": { type: "string" },
   });
   const natsUrl = (values.nats as string | undefined) ?? DEFAULTS.natsUrl;
   // The default URL goes into every pod's env: it must not carry a password (--nats-creds is the way).
@@ -27,6 +29,8 @@ export async function cmdOperator(argv: string[]): Promise<number> {
   const clusterId = (values["cluster-id"] as string | undefined) ?? process.env.STEPPO_CLUSTER_ID ?? "";
   const problem = clusterIdProblem(clusterId);
   if (problem) throw new UsageError(`operator: --cluster-id / STEPPO_CLUSTER_ID: ${problem}`);
+  const maxReplicas = intFlag(values["max-replicas"], "max-replicas") ?? DEFAULT_MAX_REPLICAS;
+  if (maxReplicas < 1 || maxReplicas > MAX_REPLICAS) throw new UsageError(`operator: --max-replicas must be between 1 and ${MAX_REPLICAS} (the CRD's maximum)`);
   const leaseNs = (values["lease-namespace"] as string | undefined) ?? process.env.POD_NAMESPACE ?? "default";
   const op = await startOperator({
     kubeconfig: values.kubeconfig as string | undefined,
@@ -37,6 +41,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
       image: (values.image as string | undefined) ?? DEFAULTS.image,
       natsUrl,
       clusterId,
+      maxReplicas,
     },
     leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs, name: values["lease-name"] as string | undefined },
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,

@@ -54,7 +54,16 @@ export interface Defaults {
    * operators share one NATS server never share a stream. "" or absent: none (one cluster per NATS server).
    */
   clusterId?: string;
+  /**
+   * Most rollout replicas (and maxReplicas) a job may ask this operator for (`steppo operator --max-replicas`);
+   * a job above it fails with the ReplicasOverLimit condition before anything is created. Default
+   * DEFAULT_MAX_REPLICAS; never above the schema's MAX_REPLICAS.
+   */
+  maxReplicas?: number;
 }
+
+/** The operator's replica limit when `--max-replicas` is not given. */
+export const DEFAULT_MAX_REPLICAS = 256;
 
 export const DEFAULTS: Defaults = { image: "ghcr.io/steppo/steppo:0.1.0", natsUrl: "nats://nats:4222" };
 
@@ -115,7 +124,8 @@ export function specHash(job: JobObject, defaults: Defaults = DEFAULTS): string 
   const { runPolicy: _p, ...spec } = job.spec;
   // The cluster id is in the pods' environment (it names their NATS streams), so it is hashed; left out
   // when empty, so that operators without one keep the hashes (and pods) they had.
-  const { clusterId, ...rest } = defaults;
+  // The replica limit is policy, not pod content: changing it must not replace pods.
+  const { clusterId, maxReplicas: _limit, ...rest } = defaults;
   const hashed = clusterId ? { ...rest, clusterId } : rest;
   const doc = yaml.dump({ spec: { ...spec, rollout }, defaults: hashed }, { sortKeys: true, lineWidth: -1 });
   return createHash("sha256").update(doc).digest("hex").slice(0, 16);

@@ -2,7 +2,8 @@
 // for the learner, of its restart index) so that a reconcile that runs twice, or on a stale cache, or after
 // an operator restart, asks the API server for the SAME objects and gets AlreadyExists instead of duplicates.
 import { createHash } from "node:crypto";
-import { API_VERSION, KIND } from "../crds/steppojob.ts";
+import type { Validation } from "../common/schema.ts";
+import { API_VERSION, KIND, MAX_REPLICAS } from "../crds/constants.ts";
 
 export const LABEL_JOB = "steppo.dev/job";
 export const LABEL_ROLE = "steppo.dev/role";
@@ -88,3 +89,47 @@ export function splitKey(key: string): { namespace: string; name: string } {
   const i = key.indexOf("/");
   return i < 0 ? { namespace: "default", name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The job-name rule. The name becomes the prefix of every child's name, and pod names become hostnames
+// and worker ids (DNS labels, at most 63 characters), Service names must be DNS-1035 labels. So a job
+// name is a DNS-1035 label short enough that the longest suffix appended above still fits in 63
+// characters, untruncated. The CRD (CEL) and the loader (common/job-spec.ts) apply this one rule.
+
+/** Learner incarnations the rule leaves room for (a restart index of up to 3 digits). */
+const MAX_LEARNER_RESTART = 999;
+
+/** The longest suffix the naming functions above append to a job name. */
+export const LONGEST_NAME_SUFFIX = Math.max(
+  learnerPodName("", MAX_LEARNER_RESTART).length,
+  rolloutPodName("", MAX_REPLICAS - 1).length,
+  configMapName("").length,
+  pvcName("").length,
+  serviceName("a").length - 1,
+);
+
+export const MAX_JOB_NAME_LENGTH = MAX_LABEL - LONGEST_NAME_SUFFIX;
+const DNS_1035_LABEL = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+
+export const JOB_NAME_MESSAGE =
+  `metadata.name must be a DNS-1035 label of at most ${MAX_JOB_NAME_LENGTH} characters (lowercase letters, digits and '-', ` +
+  `starting with a letter, ending with a letter or digit): it is the prefix of the job's pod and Service names, ` +
+  `which add up to ${LONGEST_NAME_SUFFIX} characters (such as -rollout-${MAX_REPLICAS - 1})`;
+
+/** Why `name` cannot name a StepPOJob, or undefined when it can. */
+export function jobNameProblem(name: unknown): string | undefined {
+  const ok = typeof name === "string" && name.length <= MAX_JOB_NAME_LENGTH && new RegExp(DNS_1035_LABEL).test(name);
+  return ok ? undefined : JOB_NAME_MESSAGE;
+}
+
+/** The rule as a job-level validation: CEL for the API server, the same predicate for local loading. */
+export const jobNameValidation: Validation = {
+  rule: `size(self.metadata.name) <= ${MAX_JOB_NAME_LENGTH} && self.metadata.name.matches('${DNS_1035_LABEL}')`,
+  message: JOB_NAME_MESSAGE,
+  fieldPath: ".metadata.name",
+  // A missing name is reported once, by the schema's `required`.
+  check: (job) => {
+    const name = (job.metadata as { name?: unknown } | undefined)?.name;
+    return name === undefined || jobNameProblem(name) === undefined;
+  },
+};

@@ -10,8 +10,8 @@ import { specSecretProblems } from "../common/secrets.ts";
 import { environmentConfigProblem } from "../workers/envs/config-check.ts";
 import { autoscale } from "./autoscaler.ts";
 import { isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
-import { DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "./desired.ts";
-import { LABEL_ROLE, LABEL_SPEC_HASH, podIndex, rolloutSelector } from "./names.ts";
+import { DEFAULT_MAX_REPLICAS, DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "./desired.ts";
+import { jobNameProblem, LABEL_ROLE, LABEL_SPEC_HASH, podIndex, rolloutSelector } from "./names.ts";
 
 export interface Observed {
   /** Pods controlled by this job (owner uid), terminating ones included. */
@@ -109,6 +109,19 @@ function cleanupPods(pods: V1Pod[], policy: string | undefined): string[] {
   return live.filter(active).map((p) => p.metadata!.name!);
 }
 
+/**
+ * Why this operator refuses the job's size, or undefined: replicas, or maxReplicas (the autoscaler's
+ * ceiling), above the operator's limit. Checked before anything is created, so a refused job has no children.
+ */
+export function replicasRefusal(rollout: JobObject["spec"]["rollout"], limit: number): string | undefined {
+  const over = [
+    ["spec.rollout.replicas", rollout.replicas],
+    ["spec.rollout.maxReplicas", rollout.maxReplicas],
+  ].filter((e): e is [string, number] => typeof e[1] === "number" && e[1] > limit);
+  if (over.length === 0) return undefined;
+  return `${over.map(([f, v]) => `${f} ${v}`).join(" and ")} above this operator's limit of ${limit} rollout replicas (steppo operator --max-replicas)`;
+}
+
 function secondsSince(t: string | undefined, now: Date): number | undefined {
   return t === undefined ? undefined : (now.getTime() - Date.parse(t)) / 1000;
 }
@@ -157,6 +170,22 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
   if (leaks.length > 0) {
     set("Failed", "True", "CredentialsInSpec", leaks.map((e) => `${e.path}: ${e.message}`).join("; "));
     if (isTrue(conditions, "Running")) set("Running", "False", "CredentialsInSpec", "the spec holds credentials in the clear");
+    return settle();
+  }
+
+  // A name the CRD refuses today (a job stored before the rule): its pods could not load the job file.
+  const badName = jobNameProblem(name);
+  if (badName) {
+    set("Failed", "True", "InvalidName", badName);
+    return settle();
+  }
+
+  // Too large for this operator: refused whole, never partly created (a scale-up past the limit fails the
+  // job too, and cleanPodPolicy decides what happens to its pods).
+  const tooLarge = replicasRefusal(job.spec.rollout, defaults.maxReplicas ?? DEFAULT_MAX_REPLICAS);
+  if (tooLarge) {
+    set("Failed", "True", "ReplicasOverLimit", tooLarge);
+    if (isTrue(conditions, "Running")) set("Running", "False", "ReplicasOverLimit", "too many rollout replicas");
     return settle();
   }
 

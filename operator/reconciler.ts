@@ -13,6 +13,7 @@ import type { OperatorMetrics } from "./metrics.ts";
 import { configMapName, jobKey, pvcName, serviceName, splitKey } from "./names.ts";
 import { type JobEvent, type Observed, plan } from "./plan.ts";
 import type { ProgressWatcher, RejectedProgress } from "./progress-watch.ts";
+import { type SlowStartResult, slowStart } from "./slow-start.ts";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -47,6 +48,15 @@ function rejectedProgressEvent(r: RejectedProgress): JobEvent {
     type: "Warning",
     reason: "InvalidLearnerProgress",
     message: `learner progress (KV revision ${r.revision}) dropped, status keeps the last valid one: ${r.problem}`,
+  };
+}
+
+function createFailureEvent(pass: SlowStartResult, wanted: number): JobEvent {
+  const why = pass.error instanceof Error ? pass.error.message : String(pass.error);
+  return {
+    type: "Warning",
+    reason: "FailedCreate",
+    message: `created ${pass.succeeded} of ${wanted} pod(s); stopped after a failed batch (${pass.skipped} not tried this pass): ${why}`,
   };
 }
 
@@ -110,8 +120,15 @@ export class Reconciler {
     const pods = p.create.filter((o) => o.kind === "Pod");
     const others = p.create.filter((o) => o.kind !== "Pod");
     const created = await Promise.all(others.map((o) => createChild(this.c, namespace, o)));
-    created.push(...(await Promise.all(pods.map((o) => createChild(this.c, namespace, o)))));
     if (m) m.childrenCreated += created.filter(Boolean).length;
+    // Pods in slow-start batches (1, 2, 4 …), stopping at the first failure: a job asking for many pods
+    // that all fail the same way costs a few requests, not one per pod, per pass.
+    let podsCreated = 0;
+    const pass = await slowStart(pods, async (o) => {
+      if (await createChild(this.c, namespace, o)) podsCreated++;
+    });
+    if (m) m.childrenCreated += podsCreated;
+    const createFailure = pass.error === undefined ? undefined : createFailureEvent(pass, pods.length);
     for (const cm of p.update) await replaceConfigMapData(this.c, namespace, cm.metadata!.name!, cm.data ?? {});
     const deleted = await Promise.all(p.deletePods.map((n) => deletePod(this.c, namespace, n)));
     if (m) m.podsDeleted += deleted.filter(Boolean).length;
@@ -121,8 +138,10 @@ export class Reconciler {
       this.o.log(`${key}: autoscaler decision ${p.scale.from} → ${p.scale.to} not applied: replicas changed meanwhile`);
     }
     // Progress records the watch refused (a wrong type, out of range, too long): never in status, each told once.
-    const events = [...p.events, ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
+    const events = [...p.events, ...(createFailure ? [createFailure] : []), ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
     if (events.length > 0) await recordEvents(this.c, job, events, this.o.host, this.o.log);
+    // Re-queued with backoff by the controller; the next pass starts its batches at 1 again.
+    if (pass.error !== undefined) throw pass.error;
     if (p.deleteJob) {
       this.o.log(`${key}: ttlSecondsAfterFinished elapsed, deleting the job`);
       await deleteJob(this.c, namespace, name);

@@ -12,4 +12,6 @@ export const OPERATOR_USAGE = `  operator              run the StepPOJob operato
       --nats-creds FILE   NATS credentials the operator uses to read learner progress (KV)
       --cluster-id ID     this cluster's id (or STEPPO_CLUSTER_ID; default none), part of every job's NATS
                           names: needed when operators of several clusters share one NATS server
+      --max-replicas N    most rollout replicas (and maxReplicas) a job may ask for (default 256, at most 1000);
+                          a job above it fails with the ReplicasOverLimit condition, nothing created
 `;

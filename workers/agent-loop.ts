@@ -27,6 +27,11 @@ export interface RolloutOptions {
   toolLatencyMs?: number[];
   /** Stops generation between steps (a worker asked to shut down); episodes left unfinished are discarded. */
   signal?: AbortSignal;
+  /**
+   * Told of every episode an environment fault (StepOutcome.fault) ended. Such an episode stops at the
+   * faulty step and is not returned: its reward says nothing about the agent.
+   */
+  onFault?: (req: EpisodeRequest, cause: string) => void;
 }
 
 export interface EpisodeRequest {
@@ -41,6 +46,8 @@ interface Running {
   steps: StepRecord[];
   done: boolean;
   success: boolean;
+  /** Why an environment fault ended the episode (excluded from the result). */
+  fault?: string;
 }
 
 /** Samples (or argmaxes) one token per row; returns ids and their log-probs under softmax(logits / T). */
@@ -158,7 +165,11 @@ export async function runEpisodes(
         done: out.done,
         stateKey: stateKeys[i],
       });
-      if (out.done) {
+      if (out.fault) {
+        r.done = true;
+        r.fault = out.error ?? "environment fault";
+        opts.onFault?.(r.req, r.fault);
+      } else if (out.done) {
         r.done = true;
         r.success = out.success;
       }
@@ -166,9 +177,10 @@ export async function runEpisodes(
   }
   // Stopped early: only complete episodes are returned — ended by the environment, or cut by the step budget
   // (what the learner bootstraps or scores as truncated). An episode stopped mid-way is never returned.
+  // Episodes an environment fault ended are never returned.
   const complete = (r: Running) => r.done || r.steps.length >= opts.maxSteps;
-  if (opts.signal?.aborted) return running.filter(complete).map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
-  return running.map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
+  const usable = running.filter((r) => r.fault === undefined && (!opts.signal?.aborted || complete(r)));
+  return usable.map((r) => toTrajectory(r, opts, tokenizer, contextBudget));
 }
 
 function latency(range: number[] | undefined, rng: Rng): number {

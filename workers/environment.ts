@@ -27,6 +27,12 @@ export interface StepOutcome {
   success: boolean;
   /** Set when the action was malformed or the tool failed; the observation explains it to the agent. */
   error?: string;
+  /**
+   * The environment itself failed (its server timed out, was unreachable, answered an error status or an
+   * unreadable reply), as opposed to the agent's action being wrong: the outcome says nothing about the
+   * agent, so the episode is excluded from training (agent-loop.ts), never scored as a failure.
+   */
+  fault?: boolean;
 }
 
 /** One running episode. */

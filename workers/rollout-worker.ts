@@ -3,21 +3,31 @@
 import type { TrajectoryBus } from "../common/bus.ts";
 import { Rng } from "../common/rng.ts";
 import type { Trajectory } from "../common/trajectory.ts";
+import { TrajectoryTooLargeError } from "../common/trajectory-codec.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import type { Tokenizer } from "../learner/tokenizer.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "./agent-loop.ts";
 import type { Environment } from "./environment.ts";
 
 export interface WorkerStats {
+  /** Episodes published. */
   episodes: number;
   envSteps: number;
   successes: number;
+  /** Episodes an environment fault ended (timeout, unreachable, error status): never published. */
+  envFaults: number;
+  /** Episodes left out because of those faults: the faulty ones and the rest of their groups. */
+  excludedForFaults: number;
+  /** Episodes too large for the NATS server's max_payload even compressed: dropped. */
+  oversized: number;
 }
 
 export class RolloutWorker {
   rng: Rng;
   private episodeCounter = 0;
-  readonly stats: WorkerStats = { episodes: 0, envSteps: 0, successes: 0 };
+  readonly stats: WorkerStats = { episodes: 0, envSteps: 0, successes: 0, envFaults: 0, excludedForFaults: 0, oversized: 0 };
+  /** Where the worker says what it dropped (an environment fault, an oversized episode). */
+  log: (line: string) => void = () => {};
 
   constructor(
     readonly id: string,
@@ -56,9 +66,17 @@ export class RolloutWorker {
     return out;
   }
 
-  /** Runs `groups` groups of episodes with `policy` and publishes every finished trajectory. */
+  /**
+   * Runs `groups` groups of episodes with `policy` and publishes every finished trajectory; returns the
+   * published ones, in order. A group with an episode an environment fault ended is left out whole: the
+   * fault's reward 0 would be scored as the agent's failure, and a group without it would compare its
+   * other members against a baseline the estimator did not mean (GRPO/RLOO/GiGPO). An episode too large
+   * for the bus even compressed (TrajectoryTooLargeError) is dropped and counted; the worker carries on.
+   */
   async produce(groups: number, policy: TokenPolicy, policyVersion: number, bus: TrajectoryBus, signal?: AbortSignal): Promise<Trajectory[]> {
     const env = this.spec.environment;
+    const faulted = new Map<string, string>(); // groupId → the first fault's cause
+    let faultyEpisodes = 0;
     const trajectories = await runEpisodes(this.env, this.requests(groups), policy, this.tokenizer, this.rng, {
       workerId: this.id,
       policyVersion,
@@ -69,13 +87,37 @@ export class RolloutWorker {
       greedy: false,
       toolLatencyMs: env.toolLatencyMs,
       signal,
+      onFault: (req, cause) => {
+        faultyEpisodes++;
+        if (!faulted.has(req.groupId)) faulted.set(req.groupId, `episode ${req.trajId}: ${cause}`);
+      },
     });
-    for (const t of trajectories) {
-      await bus.publish(t);
+    const kept = this.withoutFaultedGroups(trajectories, faulted, faultyEpisodes);
+    const published: Trajectory[] = [];
+    for (const t of kept) {
+      try {
+        await bus.publish(t);
+      } catch (err) {
+        if (!(err instanceof TrajectoryTooLargeError)) throw err;
+        this.stats.oversized++;
+        this.log(`worker ${this.id}: ${err.message}`);
+        continue;
+      }
+      published.push(t);
       this.stats.episodes++;
       this.stats.envSteps += t.steps.length;
       if (t.success) this.stats.successes++;
     }
-    return trajectories;
+    return published;
+  }
+
+  private withoutFaultedGroups(trajectories: Trajectory[], faulted: Map<string, string>, faultyEpisodes: number): Trajectory[] {
+    if (faulted.size === 0) return trajectories;
+    // The faulty episodes themselves were never returned; their group-mates are dropped here.
+    const kept = trajectories.filter((t) => !faulted.has(t.groupId));
+    this.stats.envFaults += faultyEpisodes;
+    this.stats.excludedForFaults += faultyEpisodes + trajectories.length - kept.length;
+    for (const [groupId, cause] of faulted) this.log(`worker ${this.id}: environment fault, group ${groupId} excluded from training: ${cause}`);
+    return kept;
   }
 }

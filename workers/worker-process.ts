@@ -41,6 +41,9 @@ export interface WorkerProcessResult {
   envSteps: number;
   published: number;
   abandoned: number;
+  /** Episodes left out for environment faults (with their groups), and episodes above max_payload. */
+  excludedForFaults: number;
+  oversized: number;
 }
 
 export class VocabularyMismatchError extends Error {}
@@ -59,7 +62,15 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
     log,
   });
   let nc: NatsConnection | undefined;
-  const result: WorkerProcessResult = { reason: "stopped", episodes: 0, envSteps: 0, published: 0, abandoned: 0 };
+  const result: WorkerProcessResult = {
+    reason: "stopped",
+    episodes: 0,
+    envSteps: 0,
+    published: 0,
+    abandoned: 0,
+    excludedForFaults: 0,
+    oversized: 0,
+  };
   try {
     await selectBackend(spec.learner.backend, log);
     const env = await openEnvironment(spec.environment, spec.seed);
@@ -170,6 +181,9 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
     const episodes = meter.createCounter("steppo_worker_episodes", { description: "Episodes published" });
     const envSteps = meter.createCounter("steppo_worker_env_steps", { description: "Environment steps of published episodes" });
     const abandonedCtr = meter.createCounter("steppo_worker_episodes_abandoned", { description: "Episodes cut off (shutdown) and not published" });
+    const excludedCtr = meter.createCounter("steppo_worker_episodes_excluded", {
+      description: "Episodes not published: reason env_fault (an environment fault, with its group) or oversized (above max_payload)",
+    });
     const admissionWaits = meter.createCounter("steppo_worker_admission_waits", { description: "Times the staleness bound made the worker wait" });
     let stepsPerSecond = 0;
     let successRate = 0;
@@ -198,7 +212,11 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
           continue;
         }
         telemetry.setReady(true);
-        worker ??= new RolloutWorker(cfg.workerId, env, tokenizer, spec, contextLength(), seed, incarnation);
+        if (!worker) {
+          worker = new RolloutWorker(cfg.workerId, env, tokenizer, spec, contextLength(), seed, incarnation);
+          worker.log = log;
+        }
+        const before = { faults: worker.stats.excludedForFaults, oversized: worker.stats.oversized };
         const capacity = admissionCapacity(loadedVersion, spec.training.maxPolicyLag, B);
         const granted = await admission.acquire(groupsPerBatch * G, G, capacity);
         if (granted === 0) {
@@ -235,16 +253,22 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
               .end();
           }
           batchSpan.end();
-          await admission.settle(published, granted - published);
+          await admission.settle(published, granted - published, worker.stats.excludedForFaults + worker.stats.oversized - before.faults - before.oversized);
         }
+        const excluded = { faults: worker.stats.excludedForFaults - before.faults, oversized: worker.stats.oversized - before.oversized };
+        if (excluded.faults > 0) excludedCtr.add(excluded.faults, { reason: "env_fault" });
+        if (excluded.oversized > 0) excludedCtr.add(excluded.oversized, { reason: "oversized" });
+        result.excludedForFaults += excluded.faults;
+        result.oversized += excluded.oversized;
         const steps = trajs.slice(0, published).reduce((n, t) => n + t.steps.length, 0);
         result.episodes += published;
         result.published += published;
-        result.abandoned += granted - published;
+        const abandoned = granted - published - excluded.faults - excluded.oversized;
+        result.abandoned += abandoned;
         result.envSteps += steps;
         episodes.add(published);
         envSteps.add(steps);
-        if (granted > published) abandonedCtr.add(granted - published);
+        if (abandoned > 0) abandonedCtr.add(abandoned);
         stepsPerSecond = steps / Math.max(1e-3, (Date.now() - t0) / 1000);
         successRate = published ? trajs.slice(0, published).filter((t) => t.success).length / published : 0;
       }
@@ -259,7 +283,9 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
     }
     result.reason = done ? "done" : "stopped";
     const took = signalledAt === undefined ? "" : `; shut down ${Date.now() - signalledAt} ms after the stop request`;
-    log(`worker ${cfg.workerId} ${result.reason}: published ${result.published} episodes (${result.envSteps} env steps), abandoned ${result.abandoned}${took}`);
+    log(
+      `worker ${cfg.workerId} ${result.reason}: published ${result.published} episodes (${result.envSteps} env steps), abandoned ${result.abandoned}, excluded for environment faults ${result.excludedForFaults}, oversized ${result.oversized}${took}`,
+    );
     return result;
   } catch (err) {
     telemetry.setUnhealthy((err as Error).message);

@@ -23,6 +23,12 @@ export interface HolderRecord {
   abandoned: number;
   published: number;
   beat: number;
+  /**
+   * Of abandoned: episodes the worker left out of training (an environment fault and its group, a payload
+   * above max_payload). Their tickets are returned like any abandoned one; the count is for the learner's
+   * accounting. Absent in records of workers that predate it.
+   */
+  excluded?: number;
 }
 
 export interface AdmissionState {
@@ -30,11 +36,20 @@ export interface AdmissionState {
   base: number;
   staleReturned: number;
   holders: Record<string, HolderRecord>;
+  /** `excluded` of holders that have left or were reclaimed. */
+  excludedBase?: number;
 }
 
 export function admittedCount(s: AdmissionState): number {
   let n = s.base - s.staleReturned;
   for (const h of Object.values(s.holders)) n += h.admitted - h.abandoned;
+  return n;
+}
+
+/** Episodes workers left out of training in this run (see HolderRecord.excluded). */
+export function excludedCount(s: AdmissionState): number {
+  let n = s.excludedBase ?? 0;
+  for (const h of Object.values(s.holders)) n += h.excluded ?? 0;
   return n;
 }
 
@@ -160,11 +175,15 @@ export class WorkerAdmission {
     });
   }
 
-  /** Reports the outcome of episodes started with acquire(): published ones stay admitted, abandoned ones are returned. */
-  settle(published: number, abandoned: number): Promise<void> {
+  /**
+   * Reports the outcome of episodes started with acquire(): published ones stay admitted, abandoned ones are
+   * returned; `excluded` (included in `abandoned`) says how many were left out for faults or size.
+   */
+  settle(published: number, abandoned: number, excluded = 0): Promise<void> {
     return this.serial(async () => {
       this.rec.published += published;
       this.rec.abandoned += abandoned;
+      if (excluded > 0) this.rec.excluded = (this.rec.excluded ?? 0) + excluded;
       await this.write();
     });
   }
@@ -179,7 +198,12 @@ export class WorkerAdmission {
 
   private async write(): Promise<void> {
     await this.apply((_s, h) => {
-      const same = h.admitted === this.rec.admitted && h.abandoned === this.rec.abandoned && h.published === this.rec.published && h.beat === this.rec.beat;
+      const same =
+        h.admitted === this.rec.admitted &&
+        h.abandoned === this.rec.abandoned &&
+        h.published === this.rec.published &&
+        h.beat === this.rec.beat &&
+        h.excluded === this.rec.excluded;
       Object.assign(h, this.rec);
       return !same;
     });
@@ -193,6 +217,7 @@ export class WorkerAdmission {
         if (!h) return false;
         delete s.holders[this.holderId];
         s.base += this.rec.published;
+        if (this.rec.excluded) s.excludedBase = (s.excludedBase ?? 0) + this.rec.excluded;
         return true;
       });
       this.confirmed = false;
@@ -208,6 +233,11 @@ export class AdmissionSupervisor {
     private readonly store: AdmissionKV,
     private readonly leaseMs: number,
   ) {}
+
+  /** Episodes the workers left out of training so far (environment faults with their groups, oversized). */
+  async excluded(): Promise<number> {
+    return excludedCount((await this.store.read()).state);
+  }
 
   /** Returns tickets so that staleReturned ≥ `staleTotal` (idempotent; never lowers it). */
   async returnStale(staleTotal: number): Promise<void> {
@@ -228,6 +258,7 @@ export class AdmissionSupervisor {
       s.base = streamMessages;
       s.staleReturned = 0;
       s.holders = {};
+      s.excludedBase = 0;
       return true;
     });
     this.seen.clear();
@@ -271,6 +302,7 @@ export class AdmissionSupervisor {
           if (!h || h.beat !== this.seen.get(id)?.beat) continue; // came back to life meanwhile
           reclaimed.push({ id, running: runningCount(h) });
           s.base += h.published;
+          if (h.excluded) s.excludedBase = (s.excludedBase ?? 0) + h.excluded;
           delete s.holders[id];
         }
         return reclaimed.length > 0;

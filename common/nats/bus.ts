@@ -35,7 +35,7 @@ import {
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { Delivery, TrajectoryBus } from "../bus.ts";
 import type { Trajectory } from "../trajectory.ts";
-import { CodecError, type CodecErrorKind, decodeTrajectory, encodeTrajectory } from "../trajectory-codec.ts";
+import { CodecError, type CodecErrorKind, checkPayloadSize, decodeTrajectory, encodeTrajectoryCompressed } from "../trajectory-codec.ts";
 import { defaultLog, isBackpressure, type Log, logOnce, ReconnectWatch, retrying, sleep } from "./connection.ts";
 import type { TrajectoryCheckCause } from "../../learner/trajectory-check.ts";
 import { type JobNames, jobNames, type NatsJobRef } from "./names.ts";
@@ -383,13 +383,10 @@ export class NatsTrajectoryBus implements TrajectoryBus {
   async publish(traj: Trajectory): Promise<void> {
     if (this.closed) throw new Error("NatsTrajectoryBus: closed");
     if (!traj.trajId) throw new Error("NatsTrajectoryBus.publish: trajectory has no trajId (needed for de-duplication)");
-    const data = encodeTrajectory(traj);
-    const maxPayload = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-    if (data.byteLength + 256 > maxPayload) {
-      throw new Error(
-        `trajectory ${traj.trajId} encodes to ${data.byteLength} bytes, above the NATS server's max_payload (${maxPayload}); raise max_payload in the server configuration`,
-      );
-    }
+    // Compressed (codec version 2); what still does not fit is refused before it is sent, with the sizes:
+    // the server would close the connection over it. Callers drop such an episode (TrajectoryTooLargeError).
+    const data = encodeTrajectoryCompressed(traj);
+    checkPayloadSize(traj.trajId, data, this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY);
     const subject = this.names.trajSubject(traj.workerId || this.opts.workerId || "unknown");
     let uncertain = false; // an earlier attempt may have been stored (its PubAck was lost)
     const ack = await retrying(

@@ -32,6 +32,11 @@ export interface TrajectoryAccounting {
   deadLettered: number;
   /** Of deadLettered: trajectories that decoded but failed the learner's intake checks (learner/trajectory-check.ts). */
   rejected?: number;
+  /**
+   * Episodes rollout workers left out, never published: an environment fault hit them or their group, or
+   * they exceeded max_payload compressed. Not part of the identity (they never reached the stream).
+   */
+  excluded?: number;
   /** Suppressed re-deliveries of trajectories already consumed (not part of the identity). */
   duplicates: number;
   /** In the stream and not yet durable: waiting to be fetched, or held by the learner until its next checkpoint. */

@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import yaml from "js-yaml";
 import { loadJobFile, parseJob } from "../../common/job-spec.ts";
 import { CRD_NAME, CRD_PATH } from "../../crds/generate.ts";
+import { JOB_NAME_MESSAGE, MAX_JOB_NAME_LENGTH } from "../../operator/names.ts";
 import { type KubectlResult, startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
@@ -103,7 +104,7 @@ describe("StepPOJob CRD on a real kube-apiserver", () => {
     // (1.5 would already fail the maximum of 1; exactly 1 passes it and fails the strict CEL rule.)
     await refused(manifest("bad-clip", { algorithm: { clip: 1 } }), ["spec.algorithm.clip", "clip must be below 1"]);
     // Maximum: every number has a finite range.
-    await refused(manifest("bad-replicas", { rollout: { replicas: 10_000_000 } }), ["spec.rollout.replicas", "less than or equal to 1024"]);
+    await refused(manifest("bad-replicas", { rollout: { replicas: 10_000_000 } }), ["spec.rollout.replicas", "less than or equal to 1000"]);
     // CEL with the preset's values: dModel divisible by heads, and room in the context after maxStepTokens.
     await refused(manifest("bad-heads", { model: { heads: 3 } }), ["spec.model.dModel", "dModel must be divisible by heads"]);
     await refused(manifest("bad-context", { model: { contextLength: 32 }, environment: { maxStepTokens: 30 } }), [
@@ -123,6 +124,24 @@ describe("StepPOJob CRD on a real kube-apiserver", () => {
     assert.ok(many.length > 0);
     const names = JSON.parse(await ok(["get", "spj", "-o", "json"])) as { items: { metadata: { name: string } }[] };
     assert.ok(!names.items.some((i) => i.metadata.name.startsWith("bad-")), "no invalid job was stored");
+  });
+
+  test("job names the runtime cannot use are refused by the server with the loader's message", async () => {
+    const longest = `a${"b".repeat(MAX_JOB_NAME_LENGTH - 1)}`;
+    for (const name of ["exp.v2", "a".repeat(254), "x".repeat(MAX_JOB_NAME_LENGTH + 1), "1job"]) {
+      const stderr = await refused(manifest(name, {}), name.length > 253 ? [] : [JOB_NAME_MESSAGE]);
+      // The same manifest, loaded locally, fails with the same message.
+      assert.throws(
+        () => parseJob(manifest(name, {}), "x.yaml"),
+        (err: Error) => err.message.includes(JOB_NAME_MESSAGE),
+        stderr,
+      );
+    }
+    // Uppercase never reaches the rule: object names are lowercase (the server says so itself).
+    await refused(manifest("Exp", {}), ["Exp"]);
+    await ok(["apply", "-f", "-"], yaml.dump(manifest(longest, {})));
+    assert.equal((await getJob(longest)).metadata !== undefined, true);
+    await ok(["delete", `steppojob/${longest}`]);
   });
 
   test("status is a subresource: kubectl get spj prints the columns from it", async () => {

@@ -63,6 +63,7 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
     "jobDefaults.image": "registry.example/steppo-learner-gpu:1.2.3",
     "operator.port": 9090,
     "operator.workers": 4,
+    "operator.maxReplicas": 64,
     "operator.clusterId": "east",
     "operator.extraArgs": ["--nats-creds=/etc/steppo/nats/nats.creds"],
     "operator.extraEnv": [{ name: "STEPPO_LOG", value: "debug" }],
@@ -236,6 +237,7 @@ describe("charts/steppo: helm lint and helm template", () => {
       "operator.leaderElection": true,
       "operator.watchNamespace": "",
       "operator.clusterId": "",
+      "operator.maxReplicas": 0,
       "operator.port": 8080,
       "operator.extraArgs": [],
       "operator.extraEnv": [],
@@ -427,6 +429,7 @@ describe("charts/steppo: helm lint and helm template", () => {
       "--cluster-id=east",
       "--lease-name=steppo",
       "--workers=4",
+      "--max-replicas=64",
       "--nats-creds=/etc/steppo/nats/nats.creds",
     ]);
     assert.deepEqual(

@@ -13,13 +13,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import yaml from "js-yaml";
+import { InMemoryBus } from "../../common/in-memory-bus.ts";
+import { parseJob } from "../../common/job-spec.ts";
 import { Rng } from "../../common/rng.ts";
 import { collectDemonstrations } from "../../learner/demonstrations.ts";
+import { runJob } from "../../learner/run-job.ts";
 import type { Decoder } from "../../learner/model.ts";
 import { EOS_STEP, Tokenizer } from "../../learner/tokenizer.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../../workers/agent-loop.ts";
 import type { Environment } from "../../workers/environment.ts";
 import { openEnvironment } from "../../workers/envs/registry.ts";
+import { RolloutWorker } from "../../workers/rollout-worker.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 /** The reference servers: one task, two languages. The Python one needs python3 on the PATH. */
@@ -341,6 +345,7 @@ describe("http environment with a misbehaving server", () => {
       assert.match(out.error ?? "", cause, action);
       assert.deepEqual(out.observation, ["<obs>", "error", ":", ...words, ".", "</obs>"], action);
       assert.deepEqual([out.reward, out.done, out.success], [0, false, false], action);
+      assert.equal(out.fault, true, `${action}: an environment fault, not the agent's mistake`);
       assert.deepEqual(ep.context().slice(-words.length - 2), [...words, ".", "</obs>"], `${action}: the agent reads what went wrong`);
     }
     const fine = await ep.step(["ok"]);
@@ -351,25 +356,82 @@ describe("http environment with a misbehaving server", () => {
     assert.ok(after.done && after.error === "episode already finished", "no request after done");
   });
 
-  test("the agent loop runs through every kind of failure and returns its trajectories", async () => {
+  test("the agent loop ends every episode an environment fault hits and leaves it out; the others come back", async () => {
     const env = await openHttp({ url, timeoutMs: 200, retries: 0 });
     const tokenizer = new Tokenizer(env.vocabulary());
-    const rows = ["slow", "garbage", "shape", "fail", "hangup", "done"];
+    // Rows are re-numbered each step among the episodes still running: "ok" (row 0) stays row 0.
+    const rows = ["ok", "slow", "garbage", "shape", "fail", "hangup", "done"];
     const rng = new Rng(2);
     const requests = rows.map((_, i) => ({ task: env.sampleTask(rng, "train"), groupId: `g${i}`, trajId: `t${i}` }));
     const policy = wordPolicy(tokenizer, (_ctx, row) => [rows[row]]);
-    const trajs = await runEpisodes(env, requests, policy, tokenizer, rng, { ...LOOP, maxSteps: 2 });
-    assert.equal(trajs.length, rows.length);
-    trajs.slice(0, 5).forEach((t, i) => {
-      assert.equal(t.steps.length, 2, rows[i]);
-      assert.deepEqual(
-        t.steps.map((s) => s.reward),
-        [0, 0],
-      );
-      assert.ok(t.truncated && !t.success, `${rows[i]}: cut by the step budget`);
-      assert.ok(tokenizer.decode(t.steps[1].contextIds).includes("environment"), `${rows[i]}: the error observation is in the next context`);
-    });
-    assert.ok(trajs[5].success && trajs[5].steps.length === 1);
+    const faults: string[] = [];
+    const trajs = await runEpisodes(env, requests, policy, tokenizer, rng, { ...LOOP, maxSteps: 2, onFault: (req) => faults.push(req.trajId) });
+    assert.deepEqual(faults.sort(), ["t1", "t2", "t3", "t4", "t5"], "each faulty episode reported once, at its first step");
+    assert.deepEqual(
+      trajs.map((t) => t.trajId),
+      ["t0", "t6"],
+    );
+    assert.ok(trajs[0].truncated && trajs[0].steps.length === 2, "an agent that never answers is still scored: cut by the step budget");
+    assert.ok(trajs[1].success && trajs[1].steps.length === 1);
+  });
+
+  test("a rollout worker excludes the whole group of an episode the server answered 500, and counts it", async () => {
+    const env = await openHttp({ url, timeoutMs: 2000, retries: 0 });
+    const tokenizer = new Tokenizer(env.vocabulary());
+    const spec = parseJob(
+      {
+        apiVersion: "steppo.dev/v1alpha1",
+        kind: "StepPOJob",
+        metadata: { name: "w" },
+        spec: { environment: { name: "http", maxSteps: 2 }, rollout: { groupSize: 2, episodesPerUpdate: 4 } },
+      },
+      "t",
+    ).spec;
+    const worker = new RolloutWorker("w0", env, tokenizer, spec, LOOP.contextLength, 1);
+    const lines: string[] = [];
+    worker.log = (l) => lines.push(l);
+    // Row 0 (first episode of the first group) gets HTTP 500; every other episode answers and succeeds.
+    const policy = wordPolicy(tokenizer, (_ctx, row) => [row === 0 ? "fail" : "done"]);
+    const bus = new InMemoryBus();
+    const published = await worker.produce(2, policy, 0, bus);
+    assert.deepEqual(
+      published.map((t) => t.groupId),
+      ["w0.0.g2", "w0.0.g2"],
+      "only the clean group",
+    );
+    assert.ok(published.every((t) => t.success));
+    assert.deepEqual([worker.stats.envFaults, worker.stats.excludedForFaults, worker.stats.episodes], [1, 2, 2]);
+    assert.ok(
+      lines.some((l) => /group w0\.0\.g0 excluded from training: episode w0\.0\.e0: POST http:\/\/127\.0\.0\.1:\d+\/step: HTTP 500/.test(l)),
+      lines.join("\n"),
+    );
+  });
+
+  test("steppo run against a faulty server trains on: faulty groups are excluded, replaced, and counted in the summary", { timeout: 300_000 }, async () => {
+    const root = mkdtempSync(join(tmpdir(), "steppo-faults-"));
+    const job = parseJob(
+      {
+        apiVersion: "steppo.dev/v1alpha1",
+        kind: "StepPOJob",
+        metadata: { name: "faulty" },
+        spec: {
+          seed: 3,
+          algorithm: { estimator: "grpo", epochs: 1, minibatchSteps: 4, criticWarmup: { episodes: 0 } },
+          model: { dModel: 16, layers: 1, heads: 2, contextLength: 64 },
+          environment: { name: "http", config: { url, timeoutMs: 300, retries: 0 }, maxSteps: 2, maxStepTokens: 4 },
+          warmup: { enabled: false },
+          rollout: { episodesPerUpdate: 4, groupSize: 2 },
+          learner: { backend: "cpu" },
+          training: { updates: 2, evalEvery: 100, evalEpisodes: 2 },
+        },
+      },
+      "faulty.yaml",
+    );
+    const summary = await runJob(job, { runDir: join(root, "run"), log: () => {} });
+    assert.equal(summary.updates, 2);
+    // The untrained policy writes random words; most are the server's failure commands.
+    assert.ok((summary.excluded?.envFaults ?? 0) > 0, JSON.stringify(summary.excluded));
+    assert.equal((summary.excluded?.envFaults ?? 0) % 2, 0, "whole groups of 2");
   });
 
   test("/reset is retried a bounded number of times, then fails naming the URL and the cause", async () => {

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseJob } from "../../common/job-spec.ts";
-import { readCheckpoint } from "../../learner/checkpoint-store.ts";
+import { readCheckpoint, writeCheckpoint } from "../../learner/checkpoint-store.ts";
+import { ResumeSpecError, trainingSpecHash } from "../../learner/resume-spec.ts";
 import { runJob } from "../../learner/run-job.ts";
 
 function tinyJob(name: string, ckptDir: string, estimator = "step-gae", klCoef = 0) {
@@ -73,22 +74,80 @@ test("with a KL penalty, resume restores the post-warm-up reference policy: stil
   await straightVersusResumed(0.2);
 });
 
-test("a checkpoint without a KL reference (KL turned on at resume): the restored policy becomes the reference, logged", { timeout: 600_000 }, async () => {
-  const root = mkdtempSync(join(tmpdir(), "steppo-kl-on-"));
+test(
+  "a checkpoint without a KL reference (written by a version that did not save it): the restored policy becomes the reference, logged",
+  { timeout: 600_000 },
+  async () => {
+    const root = mkdtempSync(join(tmpdir(), "steppo-kl-on-"));
+    const dir = join(root, "ckpt");
+    await runJob(tinyJob("kl-on", dir, "step-gae", 0.2), { runDir: join(root, "run"), log: () => {}, updates: 2 });
+    // Rewrite the newest checkpoint as an older version wrote it: no reference tensors.
+    const newest = join(dir, "ckpt-00000002.steppo");
+    const old = await readCheckpoint(newest);
+    await writeCheckpoint(dir, 2, { meta: old.meta, tensors: old.tensors.filter((t) => !t.name.startsWith("reference.")) }, 5);
+    const logs: string[] = [];
+    const resumed = await runJob(tinyJob("kl-on", dir, "step-gae", 0.2), { runDir: join(root, "run"), log: (l) => logs.push(l), updates: 3 });
+    assert.equal(resumed.updates, 3);
+    assert.ok(
+      logs.some((l) => l.includes("ckpt-00000002.steppo holds no KL reference policy; the restored policy becomes the reference")),
+      logs.join("\n"),
+    );
+    const saved = await readCheckpoint(join(dir, "ckpt-00000003.steppo"));
+    assert.ok(
+      saved.tensors.some((t) => t.name.startsWith("reference.")),
+      "the reference is saved from then on",
+    );
+  },
+);
+
+test(
+  "resume under a changed estimator is refused, naming the field; --fresh moves the old checkpoints aside and starts over",
+  { timeout: 600_000 },
+  async () => {
+    const root = mkdtempSync(join(tmpdir(), "steppo-spec-change-"));
+    const dir = join(root, "ckpt");
+    const runDir = join(root, "run");
+    await runJob(tinyJob("changed", dir, "step-gae"), { runDir, log: () => {}, updates: 1 });
+    const saved = await readCheckpoint(join(dir, "ckpt-00000001.steppo"));
+    assert.equal(saved.meta.specHash, trainingSpecHash(tinyJob("changed", dir, "step-gae").spec), "the checkpoint stores the spec's hash");
+    assert.equal((saved.meta.spec as { algorithm: { estimator: string } }).algorithm.estimator, "step-gae", "and a copy of the spec");
+
+    await assert.rejects(runJob(tinyJob("changed", dir, "grpo"), { runDir, log: () => {}, updates: 2 }), (err: Error) => {
+      assert.ok(err instanceof ResumeSpecError, String(err));
+      assert.deepEqual(err.fields, ["algorithm.estimator"]);
+      assert.match(err.message, /ckpt-00000001\.steppo was trained under another spec: algorithm\.estimator "step-gae" → "grpo"/);
+      assert.match(err.message, /--fresh/);
+      return true;
+    });
+
+    const logs: string[] = [];
+    const fresh = await runJob(tinyJob("changed", dir, "grpo"), { runDir, log: (l) => logs.push(l), updates: 1, fresh: true });
+    assert.equal(fresh.resumedFrom, undefined, "a fresh run resumes nothing");
+    assert.equal(fresh.estimator, "grpo");
+    const aside = readdirSync(dir).find((f) => f.startsWith("replaced-"));
+    assert.ok(aside, `old checkpoints moved aside: ${readdirSync(dir).join(", ")}`);
+    assert.deepEqual(readdirSync(join(dir, aside)), ["ckpt-00000001.steppo"]);
+    assert.ok(
+      logs.some((l) => l.includes(`moved the existing checkpoints to ${join(dir, aside)}`)),
+      logs.join("\n"),
+    );
+  },
+);
+
+test("changes declared safe (updates, evalEvery, checkpoint interval/keep, replicas) resume", { timeout: 600_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), "steppo-safe-change-"));
   const dir = join(root, "ckpt");
-  await runJob(tinyJob("kl-on", dir, "step-gae", 0), { runDir: join(root, "run"), log: () => {}, updates: 2 });
-  const logs: string[] = [];
-  const resumed = await runJob(tinyJob("kl-on", dir, "step-gae", 0.2), { runDir: join(root, "run"), log: (l) => logs.push(l), updates: 3 });
-  assert.equal(resumed.updates, 3);
-  assert.ok(
-    logs.some((l) => l.includes("ckpt-00000002.steppo holds no KL reference policy; the restored policy becomes the reference")),
-    logs.join("\n"),
-  );
-  const saved = await readCheckpoint(join(dir, "ckpt-00000003.steppo"));
-  assert.ok(
-    saved.tensors.some((t) => t.name.startsWith("reference.")),
-    "the reference is saved from then on",
-  );
+  const runDir = join(root, "run");
+  await runJob(tinyJob("safe", dir), { runDir, log: () => {}, updates: 1 });
+  const changed = tinyJob("safe", dir);
+  changed.spec.training.updates = 2;
+  changed.spec.training.evalEvery = 50;
+  changed.spec.checkpoint.interval = 2;
+  changed.spec.checkpoint.keep = 4;
+  changed.spec.rollout.replicas = 2;
+  const resumed = await runJob(changed, { runDir, log: () => {} });
+  assert.ok(resumed.resumedFrom?.endsWith("ckpt-00000001.steppo"), `resumed from ${resumed.resumedFrom}`);
+  assert.equal(resumed.updates, 2);
 });
 
 async function runJobEnvSteps(dir: string): Promise<number | undefined> {

@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { InMemoryBus } from "../../common/in-memory-bus.ts";
+import { parseJob } from "../../common/job-spec.ts";
 import { Rng } from "../../common/rng.ts";
+import type { Trajectory } from "../../common/trajectory.ts";
+import { TrajectoryTooLargeError } from "../../common/trajectory-codec.ts";
 import type { Decoder } from "../../learner/model.ts";
 import { EOS_STEP, Tokenizer } from "../../learner/tokenizer.ts";
 import { type EpisodeRequest, generateSteps, runEpisodes, sampleTokens, type TokenPolicy } from "../../workers/agent-loop.ts";
 import type { Environment, Task } from "../../workers/environment.ts";
+import { RolloutWorker } from "../../workers/rollout-worker.ts";
 
 test("sampleTokens: greedy picks the argmax; log-probs are log-softmax(logits / T)", () => {
   const logits = Float32Array.of(0, 2, 1, /* row 2 */ 3, 0, 0);
@@ -131,5 +136,130 @@ test("runEpisodes stopped mid-batch returns only complete episodes: finished, or
       ["e0", 1, false],
       ["e1", 3, true],
     ],
+  );
+});
+
+/** Episodes of `tasks`, one step each unless `fault(taskId, n)` says the n-th episode of that task meets an environment fault. */
+function faultyEnvironment(fault: (taskId: string, nth: number) => boolean): Environment {
+  const task = (i: number): Task => ({ id: `t${i}`, family: "f", split: "train", prompt: ["a"], answer: "a" });
+  let sampled = 0;
+  const starts = new Map<string, number>();
+  return {
+    name: "faulty",
+    vocabulary: () => ["a"],
+    families: { train: ["f"], ood: [] },
+    sampleTask: () => task(sampled++),
+    start: async (t) => {
+      const nth = starts.get(t.id) ?? 0;
+      starts.set(t.id, nth + 1);
+      return {
+        task: t,
+        context: () => ["a"],
+        stateKey: () => t.id,
+        step: async () =>
+          fault(t.id, nth)
+            ? { observation: ["a"], reward: 0, done: false, success: false, error: "POST /step: HTTP 503", fault: true }
+            : { observation: ["a"], reward: 1, done: true, success: true },
+      };
+    },
+    demonstrator: () => async () => ["a"],
+  };
+}
+
+const loopOpts = { workerId: "w", policyVersion: 0, maxSteps: 3, maxStepTokens: 4, contextLength: 32, temperature: 1, greedy: true };
+
+test("runEpisodes: an episode an environment fault ends is reported and never returned; a malformed action is the agent's", async () => {
+  const env = faultyEnvironment((id) => id === "t1");
+  const requests = [0, 1, 2].map((i) => ({ task: env.sampleTask(new Rng(1), "train"), groupId: `g${i}`, trajId: `e${i}` }));
+  const faults: string[] = [];
+  const out = await runEpisodes(env, requests, eosPolicy, new Tokenizer(["a"]), new Rng(1), {
+    ...loopOpts,
+    onFault: (req, cause) => faults.push(`${req.trajId}: ${cause}`),
+  });
+  assert.deepEqual(
+    out.map((t) => t.trajId),
+    ["e0", "e2"],
+  );
+  assert.deepEqual(faults, ["e1: POST /step: HTTP 503"], "reported once: the episode stops at the fault");
+
+  // An error without `fault` (the environment refused the agent's action) is an ordinary step, trained on.
+  const picky: Environment = {
+    ...env,
+    start: async (t) => ({
+      task: t,
+      context: () => ["a"],
+      stateKey: () => t.id,
+      step: async () => ({ observation: ["a"], reward: 0, done: true, success: false, error: "malformed action" }),
+    }),
+  };
+  const scored = await runEpisodes(picky, requests.slice(0, 1), eosPolicy, new Tokenizer(["a"]), new Rng(1), {
+    ...loopOpts,
+    onFault: () => assert.fail("not a fault"),
+  });
+  assert.equal(scored.length, 1);
+  assert.equal(scored[0].success, false);
+});
+
+test("RolloutWorker: a group with a faulted episode is excluded whole and counted; an oversized episode is dropped, not fatal", async () => {
+  const spec = parseJob(
+    { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "w" }, spec: { rollout: { groupSize: 2, episodesPerUpdate: 4 } } },
+    "t",
+  ).spec;
+  // Group 0 (task t0) is clean; the first episode of group 1 (task t1) meets a fault.
+  const worker = new RolloutWorker(
+    "w0",
+    faultyEnvironment((id, nth) => id === "t1" && nth === 0),
+    new Tokenizer(["a"]),
+    spec,
+    32,
+    1,
+  );
+  const lines: string[] = [];
+  worker.log = (l) => lines.push(l);
+  const bus = new InMemoryBus();
+  const policy = scriptedPolicy([[EOS_STEP], [EOS_STEP], [EOS_STEP], [EOS_STEP]], 8);
+  const published = await worker.produce(2, policy, 0, bus);
+  assert.deepEqual(
+    published.map((t) => t.groupId),
+    ["w0.0.g0", "w0.0.g0"],
+  );
+  assert.equal((await bus.fetch(10, 0)).length, 2, "only the clean group reached the bus");
+  assert.deepEqual(
+    { episodes: worker.stats.episodes, envFaults: worker.stats.envFaults, excludedForFaults: worker.stats.excludedForFaults },
+    { episodes: 2, envFaults: 1, excludedForFaults: 2 },
+  );
+  assert.ok(
+    lines.some((l) => l.includes("environment fault, group w0.0.g2 excluded from training: episode w0.0.e2: POST /step: HTTP 503")),
+    lines.join("\n"),
+  );
+
+  // The bus refuses one trajectory as too large: that one is dropped, the rest published.
+  const clean = new RolloutWorker(
+    "w1",
+    faultyEnvironment(() => false),
+    new Tokenizer(["a"]),
+    spec,
+    32,
+    1,
+  );
+  clean.log = (l) => lines.push(l);
+  const sent: string[] = [];
+  const refusing = {
+    publish: async (t: Trajectory) => {
+      if (t.trajId === "w1.0.e1") throw new TrajectoryTooLargeError(t.trajId, 2_000_000, 1_048_576);
+      sent.push(t.trajId);
+    },
+    fetch: async () => [],
+    close: async () => {},
+  };
+  const out = await clean.produce(2, policy, 0, refusing);
+  assert.deepEqual(sent, ["w1.0.e0", "w1.0.e2", "w1.0.e3"]);
+  assert.deepEqual(
+    out.map((t) => t.trajId),
+    sent,
+  );
+  assert.equal(clean.stats.oversized, 1);
+  assert.ok(
+    lines.some((l) => l.includes("trajectory w1.0.e1 is 2000000 bytes compressed (with headers), above the NATS server's max_payload of 1048576 bytes")),
   );
 });

@@ -83,7 +83,7 @@ test("YAML's .inf and .nan are refused, inside environment.config too", () => {
 });
 
 test("rollout.replicas: 1e7 is refused up front", () => {
-  assert.deepEqual(errorsOf(withSpec({ rollout: { replicas: 1e7 } })), ["spec.rollout.replicas: must be <= 1024, got 10000000"]);
+  assert.deepEqual(errorsOf(withSpec({ rollout: { replicas: 1e7 } })), ["spec.rollout.replicas: must be <= 1000, got 10000000"]);
 });
 
 test("every number and integer of the spec has a finite minimum and maximum", () => {

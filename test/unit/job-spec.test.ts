@@ -2,6 +2,17 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseJob } from "../../common/job-spec.ts";
 import { ValidationError } from "../../common/schema.ts";
+import { MAX_REPLICAS } from "../../crds/steppojob.ts";
+import {
+  configMapName,
+  JOB_NAME_MESSAGE,
+  LONGEST_NAME_SUFFIX,
+  learnerPodName,
+  MAX_JOB_NAME_LENGTH,
+  pvcName,
+  rolloutPodName,
+  serviceName,
+} from "../../operator/names.ts";
 
 const minimal = { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "demo" } };
 
@@ -77,10 +88,37 @@ test("identity and metadata are checked", () => {
     errs.some((e) => e.startsWith("kind: must be")),
     errs.join("\n"),
   );
-  assert.ok(
-    errs.some((e) => e.startsWith("metadata.name: must match")),
-    errs.join("\n"),
-  );
+  assert.ok(errs.includes(`metadata.name: ${JOB_NAME_MESSAGE}`), errs.join("\n"));
   assert.deepEqual(errorsOf("just a string"), ["(document): must be a YAML mapping with apiVersion, kind, metadata and spec"]);
   assert.ok(errorsOf({ apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob" }).includes("metadata: is required"));
+});
+
+test("job names: one rule (a DNS-1035 label leaving room for the operator's suffixes), one message", () => {
+  const named = (name: string) => {
+    const doc = { ...minimal, metadata: { name } };
+    try {
+      parseJob(doc, "job.yaml");
+      return [];
+    } catch {
+      return errorsOf(doc);
+    }
+  };
+  const refusal = `metadata.name: ${JOB_NAME_MESSAGE}`;
+  assert.equal(MAX_JOB_NAME_LENGTH + LONGEST_NAME_SUFFIX, 63, "the longest child name is still a DNS label");
+  for (const bad of ["exp.v2", "a".repeat(254), "a".repeat(300), "a".repeat(MAX_JOB_NAME_LENGTH + 1), "Exp", "1job", "job-", ""]) {
+    assert.deepEqual(named(bad), [refusal], `name ${JSON.stringify(bad)}`);
+  }
+  const longest = `j${"0".repeat(MAX_JOB_NAME_LENGTH - 1)}`;
+  assert.deepEqual(named(longest), []);
+  assert.deepEqual(named("exp-v2"), []);
+  // Every child of the longest job name keeps the whole name and fits in a DNS label.
+  for (const child of [
+    learnerPodName(longest, 999),
+    rolloutPodName(longest, MAX_REPLICAS - 1),
+    pvcName(longest),
+    configMapName(longest),
+    serviceName(longest),
+  ]) {
+    assert.ok(child.startsWith(longest) && child.length <= 63, child);
+  }
 });

@@ -1,6 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CodecError, decodeTrajectory, encodeTrajectory, TRAJECTORY_CODEC_VERSION } from "../../common/trajectory-codec.ts";
+import { deflateRawSync } from "node:zlib";
+import {
+  CodecError,
+  COMPRESSED_CODEC_VERSION,
+  checkPayloadSize,
+  decodeTrajectory,
+  encodeTrajectory,
+  encodeTrajectoryCompressed,
+  MAX_INFLATED_BYTES,
+  TRAJECTORY_CODEC_VERSION,
+  TrajectoryTooLargeError,
+} from "../../common/trajectory-codec.ts";
 import type { StepRecord, Trajectory } from "../../common/trajectory.ts";
 
 /** Small deterministic PRNG (mulberry32) so failures reproduce. */
@@ -138,9 +149,9 @@ describe("trajectory codec", () => {
 
   it("classifies every error kind", () => {
     const bytes = encodeTrajectory(randomTraj(5));
-    const v2 = bytes.slice();
-    v2[2] = 2;
-    assert.match(expectCodecError(v2, "unknown-version").message, /version 2/);
+    const v3 = bytes.slice();
+    v3[2] = 3;
+    assert.match(expectCodecError(v3, "unknown-version").message, /wire version 3, this build reads versions 1 and 2/);
     expectCodecError(new Uint8Array(0), "truncated");
     expectCodecError(bytes.subarray(0, 2), "truncated");
     expectCodecError(bytes.subarray(0, bytes.length - 1), "truncated");
@@ -177,5 +188,69 @@ describe("trajectory codec", () => {
       }
     }
     assert.ok(flipsRejected > 0);
+  });
+
+  it("version 2 is the version-1 message compressed: exact round trip; version-1 payloads still decode", () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const t = randomTraj(seed, { truncated: seed % 2 === 0 });
+      const v2 = encodeTrajectoryCompressed(t);
+      assert.deepEqual([...v2.subarray(0, 3)], [0x53, 0x50, COMPRESSED_CODEC_VERSION]);
+      assertSameTraj(decodeTrajectory(v2), t);
+      assertSameTraj(decodeTrajectory(encodeTrajectory(t)), t);
+    }
+  });
+
+  it("an 8-step episode with ~30 KB observations (over 1 MiB as version 1) fits a 1 MiB max_payload compressed", () => {
+    const r = rng(99);
+    const word = () => Math.floor(r() * 2000); // a vocabulary of 2000 words
+    const steps: StepRecord[] = [];
+    let context: number[] = Array.from({ length: 33_000 }, word); // a full context window from the first step
+    for (let i = 0; i < 8; i++) {
+      context = [...context, ...Array.from({ length: 30_000 / 6 }, word)]; // ~30 KB of text, ~6 bytes a word
+      steps.push({
+        contextIds: Int32Array.from(context.slice(-33_000)),
+        actionIds: Int32Array.from({ length: 20 }, word),
+        logProbs: Float32Array.from({ length: 20 }, () => -r() * 5),
+        reward: 0,
+        done: i === 7,
+        stateKey: `s${i}`,
+      });
+    }
+    const t: Trajectory = { trajId: "big", workerId: "w", policyVersion: 3, taskId: "t", groupId: "g", family: "f", steps, truncated: false, success: false };
+    const MiB = 1024 * 1024;
+    assert.ok(encodeTrajectory(t).byteLength > MiB, `version 1: ${encodeTrajectory(t).byteLength} bytes`);
+    const v2 = encodeTrajectoryCompressed(t);
+    assert.doesNotThrow(() => checkPayloadSize("big", v2, MiB), `version 2: ${v2.byteLength} bytes`);
+    assertSameTraj(decodeTrajectory(v2), t);
+  });
+
+  it("the size check names the size and the server's max_payload", () => {
+    const payload = new Uint8Array(1000);
+    assert.doesNotThrow(() => checkPayloadSize("t", payload, 1256));
+    assert.throws(
+      () => checkPayloadSize("t-1", payload, 1255),
+      (err: Error) =>
+        err instanceof TrajectoryTooLargeError &&
+        err.bytes === 1256 &&
+        err.maxPayload === 1255 &&
+        err.message.startsWith("trajectory t-1 is 1256 bytes compressed (with headers), above the NATS server's max_payload of 1255 bytes"),
+    );
+  });
+
+  it("a compressed payload is bounded when inflated, and a broken one is a CodecError", () => {
+    const bomb = deflateRawSync(new Uint8Array(MAX_INFLATED_BYTES + 1));
+    const v2 = new Uint8Array(3 + bomb.byteLength);
+    v2.set([0x53, 0x50, 2]);
+    v2.set(bomb, 3);
+    assert.match(expectCodecError(v2, "malformed").message, /inflates to more than/);
+    const good = encodeTrajectoryCompressed(randomTraj(3));
+    expectCodecError(good.subarray(0, good.length - 4));
+    expectCodecError(Uint8Array.of(0x53, 0x50, 2, 0xff, 0xff));
+    // A compressed payload must hold a version-1 message, not another compressed one.
+    const nested = deflateRawSync(good);
+    const twice = new Uint8Array(3 + nested.byteLength);
+    twice.set([0x53, 0x50, 2]);
+    twice.set(nested, 3);
+    expectCodecError(twice, "malformed");
   });
 });

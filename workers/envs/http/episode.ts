@@ -3,9 +3,10 @@
 //
 // A /step that fails — no reply within the deadline, no connection, an HTTP error status, a body that
 // is not JSON or not the protocol's shape — is not an exception: the step gets an error observation
-// (reward 0, not done) that says so, StepOutcome.error carries the cause, and the episode continues,
-// so the agent may try again; the step budget ends an episode whose server stays silent. The server's
-// state after such a step is unknown to the client (it may or may not have applied the action).
+// (reward 0, not done) that says so, StepOutcome.error carries the cause and StepOutcome.fault is set: the
+// agent loop ends the episode there and leaves it (and its group) out of training, since reward 0 would
+// score the environment's failure as the agent's. A malformed action is not a fault: the server answers
+// it with an `error` in a normal reply. The server's state after a failed step is unknown to the client.
 import type { Episode, StepOutcome, Task } from "../../environment.ts";
 import type { EnvClient, FailureKind } from "./client.ts";
 import { EnvRequestError } from "./client.ts";
@@ -91,7 +92,7 @@ export class HttpEpisode implements Episode {
       const observation = this.observe(FAILURE_WORDS[err.kind]);
       // The state is unknown now; key it by what the agent saw so it matches no state the server named.
       this.state = undefined;
-      return { observation, reward: 0, done: false, success: false, error: err.message };
+      return { observation, reward: 0, done: false, success: false, error: err.message, fault: true };
     }
   }
 }

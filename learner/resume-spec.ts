@@ -1,0 +1,116 @@
+// Resuming under a changed spec. A checkpoint stores the spec it was trained under (a copy, and a hash of
+// its training-relevant part); a run that finds a checkpoint compares that spec with its own and refuses to
+// resume when anything that shapes the training changed (estimator, model, environment, batch …): the
+// old weights and optimizer state would silently continue under new settings while the summary claimed
+// the new ones. Only the changes listed in RESUME_SAFE_FIELDS are allowed. `steppo run --fresh` (and
+// `steppo learner --fresh`) starts over instead, setting the old checkpoints aside (never deleting them).
+import { createHash } from "node:crypto";
+import { mkdir, rename } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { StepPOJobSpec } from "../crds/steppojob.ts";
+import { listCheckpoints } from "./checkpoint-store.ts";
+
+/**
+ * Spec fields (a field, or a whole object by its path) a run may change and still resume: how long it
+ * trains, how often it evaluates and checkpoints, how many workers produce episodes and where pods run.
+ * None of them changes what one update computes.
+ */
+export const RESUME_SAFE_FIELDS: readonly string[] = [
+  "training.updates",
+  "training.evalEvery",
+  "training.successRate",
+  "checkpoint.interval",
+  "checkpoint.keep",
+  "checkpoint.dir",
+  "checkpoint.size",
+  "checkpoint.storageClassName",
+  "checkpoint.existingClaim",
+  "rollout.replicas",
+  "rollout.minReplicas",
+  "rollout.maxReplicas",
+  "rollout.autoscale",
+  "rollout.image",
+  "rollout.resources",
+  "learner.image",
+  "learner.resources",
+  "learner.nodeSelector",
+  "learner.tolerations",
+  "nats",
+  "runPolicy",
+];
+
+function isSafe(path: string): boolean {
+  return RESUME_SAFE_FIELDS.some((safe) => path === safe || path.startsWith(`${safe}.`));
+}
+
+/** Leaf values by dotted path, as JSON stores them (arrays are one leaf; undefined fields are absent). */
+function leaves(value: unknown, prefix = "", out = new Map<string, string>()): Map<string, string> {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) leaves(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (value !== undefined) out.set(prefix, JSON.stringify(value));
+  return out;
+}
+
+/** Paths whose values differ between two specs, sorted, with the old and new value (JSON, or "(unset)"). */
+export function specChanges(before: StepPOJobSpec, after: StepPOJobSpec): { path: string; before: string; after: string }[] {
+  const a = leaves(JSON.parse(JSON.stringify(before)));
+  const b = leaves(JSON.parse(JSON.stringify(after)));
+  const paths = [...new Set([...a.keys(), ...b.keys()])].filter((p) => a.get(p) !== b.get(p)).sort();
+  return paths.map((path) => ({ path, before: a.get(path) ?? "(unset)", after: b.get(path) ?? "(unset)" }));
+}
+
+/** The spec without the fields a resume may change, canonically serialised (sorted keys). */
+function trainingRelevant(spec: StepPOJobSpec): string {
+  const kept = [...leaves(JSON.parse(JSON.stringify(spec)))].filter(([path]) => !isSafe(path)).sort(([x], [y]) => (x < y ? -1 : 1));
+  return JSON.stringify(kept);
+}
+
+/** Hash of the training-relevant part of a spec: stored in every checkpoint, equal means "resume is fine". */
+export function trainingSpecHash(spec: StepPOJobSpec): string {
+  return createHash("sha256").update(trainingRelevant(spec)).digest("hex");
+}
+
+export class ResumeSpecError extends Error {
+  constructor(
+    readonly checkpoint: string,
+    readonly fields: string[],
+    detail: string,
+  ) {
+    super(
+      `checkpoint ${checkpoint} was trained under another spec: ${detail}. Resuming would continue that training under the new settings. ` +
+        `Restore the old values, or start over with --fresh (the old checkpoints are moved aside). ` +
+        `Changes allowed on resume: ${RESUME_SAFE_FIELDS.join(", ")}.`,
+    );
+    this.name = "ResumeSpecError";
+  }
+}
+
+/**
+ * Throws ResumeSpecError naming every training-relevant field that differs between the checkpoint's spec
+ * and the current one. `storedHash` (absent in checkpoints written before hashes) short-cuts the usual case.
+ */
+export function checkResumeSpec(checkpoint: string, stored: { spec: StepPOJobSpec; specHash?: string }, current: StepPOJobSpec): void {
+  if (stored.specHash !== undefined && stored.specHash === trainingSpecHash(current)) return;
+  const unsafe = specChanges(stored.spec, current).filter((c) => !isSafe(c.path));
+  if (unsafe.length === 0) return;
+  const detail = unsafe.map((c) => `${c.path} ${c.before} → ${c.after}`).join(", ");
+  throw new ResumeSpecError(
+    checkpoint,
+    unsafe.map((c) => c.path),
+    detail,
+  );
+}
+
+/**
+ * `--fresh`: moves every checkpoint in `dir` into `dir/replaced-<time>/` so the run starts over while the
+ * old training stays recoverable (the directory may be a volume mount, so files move, not the directory).
+ * Returns the folder they went to, or undefined when there were none.
+ */
+export async function setAsideCheckpoints(dir: string, now = new Date()): Promise<string | undefined> {
+  const found = await listCheckpoints(dir);
+  if (found.length === 0) return undefined;
+  const aside = join(dir, `replaced-${now.toISOString().replace(/[:.]/g, "-")}`);
+  await mkdir(aside, { recursive: true });
+  for (const { path } of found) await rename(path, join(aside, basename(path)));
+  return aside;
+}
