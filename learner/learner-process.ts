@@ -33,6 +33,7 @@ import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { recordUpdate } from "./run-record.ts";
 import { mountDashboard } from "./dashboard/server.ts";
 import { serviceName } from "../operator/names.ts";
+import { otherRuntimeMessage, runStateKind } from "./run-state-kind.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
 import { redactUrl } from "../common/secrets.ts";
@@ -158,7 +159,15 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     // The same rule as `steppo run`: a checkpoint trained under another spec is never resumed silently.
     if (restored) checkResumeSpec(restored.path, restored.meta, learner.spec);
     const putProgress = progressWriter(kv, log);
-    if (restored) {
+    const kind = restored ? runStateKind(restored.meta.run, learner.version) : undefined;
+    if (restored && kind === "embedded") throw new Error(otherRuntimeMessage(restored.path, kind, learner.version));
+    if (restored && kind === "warm-start") {
+      // A warm start: the behaviour-cloned policy and its evaluation, no RL yet; this run starts from it.
+      const warm = restored.meta.run as unknown as { initial?: Record<string, number>; demonstrations?: number };
+      state = freshRunState(warm.initial ?? (await evaluate()), warm.demonstrations);
+      log(`started from the warm start ${restored.path}`);
+      await warmUpCritic(env, tokenizer, learner, policy, log);
+    } else if (restored) {
       state = restored.meta.run;
       log(`resumed from ${restored.path} at update ${learner.version} (${state.accounting.consumed} trajectories consumed, ${state.accounting.stale} stale)`);
     } else {

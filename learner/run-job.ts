@@ -10,11 +10,12 @@ import { RolloutWorker } from "../workers/rollout-worker.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import { type CurvePoint, writeCurveCsv, writeCurveSvg } from "./report.ts";
 import { recordUpdate } from "./run-record.ts";
+import { otherRuntimeMessage, runStateKind } from "./run-state-kind.ts";
 import { formatRates, initialPoint, type RunSummary, summarize, updatePoint, warmUp, warmUpCritic } from "./run-phases.ts";
 import { partitionTrajectories } from "./trajectory-check.ts";
 import { checkResumeSpec, setAsideCheckpoints } from "./resume-spec.ts";
 import { measuredAt, setUpRun } from "./run-setup.ts";
-import { loadWarmStart } from "./warm-start.ts";
+import { loadWarmStart, type WarmStart } from "./warm-start.ts";
 
 export type { RunSummary };
 export { asTokenPolicy } from "./run-setup.ts";
@@ -88,7 +89,9 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     if (aside) log(`--fresh: moved the existing checkpoints to ${aside}`);
   }
   const restored = await restoreLearner<RunState>(ckptDir, learner, tokenizer, log);
-  if (restored) {
+  const kind = restored ? runStateKind(restored.meta.run, learner.version) : undefined;
+  if (restored && kind === "distributed") throw new Error(otherRuntimeMessage(restored.path, kind, learner.version));
+  if (restored && kind === "embedded") {
     checkResumeSpec(restored.path, restored.meta, learner.spec);
     state = restored.meta.run;
     for (const w of workers) {
@@ -98,7 +101,14 @@ export async function runJob(job: StepPOJob, opts: RunOptions): Promise<RunSumma
     log(`resumed from ${restored.path} at update ${learner.version}`);
   } else {
     state = { envSteps: 0, workers: [], curve: [], initial: {}, checkpoints: [] };
-    if (opts.warmStart) {
+    if (restored) {
+      // A warm start in the run's own checkpoint directory (copied there, or left by the distributed learner's
+      // start): its weights are loaded already; start from them as from --warm-start.
+      const warm = restored.meta.run as unknown as Partial<WarmStart>;
+      state.demonstrations = warm.demonstrations;
+      state.initial = warm.initial ?? (await evaluate());
+      log(`started from the warm start ${restored.path}`);
+    } else if (opts.warmStart) {
       const warm = await loadWarmStart(opts.warmStart, learner, tokenizer, log);
       state.demonstrations = warm.demonstrations;
       state.initial = warm.initial;

@@ -136,4 +136,15 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
     learner.kill("SIGTERM");
     assert.equal(await exitCode(learner, 30_000), 0, learner.lines.slice(-10).join("\n"));
   });
+
+  it("a run directory moves between runtimes only where it can: an embedded checkpoint is refused by the distributed learner, by name", async () => {
+    const jobFile = ws.writeJob({ name: "cross-runtime", updates: 3, replicas: 1 });
+    const runDir = join(ws.dir, "run-cross");
+    assert.equal(await exitCode(startSteppo("embedded", ["run", jobFile, "--updates", "1", "--run-dir", runDir]), 90_000), 0);
+    const dist = startSteppo("distributed", ["run", jobFile, "--nats", server.url, "--workers", "1", "--run-dir", runDir]);
+    assert.notEqual(await exitCode(dist, 90_000), 0);
+    const out = dist.lines.join("\n");
+    assert.match(out, /was written by `steppo run` \(the embedded runtime\) at update 1; .*start over with --fresh/);
+    assert.doesNotMatch(out, /TypeError/);
+  });
 });

@@ -27,7 +27,7 @@ metadata:
   name: ${o.name}
 spec:
   seed: 3
-  algorithm: {epochs: 1, minibatchSteps: 32}
+  algorithm: {epochs: 1, minibatchSteps: 32, criticWarmup: {episodes: 16}}
   model: {dModel: 16, layers: 1, heads: 2, contextLength: 128}
   environment: {name: multihop-qa, maxSteps: 3, maxStepTokens: 12${o.toolLatencyMs ? `, toolLatencyMs: [${o.toolLatencyMs.join(", ")}]` : ""}}
   warmup: {enabled: false}
