@@ -1,11 +1,16 @@
-// What one training minibatch costs on the wasm backend, two changes measured side by side
-// → bench/results/training-step.json:
+// What one training minibatch costs on the wasm backend → bench/results/training-step.json:
 //  1. the model's matrix products with tfjs's own gradient (tf.matMul, whose backward pass passes the
 //     transposes as transposeA/transposeB flags) against learner/matmul.ts (explicit transposes, plain
-//     products), on the shapes of one tiny-model minibatch: 32 steps of 101 tokens (3232 rows), dModel 64,
-//     4 heads, a 125-word vocabulary; each product's value and both gradients;
+//     products; batched products as one depthwise convolution), on the shapes of one tiny-model minibatch:
+//     32 steps of 101 tokens (3232 rows), dModel 64, 4 heads, a 125-word vocabulary; value and both gradients;
 //  2. one behaviour-cloning minibatch of 32 steps of ragged length (contexts of 40–100 tokens, as in
-//     textworld) packed whole against summed over length-sorted micro-batches (learner/micro-batch.ts).
+//     textworld) packed whole against summed over length-sorted micro-batches (learner/micro-batch.ts);
+//  3. utilisation: the counted FLOPs of one full PPO minibatch of the quickstart model (64 step samples,
+//     forward + backward of every product, attention included) per second, over the GFLOP/s of a large
+//     square 2-D tf.matMul measured in the same run (wasm's best case);
+//  4. the previous implementation against this one (bench/baseline.ts: a worktree of the commit before the
+//     speed change, imported into this process): one PPO update of a quickstart batch (32 episodes) and one
+//     behaviour-cloning epoch of the quickstart's 600 demonstrations.
 // The two versions of each alternate rep by rep so they share the machine's noise; medians and ratios.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -15,10 +20,13 @@ import { selectBackend, tf } from "../learner/backend.ts";
 import { matMul, matMulTransposed } from "../learner/matmul.ts";
 import { PolicyModel } from "../learner/model.ts";
 import { minibatchGradients } from "../learner/micro-batch.ts";
-import { cloneGradients } from "../learner/ppo-loss.ts";
+import { cloneGradients, type LossConfig, ppoGradients } from "../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../learner/step-batch.ts";
+import { oldVsNew } from "./training-step/old-vs-new.ts";
 
 const REPS = Number(process.env.STEPPO_BENCH_REPS ?? 9);
+/** Reps of the whole-update and whole-epoch comparison (each rep runs both versions once). */
+const REPS_SIDE_BY_SIDE = Number(process.env.STEPPO_BENCH_SIDE_BY_SIDE_REPS ?? 3);
 const ROWS = 3232;
 const D = 64;
 const VOCAB = 125;
@@ -64,16 +72,16 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** 32 cloning steps, contexts of 40–100 tokens spread evenly, 15 action tokens: 55–115 in all (textworld's range). */
-function raggedSteps(): StepSample[] {
-  return Array.from({ length: 32 }, (_, i) => {
-    const context = 40 + Math.round((i * 60) / 31);
+/** `n` cloning steps, contexts of 40–100 tokens spread evenly, 15 action tokens: 55–115 in all (textworld's range). */
+function raggedSteps(n = 32, vocab = VOCAB): StepSample[] {
+  return Array.from({ length: n }, (_, i) => {
+    const context = 40 + Math.round((i * 60) / (n - 1));
     return {
       trajId: `t${i}`,
       workerId: "w",
       policyVersion: 0,
-      contextIds: Int32Array.from({ length: context }, (_, j) => 1 + ((i * 7 + j * 3) % (VOCAB - 1))),
-      actionIds: Int32Array.from({ length: 15 }, (_, j) => 1 + ((i + j * 5) % (VOCAB - 1))),
+      contextIds: Int32Array.from({ length: context }, (_, j) => 1 + ((i * 7 + j * 3) % (vocab - 1))),
+      actionIds: Int32Array.from({ length: 15 }, (_, j) => 1 + ((i + j * 5) % (vocab - 1))),
       behaviourLogProbs: new Float32Array(15),
       oldLogProbs: new Float32Array(15),
       advantages: new Float32Array(15),
@@ -107,6 +115,68 @@ function minibatchMs(): { wholeMs: number; microBatchedMs: number; speedup: numb
   return { wholeMs: median(w), microBatchedMs: median(m), speedup: median(w) / median(m) };
 }
 
+/** GFLOP/s of a plain n×n·n×n tf.matMul: the best the backend does, the denominator of `utilisation`. */
+function squarePeakGflops(n = 1024): number {
+  const a = tf.randomNormal([n, n], 0, 1, "float32", 3);
+  const b = tf.randomNormal([n, n], 0, 1, "float32", 4);
+  const times: number[] = [];
+  for (let r = 0; r < REPS + 1; r++) {
+    const t0 = performance.now();
+    const y = tf.matMul(a, b);
+    y.dataSync();
+    if (r > 0) times.push(performance.now() - t0);
+    y.dispose();
+  }
+  tf.dispose([a, b]);
+  return (2 * n ** 3) / 1e6 / median(times);
+}
+
+/**
+ * FLOPs of the products of forward + backward on packed micro-batches of `samples` (the micro-batching of
+ * learner/micro-batch.ts: length-sorted, 8 steps each): per layer q/k/v, attention scores and mix, output
+ * projection and the MLP at every position; the heads at the loss's positions only; backward = 2 × forward.
+ */
+export function minibatchFlops(samples: StepSample[], d: number, layers: number, vocab: number, microBatch = 8): number {
+  const sorted = [...samples].sort((x, y) => x.contextIds.length + x.actionIds.length - (y.contextIds.length + y.actionIds.length));
+  let forward = 0;
+  for (let i = 0; i < sorted.length; i += microBatch) {
+    const mb = sorted.slice(i, i + microBatch);
+    const B = mb.length;
+    const T = Math.max(...mb.map((x) => x.contextIds.length + x.actionIds.length));
+    const P = mb.reduce((n, x) => n + x.actionIds.length, 0);
+    const perLayer = 2 * B * T * d * (3 * d + d + 8 * d) + 2 * 2 * B * T * T * d; // projections + MLP; scores + mix (all heads)
+    forward += layers * perLayer + 2 * P * d * (vocab + 1);
+  }
+  return 3 * forward;
+}
+
+/** Median ms of one PPO minibatch of the quickstart model (64 samples) and its utilisation of `peak`. */
+function ppoUtilisation(peakGflops: number): { samples: number; gflop: number; ms: number; gflops: number; utilisation: number } {
+  const vocab = 297; // the quickstart's vocabulary
+  const model = new PolicyModel({ vocabSize: vocab, dModel: D, layers: 2, heads: 4, contextLength: 128 }, 1);
+  const samples = raggedSteps(64, vocab).map((x, i) => ({
+    ...x,
+    advantages: new Float32Array(x.actionIds.length).fill((i % 3) - 1),
+    valueTargets: Float32Array.of(i % 2),
+    oldValues: Float32Array.of(0),
+    valueOffsets: Int32Array.of(0),
+  }));
+  const cfg: LossConfig = { ratio: "step", clip: 0.05, valueCoef: 0.5, entropyCoef: 0, klCoef: 0, importanceCap: 2, temperature: 1 };
+  const once = () => {
+    const t0 = performance.now();
+    const { grads } = minibatchGradients(samples, (p, norm) => ppoGradients(model, p, cfg, norm));
+    for (const g of Object.values(grads)) g.dataSync();
+    tf.dispose(Object.values(grads));
+    return performance.now() - t0;
+  };
+  once();
+  const ms = median(Array.from({ length: REPS }, once));
+  model.dispose();
+  const gflop = minibatchFlops(samples, D, 2, vocab) / 1e9;
+  const gflops = gflop / (ms / 1000);
+  return { samples: samples.length, gflop, ms, gflops, utilisation: gflops / peakGflops };
+}
+
 export async function main(): Promise<void> {
   const backend = await selectBackend("wasm", () => {});
   const rows = CASES.map((c) => {
@@ -127,6 +197,13 @@ export async function main(): Promise<void> {
   });
   const totals = { tfjsMs: rows.reduce((s, r) => s + r.tfjsMs, 0), oursMs: rows.reduce((s, r) => s + r.oursMs, 0) };
   const minibatch = minibatchMs();
+  const peakGflops = squarePeakGflops();
+  const ppo = ppoUtilisation(peakGflops);
+  process.stderr.write(
+    `  square 1024³ tf.matMul ${peakGflops.toFixed(1)} GFLOP/s; one PPO minibatch (64 steps) ${ppo.ms.toFixed(0)} ms for ${ppo.gflop.toFixed(2)} GFLOP: ` +
+      `${ppo.gflops.toFixed(1)} GFLOP/s, utilisation ${ppo.utilisation.toFixed(2)}\n`,
+  );
+  const sideBySide = await oldVsNew(REPS_SIDE_BY_SIDE, (line) => process.stderr.write(`  ${line}\n`));
   process.stderr.write(
     `  the ${rows.length} products together: ${totals.tfjsMs.toFixed(0)} → ${totals.oursMs.toFixed(0)} ms (×${(totals.tfjsMs / totals.oursMs).toFixed(1)}); ` +
       `one ragged cloning minibatch: whole ${minibatch.wholeMs.toFixed(0)} ms, micro-batched ${minibatch.microBatchedMs.toFixed(0)} ms (×${minibatch.speedup.toFixed(2)})\n`,
@@ -139,6 +216,9 @@ export async function main(): Promise<void> {
       "products: value + both gradients of each matrix product of a tiny-model training minibatch (32 steps × 101 tokens), tfjs's tf.matMul " +
       "gradient (transpose flags) vs learner/matmul.ts (explicit transposes). minibatch: one behaviour-cloning minibatch of 32 steps with " +
       "contexts of 40–100 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
+      "utilisation: counted FLOPs of one PPO minibatch of the quickstart model (64 steps, forward + backward of every product) per second over " +
+      "peakGflops, a 1024³ tf.matMul in the same run. previousImplementation: the commit before the speed change (a git worktree) against this " +
+      "code, one PPO update of a 32-episode quickstart batch and one cloning epoch of the quickstart's 600 demonstrations, alternating. " +
       `Each pair alternates rep by rep; medians of ${REPS} reps.`,
     date: new Date().toISOString(),
     node: process.version,
@@ -148,6 +228,10 @@ export async function main(): Promise<void> {
     products: rows,
     totals: { ...totals, speedup: totals.tfjsMs / totals.oursMs },
     minibatch,
+    peakGflops,
+    ppoMinibatch: ppo,
+    utilisation: ppo.utilisation,
+    previousImplementation: sideBySide,
   };
   writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
 }

@@ -1,0 +1,116 @@
+// The previous implementation against this one, on whole units of work: one PPO update of a quickstart
+// batch and one behaviour-cloning epoch of the quickstart's demonstrations. Both learners start from the
+// same seed and take turns on the same data; each rep runs each once.
+import { Rng } from "../../common/rng.ts";
+import type { Trajectory } from "../../common/trajectory.ts";
+import type { StepPOJob } from "../../crds/steppojob.ts";
+import { collectDemonstrations } from "../../learner/demonstrations.ts";
+import { Learner } from "../../learner/learner.ts";
+import { modelConfig, PolicyModel } from "../../learner/model.ts";
+import { asTokenPolicy } from "../../learner/run-setup.ts";
+import { Tokenizer } from "../../learner/tokenizer.ts";
+import { type EpisodeRequest, runEpisodes } from "../../workers/agent-loop.ts";
+import { openEnvironment } from "../../workers/envs/registry.ts";
+import { join } from "node:path";
+import { loadJobFile } from "../../common/job-spec.ts";
+import { baselineCheckout, SPEED_BASELINE_REV } from "./baseline.ts";
+
+/** What both versions' learners offer: an update on trajectories, behaviour cloning on steps. */
+interface LearnerLike {
+  update(batch: Trajectory[]): unknown;
+  warmup(steps: { contextIds: Int32Array; actionIds: Int32Array }[], epochs: number, minibatchSteps: number, learningRate: number): number[];
+  dispose(): void;
+}
+
+export interface SideBySide {
+  baseline: string;
+  reps: number;
+  update: { episodes: number; steps: number; previousMs: number; currentMs: number; speedup: number };
+  cloningEpoch: { demonstrationSteps: number; previousMs: number; currentMs: number; speedup: number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+}
+
+function timed(f: () => void): number {
+  const t0 = performance.now();
+  f();
+  return performance.now() - t0;
+}
+
+export async function oldVsNew(reps: number, log: (line: string) => void): Promise<SideBySide> {
+  const dir = baselineCheckout();
+  const root = join(import.meta.dirname, "..", "..");
+  const job: StepPOJob = loadJobFile(join(root, "examples", "quickstart.yaml"));
+  const old = (await import(join(dir, "learner", "learner.ts"))) as { Learner: new (c: unknown, s: unknown) => LearnerLike };
+  const oldParse = (await import(join(dir, "common", "job-spec.ts"))) as { parseJob: (raw: unknown, source: string) => StepPOJob };
+  const env = await openEnvironment(job.spec.environment, job.spec.seed);
+  const tokenizer = new Tokenizer(env.vocabulary());
+  const config = modelConfig(job.spec.model, tokenizer.size);
+  // tfjs variable names are global and both versions number their models from 1: take #1 here and free it.
+  new PolicyModel(config, 0).dispose();
+  const current = new Learner(config, job.spec);
+  // The baseline's schema predates some fields: give it the job as written, with its own defaults.
+  const previous = new old.Learner(config, oldParse.parseJob(loadRaw(job), "quickstart").spec);
+
+  const rng = new Rng(7);
+  const requests: EpisodeRequest[] = Array.from({ length: job.spec.rollout.episodesPerUpdate }, (_, i) => ({
+    task: env.sampleTask(rng, "train"),
+    groupId: `g${i}`,
+    trajId: `e${i}`,
+  }));
+  const batch = await runEpisodes(env, requests, asTokenPolicy(current.model), tokenizer, rng, {
+    workerId: "bench",
+    policyVersion: 0,
+    maxSteps: job.spec.environment.maxSteps,
+    maxStepTokens: job.spec.environment.maxStepTokens,
+    contextLength: config.contextLength,
+    temperature: job.spec.rollout.temperature,
+    greedy: false,
+  });
+  const w = job.spec.warmup;
+  const demos = await collectDemonstrations(env, tokenizer, new Rng(8), {
+    episodes: w.demonstrations,
+    suboptimalFraction: w.suboptimalFraction,
+    maxSteps: job.spec.environment.maxSteps,
+    maxStepTokens: job.spec.environment.maxStepTokens,
+    contextLength: config.contextLength,
+  });
+  const steps = batch.reduce((n, t) => n + t.steps.length, 0);
+  log(`side by side with ${SPEED_BASELINE_REV} (${dir}): a ${batch.length}-episode batch (${steps} steps), ${demos.steps.length} demonstration steps`);
+
+  const u = { previous: [] as number[], current: [] as number[] };
+  const c = { previous: [] as number[], current: [] as number[] };
+  for (let r = 0; r < reps; r++) {
+    u.previous.push(timed(() => previous.update(batch)));
+    u.current.push(timed(() => current.update(batch)));
+    c.previous.push(timed(() => previous.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
+    c.current.push(timed(() => current.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
+    log(
+      `rep ${r + 1}/${reps}: update ${u.previous.at(-1)?.toFixed(0)} → ${u.current.at(-1)?.toFixed(0)} ms, ` +
+        `cloning epoch ${c.previous.at(-1)?.toFixed(0)} → ${c.current.at(-1)?.toFixed(0)} ms`,
+    );
+  }
+  previous.dispose();
+  current.dispose();
+  const side = (x: { previous: number[]; current: number[] }) => ({
+    previousMs: median(x.previous),
+    currentMs: median(x.current),
+    speedup: median(x.previous) / median(x.current),
+  });
+  return {
+    baseline: SPEED_BASELINE_REV,
+    reps,
+    update: { episodes: batch.length, steps, ...side(u) },
+    cloningEpoch: { demonstrationSteps: demos.steps.length, ...side(c) },
+  };
+}
+
+/** The job as a plain manifest without the fields the baseline's schema does not know. */
+function loadRaw(job: StepPOJob): unknown {
+  const raw = JSON.parse(JSON.stringify(job)) as { spec: { algorithm: Record<string, unknown>; environment: { config?: Record<string, unknown> } } };
+  delete raw.spec.algorithm.criticWarmup;
+  return raw;
+}
