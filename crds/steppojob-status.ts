@@ -5,7 +5,11 @@
 import * as s from "../common/schema.ts";
 
 export const PHASES = ["Pending", "Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"] as const;
-export const CONDITION_TYPES = ["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"] as const;
+/**
+ * PodsHealthy: False while a pod cannot start (unschedulable, image pull, crash loop, OOM), with the pod's
+ * reason. CleanupBlocked: True while a deleted job's NATS resources cannot be deleted (finalizer).
+ */
+export const CONDITION_TYPES = ["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed", "PodsHealthy", "CleanupBlocked"] as const;
 export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
 
 export const conditionSchema = s.object(

@@ -7,6 +7,7 @@ import { type InformerSet, makeInformers, startInformers, stopInformers } from "
 import type { Clients } from "./kube.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { JOB_KIND, jobKey } from "./names.ts";
+import { JetStreamCleaner, type NatsCleaner } from "./nats-cleanup.ts";
 import { WorkQueue } from "./queue.ts";
 import { ProgressWatcher } from "./progress-watch.ts";
 import { Reconciler } from "./reconciler.ts";
@@ -21,6 +22,11 @@ export interface ControllerOptions {
   /** Watch each job's learner progress in its NATS KV bucket (default true). */
   watchProgress?: boolean;
   natsCredsFile?: string;
+  /**
+   * Put the steppo.dev/cleanup finalizer on jobs and delete a deleted job's NATS resources before it goes
+   * (default true).
+   */
+  natsCleanup?: boolean;
 }
 
 export class Controller {
@@ -29,6 +35,7 @@ export class Controller {
   readonly reconciler: Reconciler;
   readonly metrics: OperatorMetrics;
   readonly progress?: ProgressWatcher;
+  readonly cleaner?: NatsCleaner;
   private running: Promise<void>[] = [];
   private synced = false;
 
@@ -45,7 +52,15 @@ export class Controller {
       },
     });
     if (o.watchProgress ?? true) this.progress = new ProgressWatcher({ onChange: (key) => this.queue.add(key), log: o.log, credsFile: o.natsCredsFile });
-    this.reconciler = new Reconciler(c, this.caches, { defaults: o.defaults, host: o.host, log: o.log, metrics: this.metrics, progress: this.progress });
+    if (o.natsCleanup ?? true) this.cleaner = new JetStreamCleaner({ log: o.log, credsFile: o.natsCredsFile });
+    this.reconciler = new Reconciler(c, this.caches, {
+      defaults: o.defaults,
+      host: o.host,
+      log: o.log,
+      metrics: this.metrics,
+      progress: this.progress,
+      cleaner: this.cleaner,
+    });
     this.metrics.queueDepth = () => this.queue.length;
     this.metrics.jobsByPhase = () => {
       const m = new Map<string, number>();
@@ -89,6 +104,7 @@ export class Controller {
     await stopInformers(this.caches);
     await Promise.all(this.running);
     await this.progress?.stop();
+    await this.cleaner?.close();
     this.running = [];
     this.synced = false;
   }

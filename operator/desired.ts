@@ -41,6 +41,7 @@ export type JobObject = Omit<StepPOJob, "metadata"> & {
     resourceVersion?: string;
     creationTimestamp?: string | Date;
     deletionTimestamp?: string | Date;
+    finalizers?: string[];
   };
   status?: import("../crds/steppojob-status.ts").StepPOJobStatus;
 };

@@ -26,6 +26,8 @@ export interface OperatorOptions {
   watchProgress?: boolean;
   /** NATS credentials file for those reads. */
   natsCredsFile?: string;
+  /** Finalizer + NATS cleanup of deleted jobs (default true). */
+  natsCleanup?: boolean;
 }
 
 export interface RunningOperator {
@@ -61,6 +63,7 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Running
       metrics,
       watchProgress: opts.watchProgress,
       natsCredsFile: opts.natsCredsFile,
+      natsCleanup: opts.natsCleanup,
     });
     await controller.start();
   };

@@ -3,6 +3,7 @@
 // deadline fails a job; ttlSecondsAfterFinished deletes it; two replicas elect one leader.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { SKIP_NATS_CLEANUP_ANNOTATION } from "../../operator/finalizer.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { createJob, eventually, getJob, type Harness, jobPods, names, setPodPhase, startHarness } from "../support/operator-harness.ts";
 
@@ -58,10 +59,16 @@ describe("operator failure handling on a real kube-apiserver", () => {
   });
 
   test("activeDeadlineSeconds fails the job; ttlSecondsAfterFinished deletes it", async () => {
-    await createJob(h.clients, "deadline", {
-      rollout: { replicas: 1 },
-      runPolicy: { activeDeadlineSeconds: 1, ttlSecondsAfterFinished: 1, cleanPodPolicy: "All" },
-    });
+    await createJob(
+      h.clients,
+      "deadline",
+      {
+        rollout: { replicas: 1 },
+        runPolicy: { activeDeadlineSeconds: 1, ttlSecondsAfterFinished: 1, cleanPodPolicy: "All" },
+      },
+      // No NATS server in this suite: the documented escape hatch lets the finalizer go without NATS cleanup.
+      { annotations: { [SKIP_NATS_CLEANUP_ANNOTATION]: "true" } },
+    );
     const st = await eventually(
       "Failed by deadline",
       async () => {
