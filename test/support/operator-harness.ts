@@ -151,6 +151,16 @@ export async function setPodPhase(
   await c.core.patchNamespacedPodStatus({ namespace, name, body: [{ op: "add", path: "/status", value: status }] });
 }
 
+/** Plays the kubelet for a container that cannot start: Pending, its first container waiting with `reason`. */
+export async function setPodWaiting(c: Clients, name: string, reason: string, message: string, namespace = "default"): Promise<void> {
+  const container = (await c.core.readNamespacedPod({ namespace, name })).spec!.containers[0].name;
+  const status = {
+    phase: "Pending",
+    containerStatuses: [{ name: container, image: "x", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason, message } } }],
+  };
+  await c.core.patchNamespacedPodStatus({ namespace, name, body: [{ op: "add", path: "/status", value: status }] });
+}
+
 export function names(pods: V1Pod[]): string[] {
   return pods.map((p) => p.metadata!.name!);
 }

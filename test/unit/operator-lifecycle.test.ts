@@ -5,9 +5,14 @@ import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import { parseJob } from "../../common/job-spec.ts";
 import { natsJobRef } from "../../common/nats/names.ts";
-import type { JobObject } from "../../operator/desired.ts";
+import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
+import { desiredLearnerPod, type JobObject } from "../../operator/desired.ts";
 import { cleanupStatus, FINALIZER, hasFinalizer, planFinalize, SKIP_NATS_CLEANUP_ANNOTATION } from "../../operator/finalizer.ts";
 import { jobStreams } from "../../operator/nats-cleanup.ts";
+import { plan } from "../../operator/plan.ts";
+import { podProblem } from "../../operator/pod-health.ts";
+import { checkProgress } from "../../operator/progress-check.ts";
+import { displayFields } from "../../operator/status-fields.ts";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
 
@@ -55,5 +60,108 @@ describe("finalizer", () => {
       "KV_steppo-ns_j",
       "OBJ_steppo-ns_j-weights",
     ]);
+  });
+});
+
+const waiting = (name: string, reason: string, message = `${reason} message`, extra: Partial<V1Pod["status"]> = {}): V1Pod => ({
+  metadata: { name },
+  status: {
+    phase: "Pending",
+    containerStatuses: [{ name: "learner", image: "x", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason, message } } }],
+    ...extra,
+  },
+});
+
+describe("pod health", () => {
+  test("image pull, crash loop (with its OOM cause), unschedulable; a healthy or terminating pod is no problem", () => {
+    assert.deepEqual(podProblem(waiting("a", "ImagePullBackOff", 'Back-off pulling image "nope"')), {
+      pod: "a",
+      reason: "ImagePullBackOff",
+      message: 'container learner: Back-off pulling image "nope"',
+    });
+    assert.equal(podProblem(waiting("a", "ErrImagePull"))?.reason, "ErrImagePull");
+    const crash = waiting("c", "CrashLoopBackOff", "back-off 10s");
+    crash.status!.containerStatuses![0].lastState = { terminated: { exitCode: 137, reason: "OOMKilled" } };
+    assert.equal(podProblem(crash)?.reason, "OOMKilled");
+    assert.match(podProblem(crash)?.message ?? "", /back-off 10s \(last exit: OOMKilled, code 137\)/);
+    const unsched: V1Pod = {
+      metadata: { name: "u" },
+      status: { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/3 nodes have nvidia.com/gpu" }] },
+    };
+    assert.deepEqual(podProblem(unsched), { pod: "u", reason: "Unschedulable", message: "0/3 nodes have nvidia.com/gpu" });
+    assert.equal(podProblem(waiting("ok", "ContainerCreating")), undefined);
+    assert.equal(podProblem({ metadata: { name: "p" }, status: { phase: "Pending" } }), undefined);
+    assert.equal(podProblem({ ...waiting("d", "ImagePullBackOff"), metadata: { name: "d", deletionTimestamp: NOW } }), undefined);
+  });
+
+  test("the planner: PodsHealthy=False with the reason and a Warning Event once; True again when the pod starts", () => {
+    const j = job();
+    const l0 = waiting("j-learner-0", "ImagePullBackOff", 'Back-off pulling image "ghcr.io/x/nope"');
+    l0.metadata = { ...desiredLearnerPod(j, 0).metadata, ...l0.metadata };
+    const p = plan(j, { pods: [l0] }, NOW);
+    const c = p.status.conditions?.find((x) => x.type === "PodsHealthy");
+    assert.equal(c?.status, "False");
+    assert.equal(c?.reason, "ImagePullBackOff");
+    assert.match(c?.message ?? "", /pod j-learner-0: ImagePullBackOff: container learner: Back-off pulling image/);
+    assert.deepEqual(
+      p.events.filter((e) => e.reason === "PodsUnhealthy").map((e) => e.type),
+      ["Warning"],
+    );
+    j.status = p.status;
+    assert.equal(plan(j, { pods: [l0] }, NOW).events.filter((e) => e.reason === "PodsUnhealthy").length, 0, "told once");
+    const started: V1Pod = { metadata: l0.metadata, status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] } };
+    assert.equal(plan(j, { pods: [started] }, NOW).status.conditions?.find((x) => x.type === "PodsHealthy")?.status, "True");
+    assert.equal(
+      plan(job(), { pods: [started] }, NOW).status.conditions?.find((x) => x.type === "PodsHealthy"),
+      undefined,
+      "never stuck: no condition",
+    );
+  });
+});
+
+describe("RL status fields", () => {
+  const progress: LearnerProgress = {
+    phase: "training",
+    update: 12,
+    updates: 30,
+    envSteps: 4800,
+    trainSuccess: 0.41666,
+    testSuccess: 0.5,
+    lastCheckpoint: { update: 10, path: "ckpt-10", at: "2026-01-01T00:00:00Z" },
+    demand: { waitSecondsLastUpdate: 0, waitSecondsPerUpdate: 0, backlog: 0, staleDrops: 0, workers: 2 },
+    trajectories: { published: 0, consumed: 0, stale: 0, deadLettered: 0, duplicates: 0, inFlight: 0 },
+    policyLag: { mean: 0.43751, max: 2 },
+    rates: { envStepsPerSecond: 123.4567, episodesPerSecond: 9.87654 },
+    updatedAt: "2026-01-01T00:00:00Z",
+  };
+
+  test("from the learner's progress: version, lag, throughput, train and held-out success, the UPDATE and READY strings", () => {
+    assert.equal(checkProgress(progress).ok, true);
+    const p = plan(job({}, { training: { updates: 30 }, rollout: { replicas: 2 } }), { pods: [], progress }, NOW);
+    assert.deepEqual(p.status.training, {
+      learnerPhase: "training",
+      policyVersion: 12,
+      updates: 30,
+      envSteps: 4800,
+      envStepsPerSecond: 123.457,
+      episodesPerSecond: 9.877,
+      policyLag: { mean: 0.438, max: 2 },
+      trainSuccess: 0.417,
+      heldOutSuccess: 0.5,
+      updatedAt: "2026-01-01T00:00:00Z",
+    });
+    assert.equal(p.status.progress, "12/30");
+    assert.equal(p.status.ready, "0/2");
+    assert.equal(p.status.successRate, 0.5);
+    assert.equal(p.status.lastCheckpoint?.update, 10);
+    assert.deepEqual(displayFields({ update: 3, rollout: { ready: 1, desired: 4 } }, 50), { progress: "3/50", ready: "1/4" });
+  });
+
+  test("a bad lag or rate refuses the record (it would break the status patch)", () => {
+    assert.match((checkProgress({ ...progress, policyLag: { mean: -1, max: 0 } }) as { problem: string }).problem, /policyLag\.mean/);
+    assert.match(
+      (checkProgress({ ...progress, rates: { envStepsPerSecond: "fast", episodesPerSecond: 1 } }) as { problem: string }).problem,
+      /rates\.envStepsPerSecond/,
+    );
   });
 });
