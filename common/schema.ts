@@ -24,6 +24,8 @@ export interface OpenApiSchema {
   minLength?: number;
   maxLength?: number;
   pattern?: string;
+  maxItems?: number;
+  maxProperties?: number;
   properties?: Record<string, OpenApiSchema>;
   required?: string[];
   additionalProperties?: OpenApiSchema | boolean;
@@ -69,12 +71,12 @@ export function enumOf<const V extends readonly string[], O extends Common & { d
   return make({ type: "string", enum: values, ...o });
 }
 
-export function array<T, O extends Common & { default?: T[] } = Common>(items: Schema<T>, o: O = {} as O): Schema<T[], Defaulted<O>> {
+export function array<T, O extends Common & { default?: T[]; maxItems?: number } = Common>(items: Schema<T>, o: O = {} as O): Schema<T[], Defaulted<O>> {
   return make({ type: "array", items: items.openapi, ...o });
 }
 
 /** A string-keyed map (labels, nodeSelector, resource lists). */
-export function map<T>(values: Schema<T>, o: Common = {}): Schema<Record<string, T>> {
+export function map<T>(values: Schema<T>, o: Common & { maxProperties?: number } = {}): Schema<Record<string, T>> {
   return make({ type: "object", additionalProperties: values.openapi, ...o });
 }
 
@@ -117,6 +119,8 @@ export interface ObjectOptions<R extends string> extends Common {
   validations?: Validation[];
   /** Object-level default; normally left out so that the fields' own defaults apply. */
   optional?: boolean;
+  /** Keep fields not in `props` as they are (x-kubernetes-preserve-unknown-fields): a Kubernetes type only partly modelled. */
+  preserveUnknownFields?: boolean;
 }
 
 export interface ObjectSchema<P extends Props, T> extends Schema<T, true> {
@@ -132,6 +136,7 @@ export function object<P extends Props, R extends Extract<keyof P, string> = nev
   const openapi: OpenApiSchema = { type: "object", properties };
   if (o.description) openapi.description = o.description;
   if (o.required?.length) openapi.required = [...o.required];
+  if (o.preserveUnknownFields) openapi["x-kubernetes-preserve-unknown-fields"] = true;
   if (o.validations?.length) {
     openapi["x-kubernetes-validations"] = o.validations.map(({ rule, message, fieldPath }) => (fieldPath ? { rule, message, fieldPath } : { rule, message }));
     localChecks.set(openapi, o.validations);
@@ -201,13 +206,19 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
       for (const r of s.required ?? []) if (obj[r] === undefined) errors.push({ path: `${path}.${r}`, message: "is required" });
       if (s.properties) {
         for (const key of Object.keys(obj)) {
-          if (!(key in s.properties)) errors.push({ path: `${path}.${key}`, message: `unknown field (known: ${Object.keys(s.properties).join(", ")})` });
+          if (key in s.properties) continue;
+          if (s["x-kubernetes-preserve-unknown-fields"]) out[key] = structuredClone(obj[key]);
+          else errors.push({ path: `${path}.${key}`, message: `unknown field (known: ${Object.keys(s.properties).join(", ")})` });
         }
         for (const [key, ps] of Object.entries(s.properties)) {
           const child = validateAndDefault(ps, obj[key], `${path}.${key}`, errors);
           if (child !== undefined) out[key] = child;
         }
+        if (s.maxProperties !== undefined && Object.keys(obj).length > s.maxProperties)
+          errors.push({ path, message: `must have at most ${s.maxProperties} entries` });
       } else if (s.additionalProperties && typeof s.additionalProperties === "object") {
+        if (s.maxProperties !== undefined && Object.keys(obj).length > s.maxProperties)
+          errors.push({ path, message: `must have at most ${s.maxProperties} entries` });
         for (const [key, item] of Object.entries(obj)) out[key] = validateAndDefault(s.additionalProperties, item, `${path}.${key}`, errors);
       }
       for (const v of localChecks.get(s) ?? []) {
@@ -220,6 +231,7 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
         errors.push({ path, message: `must be an array, got ${typeName(v)}` });
         return v;
       }
+      if (s.maxItems !== undefined && v.length > s.maxItems) errors.push({ path, message: `must have at most ${s.maxItems} items` });
       return v.map((item, i) => (s.items ? validateAndDefault(s.items, item, `${path}[${i}]`, errors) : item));
     }
     case "string": {

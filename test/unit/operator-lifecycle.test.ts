@@ -6,7 +6,9 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { parseJob } from "../../common/job-spec.ts";
 import { natsJobRef } from "../../common/nats/names.ts";
 import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
-import { desiredLearnerPod, type JobObject } from "../../operator/desired.ts";
+import type { ValidationError } from "../../common/schema.ts";
+import { MAIN_CONTAINERS, RESERVED_ENV_PREFIX, RESERVED_MOUNT_PATHS, RESERVED_VOLUMES } from "../../crds/pod-template.ts";
+import { desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "../../operator/desired.ts";
 import { cleanupStatus, FINALIZER, hasFinalizer, planFinalize, SKIP_NATS_CLEANUP_ANNOTATION } from "../../operator/finalizer.ts";
 import { jobStreams } from "../../operator/nats-cleanup.ts";
 import { plan } from "../../operator/plan.ts";
@@ -163,5 +165,85 @@ describe("RL status fields", () => {
       (checkProgress({ ...progress, rates: { envStepsPerSecond: "fast", episodesPerSecond: 1 } }) as { problem: string }).problem,
       /rates\.envStepsPerSecond/,
     );
+  });
+});
+
+describe("pod templates", () => {
+  const template = {
+    metadata: { labels: { team: "rl" }, annotations: { "prometheus.io/scrape": "true" } },
+    spec: {
+      env: [{ name: "HF_HOME", value: "/cache" }],
+      volumes: [{ name: "cache", emptyDir: {} }],
+      volumeMounts: [{ name: "cache", mountPath: "/cache" }],
+      imagePullSecrets: [{ name: "regcred" }],
+      serviceAccountName: "trainer",
+      nodeSelector: { pool: "gpu" },
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },
+      tolerations: [{ key: "gpu", operator: "Exists" }],
+      priorityClassName: "high",
+      containers: [{ name: "log-shipper", image: "fluent-bit:3" }],
+    },
+  };
+
+  test("merged over the generated pod: additions only, the operator's fields kept", () => {
+    const j = job({ labels: { "kueue.x-k8s.io/queue-name": "team-a" } }, { learner: { template, nodeSelector: { zone: "a" } } });
+    const plain = desiredLearnerPod(job(), 0);
+    const p = desiredLearnerPod(j, 0);
+    assert.equal(p.metadata?.labels?.team, "rl");
+    assert.equal(p.metadata?.labels?.["kueue.x-k8s.io/queue-name"], "team-a");
+    assert.equal(p.metadata?.labels?.["steppo.dev/role"], "learner");
+    assert.equal(p.metadata?.annotations?.["prometheus.io/scrape"], "true");
+    const [main, side] = p.spec!.containers;
+    assert.deepEqual(main.command, plain.spec!.containers[0].command);
+    assert.deepEqual(main.env?.slice(0, -1), plain.spec!.containers[0].env);
+    assert.deepEqual(main.env?.at(-1), { name: "HF_HOME", value: "/cache" });
+    assert.deepEqual(main.volumeMounts?.at(-1), { name: "cache", mountPath: "/cache" });
+    assert.equal(side.name, "log-shipper");
+    assert.deepEqual(p.spec?.volumes?.at(-1), { name: "cache", emptyDir: {} });
+    assert.deepEqual(p.spec?.nodeSelector, { zone: "a", pool: "gpu" });
+    assert.equal(p.spec?.serviceAccountName, "trainer");
+    assert.equal(p.spec?.automountServiceAccountToken, false);
+    assert.equal(p.spec?.priorityClassName, "high");
+    assert.deepEqual(p.spec?.imagePullSecrets, [{ name: "regcred" }]);
+    assert.ok(p.spec?.affinity?.nodeAffinity);
+    assert.deepEqual(p.spec?.tolerations, [{ key: "gpu", operator: "Exists" }]);
+    assert.notEqual(specHash(j), specHash(job()), "a template change replaces the pods");
+    assert.equal(desiredRolloutPod(j, 0).metadata?.labels?.team, undefined, "the learner's template only");
+    assert.equal(desiredRolloutPod(j, 0).metadata?.labels?.["kueue.x-k8s.io/queue-name"], "team-a");
+  });
+
+  test("the reserved names are exactly what the operator uses", () => {
+    const j = job({}, { nats: { credentialsSecret: "nats" } });
+    for (const p of [desiredLearnerPod(j, 0), desiredRolloutPod(j, 0)]) {
+      for (const v of p.spec?.volumes ?? []) assert.ok((RESERVED_VOLUMES as readonly string[]).includes(v.name), v.name);
+      for (const m of p.spec?.containers[0].volumeMounts ?? []) assert.ok((RESERVED_MOUNT_PATHS as readonly string[]).includes(m.mountPath), m.mountPath);
+      for (const e of p.spec?.containers[0].env ?? []) assert.ok(e.name.startsWith(RESERVED_ENV_PREFIX), e.name);
+      assert.ok((MAIN_CONTAINERS as readonly string[]).includes(p.spec!.containers[0].name));
+    }
+  });
+
+  test("the loader refuses what would break the operator's pod", () => {
+    const refused = (spec: Record<string, unknown>) => {
+      try {
+        parseJob({ apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "j" }, spec }, "test");
+        return [];
+      } catch (err) {
+        return (err as ValidationError).errors.map((e) => `${e.path}: ${e.message}`);
+      }
+    };
+    const t = (spec: Record<string, unknown>, metadata?: Record<string, unknown>) => ({ learner: { template: { spec, ...(metadata ? { metadata } : {}) } } });
+    assert.match(
+      refused(t({ env: [{ name: "STEPPO_NATS_URL", value: "x" }] })).join(),
+      /spec\.learner\.template\.spec\.env\[0\]\.name: env vars named STEPPO_\*/,
+    );
+    assert.match(refused(t({ volumes: [{ name: "checkpoints", emptyDir: {} }] })).join(), /volumes\[0\]\.name: volume names/);
+    assert.match(refused(t({ volumeMounts: [{ name: "x", mountPath: "/var/lib/steppo/" }] })).join(), /volumeMounts\[0\]\.mountPath: mount paths/);
+    assert.match(
+      refused({ rollout: { template: { spec: { containers: [{ name: "rollout", command: ["sh"] }] } } } }).join(),
+      /rollout\.template\.spec\.containers\[0\]\.name: container names/,
+    );
+    assert.match(refused(t({}, { labels: { "steppo.dev/role": "x" } })).join(), /template\.metadata\.labels: labels steppo\.dev\/\*/);
+    assert.match(refused(t({ command: ["sh"] })).join(), /template\.spec\.command: unknown field/);
+    assert.deepEqual(refused(t(template.spec, template.metadata)), []);
   });
 });
