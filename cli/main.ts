@@ -1,13 +1,13 @@
-// The `steppo` command line.
+// The `steppo` command line. Each command's code is imported when the command runs, so a process loads only
+// what its command needs: the operator and `validate` never load tfjs or its wasm backend
+// (test/unit/operator-footprint.test.ts traces the imports).
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
 import { ValidationError } from "../common/schema.ts";
-import { runJob } from "../learner/run-job.ts";
 import { OPERATOR_USAGE } from "../operator/usage.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
-import { cmdLearner, cmdRunDistributed, cmdWorker, DISTRIBUTED_USAGE } from "./process-commands.ts";
-import { progressReporter } from "./progress.ts";
+import { DISTRIBUTED_USAGE } from "./distributed-usage.ts";
 
 const USAGE = `usage: steppo <command> [options]
 
@@ -26,6 +26,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const [{ runJob }, { progressReporter }] = await Promise.all([import("../learner/run-job.ts"), import("./progress.ts")]);
   const summary = await runJob(job, { updates: intFlag(values.updates, "updates"), runDir, log, onUpdate: progressReporter() });
   const { curve: _curve, ...brief } = summary;
   if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
@@ -47,11 +48,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case "run":
-        return rest.some((a) => a === "--nats" || a.startsWith("--nats=")) ? await cmdRunDistributed(rest) : await cmdRun(rest);
+        return rest.some((a) => a === "--nats" || a.startsWith("--nats="))
+          ? await (await import("./process-commands.ts")).cmdRunDistributed(rest)
+          : await cmdRun(rest);
       case "learner":
-        return await cmdLearner(rest);
+        return await (await import("./process-commands.ts")).cmdLearner(rest);
       case "worker":
-        return await cmdWorker(rest);
+        return await (await import("./process-commands.ts")).cmdWorker(rest);
       case "operator":
         // Loaded on demand: the Kubernetes client is only needed by this command.
         return await (await import("../operator/cli.ts")).cmdOperator(rest);
