@@ -84,7 +84,10 @@ describe("pod templates and Kueue suspend on a real kube-apiserver", () => {
     assert.ok(main.env?.some((e) => e.name === "HF_HOME" && e.value === "/cache"));
     assert.ok(main.volumeMounts?.some((m) => m.name === "cache" && m.mountPath === "/cache"));
     assert.ok(learner.spec?.volumes?.some((v) => v.name === "cache" && v.emptyDir));
-    assert.deepEqual(learner.spec?.imagePullSecrets?.map((s) => s.name), ["regcred"]);
+    assert.deepEqual(
+      learner.spec?.imagePullSecrets?.map((s) => s.name),
+      ["regcred"],
+    );
     assert.equal(learner.spec?.serviceAccountName, "trainer");
     assert.equal(learner.spec?.tolerations?.[0]?.key, "nvidia.com/gpu");
     assert.equal(rollout.metadata?.annotations?.["example.com/owner"], "rl");
