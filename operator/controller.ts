@@ -7,6 +7,7 @@ import { type InformerSet, makeInformers, startInformers, stopInformers } from "
 import type { Clients } from "./kube.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { JOB_KIND, jobKey } from "./names.ts";
+import { type Log, withFields } from "./log.ts";
 import { JetStreamCleaner, type NatsCleaner } from "./nats-cleanup.ts";
 import { WorkQueue } from "./queue.ts";
 import { ProgressWatcher } from "./progress-watch.ts";
@@ -17,7 +18,7 @@ export interface ControllerOptions {
   workers?: number;
   defaults?: Defaults;
   host: string;
-  log: (m: string) => void;
+  log: Log;
   metrics?: OperatorMetrics;
   /** Watch each job's learner progress in its NATS KV bucket (default true). */
   watchProgress?: boolean;
@@ -48,15 +49,18 @@ export class Controller {
       namespace: o.namespace,
       onError: (what, err) => {
         this.metrics.watchErrors++;
-        o.log(`watch ${what}: ${(err as Error)?.message ?? String(err)} (restarting)`);
+        o.log(`watch ${what}: ${(err as Error)?.message ?? String(err)} (restarting)`, { level: "warn", component: "informer" });
       },
     });
-    if (o.watchProgress ?? true) this.progress = new ProgressWatcher({ onChange: (key) => this.queue.add(key), log: o.log, credsFile: o.natsCredsFile });
-    if (o.natsCleanup ?? true) this.cleaner = new JetStreamCleaner({ log: o.log, credsFile: o.natsCredsFile });
+    if (o.watchProgress ?? true) {
+      const log = withFields(o.log, { component: "progress-watch" });
+      this.progress = new ProgressWatcher({ onChange: (key) => this.queue.add(key), log, credsFile: o.natsCredsFile });
+    }
+    if (o.natsCleanup ?? true) this.cleaner = new JetStreamCleaner({ log: withFields(o.log, { component: "cleanup" }), credsFile: o.natsCredsFile });
     this.reconciler = new Reconciler(c, this.caches, {
       defaults: o.defaults,
       host: o.host,
-      log: o.log,
+      log: withFields(o.log, { component: "reconciler" }),
       metrics: this.metrics,
       progress: this.progress,
       cleaner: this.cleaner,
@@ -96,7 +100,7 @@ export class Controller {
     // reconcile of a job already sees the children a previous operator created (no duplicates).
     const n = this.o.workers ?? 2;
     for (let i = 0; i < n; i++) this.running.push(this.worker());
-    this.o.log(`controller started: ${this.caches.jobs.list().length} job(s) in cache, ${n} worker(s)`);
+    this.o.log(`controller started: ${this.caches.jobs.list().length} job(s) in cache, ${n} worker(s)`, { component: "controller" });
   }
 
   async stop(): Promise<void> {
@@ -122,7 +126,11 @@ export class Controller {
       } catch (err) {
         const delay = this.queue.addRateLimited(key);
         this.metrics.observeReconcile("error", (performance.now() - t0) / 1000);
-        this.o.log(`reconcile ${key} failed (retry ${this.queue.retries(key)} in ${delay} ms): ${(err as Error).message}`);
+        this.o.log(`reconcile ${key} failed (retry ${this.queue.retries(key)} in ${delay} ms): ${(err as Error).message}`, {
+          level: "error",
+          job: key,
+          component: "controller",
+        });
       } finally {
         this.queue.done(key);
       }

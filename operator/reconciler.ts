@@ -12,6 +12,7 @@ import type { InformerSet } from "./informers.ts";
 import { cleanupStatus, FINALIZER, hasFinalizer, planFinalize } from "./finalizer.ts";
 import { addFinalizer, type Clients, createChild, deleteJob, deletePod, removeFinalizer, replaceConfigMapData, writeScale, writeStatus } from "./kube.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import type { Log } from "./log.ts";
 import type { NatsCleaner } from "./nats-cleanup.ts";
 import { configMapName, jobKey, pvcName, serviceName, splitKey } from "./names.ts";
 import { type JobEvent, type Observed, plan } from "./plan.ts";
@@ -25,7 +26,7 @@ export interface ReconcilerOptions {
   defaults?: Defaults;
   /** Identity of this replica in Events. */
   host: string;
-  log: (m: string) => void;
+  log: Log;
   metrics?: OperatorMetrics;
   now?: () => Date;
   /** The learners' progress from NATS KV; without it status comes from pod termination messages only. */

@@ -12,4 +12,8 @@ export const OPERATOR_USAGE = `  operator              run the StepPOJob operato
       --nats-creds FILE   NATS credentials the operator uses to read learner progress (KV)
       --cluster-id ID     this cluster's id (or STEPPO_CLUSTER_ID; default none), part of every job's NATS
                           names: needed when operators of several clusters share one NATS server
+      --log-format F      text (default) or json: one object per line with time, level, component, job
+                          (or STEPPO_LOG_FORMAT)
+      --otlp-endpoint URL export reconcile spans over OTLP/HTTP (or STEPPO_OTLP_ENDPOINT /
+                          OTEL_EXPORTER_OTLP_ENDPOINT; default: no tracing)
 `;

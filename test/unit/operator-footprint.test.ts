@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { V1Pod } from "@kubernetes/client-node";
+import { formatLine, makeLog, withFields } from "../../operator/log.ts";
 import { trimConfigMap, trimJob, trimMetaOnly, trimPod } from "../../operator/trim.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -89,5 +90,29 @@ describe("operator footprint", () => {
     assert.deepEqual([job.spec, job.status, job.kind], [{ a: 1 }, { phase: "Running" }, "StepPOJob"]);
     assert.deepEqual(trimConfigMap({ metadata: meta, data: { "job.yaml": "x" } }).data, { "job.yaml": "x" });
     assert.deepEqual(Object.keys(trimMetaOnly({ metadata: meta, spec: { clusterIP: "None" } } as never)), ["apiVersion", "kind", "metadata"]);
+  });
+});
+
+describe("operator log lines", () => {
+  test("text keeps the old form; json has time, level, component, job (from the field or the message's job key)", () => {
+    const now = new Date("2026-01-01T00:00:00Z");
+    assert.equal(formatLine("text", "op-1", "ns/j: hello"), "[operator op-1] ns/j: hello");
+    assert.deepEqual(JSON.parse(formatLine("json", "op-1", "ns/j: cannot watch", { component: "progress-watch" }, now)), {
+      time: "2026-01-01T00:00:00.000Z",
+      level: "info",
+      component: "progress-watch",
+      job: "ns/j",
+      instance: "op-1",
+      msg: "ns/j: cannot watch",
+    });
+    const j = JSON.parse(formatLine("json", "op-1", "reconcile ns/j failed", { level: "error", job: "ns/j", component: "controller" }, now));
+    assert.deepEqual([j.level, j.job, j.component], ["error", "ns/j", "controller"]);
+    assert.equal(JSON.parse(formatLine("json", "op-1", "controller started", {}, now)).job, undefined);
+    const lines: string[] = [];
+    withFields(
+      makeLog("json", "op-1", (l) => lines.push(l)),
+      { component: "leader" },
+    )("became leader");
+    assert.equal(JSON.parse(lines[0]).component, "leader");
   });
 });
