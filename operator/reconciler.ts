@@ -31,7 +31,7 @@ export interface ReconcilerOptions {
   now?: () => Date;
   /** The learners' progress from NATS KV; without it status comes from pod termination messages only. */
   progress?: ProgressWatcher;
-  /** Deletes a deleted job's NATS resources before its finalizer goes; without it the finalizer is neither added nor handled. */
+  /** Deletes a deleted job's NATS resources before its finalizer goes; without it no finalizer is added (one already there is removed). */
   cleaner?: NatsCleaner;
 }
 
@@ -151,13 +151,14 @@ export class Reconciler {
     const { namespace, name } = splitKey(key);
     // The watch would re-create the KV bucket the cleanup deletes.
     this.o.progress?.forget(key);
-    if (!this.o.cleaner || !hasFinalizer(job)) return {};
+    // Without a cleaner (natsCleanup off) a finalizer an earlier operator added still goes, NATS untouched.
+    if (!hasFinalizer(job)) return {};
     const f = planFinalize(job, this.observe(job, { progress: false }).pods);
     const deleted = await Promise.all(f.deletePods.map((n) => deletePod(this.c, namespace, n)));
     if (this.o.metrics) this.o.metrics.podsDeleted += deleted.filter(Boolean).length;
     if (f.podsLeft > 0) return {};
     let problem: string | undefined;
-    if (f.cleanNats) {
+    if (f.cleanNats && this.o.cleaner) {
       const url = job.spec.nats.url ?? this.defaults.natsUrl;
       try {
         const gone = await this.o.cleaner.cleanup(natsJobRef({ name, namespace }, this.defaults.clusterId), url);
