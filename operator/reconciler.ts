@@ -112,15 +112,16 @@ export class Reconciler {
       return {};
     }
     if (job.metadata.deletionTimestamp) return this.finalize(key, job);
-    // The finalizer goes on before any child exists, so nothing the job makes can outlive it.
-    if (this.o.cleaner && !hasFinalizer(job)) await addFinalizer(this.c, namespace, name, job.metadata, FINALIZER);
     const p = plan(job, this.observe(job), this.now(), this.defaults);
     const m = this.o.metrics;
 
-    // Shared children before pods: a pod that mounts a missing ConfigMap or claim would not start.
+    // Shared children before pods: a pod that mounts a missing ConfigMap or claim would not start. The
+    // finalizer goes on alongside them, so before any pod (what makes NATS resources) exists: nothing the
+    // job makes can outlive it, and it costs no extra round trip.
+    const finalizer = this.o.cleaner && !hasFinalizer(job) ? addFinalizer(this.c, namespace, name, job.metadata, FINALIZER) : undefined;
     const pods = p.create.filter((o) => o.kind === "Pod");
     const others = p.create.filter((o) => o.kind !== "Pod");
-    const created = await Promise.all(others.map((o) => createChild(this.c, namespace, o)));
+    const [created] = await Promise.all([Promise.all(others.map((o) => createChild(this.c, namespace, o))), finalizer]);
     created.push(...(await Promise.all(pods.map((o) => createChild(this.c, namespace, o)))));
     if (m) m.childrenCreated += created.filter(Boolean).length;
     for (const cm of p.update) await replaceConfigMapData(this.c, namespace, cm.metadata!.name!, cm.data ?? {});
