@@ -1,14 +1,14 @@
-// The `steppo` command line.
+// The `steppo` command line. Each command's code is imported when the command runs, so a process loads only
+// what its command needs: the operator and `validate` never load tfjs or its wasm backend
+// (test/unit/operator-footprint.test.ts traces the imports).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadJobFile } from "../common/job-spec.ts";
 import { ValidationError } from "../common/schema.ts";
-import { runJob } from "../learner/run-job.ts";
 import { OPERATOR_USAGE } from "../operator/usage.ts";
 import { environmentConfigProblem } from "../workers/envs/config-check.ts";
 import { parseFlags, UsageError, updatesFlag } from "./args.ts";
-import { cmdLearner, cmdRunDistributed, cmdWorker, LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./process-commands.ts";
-import { progressReporter } from "./progress.ts";
+import { LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
 import { cmdUi, startRunDashboard, takeUiFlag, UI_USAGE } from "./ui-command.ts";
 
 const RUN_USAGE = `  run <job.yaml>        train a StepPOJob on this machine (learner and rollout workers in one process)
@@ -64,6 +64,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const [{ runJob }, { progressReporter }] = await Promise.all([import("../learner/run-job.ts"), import("./progress.ts")]);
   const dashboard = await startRunDashboard(runDir, uiPort, values["ui-host"] as string | undefined, log);
   const summary = await runJob(job, { updates, runDir, fresh: values.fresh === true, log, onUpdate: progressReporter() }).finally(() => dashboard?.close());
   const { curve: _curve, ...brief } = summary;
@@ -91,11 +92,13 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
   }
   switch (command) {
     case "run":
-      return rest.some((a) => a === "--nats" || a.startsWith("--nats=")) ? await cmdRunDistributed(rest) : await cmdRun(rest);
+      return rest.some((a) => a === "--nats" || a.startsWith("--nats="))
+        ? await (await import("./process-commands.ts")).cmdRunDistributed(rest)
+        : await cmdRun(rest);
     case "learner":
-      return await cmdLearner(rest);
+      return await (await import("./process-commands.ts")).cmdLearner(rest);
     case "worker":
-      return await cmdWorker(rest);
+      return await (await import("./process-commands.ts")).cmdWorker(rest);
     case "operator":
       // Loaded on demand: the Kubernetes client is only needed by this command.
       return await (await import("../operator/cli.ts")).cmdOperator(rest);

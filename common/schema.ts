@@ -24,6 +24,8 @@ export interface OpenApiSchema {
   minLength?: number;
   maxLength?: number;
   pattern?: string;
+  maxItems?: number;
+  maxProperties?: number;
   properties?: Record<string, OpenApiSchema>;
   required?: string[];
   additionalProperties?: OpenApiSchema | boolean;
@@ -69,12 +71,12 @@ export function enumOf<const V extends readonly string[], O extends Common & { d
   return make({ type: "string", enum: values, ...o });
 }
 
-export function array<T, O extends Common & { default?: T[] } = Common>(items: Schema<T>, o: O = {} as O): Schema<T[], Defaulted<O>> {
+export function array<T, O extends Common & { default?: T[]; maxItems?: number } = Common>(items: Schema<T>, o: O = {} as O): Schema<T[], Defaulted<O>> {
   return make({ type: "array", items: items.openapi, ...o });
 }
 
 /** A string-keyed map (labels, nodeSelector, resource lists). */
-export function map<T>(values: Schema<T>, o: Common = {}): Schema<Record<string, T>> {
+export function map<T>(values: Schema<T>, o: Common & { maxProperties?: number } = {}): Schema<Record<string, T>> {
   return make({ type: "object", additionalProperties: values.openapi, ...o });
 }
 
@@ -122,6 +124,8 @@ export interface ObjectOptions<R extends string> extends Common {
   validations?: Validation[];
   /** Object-level default; normally left out so that the fields' own defaults apply. */
   optional?: boolean;
+  /** Keep fields not in `props` as they are (x-kubernetes-preserve-unknown-fields): a Kubernetes type only partly modelled. */
+  preserveUnknownFields?: boolean;
 }
 
 export interface ObjectSchema<P extends Props, T> extends Schema<T, true> {
@@ -137,6 +141,7 @@ export function object<P extends Props, R extends Extract<keyof P, string> = nev
   const openapi: OpenApiSchema = { type: "object", properties };
   if (o.description) openapi.description = o.description;
   if (o.required?.length) openapi.required = [...o.required];
+  if (o.preserveUnknownFields) openapi["x-kubernetes-preserve-unknown-fields"] = true;
   if (o.validations?.length) {
     openapi["x-kubernetes-validations"] = o.validations.map(({ rule, message, fieldPath }) => (fieldPath ? { rule, message, fieldPath } : { rule, message }));
     localChecks.set(openapi, o.validations);
@@ -220,13 +225,19 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
         const properties = s.properties;
         // Own properties only: `"constructor" in properties` is true for every object.
         for (const key of Object.keys(obj)) {
-          if (!Object.hasOwn(properties, key)) errors.push({ path: `${path}.${key}`, message: `unknown field (known: ${Object.keys(properties).join(", ")})` });
+          if (Object.hasOwn(properties, key)) continue;
+          if (s["x-kubernetes-preserve-unknown-fields"] && !RESERVED_KEYS.has(key)) out[key] = structuredClone(obj[key]);
+          else errors.push({ path: `${path}.${key}`, message: `unknown field (known: ${Object.keys(properties).join(", ")})` });
         }
         for (const [key, ps] of Object.entries(properties)) {
           const child = validateAndDefault(ps, Object.hasOwn(obj, key) ? obj[key] : undefined, `${path}.${key}`, errors);
           if (child !== undefined) out[key] = child;
         }
+        if (s.maxProperties !== undefined && Object.keys(obj).length > s.maxProperties)
+          errors.push({ path, message: `must have at most ${s.maxProperties} entries` });
       } else if (s.additionalProperties && typeof s.additionalProperties === "object") {
+        if (s.maxProperties !== undefined && Object.keys(obj).length > s.maxProperties)
+          errors.push({ path, message: `must have at most ${s.maxProperties} entries` });
         for (const [key, item] of Object.entries(obj)) {
           if (RESERVED_KEYS.has(key)) errors.push({ path: `${path}.${key}`, message: RESERVED_MESSAGE });
           else out[key] = validateAndDefault(s.additionalProperties, item, `${path}.${key}`, errors);
@@ -242,6 +253,7 @@ export function validateAndDefault(s: OpenApiSchema, value: unknown, path: strin
         errors.push({ path, message: `must be an array, got ${typeName(v)}` });
         return v;
       }
+      if (s.maxItems !== undefined && v.length > s.maxItems) errors.push({ path, message: `must have at most ${s.maxItems} items` });
       return v.map((item, i) => (s.items ? validateAndDefault(s.items, item, `${path}[${i}]`, errors) : item));
     }
     case "string": {

@@ -5,7 +5,11 @@
 import * as s from "../common/schema.ts";
 
 export const PHASES = ["Pending", "Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"] as const;
-export const CONDITION_TYPES = ["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"] as const;
+/**
+ * PodsHealthy: False while a pod cannot start (unschedulable, image pull, crash loop, OOM), with the pod's
+ * reason. CleanupBlocked: True while a deleted job's NATS resources cannot be deleted (finalizer).
+ */
+export const CONDITION_TYPES = ["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed", "PodsHealthy", "CleanupBlocked"] as const;
 export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
 
 export const conditionSchema = s.object(
@@ -41,6 +45,29 @@ export const statusSchema = s.object(
         desired: s.integer({ minimum: 0, description: "Rollout pods the operator wants (spec.rollout.replicas unless suspended)." }),
       },
       { optional: true },
+    ),
+    progress: s.string({ description: "update/updates, e.g. 12/30 (the UPDATE column)." }),
+    ready: s.string({ description: "Ready/desired rollout pods, e.g. 2/3 (the READY column)." }),
+    training: s.object(
+      {
+        learnerPhase: s.string({ description: "The learner's own phase (starting, warmup, training, done, failed)." }),
+        policyVersion: s.integer({ minimum: 0, description: "Policy version the learner has published (= its latest update)." }),
+        updates: s.integer({ minimum: 0, description: "Updates the learner will train (spec.training.updates)." }),
+        envSteps: s.integer({ minimum: 0, description: "Environment steps trained on, over the run." }),
+        envStepsPerSecond: s.number({ minimum: 0, description: "Environment steps per second in the last update, all rollout workers together." }),
+        episodesPerSecond: s.number({ minimum: 0, description: "Episodes per second in the last update (the rollout workers' throughput)." }),
+        policyLag: s.object(
+          {
+            mean: s.number({ minimum: 0, description: "Mean policy versions a trained-on sample lagged, over the run." }),
+            max: s.integer({ minimum: 0, description: "Largest lag seen." }),
+          },
+          { optional: true },
+        ),
+        trainSuccess: s.number({ minimum: 0, maximum: 1, description: "Success rate of the last training batch (sampled)." }),
+        heldOutSuccess: s.number({ minimum: 0, maximum: 1, description: "Latest greedy success on the held-out test split." }),
+        updatedAt: s.string({ description: "RFC 3339 time the learner wrote this progress." }),
+      },
+      { optional: true, description: "What an RL user reads: the learner's progress from its NATS KV record." },
     ),
     restarts: s.integer({ minimum: 0, description: "Times the learner pod was recreated after a failure (compared with runPolicy.backoffLimit)." }),
     successRate: s.number({ minimum: 0, maximum: 1, description: "Latest greedy in-domain success rate reported by the learner." }),

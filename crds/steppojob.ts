@@ -2,6 +2,7 @@
 // TypeScript types every component uses. `steppo run` validates a job file against the same schema
 // the API server enforces, plus the cross-field rules the CRD states in CEL (see job-spec.ts).
 import * as s from "../common/schema.ts";
+import { podTemplateSchema } from "./pod-template.ts";
 import { CREDENTIALED_URL_PATTERN, hasUrlCredentials, NATS_CREDENTIALS_HINT } from "../common/secrets.ts";
 import { jobNameValidation } from "../operator/names.ts";
 import { MAX_REPLICAS } from "./constants.ts";
@@ -166,6 +167,7 @@ export const rolloutSchema = s.object(
     temperature: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true, maximum: 100 }),
     image: s.string(),
     resources,
+    template: podTemplateSchema("rollout"),
     autoscale: s.object({
       enabled: s.boolean({ default: false, description: "Let the operator set replicas (within min/maxReplicas) from the learner's demand signals." }),
       stabilizationSeconds: s.integer({ default: 60, minimum: 0, maximum: 86_400, description: "Minimum time between two scaling decisions." }),
@@ -224,6 +226,7 @@ export const learnerSchema = s.object({
     default: "auto",
     description: "tfjs backend; auto picks the best installed.",
   }),
+  template: podTemplateSchema("learner"),
 });
 
 export const trainingSchema = s.object({

@@ -224,6 +224,8 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
     let backlog = 0;
     let liveWorkers = 0;
     let lastWait = 0;
+    // Throughput of the last update (env steps and episodes per second of wall time, all workers together).
+    let lastRates = { envStepsPerSecond: 0, episodesPerSecond: 0 };
     let lastTrain: number | null = null;
     let lastTest: number | null = state.curve.findLast((p) => p.testSuccess !== null)?.testSuccess ?? null;
     m.observe(() => ({ acct, backlog, version: learner.version, liveWorkers, lastTrain, lastTest }));
@@ -298,6 +300,8 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
         lastCheckpoint,
         demand: { waitSecondsLastUpdate: lastWait, waitSecondsPerUpdate: state.waitSeconds / n, backlog, staleDrops: staleTotal, workers: liveWorkers },
         trajectories: acct,
+        policyLag: { mean: state.lag.n ? state.lag.sum / state.lag.n : 0, max: state.lag.max },
+        rates: lastRates,
       };
     }
 
@@ -392,6 +396,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       m.updates.add(1);
       m.envSteps.add(stats.steps);
       m.rates.envStepsPerSecond = stats.steps / Math.max(1e-3, point.seconds);
+      lastRates = { envStepsPerSecond: m.rates.envStepsPerSecond, episodesPerSecond: trajs.length / Math.max(1e-3, point.seconds) };
       m.rates.samplesPerSecond = (stats.steps * a.epochs) / Math.max(1e-3, trainSeconds);
       m.rates.waitSeconds = lastWait;
       opts.onUpdate?.(point, total);

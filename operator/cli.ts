@@ -2,10 +2,11 @@
 // exits non-zero and Kubernetes restarts it as a fresh candidate, as client-go operators do).
 import { hostname } from "node:os";
 import { intFlag, parseFlags, UsageError } from "../cli/args.ts";
-import { checkNatsUrl } from "../cli/process-config.ts";
+import { checkNatsUrl, ENV } from "../cli/process-config.ts";
 import { clusterIdProblem } from "../common/nats/names.ts";
 import { MAX_REPLICAS } from "../crds/steppojob.ts";
 import { DEFAULT_MAX_REPLICAS, DEFAULTS } from "./desired.ts";
+import { LOG_FORMATS, type LogFormat } from "./log.ts";
 import { startOperator } from "./operator.ts";
 
 export async function cmdOperator(argv: string[]): Promise<number> {
@@ -22,7 +23,12 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     "nats-creds": { type: "string" },
     "cluster-id": { type: "string" },
     "max-replicas": { type: "string" },
+    "log-format": { type: "string" },
+    "otlp-endpoint": { type: "string" },
   });
+  const logFormat = ((values["log-format"] as string | undefined) ?? process.env.STEPPO_LOG_FORMAT ?? "text") as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) throw new UsageError(`operator: --log-format must be one of ${LOG_FORMATS.join(", ")}, got "${logFormat}"`);
+  const otlpEndpoint = (values["otlp-endpoint"] as string | undefined) ?? process.env[ENV.otlpEndpoint] ?? process.env[ENV.otelEndpoint];
   const natsUrl = (values.nats as string | undefined) ?? DEFAULTS.natsUrl;
   // The default URL goes into every pod's env: it must not carry a password (--nats-creds is the way).
   checkNatsUrl(natsUrl, "operator --nats");
@@ -46,6 +52,8 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     leaderElection: values["no-leader-elect"] ? false : { namespace: leaseNs, name: values["lease-name"] as string | undefined },
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
     natsCredsFile: (values["nats-creds"] as string | undefined) ?? process.env.STEPPO_NATS_CREDS_FILE,
+    logFormat,
+    ...(otlpEndpoint ? { otlpEndpoint } : {}),
   });
   process.stderr.write(`steppo operator ${op.identity}: serving probes and metrics on :${op.port}\n`);
   const signalled = new Promise<number>((resolve) => {

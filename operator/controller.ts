@@ -7,6 +7,8 @@ import { type InformerSet, makeInformers, startInformers, stopInformers } from "
 import type { Clients } from "./kube.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { JOB_KIND, jobKey } from "./names.ts";
+import { type Log, withFields } from "./log.ts";
+import { JetStreamCleaner, type NatsCleaner } from "./nats-cleanup.ts";
 import { WorkQueue } from "./queue.ts";
 import { ProgressWatcher } from "./progress-watch.ts";
 import { Reconciler } from "./reconciler.ts";
@@ -16,11 +18,16 @@ export interface ControllerOptions {
   workers?: number;
   defaults?: Defaults;
   host: string;
-  log: (m: string) => void;
+  log: Log;
   metrics?: OperatorMetrics;
   /** Watch each job's learner progress in its NATS KV bucket (default true). */
   watchProgress?: boolean;
   natsCredsFile?: string;
+  /**
+   * Put the steppo.dev/cleanup finalizer on jobs and delete a deleted job's NATS resources before it goes
+   * (default true).
+   */
+  natsCleanup?: boolean;
 }
 
 export class Controller {
@@ -29,6 +36,7 @@ export class Controller {
   readonly reconciler: Reconciler;
   readonly metrics: OperatorMetrics;
   readonly progress?: ProgressWatcher;
+  readonly cleaner?: NatsCleaner;
   private running: Promise<void>[] = [];
   private synced = false;
 
@@ -41,11 +49,22 @@ export class Controller {
       namespace: o.namespace,
       onError: (what, err) => {
         this.metrics.watchErrors++;
-        o.log(`watch ${what}: ${(err as Error)?.message ?? String(err)} (restarting)`);
+        o.log(`watch ${what}: ${(err as Error)?.message ?? String(err)} (restarting)`, { level: "warn", component: "informer" });
       },
     });
-    if (o.watchProgress ?? true) this.progress = new ProgressWatcher({ onChange: (key) => this.queue.add(key), log: o.log, credsFile: o.natsCredsFile });
-    this.reconciler = new Reconciler(c, this.caches, { defaults: o.defaults, host: o.host, log: o.log, metrics: this.metrics, progress: this.progress });
+    if (o.watchProgress ?? true) {
+      const log = withFields(o.log, { component: "progress-watch" });
+      this.progress = new ProgressWatcher({ onChange: (key) => this.queue.add(key), log, credsFile: o.natsCredsFile });
+    }
+    if (o.natsCleanup ?? true) this.cleaner = new JetStreamCleaner({ log: withFields(o.log, { component: "cleanup" }), credsFile: o.natsCredsFile });
+    this.reconciler = new Reconciler(c, this.caches, {
+      defaults: o.defaults,
+      host: o.host,
+      log: withFields(o.log, { component: "reconciler" }),
+      metrics: this.metrics,
+      progress: this.progress,
+      cleaner: this.cleaner,
+    });
     this.metrics.queueDepth = () => this.queue.length;
     this.metrics.jobsByPhase = () => {
       const m = new Map<string, number>();
@@ -81,7 +100,7 @@ export class Controller {
     // reconcile of a job already sees the children a previous operator created (no duplicates).
     const n = this.o.workers ?? 2;
     for (let i = 0; i < n; i++) this.running.push(this.worker());
-    this.o.log(`controller started: ${this.caches.jobs.list().length} job(s) in cache, ${n} worker(s)`);
+    this.o.log(`controller started: ${this.caches.jobs.list().length} job(s) in cache, ${n} worker(s)`, { component: "controller" });
   }
 
   async stop(): Promise<void> {
@@ -89,6 +108,7 @@ export class Controller {
     await stopInformers(this.caches);
     await Promise.all(this.running);
     await this.progress?.stop();
+    await this.cleaner?.close();
     this.running = [];
     this.synced = false;
   }
@@ -106,7 +126,11 @@ export class Controller {
       } catch (err) {
         const delay = this.queue.addRateLimited(key);
         this.metrics.observeReconcile("error", (performance.now() - t0) / 1000);
-        this.o.log(`reconcile ${key} failed (retry ${this.queue.retries(key)} in ${delay} ms): ${(err as Error).message}`);
+        this.o.log(`reconcile ${key} failed (retry ${this.queue.retries(key)} in ${delay} ms): ${(err as Error).message}`, {
+          level: "error",
+          job: key,
+          component: "controller",
+        });
       } finally {
         this.queue.done(key);
       }

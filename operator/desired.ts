@@ -19,6 +19,7 @@ import yaml from "js-yaml";
 import { DEFAULT_METRICS_PORT, ENV } from "../cli/process-config.ts";
 import { type HeaderFrom, headerEnvVar, headersFromProblems } from "../common/secrets.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
+import { mergeTemplate } from "./template-merge.ts";
 import {
   configMapName,
   JOB_API_VERSION,
@@ -41,6 +42,7 @@ export type JobObject = Omit<StepPOJob, "metadata"> & {
     resourceVersion?: string;
     creationTimestamp?: string | Date;
     deletionTimestamp?: string | Date;
+    finalizers?: string[];
   };
   status?: import("../crds/steppojob-status.ts").StepPOJobStatus;
 };
@@ -236,67 +238,75 @@ export function desiredLearnerPod(job: JobObject, restart: number, defaults: Def
   const name = learnerPodName(job.metadata.name, restart);
   const { volumes, mounts } = commonVolumes(job);
   const l = job.spec.learner;
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: meta(job, name, "learner", { [LABEL_RESTART]: String(restart), [LABEL_SPEC_HASH]: specHash(job, defaults) }),
-    spec: {
-      // The operator, not the kubelet, restarts the learner: it counts failures against backoffLimit.
-      restartPolicy: "Never",
-      // Neither process talks to the API server: no service-account token in the pod.
-      automountServiceAccountToken: false,
-      containers: [
-        {
-          name: "learner",
-          image: l.image ?? defaults.image,
-          command: ["steppo", "learner"],
-          args: ["--job", JOB_FILE, "--checkpoint-dir", CHECKPOINT_DIR],
-          env: [...commonEnv(job, defaults), { name: ENV.checkpointDir, value: CHECKPOINT_DIR }, { name: ENV.runDir, value: `${DATA_DIR}/run` }],
-          ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
-          resources: resourceRequirements(l.resources),
-          volumeMounts: [...mounts, { name: "checkpoints", mountPath: DATA_DIR }],
-          terminationMessagePolicy: "FallbackToLogsOnError",
-          securityContext: CONTAINER_SECURITY,
-        },
-      ],
-      securityContext: POD_SECURITY,
-      volumes: [...volumes, { name: "checkpoints", persistentVolumeClaim: { claimName: claimName(job) } }],
-      ...(l.nodeSelector ? { nodeSelector: l.nodeSelector } : {}),
-      ...(l.tolerations ? { tolerations: l.tolerations as NonNullable<V1Pod["spec"]>["tolerations"] } : {}),
+  return mergeTemplate(
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: meta(job, name, "learner", { [LABEL_RESTART]: String(restart), [LABEL_SPEC_HASH]: specHash(job, defaults) }),
+      spec: {
+        // The operator, not the kubelet, restarts the learner: it counts failures against backoffLimit.
+        restartPolicy: "Never",
+        // Neither process talks to the API server: no service-account token in the pod.
+        automountServiceAccountToken: false,
+        containers: [
+          {
+            name: "learner",
+            image: l.image ?? defaults.image,
+            command: ["steppo", "learner"],
+            args: ["--job", JOB_FILE, "--checkpoint-dir", CHECKPOINT_DIR],
+            env: [...commonEnv(job, defaults), { name: ENV.checkpointDir, value: CHECKPOINT_DIR }, { name: ENV.runDir, value: `${DATA_DIR}/run` }],
+            ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
+            resources: resourceRequirements(l.resources),
+            volumeMounts: [...mounts, { name: "checkpoints", mountPath: DATA_DIR }],
+            terminationMessagePolicy: "FallbackToLogsOnError",
+            securityContext: CONTAINER_SECURITY,
+          },
+        ],
+        securityContext: POD_SECURITY,
+        volumes: [...volumes, { name: "checkpoints", persistentVolumeClaim: { claimName: claimName(job) } }],
+        ...(l.nodeSelector ? { nodeSelector: l.nodeSelector } : {}),
+        ...(l.tolerations ? { tolerations: l.tolerations as NonNullable<V1Pod["spec"]>["tolerations"] } : {}),
+      },
     },
-  };
+    l.template,
+    job.metadata.labels,
+  );
 }
 
 export function desiredRolloutPod(job: JobObject, index: number, defaults: Defaults = DEFAULTS): V1Pod {
   const name = rolloutPodName(job.metadata.name, index);
   const { volumes, mounts } = commonVolumes(job);
   const r = job.spec.rollout;
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: meta(job, name, "rollout", { [LABEL_SPEC_HASH]: specHash(job, defaults) }),
-    spec: {
-      // Failed rollout pods are replaced by the operator (same name), not restarted in place.
-      restartPolicy: "Never",
-      // Neither process talks to the API server: no service-account token in the pod.
-      automountServiceAccountToken: false,
-      containers: [
-        {
-          name: "rollout",
-          image: r.image ?? defaults.image,
-          command: ["steppo", "worker"],
-          args: ["--job", JOB_FILE, "--id", name],
-          env: [...commonEnv(job, defaults), { name: ENV.workerId, value: name }],
-          ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
-          resources: resourceRequirements(r.resources),
-          volumeMounts: mounts,
-          securityContext: CONTAINER_SECURITY,
-        },
-      ],
-      securityContext: POD_SECURITY,
-      volumes,
+  return mergeTemplate(
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: meta(job, name, "rollout", { [LABEL_SPEC_HASH]: specHash(job, defaults) }),
+      spec: {
+        // Failed rollout pods are replaced by the operator (same name), not restarted in place.
+        restartPolicy: "Never",
+        // Neither process talks to the API server: no service-account token in the pod.
+        automountServiceAccountToken: false,
+        containers: [
+          {
+            name: "rollout",
+            image: r.image ?? defaults.image,
+            command: ["steppo", "worker"],
+            args: ["--job", JOB_FILE, "--id", name],
+            env: [...commonEnv(job, defaults), { name: ENV.workerId, value: name }],
+            ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
+            resources: resourceRequirements(r.resources),
+            volumeMounts: mounts,
+            securityContext: CONTAINER_SECURITY,
+          },
+        ],
+        securityContext: POD_SECURITY,
+        volumes,
+      },
     },
-  };
+    r.template,
+    job.metadata.labels,
+  );
 }
 
 /** Everything but the pods, whose number and names depend on what is observed (see plan.ts). */

@@ -1,12 +1,13 @@
 // Shared informers (list + watch from the list's resourceVersion, kept in a local cache) on StepPOJobs and
 // on the pods, services, config maps and claims the operator owns. client-node 2.x re-lists by itself when
 // a watch answers 410 Gone; on any other error it stops, so this restarts it with exponential backoff.
-import { type Informer, type KubernetesObject, makeInformer, type ObjectCache } from "@kubernetes/client-node";
+import { type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, ListWatch, type ObjectCache, Watch } from "@kubernetes/client-node";
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod, V1Service } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../crds/steppojob.ts";
 import type { JobObject } from "./desired.ts";
 import type { Clients } from "./kube.ts";
 import { LABEL_JOB, PLURAL } from "./names.ts";
+import { trimConfigMap, trimJob, trimMetaOnly, trimPod } from "./trim.ts";
 
 export type Cache<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -26,6 +27,33 @@ export interface InformerOptions {
   restartDelayMs?: number;
 }
 
+/**
+ * client-node's makeInformer, with `trim` applied to every listed and watched object before it is cached
+ * (client-node 2.x has no transform option of its own): the caches keep only what the operator reads.
+ */
+export function makeTrimmedInformer<T extends KubernetesObject>(
+  kc: KubeConfig,
+  path: string,
+  list: () => Promise<KubernetesListObject<T>>,
+  trim: (o: T) => T,
+  labelSelector?: string,
+): Cache<T> {
+  const watch = new Watch(kc);
+  const trimmed = {
+    watch: (
+      p: string,
+      q: Record<string, string | number | boolean | undefined>,
+      cb: (phase: string, obj: unknown, w?: unknown) => void,
+      done: (err: unknown) => void,
+    ) => watch.watch(p, q, (phase, obj, w) => cb(phase, phase === "ERROR" ? obj : trim(obj as T), w), done),
+  } as unknown as Watch;
+  const listTrimmed = async () => {
+    const l = await list();
+    return { ...l, items: l.items.map(trim) };
+  };
+  return new ListWatch<T>(path, trimmed, listTrimmed, false, labelSelector);
+}
+
 // Children are selected by the job label, so the caches hold only what the operator owns.
 const CHILD_SELECTOR = LABEL_JOB;
 
@@ -35,33 +63,41 @@ export function makeInformers(c: Clients, opts: InformerOptions = {}): InformerS
   const sel = { labelSelector: CHILD_SELECTOR };
   const jobsPath = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
   const set: InformerSet = {
-    jobs: makeInformer(c.kc, jobsPath, () =>
-      ns
-        ? c.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
-        : c.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
+    jobs: makeTrimmedInformer(
+      c.kc,
+      jobsPath,
+      () =>
+        ns
+          ? c.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
+          : c.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
+      trimJob,
     ),
-    pods: makeInformer(
+    pods: makeTrimmedInformer(
       c.kc,
       core("pods"),
       () => (ns ? c.core.listNamespacedPod({ namespace: ns, ...sel }) : c.core.listPodForAllNamespaces(sel)),
+      trimPod,
       CHILD_SELECTOR,
     ),
-    services: makeInformer(
+    services: makeTrimmedInformer(
       c.kc,
       core("services"),
       () => (ns ? c.core.listNamespacedService({ namespace: ns, ...sel }) : c.core.listServiceForAllNamespaces(sel)),
+      trimMetaOnly,
       CHILD_SELECTOR,
     ),
-    configMaps: makeInformer(
+    configMaps: makeTrimmedInformer(
       c.kc,
       core("configmaps"),
       () => (ns ? c.core.listNamespacedConfigMap({ namespace: ns, ...sel }) : c.core.listConfigMapForAllNamespaces(sel)),
+      trimConfigMap,
       CHILD_SELECTOR,
     ),
-    pvcs: makeInformer(
+    pvcs: makeTrimmedInformer(
       c.kc,
       core("persistentvolumeclaims"),
       () => (ns ? c.core.listNamespacedPersistentVolumeClaim({ namespace: ns, ...sel }) : c.core.listPersistentVolumeClaimForAllNamespaces(sel)),
+      trimMetaOnly,
       CHILD_SELECTOR,
     ),
   };

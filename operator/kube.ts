@@ -94,6 +94,50 @@ export async function deleteJob(c: Clients, namespace: string, name: string): Pr
 }
 
 /**
+ * Adds `finalizer` to the job. The JSON patch tests what the cache saw (the finalizer list, or the
+ * resourceVersion when there is none), so a concurrent change of the list fails (422) and is retried
+ * rather than overwritten.
+ */
+export async function addFinalizer(
+  c: Clients,
+  namespace: string,
+  name: string,
+  seen: { finalizers?: string[]; resourceVersion?: string },
+  finalizer: string,
+): Promise<void> {
+  const guard = seen.finalizers
+    ? { op: "test", path: "/metadata/finalizers", value: seen.finalizers }
+    : { op: "test", path: "/metadata/resourceVersion", value: seen.resourceVersion };
+  await c.custom.patchNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+    body: [guard, { op: "add", path: "/metadata/finalizers", value: [...(seen.finalizers ?? []), finalizer] }],
+  });
+}
+
+/** Removes `finalizer` from the job (guarded like addFinalizer); a job already gone is fine. */
+export async function removeFinalizer(c: Clients, namespace: string, name: string, seen: string[], finalizer: string): Promise<void> {
+  try {
+    await c.custom.patchNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      name,
+      body: [
+        { op: "test", path: "/metadata/finalizers", value: seen },
+        { op: "replace", path: "/metadata/finalizers", value: seen.filter((f) => f !== finalizer) },
+      ],
+    });
+  } catch (err) {
+    if (statusCode(err) !== 404) throw err;
+  }
+}
+
+/**
  * Writes the status subresource. The JSON patch tests the uid so a status computed for a deleted-and-
  * recreated job of the same name is never written onto the new one.
  */

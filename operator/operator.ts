@@ -8,7 +8,9 @@ import type { Defaults } from "./desired.ts";
 import { type Clients, loadKubeConfig, makeClients } from "./kube.ts";
 import { LeaderElector } from "./leader.ts";
 import { OperatorMetrics } from "./metrics.ts";
+import { type Log, type LogFormat, makeLog, withFields } from "./log.ts";
 import { startServer } from "./server.ts";
+import { startOperatorTracing } from "./tracing.ts";
 
 export interface OperatorOptions {
   kubeconfig?: string;
@@ -21,11 +23,17 @@ export interface OperatorOptions {
   port?: number;
   leaderElection?: { namespace: string; name?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number } | false;
   identity?: string;
-  log?: (m: string) => void;
+  log?: Log;
   /** Read each job's learner progress from its NATS KV bucket (default true). */
   watchProgress?: boolean;
   /** NATS credentials file for those reads. */
   natsCredsFile?: string;
+  /** Finalizer + NATS cleanup of deleted jobs (default true). */
+  natsCleanup?: boolean;
+  /** OTLP/HTTP base URL (http://collector:4318): reconcile spans are exported there; none: no tracing. */
+  otlpEndpoint?: string;
+  /** Log lines as text (default) or JSON objects; ignored when `log` is given. */
+  logFormat?: LogFormat;
 }
 
 export interface RunningOperator {
@@ -41,7 +49,10 @@ export interface RunningOperator {
 
 export async function startOperator(opts: OperatorOptions = {}): Promise<RunningOperator> {
   const identity = opts.identity ?? `${hostname()}-${process.pid}`;
-  const log = opts.log ?? ((m: string) => process.stderr.write(`[operator ${identity}] ${m}\n`));
+  const log: Log = opts.log ?? makeLog(opts.logFormat ?? "text", identity);
+  const tracing = opts.otlpEndpoint
+    ? startOperatorTracing(opts.otlpEndpoint, { instance: identity, log: withFields(log, { component: "tracing" }) })
+    : undefined;
   const clients = opts.clients ?? makeClients(loadKubeConfig(opts.kubeconfig));
   const metrics = new OperatorMetrics();
   let controller: Controller | undefined;
@@ -61,6 +72,7 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Running
       metrics,
       watchProgress: opts.watchProgress,
       natsCredsFile: opts.natsCredsFile,
+      natsCleanup: opts.natsCleanup,
     });
     await controller.start();
   };
@@ -86,7 +98,7 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Running
         await standDown();
         resolveLost();
       },
-      log,
+      log: withFields(log, { component: "leader" }),
     });
     elector.start();
   } else await lead();
@@ -111,6 +123,7 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Running
       if (elector) await elector.stop();
       await standDown();
       if (server) await new Promise<void>((r) => server.close(() => r()));
+      await tracing?.shutdown();
     },
   };
 }

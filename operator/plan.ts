@@ -9,9 +9,11 @@ import type { LearnerProgress } from "../common/nats/runtime-state.ts";
 import { specSecretProblems } from "../common/secrets.ts";
 import { environmentConfigProblem } from "../workers/envs/config-check.ts";
 import { autoscale } from "./autoscaler.ts";
-import { isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
+import { getCondition, isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
 import { DEFAULT_MAX_REPLICAS, DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "./desired.ts";
 import { jobNameProblem, LABEL_ROLE, LABEL_SPEC_HASH, podIndex, rolloutSelector } from "./names.ts";
+import { podsHealthy } from "./pod-health.ts";
+import { displayFields, trainingStatus } from "./status-fields.ts";
 
 export interface Observed {
   /** Pods controlled by this job (owner uid), terminating ones included. */
@@ -142,6 +144,7 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
   const finish = () => {
     status.conditions = conditions;
     status.phase = phaseOf(conditions);
+    Object.assign(status, displayFields(status, job.spec.training.updates));
     out.status = status;
     return out;
   };
@@ -232,6 +235,7 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
   const hash = specHash(job, defaults);
   const progress = { ...terminationProgress(current) };
   if (observed.progress) {
+    status.training = trainingStatus(observed.progress, job.spec.training.updates);
     progress.update = observed.progress.update;
     if (observed.progress.testSuccess !== null) progress.successRate = observed.progress.testSuccess;
     if (observed.progress.lastCheckpoint) {
@@ -338,6 +342,13 @@ export function plan(job: JobObject, observed: Observed, now: Date, defaults: De
   }
   status.rollout = { ready: readyCount, desired };
   if (replaced > 0) out.events.push({ type: "Normal", reason: "SpecChanged", message: `${replaced} rollout pod(s) run an outdated spec; replacing them` });
+
+  // Pods that cannot start (unschedulable, image pull, crash loop, OOM): a condition and a Warning Event.
+  const health = podsHealthy(observed.pods.filter(active), getCondition(conditions, "PodsHealthy"));
+  if (health) {
+    set("PodsHealthy", health.status, health.reason, health.message);
+    if (health.event) out.events.push(health.event);
+  }
 
   set("Created", "True", "ChildrenCreated", `learner, ${desired} rollout pod(s), service, config map and checkpoint claim requested`);
 

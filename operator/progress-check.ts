@@ -92,6 +92,19 @@ function trajectories(v: unknown): LearnerProgress["trajectories"] {
   return Object.fromEntries(keys.map((k) => [k, count(v[k], `trajectories.${k}`)])) as unknown as LearnerProgress["trajectories"];
 }
 
+function policyLag(v: unknown): LearnerProgress["policyLag"] {
+  if (!isRecord(v)) fail("policyLag", "an object", v);
+  return { mean: seconds(v.mean, "policyLag.mean"), max: count(v.max, "policyLag.max") };
+}
+
+function rates(v: unknown): LearnerProgress["rates"] {
+  if (!isRecord(v)) fail("rates", "an object", v);
+  return {
+    envStepsPerSecond: seconds(v.envStepsPerSecond, "rates.envStepsPerSecond"),
+    episodesPerSecond: seconds(v.episodesPerSecond, "rates.episodesPerSecond"),
+  };
+}
+
 /** Fields a record may leave out (the warm-up and failure records do), each with its check. */
 const OPTIONAL_FIELDS: { [K in keyof LearnerProgress]?: (v: unknown, field: string) => LearnerProgress[K] } = {
   update: count,
@@ -102,6 +115,8 @@ const OPTIONAL_FIELDS: { [K in keyof LearnerProgress]?: (v: unknown, field: stri
   lastCheckpoint: checkpoint,
   demand,
   trajectories,
+  policyLag,
+  rates,
   error: (v, field) => boundedString(v, field, MAX_ERROR_LENGTH),
   updatedAt: time,
 };

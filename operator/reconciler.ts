@@ -4,12 +4,16 @@
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
 import { natsJobRef } from "../common/nats/names.ts";
+import { redactUrl } from "../common/secrets.ts";
 import type { Defaults, JobObject } from "./desired.ts";
 import { DEFAULTS } from "./desired.ts";
 import { recordEvents } from "./events.ts";
 import type { InformerSet } from "./informers.ts";
-import { type Clients, createChild, deleteJob, deletePod, replaceConfigMapData, writeScale, writeStatus } from "./kube.ts";
+import { cleanupStatus, FINALIZER, hasFinalizer, planFinalize } from "./finalizer.ts";
+import { addFinalizer, type Clients, createChild, deleteJob, deletePod, removeFinalizer, replaceConfigMapData, writeScale, writeStatus } from "./kube.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import type { Log } from "./log.ts";
+import type { NatsCleaner } from "./nats-cleanup.ts";
 import { configMapName, jobKey, pvcName, serviceName, splitKey } from "./names.ts";
 import { type JobEvent, type Observed, plan } from "./plan.ts";
 import type { ProgressWatcher, RejectedProgress } from "./progress-watch.ts";
@@ -23,11 +27,13 @@ export interface ReconcilerOptions {
   defaults?: Defaults;
   /** Identity of this replica in Events. */
   host: string;
-  log: (m: string) => void;
+  log: Log;
   metrics?: OperatorMetrics;
   now?: () => Date;
   /** The learners' progress from NATS KV; without it status comes from pod termination messages only. */
   progress?: ProgressWatcher;
+  /** Deletes a deleted job's NATS resources before its finalizer goes; without it no finalizer is added (one already there is removed). */
+  cleaner?: NatsCleaner;
 }
 
 const tracer = trace.getTracer("steppo-operator");
@@ -74,7 +80,7 @@ export class Reconciler {
   }
 
   /** What the cache holds for this job: children matched by owner uid, not only by name or label. */
-  observe(job: JobObject): Observed {
+  observe(job: JobObject, o: { progress?: boolean } = {}): Observed {
     const ns = job.metadata.namespace ?? "default";
     const mine = ownedBy(job.metadata.uid);
     const one = <T extends KubernetesObject>(o: T | undefined) => (o && mine(o) ? o : undefined);
@@ -83,11 +89,14 @@ export class Reconciler {
       configMap: one(this.caches.configMaps.get(configMapName(job.metadata.name), ns)),
       service: one(this.caches.services.get(serviceName(job.metadata.name), ns)),
       pvc: one(this.caches.pvcs.get(pvcName(job.metadata.name), ns)),
-      progress: this.o.progress?.latest(
-        jobKey(ns, job.metadata.name),
-        natsJobRef({ name: job.metadata.name, namespace: ns }, this.defaults.clusterId),
-        job.spec.nats.url ?? this.defaults.natsUrl,
-      ),
+      progress:
+        (o.progress ?? true)
+          ? this.o.progress?.latest(
+              jobKey(ns, job.metadata.name),
+              natsJobRef({ name: job.metadata.name, namespace: ns }, this.defaults.clusterId),
+              job.spec.nats.url ?? this.defaults.natsUrl,
+            )
+          : undefined,
     };
   }
 
@@ -108,18 +117,21 @@ export class Reconciler {
   private async run(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const job = this.caches.jobs.get(name, namespace) as JobObject | undefined;
-    // Gone: owner references let the garbage collector remove the children; only the progress watch is ours.
-    if (!job || job.metadata.deletionTimestamp) {
+    if (!job) {
       this.o.progress?.forget(key);
       return {};
     }
+    if (job.metadata.deletionTimestamp) return this.finalize(key, job);
     const p = plan(job, this.observe(job), this.now(), this.defaults);
     const m = this.o.metrics;
 
-    // Shared children before pods: a pod that mounts a missing ConfigMap or claim would not start.
+    // Shared children before pods: a pod that mounts a missing ConfigMap or claim would not start. The
+    // finalizer goes on alongside them, so before any pod (what makes NATS resources) exists: nothing the
+    // job makes can outlive it, and it costs no extra round trip.
+    const finalizer = this.o.cleaner && !hasFinalizer(job) ? addFinalizer(this.c, namespace, name, job.metadata, FINALIZER) : undefined;
     const pods = p.create.filter((o) => o.kind === "Pod");
     const others = p.create.filter((o) => o.kind !== "Pod");
-    const created = await Promise.all(others.map((o) => createChild(this.c, namespace, o)));
+    const [created] = await Promise.all([Promise.all(others.map((o) => createChild(this.c, namespace, o))), finalizer]);
     if (m) m.childrenCreated += created.filter(Boolean).length;
     // Pods in slow-start batches (1, 2, 4 …), stopping at the first failure: a job asking for many pods
     // that all fail the same way costs a few requests, not one per pod, per pass.
@@ -148,5 +160,38 @@ export class Reconciler {
       return {};
     }
     return p.requeueAfterMs !== undefined ? { requeueAfterMs: p.requeueAfterMs } : {};
+  }
+
+  /**
+   * A deleted job: its pods go first (their delete events bring the job back here), then its NATS resources,
+   * then the finalizer. A NATS failure is reported (condition + Event) and thrown, so the work queue retries
+   * with backoff; the annotation steppo.dev/skip-nats-cleanup=true skips NATS altogether.
+   */
+  private async finalize(key: string, job: JobObject): Promise<ReconcileResult> {
+    const { namespace, name } = splitKey(key);
+    // The watch would re-create the KV bucket the cleanup deletes.
+    this.o.progress?.forget(key);
+    // Without a cleaner (natsCleanup off) a finalizer an earlier operator added still goes, NATS untouched.
+    if (!hasFinalizer(job)) return {};
+    const f = planFinalize(job, this.observe(job, { progress: false }).pods);
+    const deleted = await Promise.all(f.deletePods.map((n) => deletePod(this.c, namespace, n)));
+    if (this.o.metrics) this.o.metrics.podsDeleted += deleted.filter(Boolean).length;
+    if (f.podsLeft > 0) return {};
+    let problem: string | undefined;
+    if (f.cleanNats && this.o.cleaner) {
+      const url = job.spec.nats.url ?? this.defaults.natsUrl;
+      try {
+        const gone = await this.o.cleaner.cleanup(natsJobRef({ name, namespace }, this.defaults.clusterId), url);
+        if (gone.length > 0) this.o.log(`${key}: deleted NATS streams ${gone.join(", ")}`);
+      } catch (err) {
+        problem = `${redactUrl(url)}: ${(err as Error).message}`;
+      }
+    }
+    const s = cleanupStatus(job, problem, this.now());
+    if (canonical(s.status) !== canonical(job.status ?? {})) await writeStatus(this.c, namespace, name, job.metadata.uid ?? "", s.status);
+    if (s.events.length > 0) await recordEvents(this.c, job, s.events, this.o.host, this.o.log);
+    if (problem !== undefined) throw new Error(`NATS cleanup of ${key} failed: ${problem}`);
+    await removeFinalizer(this.c, namespace, name, job.metadata.finalizers ?? [], FINALIZER);
+    return {};
   }
 }

@@ -14,4 +14,8 @@ export const OPERATOR_USAGE = `  operator              run the StepPOJob operato
                           names: needed when operators of several clusters share one NATS server
       --max-replicas N    most rollout replicas (and maxReplicas) a job may ask for (default 256, at most 1000);
                           a job above it fails with the ReplicasOverLimit condition, nothing created
+      --log-format F      text (default) or json: one object per line with time, level, component, job
+                          (or STEPPO_LOG_FORMAT)
+      --otlp-endpoint URL export reconcile spans over OTLP/HTTP (or STEPPO_OTLP_ENDPOINT /
+                          OTEL_EXPORTER_OTLP_ENDPOINT; default: no tracing)
 `;

@@ -72,6 +72,10 @@ export interface LearnerProgress {
     workers: number;
   };
   trajectories: TrajectoryAccounting;
+  /** Policy versions between the sampling policy and the learner's, over the trajectories trained on so far. */
+  policyLag?: { mean: number; max: number };
+  /** Throughput of the last update, all rollout workers together. */
+  rates?: { envStepsPerSecond: number; episodesPerSecond: number };
   error?: string;
   updatedAt: string;
 }

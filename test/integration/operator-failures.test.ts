@@ -3,8 +3,9 @@
 // deadline fails a job; ttlSecondsAfterFinished deletes it; two replicas elect one leader.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { SKIP_NATS_CLEANUP_ANNOTATION } from "../../operator/finalizer.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
-import { createJob, eventually, getJob, type Harness, jobPods, names, setPodPhase, startHarness } from "../support/operator-harness.ts";
+import { createJob, eventually, getJob, type Harness, jobPods, names, setPodPhase, setPodWaiting, startHarness } from "../support/operator-harness.ts";
 
 let h: Harness;
 let op: RunningOperator;
@@ -46,6 +47,32 @@ describe("operator failure handling on a real kube-apiserver", () => {
     assert.ok(ev.items.some((e) => e.reason === "BackoffLimitExceeded"));
   });
 
+  test("a pod stuck in ImagePullBackOff → PodsHealthy=False with the kubelet's reason, a Warning Event, kubectl get -o wide", async () => {
+    await createJob(h.clients, "pullfail", { rollout: { replicas: 1 }, training: { updates: 30 } });
+    await eventually("2 pods", async () => ((await jobPods(h.clients, "pullfail")).length === 2 ? true : undefined));
+    await setPodWaiting(h.clients, "pullfail-learner-0", "ImagePullBackOff", 'Back-off pulling image "ghcr.io/steppo/nope:1"');
+    const cond = await eventually("PodsHealthy=False", async () =>
+      (await getJob(h.clients, "pullfail")).status?.conditions?.find((c) => c.type === "PodsHealthy" && c.status === "False"),
+    );
+    assert.equal(cond.reason, "ImagePullBackOff");
+    assert.match(cond.message ?? "", /pod pullfail-learner-0: ImagePullBackOff: container learner: Back-off pulling image "ghcr.io\/steppo\/nope:1"/);
+    const ev = await eventually("PodsUnhealthy Event", async () => {
+      const l = await h.clients.core.listNamespacedEvent({ namespace: "default", fieldSelector: "involvedObject.name=pullfail" });
+      return l.items.find((e) => e.reason === "PodsUnhealthy");
+    });
+    assert.equal(ev.type, "Warning");
+    const wide = await h.cluster.kubectl(["get", "spj", "pullfail", "-o", "wide"]);
+    assert.equal(wide.code, 0, wide.stderr);
+    const [header, row] = wide.stdout.trim().split("\n");
+    assert.match(header, /^NAME\s+PHASE\s+UPDATE\s+SUCCESS\s+LAG\s+READY\s+AGE\s+TRAIN\s+STEPS\/S\s+EPISODES\/S\s+CHECKPOINT\s+RESTARTS\s+PODS$/);
+    assert.match(row, /^pullfail\s+Created\s+0\/30\s+.*0\/1\s+.*ImagePullBackOff$/);
+    // The kubelet pulls the image after all: the condition clears.
+    await setPodPhase(h.clients, "pullfail-learner-0", "Running");
+    await eventually("PodsHealthy=True", async () =>
+      (await getJob(h.clients, "pullfail")).status?.conditions?.find((c) => c.type === "PodsHealthy" && c.status === "True"),
+    );
+  });
+
   test("a failed rollout pod is replaced under the same name", async () => {
     await createJob(h.clients, "rfail", { rollout: { replicas: 1 } });
     const first = await eventually("rollout-0", async () => (await jobPods(h.clients, "rfail")).find((p) => p.metadata?.name === "rfail-rollout-0"));
@@ -58,10 +85,16 @@ describe("operator failure handling on a real kube-apiserver", () => {
   });
 
   test("activeDeadlineSeconds fails the job; ttlSecondsAfterFinished deletes it", async () => {
-    await createJob(h.clients, "deadline", {
-      rollout: { replicas: 1 },
-      runPolicy: { activeDeadlineSeconds: 1, ttlSecondsAfterFinished: 1, cleanPodPolicy: "All" },
-    });
+    await createJob(
+      h.clients,
+      "deadline",
+      {
+        rollout: { replicas: 1 },
+        runPolicy: { activeDeadlineSeconds: 1, ttlSecondsAfterFinished: 1, cleanPodPolicy: "All" },
+      },
+      // No NATS server in this suite: the documented escape hatch lets the finalizer go without NATS cleanup.
+      { annotations: { [SKIP_NATS_CLEANUP_ANNOTATION]: "true" } },
+    );
     const st = await eventually(
       "Failed by deadline",
       async () => {

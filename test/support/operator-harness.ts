@@ -41,24 +41,54 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   }
 }
 
-export function jobManifest(name: string, spec: Record<string, unknown> = {}): Record<string, unknown> {
-  return { apiVersion: `${GROUP}/${VERSION}`, kind: "StepPOJob", metadata: { name, namespace: "default" }, spec };
+export interface ExtraMetadata {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
-export async function createJob(c: Clients, name: string, spec: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+export function jobManifest(name: string, spec: Record<string, unknown> = {}, meta: ExtraMetadata = {}): Record<string, unknown> {
+  return { apiVersion: `${GROUP}/${VERSION}`, kind: "StepPOJob", metadata: { name, namespace: "default", ...meta }, spec };
+}
+
+export async function createJob(c: Clients, name: string, spec: Record<string, unknown> = {}, meta: ExtraMetadata = {}): Promise<Record<string, unknown>> {
   return (await c.custom.createNamespacedCustomObject({
     group: GROUP,
     version: VERSION,
     namespace: "default",
     plural: PLURAL,
-    body: jobManifest(name, spec),
+    body: jobManifest(name, spec, meta),
   })) as Record<string, unknown>;
+}
+
+export async function deleteJob(c: Clients, name: string): Promise<void> {
+  await c.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: "default", plural: PLURAL, name });
+}
+
+/** Resolves once the job is gone from the API server (finalizers done). */
+export async function jobGone(c: Clients, name: string, timeoutMs = 15_000): Promise<void> {
+  await eventually(
+    `${name} deleted`,
+    async () => {
+      try {
+        await getJob(c, name);
+        return undefined;
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return true;
+        throw err;
+      }
+    },
+    timeoutMs,
+  );
 }
 
 export async function getJob(
   c: Clients,
   name: string,
-): Promise<{ metadata: { uid: string }; spec: Record<string, Record<string, unknown>>; status?: StepPOJobStatus }> {
+): Promise<{
+  metadata: { uid: string; finalizers?: string[]; deletionTimestamp?: string };
+  spec: Record<string, Record<string, unknown>>;
+  status?: StepPOJobStatus;
+}> {
   return (await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: "default", plural: PLURAL, name })) as never;
 }
 
@@ -118,6 +148,16 @@ export async function setPodPhase(
             },
           ],
         };
+  await c.core.patchNamespacedPodStatus({ namespace, name, body: [{ op: "add", path: "/status", value: status }] });
+}
+
+/** Plays the kubelet for a container that cannot start: Pending, its first container waiting with `reason`. */
+export async function setPodWaiting(c: Clients, name: string, reason: string, message: string, namespace = "default"): Promise<void> {
+  const container = (await c.core.readNamespacedPod({ namespace, name })).spec!.containers[0].name;
+  const status = {
+    phase: "Pending",
+    containerStatuses: [{ name: container, image: "x", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason, message } } }],
+  };
   await c.core.patchNamespacedPodStatus({ namespace, name, body: [{ op: "add", path: "/status", value: status }] });
 }
 

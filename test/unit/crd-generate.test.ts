@@ -49,7 +49,7 @@ test("the CRD has the names, subresources and columns the operator and kubectl r
   });
   assert.deepEqual(
     v.additionalPrinterColumns.map((c) => c.name),
-    ["Phase", "Update", "Success", "Ready", "Desired", "Age"],
+    ["Phase", "Update", "Success", "Lag", "Ready", "Age", "Train", "Steps/s", "Episodes/s", "Checkpoint", "Restarts", "Pods"],
   );
   const props = v.schema.openAPIV3Schema.properties ?? {};
   assert.equal(props.spec.properties?.algorithm.properties?.estimator.default, "step-gae");

@@ -131,7 +131,7 @@ Nothing else: no get (the operator reads its informer caches), no update of a jo
 {{- define "steppo.operatorRules" -}}
 - apiGroups: ["steppo.dev"]
   resources: ["steppojobs"]
-  verbs: ["list", "watch", "delete"]
+  verbs: ["list", "watch", "patch", "delete"]
 - apiGroups: ["steppo.dev"]
   resources: ["steppojobs/status", "steppojobs/scale"]
   verbs: ["patch"]
