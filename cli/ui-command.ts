@@ -1,6 +1,5 @@
 // `steppo ui <run-dir>...` (the dashboard of finished or running runs, side by side) and `steppo run --ui [PORT]`
 // (the dashboard of the run being trained, live).
-import { startDashboard } from "../learner/dashboard/server.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
 
 /** Default port of `steppo ui` and `steppo run --ui`: beside the learner's 9464, so both can be open at once. */
@@ -16,6 +15,8 @@ export async function cmdUi(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, { port: { type: "string" }, host: { type: "string" } });
   if (positionals.length === 0) throw new UsageError("ui takes one or more run directories (runs/<job>) or bench results");
   const port = portFlag(values.port as string | undefined, "port") ?? DEFAULT_UI_PORT;
+  // Loaded when served: `steppo help` and the operator read this module for its usage text only.
+  const { startDashboard } = await import("../learner/dashboard/server.ts");
   const dashboard = await startDashboard({ sources: positionals, port, host: values.host as string | undefined });
   process.stdout.write(`${dashboard.url}\n`);
   process.stderr.write(`dashboard of ${positionals.join(", ")} at ${dashboard.url} (Ctrl-C stops it)\n`);
@@ -62,6 +63,7 @@ export function takeUiFlag(argv: string[]): { rest: string[]; uiPort?: number } 
 /** The live dashboard of an embedded run; its URL is logged. Undefined when --ui was not given. */
 export async function startRunDashboard(runDir: string, uiPort: number | undefined, host: string | undefined, log: (line: string) => void) {
   if (uiPort === undefined) return undefined;
+  const { startDashboard } = await import("../learner/dashboard/server.ts");
   const dashboard = await startDashboard({ sources: [runDir], port: uiPort, host });
   log(`dashboard: ${dashboard.url} (live while training; afterwards: steppo ui ${runDir})`);
   return dashboard;
