@@ -386,7 +386,7 @@ export async function runLearnerProcess(opts: LearnerProcessOptions): Promise<Le
       lastWait = waitMs / 1000;
       await publishWeights();
 
-      const point = updatePoint(learner.version, state.envSteps, trajs, stats, tUpdate);
+      const point = updatePoint(learner.version, state.envSteps, trajs, stats, tUpdate, state.accounting.stale + heldStale);
       const last = learner.version === total;
       if (learner.version % spec.training.evalEvery === 0 || last) point.testSuccess = (await evaluate(["test"])).test;
       state.curve.push(point);

@@ -42,6 +42,7 @@ export interface UpdateStats extends LossStats {
   meanAdvantageAbs: number;
   /** The critic's explained variance on this batch's value targets before the update; null without a critic. */
   explainedVariance: number | null;
+  learningRate: number;
 }
 
 const SCORE_CHUNK = 64;
@@ -265,6 +266,7 @@ export class Learner {
       meanReturn: returns.reduce((s, x) => s + x, 0) / Math.max(1, returns.length),
       meanAdvantageAbs: absAdv.reduce((s, x) => s + x, 0) / Math.max(1, absAdv.length),
       explainedVariance: explainedVariance(critic.predicted, critic.targets),
+      learningRate: this.optimizer.config.learningRate,
     };
   }
 

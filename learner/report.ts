@@ -21,6 +21,12 @@ export interface CurvePoint {
   explainedVariance: number | null;
   /** Mean gradient norm before clipping. */
   gradNorm: number | null;
+  /** The optimiser's learning rate in this update. */
+  learningRate: number | null;
+  /** Mean policy lag of the batch: versions between the policy that sampled an episode and the one it trains (0 synchronous). */
+  policyLag: number | null;
+  /** Samples dropped as too stale so far (distributed runs; null for the embedded runner, which has none). */
+  staleDrops: number | null;
   seconds: number;
 }
 
@@ -37,6 +43,9 @@ const COLUMNS: (keyof CurvePoint)[] = [
   "approxKl",
   "explainedVariance",
   "gradNorm",
+  "learningRate",
+  "policyLag",
+  "staleDrops",
   "seconds",
 ];
 

@@ -153,7 +153,16 @@ export function formatRates(r: Record<string, number>): string {
 }
 
 /** The learning-curve row of one update (test success is filled in where the runner evaluates). */
-export function updatePoint(version: number, envSteps: number, batch: Trajectory[], stats: UpdateStats, startedMs: number): CurvePoint {
+export function updatePoint(
+  version: number,
+  envSteps: number,
+  batch: Trajectory[],
+  stats: UpdateStats,
+  startedMs: number,
+  staleDrops: number | null = null,
+): CurvePoint {
+  // The update made `version`; its batch was trained by version − 1.
+  const lags = batch.map((t) => version - 1 - t.policyVersion);
   return {
     update: version,
     envSteps,
@@ -167,6 +176,9 @@ export function updatePoint(version: number, envSteps: number, batch: Trajectory
     approxKl: stats.approxKl,
     explainedVariance: stats.explainedVariance,
     gradNorm: stats.gradNorm,
+    learningRate: stats.learningRate,
+    policyLag: lags.length ? lags.reduce((a, b) => a + b, 0) / lags.length : null,
+    staleDrops,
     seconds: (Date.now() - startedMs) / 1000,
   };
 }
@@ -186,6 +198,9 @@ export function initialPoint(testSuccess: number): CurvePoint {
     approxKl: null,
     explainedVariance: null,
     gradNorm: null,
+    learningRate: null,
+    policyLag: null,
+    staleDrops: null,
     seconds: 0,
   };
 }

@@ -56,6 +56,9 @@ export function fillPoint(row: Record<string, number | null | undefined>): Curve
     approxKl: get("approxKl"),
     explainedVariance: get("explainedVariance"),
     gradNorm: get("gradNorm"),
+    learningRate: get("learningRate"),
+    policyLag: get("policyLag"),
+    staleDrops: get("staleDrops"),
     seconds: get("seconds") ?? 0,
   };
 }

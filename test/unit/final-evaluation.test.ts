@@ -18,6 +18,9 @@ const point = (update: number, testSuccess: number | null): CurvePoint => ({
   approxKl: null,
   explainedVariance: null,
   gradNorm: null,
+  learningRate: null,
+  policyLag: null,
+  staleDrops: null,
   seconds: 1,
 });
 

@@ -143,6 +143,9 @@ function renderCurveTable() {
     "approxKl",
     "explainedVariance",
     "gradNorm",
+    "learningRate",
+    "policyLag",
+    "staleDrops",
     "seconds",
   ];
   const table = $("curve-table");

@@ -39,7 +39,11 @@ export const CHARTS = [
     lines: (run) => [{ label: "explained variance", points: column(run, "explainedVariance") }],
   },
   { id: "gradNorm", title: "Gradient norm (before clipping)", lines: (run) => [{ label: "grad norm", points: column(run, "gradNorm") }] },
+  { id: "learningRate", title: "Learning rate", lines: (run) => [{ label: "learning rate", points: column(run, "learningRate") }] },
   { id: "throughput", title: "Throughput (env steps / s)", lines: (run) => [{ label: "env steps/s", points: throughput(run) }] },
+  // Distributed runs: how far behind the policy that sampled a batch was, and what staleness cost.
+  { id: "policyLag", title: "Policy lag (versions, batch mean)", lines: (run) => [{ label: "policy lag", points: column(run, "policyLag") }] },
+  { id: "staleDrops", title: "Stale samples dropped (cumulative)", lines: (run) => [{ label: "stale drops", points: column(run, "staleDrops") }] },
 ];
 
 /** Env steps per second of each update: its env steps over its wall seconds (update 0 has none). */
