@@ -134,7 +134,11 @@ export class ProgressWatch {
     for (;;) {
       const p = await this.get().catch(() => undefined);
       if (p && pred(p)) return p;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; progress: ${JSON.stringify(p)}`);
+      if (Date.now() > deadline) {
+        // A failed wait ends the test: close the connection, or it keeps the test process alive after the failure.
+        await this.close().catch(() => {});
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; progress: ${JSON.stringify(p)}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
