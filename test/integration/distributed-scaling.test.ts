@@ -202,8 +202,8 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
     const file = join(ws.dir, `${name}.yaml`);
     const yaml = tinyJobYaml({ name, updates, maxPolicyLag: 1, checkpointInterval: 4, toolLatencyMs: [200, 400] });
     const tuned = yaml.replace(
-      "algorithm: {epochs: 1, minibatchSteps: 32}",
-      "algorithm: {epochs: 1, minibatchSteps: 32, entropyCoef: 0.05, learningRate: 0.003}",
+      "algorithm: {epochs: 1, minibatchSteps: 32, criticWarmup: {episodes: 16}}",
+      "algorithm: {epochs: 1, minibatchSteps: 32, criticWarmup: {episodes: 16}, entropyCoef: 0.05, learningRate: 0.003}",
     );
     assert.notEqual(tuned, yaml);
     writeFileSync(file, tuned);
