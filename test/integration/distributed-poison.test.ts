@@ -12,30 +12,15 @@ import { DLQ_HEADERS } from "../../common/nats/bus.ts";
 import { connectNats } from "../../common/nats/connection.ts";
 import { jobNames, natsJobRef } from "../../common/nats/names.ts";
 import { NatsWeightStore } from "../../common/nats/weights.ts";
-import type { Trajectory } from "../../common/trajectory.ts";
 import { decodeTrajectory, encodeTrajectory } from "../../common/trajectory-codec.ts";
 import { encodeWeights } from "../../common/weights-codec.ts";
 import type { DistributedSummary } from "../../learner/learner-process.ts";
 import { NatsServer } from "../support/nats-server.ts";
+import { handmadeTrajectory } from "../support/trajectories.ts";
 import { exitCode, killAll, ProgressWatch, startSteppo, Workspace } from "../support/steppo-process.ts";
 
 let server: NatsServer;
 let ws: Workspace;
-
-/** A trajectory that is sound for any vocabulary (a few special token ids), policy version 0. */
-function handmade(trajId: string): Trajectory {
-  return {
-    trajId,
-    workerId: "intruder",
-    policyVersion: 0,
-    taskId: "t",
-    groupId: trajId,
-    family: "test",
-    steps: [{ contextIds: Int32Array.of(1, 3, 4), actionIds: Int32Array.of(5, 2), logProbs: Float32Array.of(-3, -3), reward: 1, done: true, stateKey: "s" }],
-    truncated: false,
-    success: true,
-  };
-}
 
 describe("poison trajectories (real processes, real nats-server)", { timeout: 150_000 }, () => {
   before(async () => {
@@ -59,9 +44,9 @@ describe("poison trajectories (real processes, real nats-server)", { timeout: 15
     // Once the learner has trained, publish the poison among what the workers keep publishing.
     const watch = await ProgressWatch.open(server.url, job);
     await watch.until((p) => p.phase === "training" && p.update >= 1, 90_000, "the learner's first update");
-    const nan = handmade("poison-nan");
+    const nan = handmadeTrajectory("poison-nan", "intruder");
     nan.steps[0].reward = Number.NaN;
-    const oov = handmade("poison-oov");
+    const oov = handmadeTrajectory("poison-oov", "intruder");
     oov.steps[0].actionIds = Int32Array.of(5, 1_000_000);
     const nc = await connectNats({ servers: server.url, name: "test", log: () => {} });
     const js = jetstream(nc);

@@ -8,29 +8,14 @@ import { jetstream } from "@nats-io/jetstream";
 import { DLQ_HEADERS, NatsTrajectoryBus } from "../../common/nats/bus.ts";
 import { connectNats } from "../../common/nats/connection.ts";
 import { jobNames, natsJobRef } from "../../common/nats/names.ts";
-import type { Trajectory } from "../../common/trajectory.ts";
 import { encodeTrajectory } from "../../common/trajectory-codec.ts";
 import type { DistributedSummary } from "../../learner/learner-process.ts";
 import { NatsServer } from "../support/nats-server.ts";
+import { handmadeTrajectory } from "../support/trajectories.ts";
 import { exitCode, metricsPort, type Proc, killAll, startSteppo, tinyJobYaml, Workspace } from "../support/steppo-process.ts";
 
 let server: NatsServer;
 let ws: Workspace;
-
-function handmade(trajId: string): Trajectory {
-  // Valid token ids for any vocabulary (<bos>, <eos-step> and a few specials), policy version 0.
-  return {
-    trajId,
-    workerId: "test",
-    policyVersion: 0,
-    taskId: "t",
-    groupId: trajId,
-    family: "test",
-    steps: [{ contextIds: Int32Array.of(1, 3, 4), actionIds: Int32Array.of(5, 2), logProbs: Float32Array.of(-3, -3), reward: 1, done: true, stateKey: "s" }],
-    truncated: false,
-    success: true,
-  };
-}
 
 async function scrape(p: Proc, path: string): Promise<{ status: number; body: string } | undefined> {
   const port = metricsPort(p);
@@ -65,7 +50,7 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
     await bus.close();
     const js = jetstream(nc);
     await js.publish(names.trajSubject("intruder"), new TextEncoder().encode("definitely not a trajectory"));
-    const data = encodeTrajectory(handmade("handmade-1"));
+    const data = encodeTrajectory(handmadeTrajectory("handmade-1"));
     const first = await js.publish(names.trajSubject("test"), data, { msgID: "handmade-1" });
     const second = await js.publish(names.trajSubject("test"), data, { msgID: "handmade-1" });
     assert.equal(first.duplicate, false);

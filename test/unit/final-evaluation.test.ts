@@ -3,24 +3,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { CurvePoint } from "../../learner/report.ts";
+import { initialPoint } from "../../learner/run-phases.ts";
 import { measuredAt } from "../../learner/run-setup.ts";
 
 const point = (update: number, testSuccess: number | null): CurvePoint => ({
+  ...initialPoint(0),
   update,
   envSteps: update * 10,
   trainSuccess: 0.5,
   testSuccess,
-  meanReturn: null,
-  policyLoss: null,
-  valueLoss: null,
-  entropy: null,
-  clipFraction: null,
-  approxKl: null,
-  explainedVariance: null,
-  gradNorm: null,
-  learningRate: null,
-  policyLag: null,
-  staleDrops: null,
   seconds: 1,
 });
 

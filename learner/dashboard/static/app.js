@@ -130,24 +130,8 @@ function renderInspectorControls() {
 
 function renderCurveTable() {
   const run = inspectedRun();
-  const cols = [
-    "update",
-    "envSteps",
-    "trainSuccess",
-    "testSuccess",
-    "meanReturn",
-    "policyLoss",
-    "valueLoss",
-    "entropy",
-    "clipFraction",
-    "approxKl",
-    "explainedVariance",
-    "gradNorm",
-    "learningRate",
-    "policyLag",
-    "staleDrops",
-    "seconds",
-  ];
+  // The columns curve.csv has (learner/report.ts writes them), in its order.
+  const cols = run && run.curve.length > 0 ? Object.keys(run.curve[0]) : ["update", "envSteps"];
   const table = $("curve-table");
   table.tHead.replaceChildren(
     el(
