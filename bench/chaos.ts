@@ -5,12 +5,18 @@
 //   published = consumed + stale + deadLettered + inFlight
 // A shortfall on the right is trajectories lost; an excess is trajectories counted (trained) twice. Every
 // update trains exactly one batch, so consumed must also equal updates × episodesPerUpdate.
-//   npm run bench -- chaos        (STEPPO_BENCH_CHAOS_SEED, STEPPO_BENCH_CHAOS_FAULTS to vary it)
+// A second phase SIGKILLs the operator (bench/chaos/operator-phase.ts): a `steppo operator` process on a real
+// kube-apiserver, killed and restarted at seeded random points while the bench changes the jobs it must
+// reconcile; after each restart the cluster must converge on exactly the desired children.
+//   npm run bench -- chaos        (STEPPO_BENCH_CHAOS_SEED, STEPPO_BENCH_CHAOS_FAULTS, STEPPO_BENCH_CHAOS_OPERATOR_FAULTS
+//                                  to vary it; STEPPO_BENCH_CHAOS_ONLY=operator runs only the second phase and
+//                                  prints its result instead of writing the file)
 // Writes bench/results/chaos.json.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../common/rng.ts";
+import { type OperatorPhaseResult, runOperatorPhase } from "./chaos/operator-phase.ts";
 import type { DistributedSummary } from "../learner/learner-process.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
 import { exitCode, killAll, type Proc, ProgressWatch, startSteppo, Workspace } from "../test/support/steppo-process.ts";
@@ -18,6 +24,8 @@ import { exitCode, killAll, type Proc, ProgressWatch, startSteppo, Workspace } f
 const here = dirname(fileURLToPath(import.meta.url));
 const SEED = Number(process.env.STEPPO_BENCH_CHAOS_SEED ?? 7);
 const FAULTS = Number(process.env.STEPPO_BENCH_CHAOS_FAULTS ?? 24);
+const OPERATOR_FAULTS = Number(process.env.STEPPO_BENCH_CHAOS_OPERATOR_FAULTS ?? 12);
+const ONLY_OPERATOR = process.env.STEPPO_BENCH_CHAOS_ONLY === "operator";
 /**
  * nats-server is restarted with SIGTERM unless this is set: a SIGKILLed server may forget the last messages it
  * had already acknowledged (JetStream's file store flushes asynchronously; see the README), which the learner's
@@ -106,6 +114,49 @@ function schedule(rng: Rng): { kind: FaultKind; gapUpdates: number; pauseMs: num
 }
 
 export async function main(): Promise<void> {
+  if (ONLY_OPERATOR) {
+    const op = await runOperatorPhase({ seed: SEED, faults: OPERATOR_FAULTS, log });
+    process.stdout.write(`${JSON.stringify(op, null, 2)}\n`);
+    const problems = operatorVerdict(op);
+    if (problems.length > 0) throw new Error(`chaos: ${problems.join("; ")}`);
+    return;
+  }
+  const phase1 = await runProcessPhase();
+  // After phase 1 has released its processes, so that the two phases do not share the 2 cores.
+  const op = await runOperatorPhase({ seed: SEED, faults: OPERATOR_FAULTS, log });
+  const result = {
+    ...phase1.result,
+    faults: withOperatorFaults(phase1.result.faults, op),
+    operator: op,
+    processPhaseSeconds: phase1.result.wallSeconds,
+    wallSeconds: round(phase1.result.wallSeconds + op.wallSeconds),
+  };
+  mkdirSync(join(here, "results"), { recursive: true });
+  writeFileSync(join(here, "results", "chaos.json"), `${JSON.stringify(result, null, 2)}\n`);
+  log(
+    `${result.faults.survived} faults survived (${op.operatorFaults} of them operator SIGKILLs); trajectories lost ${result.trajectories.lost}, ` +
+      `duplicated ${result.trajectories.duplicated}; operator convergence p50 ${op.convergenceSeconds.p50} s, max ${op.convergenceSeconds.max} s, ` +
+      `${op.violations.length} violations; ${result.wallSeconds} s`,
+  );
+  const problems = [...verdict(phase1.result), ...operatorVerdict(op)];
+  if (problems.length > 0) throw new Error(`chaos: ${problems.join("; ")}`);
+}
+
+/** The operator's faults join the total; only the ones after which the cluster converged count as survived. */
+function withOperatorFaults(f: ReturnType<typeof report>["faults"], op: OperatorPhaseResult) {
+  const survived = op.list.filter((x) => x.violations.length === 0).reduce((n, x) => n + x.kills, 0);
+  return { ...f, total: f.total + op.operatorFaults, survived: f.survived + survived, byKind: { ...f.byKind, "kill-operator": op.operatorFaults } };
+}
+
+function operatorVerdict(op: OperatorPhaseResult): string[] {
+  const problems: string[] = [];
+  if (op.operatorFaults < 10) problems.push(`only ${op.operatorFaults} operator faults were injected (want ≥ 10)`);
+  if (op.violations.length > 0) problems.push(`${op.violations.length} operator-phase violations: ${op.violations.slice(0, 5).join("; ")}`);
+  return problems;
+}
+
+/** Phase 1: the learner, the workers and nats-server killed under one training job. */
+async function runProcessPhase(): Promise<{ result: ReturnType<typeof report> }> {
   const server = await NatsServer.start();
   const ws = new Workspace();
   const name = "chaos";
@@ -164,13 +215,10 @@ export async function main(): Promise<void> {
     for (const w of job.workers) await exitCode(w, 30_000);
     const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as DistributedSummary;
     const result = report(summary, faults, elapsed());
-    mkdirSync(join(here, "results"), { recursive: true });
-    writeFileSync(join(here, "results", "chaos.json"), `${JSON.stringify(result, null, 2)}\n`);
     log(
-      `${result.faults.survived} faults survived; trajectories lost ${result.trajectories.lost}, duplicated ${result.trajectories.duplicated}; ${result.wallSeconds} s`,
+      `process phase: ${result.faults.survived} faults survived; trajectories lost ${result.trajectories.lost}, duplicated ${result.trajectories.duplicated}; ${result.wallSeconds} s`,
     );
-    const problems = verdict(result);
-    if (problems.length > 0) throw new Error(`chaos: ${problems.join("; ")}`);
+    return { result };
   } finally {
     killAll();
     await watch.close().catch(() => {});
