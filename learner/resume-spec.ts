@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, rename } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { listCheckpoints } from "./checkpoint-store.ts";
 
@@ -89,7 +90,9 @@ export class ResumeSpecError extends Error {
  * Throws ResumeSpecError naming every training-relevant field that differs between the checkpoint's spec
  * and the current one. `storedHash` (absent in checkpoints written before hashes) short-cuts the usual case.
  */
-export function checkResumeSpec(checkpoint: string, stored: { spec: StepPOJobSpec; specHash?: string }, current: StepPOJobSpec): void {
+export function checkResumeSpec(checkpoint: string, stored: { spec: StepPOJobSpec; specHash?: string; version?: number }, current: StepPOJobSpec): void {
+  // At update 0 nothing was trained under the stored RL settings yet: only what made the warm start must match.
+  if (stored.version === 0) return checkStartSpec(checkpoint, stored.spec, current);
   if (stored.specHash !== undefined && stored.specHash === trainingSpecHash(current)) return;
   const unsafe = specChanges(stored.spec, current).filter((c) => !isSafe(c.path));
   if (unsafe.length === 0) return;
@@ -99,6 +102,38 @@ export function checkResumeSpec(checkpoint: string, stored: { spec: StepPOJobSpe
     unsafe.map((c) => c.path),
     detail,
   );
+}
+
+/**
+ * The parts of a spec that decide the warm-started weights and the initial evaluation. Runs that differ
+ * only elsewhere (estimator, ratio, batch, updates …) may share one warm start.
+ */
+export function warmStartKey(spec: StepPOJobSpec): Record<string, unknown> {
+  return {
+    seed: spec.seed,
+    model: spec.model,
+    environment: spec.environment,
+    warmup: spec.warmup,
+    temperature: spec.rollout.temperature,
+    evalEpisodes: spec.training.evalEpisodes,
+  };
+}
+
+/** The warm-start fields (warmStartKey) in which two specs differ. */
+export function warmStartDifferences(stored: StepPOJobSpec, current: StepPOJobSpec): string[] {
+  // Through JSON, as the checkpoint stored it: absent and undefined fields compare equal; key order does not matter.
+  const plain = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+  const want = warmStartKey(current);
+  const have = warmStartKey(stored);
+  return Object.keys(want).filter((k) => !isDeepStrictEqual(plain(want[k]), plain(have[k])));
+}
+
+/** A checkpoint at update 0 (a warm start) starts any run whose warm-start fields are its own. */
+function checkStartSpec(checkpoint: string, stored: StepPOJobSpec, current: StepPOJobSpec): void {
+  const differ = warmStartDifferences(stored, current);
+  if (differ.length > 0) {
+    throw new ResumeSpecError(checkpoint, differ, `it is a warm start (update 0) made for a job with another ${differ.join(", ")}`);
+  }
 }
 
 /**

@@ -2,34 +2,21 @@
 // several runs (the rows of a benchmark) start from the very same model without repeating the warm-up.
 // A run started from it is the run that would have warmed up itself: same weights, same zeroed Adam
 // state, same shuffle RNG, same initial success rates.
-import { isDeepStrictEqual } from "node:util";
 import type { StepPOJob, StepPOJobSpec } from "../crds/steppojob.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import type { Learner } from "./learner.ts";
 import { setUpRun } from "./run-setup.ts";
 import { formatRates, warmUp } from "./run-phases.ts";
+import { warmStartDifferences, warmStartKey } from "./resume-spec.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+
+export { warmStartKey };
 
 export interface WarmStart {
   /** Initial success rates per evaluation set (train sampled, the others greedy). */
   initial: Record<string, number>;
   /** The demonstrations' own success rate; absent when the job has no warm-up. */
   demonstrations?: number;
-}
-
-/**
- * The parts of a spec that decide the warm-started weights and the initial evaluation. Runs that differ
- * only elsewhere (estimator, ratio, batch, updates …) may share one warm start.
- */
-export function warmStartKey(spec: StepPOJobSpec): Record<string, unknown> {
-  return {
-    seed: spec.seed,
-    model: spec.model,
-    environment: spec.environment,
-    warmup: spec.warmup,
-    temperature: spec.rollout.temperature,
-    evalEpisodes: spec.training.evalEpisodes,
-  };
 }
 
 /** Warms up `job`'s learner, evaluates it and saves both into `dir`. */
@@ -52,11 +39,7 @@ export async function loadWarmStart(dir: string, learner: Learner, tokenizer: To
   const found = await restoreLearner<WarmStart>(dir, learner, tokenizer, log);
   if (!found) throw new Error(`warm start: no usable checkpoint in ${dir}`);
   if (found.meta.version !== 0) throw new Error(`warm start: ${found.path} is at update ${found.meta.version}, not a warm start (update 0)`);
-  const want = warmStartKey(learner.spec);
-  const have = warmStartKey(found.meta.spec);
-  // Through JSON, as the checkpoint stored it: absent and undefined fields compare equal; key order does not matter.
-  const plain = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
-  const differ = Object.keys(want).filter((k) => !isDeepStrictEqual(plain(want[k]), plain(have[k])));
+  const differ = warmStartDifferences(found.meta.spec, learner.spec);
   if (differ.length > 0) throw new Error(`warm start: ${found.path} was made for a job with another ${differ.join(", ")}`);
   return found.meta.run;
 }
