@@ -43,6 +43,8 @@ export interface UpdateStats extends LossStats {
   /** The critic's explained variance on this batch's value targets before the update; null without a critic. */
   explainedVariance: number | null;
   learningRate: number;
+  /** Step samples trained per second of this update (scoring, advantages and every epoch included). */
+  samplesPerSecond: number;
 }
 
 const SCORE_CHUNK = 64;
@@ -229,6 +231,7 @@ export class Learner {
 
   /** One learner update on a batch of trajectories. */
   update(batch: Trajectory[]): UpdateStats {
+    const started = performance.now();
     const { samples, advantages } = this.buildSamples(batch);
     this.lastSamples = samples;
     const critic = criticTargets(samples);
@@ -267,6 +270,7 @@ export class Learner {
       meanAdvantageAbs: absAdv.reduce((s, x) => s + x, 0) / Math.max(1, absAdv.length),
       explainedVariance: explainedVariance(critic.predicted, critic.targets),
       learningRate: this.optimizer.config.learningRate,
+      samplesPerSecond: (samples.length * a.epochs) / Math.max(1e-3, (performance.now() - started) / 1000),
     };
   }
 

@@ -11,6 +11,8 @@ export interface CurvePoint {
   /** Greedy success on the in-domain test split (null where not evaluated). */
   testSuccess: number | null;
   meanReturn: number | null;
+  /** Mean steps per episode of the batch. */
+  meanEpisodeLength: number | null;
   policyLoss: number | null;
   valueLoss: number | null;
   entropy: number | null;
@@ -27,6 +29,8 @@ export interface CurvePoint {
   policyLag: number | null;
   /** Samples dropped as too stale so far (distributed runs; null for the embedded runner, which has none). */
   staleDrops: number | null;
+  /** Step samples trained per second of the update itself. */
+  samplesPerSecond: number | null;
   seconds: number;
 }
 
@@ -36,6 +40,7 @@ const COLUMNS: (keyof CurvePoint)[] = [
   "trainSuccess",
   "testSuccess",
   "meanReturn",
+  "meanEpisodeLength",
   "policyLoss",
   "valueLoss",
   "entropy",
@@ -46,6 +51,7 @@ const COLUMNS: (keyof CurvePoint)[] = [
   "learningRate",
   "policyLag",
   "staleDrops",
+  "samplesPerSecond",
   "seconds",
 ];
 

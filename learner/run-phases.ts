@@ -169,6 +169,7 @@ export function updatePoint(
     trainSuccess: batch.filter((t) => t.success).length / batch.length,
     testSuccess: null,
     meanReturn: stats.meanReturn,
+    meanEpisodeLength: batch.length ? batch.reduce((n, t) => n + t.steps.length, 0) / batch.length : null,
     policyLoss: stats.policyLoss,
     valueLoss: stats.valueLoss,
     entropy: stats.entropy,
@@ -179,6 +180,7 @@ export function updatePoint(
     learningRate: stats.learningRate,
     policyLag: lags.length ? lags.reduce((a, b) => a + b, 0) / lags.length : null,
     staleDrops,
+    samplesPerSecond: stats.samplesPerSecond,
     seconds: (Date.now() - startedMs) / 1000,
   };
 }
@@ -191,6 +193,7 @@ export function initialPoint(testSuccess: number): CurvePoint {
     trainSuccess: null,
     testSuccess,
     meanReturn: null,
+    meanEpisodeLength: null,
     policyLoss: null,
     valueLoss: null,
     entropy: null,
@@ -201,6 +204,7 @@ export function initialPoint(testSuccess: number): CurvePoint {
     learningRate: null,
     policyLag: null,
     staleDrops: null,
+    samplesPerSecond: null,
     seconds: 0,
   };
 }

@@ -49,6 +49,7 @@ export function fillPoint(row: Record<string, number | null | undefined>): Curve
     trainSuccess: get("trainSuccess"),
     testSuccess: get("testSuccess"),
     meanReturn: get("meanReturn"),
+    meanEpisodeLength: get("meanEpisodeLength"),
     policyLoss: get("policyLoss"),
     valueLoss: get("valueLoss"),
     entropy: get("entropy"),
@@ -59,6 +60,7 @@ export function fillPoint(row: Record<string, number | null | undefined>): Curve
     learningRate: get("learningRate"),
     policyLag: get("policyLag"),
     staleDrops: get("staleDrops"),
+    samplesPerSecond: get("samplesPerSecond"),
     seconds: get("seconds") ?? 0,
   };
 }

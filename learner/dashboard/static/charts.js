@@ -28,6 +28,11 @@ export const CHARTS = [
     ],
   },
   { id: "meanReturn", title: "Mean episode return", lines: (run) => [{ label: "return", points: column(run, "meanReturn") }] },
+  {
+    id: "meanEpisodeLength",
+    title: "Mean episode length (steps)",
+    lines: (run) => [{ label: "steps per episode", points: column(run, "meanEpisodeLength") }],
+  },
   { id: "policyLoss", title: "Policy loss", lines: (run) => [{ label: "policy loss", points: column(run, "policyLoss") }] },
   { id: "valueLoss", title: "Value loss", lines: (run) => [{ label: "value loss", points: column(run, "valueLoss") }] },
   { id: "entropy", title: "Entropy", lines: (run) => [{ label: "entropy", points: column(run, "entropy") }] },
@@ -41,6 +46,11 @@ export const CHARTS = [
   { id: "gradNorm", title: "Gradient norm (before clipping)", lines: (run) => [{ label: "grad norm", points: column(run, "gradNorm") }] },
   { id: "learningRate", title: "Learning rate", lines: (run) => [{ label: "learning rate", points: column(run, "learningRate") }] },
   { id: "throughput", title: "Throughput (env steps / s)", lines: (run) => [{ label: "env steps/s", points: throughput(run) }] },
+  {
+    id: "samplesPerSecond",
+    title: "Learner throughput (samples / s)",
+    lines: (run) => [{ label: "samples/s", points: column(run, "samplesPerSecond") }],
+  },
   // Distributed runs: how far behind the policy that sampled a batch was, and what staleness cost.
   { id: "policyLag", title: "Policy lag (versions, batch mean)", lines: (run) => [{ label: "policy lag", points: column(run, "policyLag") }] },
   { id: "staleDrops", title: "Stale samples dropped (cumulative)", lines: (run) => [{ label: "stale drops", points: column(run, "staleDrops") }] },
