@@ -66,7 +66,7 @@ test("parseCurveCsv reads curveCsv back and names a truncated line", () => {
   assert.deepEqual(parsed.points, curve);
   const cut = parseCurveCsv(`${curveCsv(curve)}2,80,0.`);
   assert.equal(cut.points.length, 2);
-  assert.match(cut.problems[0], /line 4 has 3 fields, expected 19/);
+  assert.match(cut.problems[0], /line 4 has 3 fields, expected 18/);
   assert.match(parseCurveCsv("").problems[0], /empty/);
 });
 
