@@ -92,7 +92,10 @@ export class ResumeSpecError extends Error {
  */
 export function checkResumeSpec(checkpoint: string, stored: { spec: StepPOJobSpec; specHash?: string; version?: number }, current: StepPOJobSpec): void {
   // At update 0 nothing was trained under the stored RL settings yet: only what made the warm start must match.
-  if (stored.version === 0) return checkStartSpec(checkpoint, stored.spec, current);
+  if (stored.version === 0) {
+    checkStartSpec(checkpoint, stored.spec, current);
+    return;
+  }
   if (stored.specHash !== undefined && stored.specHash === trainingSpecHash(current)) return;
   const unsafe = specChanges(stored.spec, current).filter((c) => !isSafe(c.path));
   if (unsafe.length === 0) return;

@@ -2,7 +2,7 @@
 // several runs (the rows of a benchmark) start from the very same model without repeating the warm-up.
 // A run started from it is the run that would have warmed up itself: same weights, same zeroed Adam
 // state, same shuffle RNG, same initial success rates.
-import type { StepPOJob, StepPOJobSpec } from "../crds/steppojob.ts";
+import type { StepPOJob } from "../crds/steppojob.ts";
 import { restoreLearner, saveLearner } from "./checkpoint.ts";
 import type { Learner } from "./learner.ts";
 import { setUpRun } from "./run-setup.ts";
