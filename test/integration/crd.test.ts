@@ -147,11 +147,14 @@ describe("StepPOJob CRD on a real kube-apiserver", () => {
   test("status is a subresource: kubectl get spj prints the columns from it", async () => {
     await ok(["apply", "-f", "-"], yaml.dump(manifest("columns", { rollout: { replicas: 3 } })));
     const header = (await ok(["get", "spj", "columns"])).split("\n")[0];
-    assert.deepEqual(header.trim().split(/\s+/), ["NAME", "PHASE", "UPDATE", "SUCCESS", "READY", "DESIRED", "AGE"]);
+    assert.deepEqual(header.trim().split(/\s+/), ["NAME", "PHASE", "UPDATE", "SUCCESS", "LAG", "READY", "AGE"]);
     const status = {
       phase: "Running",
       update: 12,
+      progress: "12/30",
       successRate: 0.75,
+      ready: "2/3",
+      training: { policyLag: { mean: 0.5, max: 1 } },
       rollout: { ready: 2, desired: 3 },
       selector: "steppo.dev/job=columns,steppo.dev/role=rollout",
       conditions: [
@@ -166,7 +169,7 @@ describe("StepPOJob CRD on a real kube-apiserver", () => {
     };
     await ok(["patch", "spj", "columns", "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
     const row = (await ok(["get", "spj", "columns", "--no-headers"])).trim().split(/\s+/);
-    assert.deepEqual(row.slice(0, 6), ["columns", "Running", "12", "0.75", "2", "3"]);
+    assert.deepEqual(row.slice(0, 6), ["columns", "Running", "12/30", "0.75", "0.5", "2/3"]);
     // The main resource ignores status; the status subresource validates it.
     await ok(["patch", "spj", "columns", "--type=merge", "-p", JSON.stringify({ status: { phase: "Failed" } })]);
     assert.equal((JSON.parse(await ok(["get", "spj", "columns", "-o", "json"])) as { status: { phase: string } }).status.phase, "Running");

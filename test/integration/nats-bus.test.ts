@@ -405,14 +405,20 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     const kv = await JobStateKV.open(await conn("kv"), { job: natsJobRef({ name: "kvjob" }) });
     assert.equal(await kv.get("learner.progress"), undefined);
     const values: unknown[] = [];
-    const stop = await kv.watch<{ update: number }>("learner.progress", (v) => values.push(v));
+    const seen = async (n: number) => {
+      const deadline = Date.now() + 10_000;
+      while (values.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    // A watch starts with the key's current value: put first, and wait for the watch to report it, so the
+    // later changes cannot race its start (two puts before it starts would show only the second).
     await kv.put("learner.progress", { update: 1, successRate: 0.5 });
+    const stop = await kv.watch<{ update: number }>("learner.progress", (v) => values.push(v));
+    await seen(1);
     await kv.put("learner.progress", { update: 2, successRate: 0.75 });
     assert.deepEqual(await kv.get("learner.progress"), { update: 2, successRate: 0.75 });
     await kv.delete("learner.progress");
     assert.equal(await kv.get("learner.progress"), undefined);
-    const deadline = Date.now() + 2000;
-    while (values.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await seen(3);
     stop();
     assert.deepEqual(values, [{ update: 1, successRate: 0.5 }, { update: 2, successRate: 0.75 }, undefined]);
     const jsm = await jetstreamManager(await conn("kv-check"));
