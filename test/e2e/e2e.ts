@@ -20,7 +20,7 @@ import { DEFAULT_METRICS_PORT } from "../../cli/process-config.ts";
 import { NodeAgent } from "../node-agent/agent.ts";
 import { HOST_PORTS_ANNOTATION } from "../node-agent/pod-runner.ts";
 import { NatsServer } from "../support/nats-server.ts";
-import { eventually } from "../support/operator-harness.ts";
+import { pollUntil } from "../support/poll.ts";
 import { type InstalledChart, installChart, startDeploymentPods } from "./chart.ts";
 
 export interface E2EOptions {
@@ -60,7 +60,7 @@ interface JobDoc {
 }
 
 /** The harness's poll, every 500 ms unless told otherwise: the e2e steps take seconds to minutes. */
-const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 500) => eventually(what, fn, timeoutMs, intervalMs);
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 500) => pollUntil(what, timeoutMs, fn, intervalMs);
 
 export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(`[e2e] ${m}\n`));

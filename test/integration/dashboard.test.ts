@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { parseCurveCsv } from "../../learner/dashboard/curve-file.ts";
 import type { EpisodeSampleFile } from "../../learner/episode-sample.ts";
+import { pollUntil } from "../support/poll.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/steppo.mjs");
@@ -44,16 +45,8 @@ function ensureChromium(): void {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is still missing after apt-get install chromium`);
 }
 
-/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** pollUntil with this file's default deadline of 60 s. */
+const waitFor = <T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => pollUntil(what, timeoutMs, check);
 
 interface Proc {
   child: ChildProcess;

@@ -28,6 +28,7 @@ import { selectBackend } from "../../learner/backend.ts";
 import type { DistributedSummary } from "../../learner/learner-process.ts";
 import { PolicyModel } from "../../learner/model.ts";
 import { NatsServer } from "../support/nats-server.ts";
+import { pollUntil } from "../support/poll.ts";
 import { exitCode, killAll, type Proc, startSteppo, tinyJobYaml, Workspace } from "../support/steppo-process.ts";
 
 let server: NatsServer;
@@ -108,16 +109,6 @@ class Observer {
   }
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /**
  * Waits for `p` to start a new batch of episodes (its admission record takes fresh tickets) and SIGTERMs it at
  * once: the first step of a batch takes at least the minimum tool latency, so the signal lands mid-episode.
@@ -125,7 +116,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
  */
 async function sigtermMidEpisode(o: Observer, p: Proc, workerId: string): Promise<{ code: number; ms: number; running: number }> {
   let last: number | undefined;
-  const running = await until(
+  const running = await pollUntil(
     `${workerId} starting a batch`,
     60_000,
     async () => {
@@ -215,12 +206,12 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
     const t0 = Date.now();
     const learner = startSteppo("learner", ["learner", "--job", file, "--nats", server.url, "--run-dir", runDir], ENV);
     const w0 = worker("w0");
-    await until("update 1 (one worker)", 90_000, async () => ((await o.progress())?.update ?? 0) >= 1 || undefined);
+    await pollUntil("update 1 (one worker)", 90_000, async () => ((await o.progress())?.update ?? 0) >= 1 || undefined);
 
     // Scale up: two workers join a run in progress.
     const added: Record<string, { proc: Proc; versionAtStart: number; startedAt: number }> = {};
     for (const id of ["w1", "w2"]) added[id] = { versionAtStart: await o.policyVersion(), startedAt: Date.now(), proc: worker(id) };
-    await until("both added workers publishing", 90_000, () => (o.of("w1").length > 0 && o.of("w2").length > 0) || undefined);
+    await pollUntil("both added workers publishing", 90_000, () => (o.of("w1").length > 0 && o.of("w2").length > 0) || undefined);
     const atScaleDown = await o.progress();
     assert.ok(atScaleDown && atScaleDown.phase !== "done" && atScaleDown.update < updates, `the run must still be going: ${JSON.stringify(atScaleDown)}`);
 
@@ -240,7 +231,7 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
       assert.ok(left, `${id} reports its clean stop:\n${p.lines.slice(-20).join("\n")}`);
       // Exactly what it says it published reached the subjects; the episodes it cut off did not.
       const published = Number(left[1]);
-      await until(`${id}'s ${published} trajectories on the subscription`, 5000, () => o.of(id).length >= published || undefined).catch(() => {});
+      await pollUntil(`${id}'s ${published} trajectories on the subscription`, 5000, () => o.of(id).length >= published || undefined).catch(() => {});
       assert.equal(new Set(o.of(id).map((x) => x.traj.trajId)).size, published, `${id}: trajectories seen on the stream vs its published count`);
       // Its tickets are returned: its admission record is gone (published ones folded into the base).
       const { mine } = await o.holders(id);
@@ -327,7 +318,7 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
     observers.push(o);
     const learner = startSteppo("learner-b", ["learner", "--job", file, "--nats", server.url, "--run-dir", join(ws.dir, name)], ENV);
     const w = startSteppo("wb", ["worker", "--job", file, "--nats", server.url, "--id", "wb"], { ...ENV, STEPPO_SHUTDOWN_TIMEOUT_MS: "3000" });
-    await until("a first trajectory", 90_000, () => o.of("wb").length > 0 || undefined);
+    await pollUntil("a first trajectory", 90_000, () => o.of("wb").length > 0 || undefined);
     await server.stop();
     const t0 = Date.now();
     w.kill("SIGTERM");

@@ -22,7 +22,8 @@ import { type Clients, loadKubeConfig, makeClients, writeScale } from "../../ope
 import { configMapName, learnerPodName, pvcName, rolloutPodName, serviceName } from "../../operator/names.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 import { freePort } from "../support/free-port.ts";
-import { eventually as pollUntil, setPodPhase } from "../support/operator-harness.ts";
+import { setPodPhase } from "../support/operator-harness.ts";
+import { pollUntil } from "../support/poll.ts";
 import { CHART_DIR, type Helm, type K8sObject, makeHelm, parseManifests, type StagedChart, setArgs, stageChart } from "../support/helm.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -558,7 +559,7 @@ async function canI(as: string, verb: string, resource: string, scope: Scope): P
 }
 
 /** The harness's poll, with room for the operator's start on a loaded machine. */
-const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000) => pollUntil(what, fn, timeoutMs);
+const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000) => pollUntil(what, timeoutMs, fn);
 
 interface Installed {
   release: string;

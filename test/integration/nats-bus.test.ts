@@ -10,6 +10,7 @@ import { JobStateKV, NatsWeightStore } from "../../common/nats/weights.ts";
 import type { Trajectory } from "../../common/trajectory.ts";
 import { decodeTrajectory, encodeTrajectory } from "../../common/trajectory-codec.ts";
 import { NatsServer } from "../support/nats-server.ts";
+import { notYet, pollUntil } from "../support/poll.ts";
 
 let server: NatsServer;
 const conns: NatsConnection[] = [];
@@ -306,9 +307,9 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     const blocked = worker.publish(traj("bp-3")).then(() => {
       done = true;
     });
-    await new Promise((r) => setTimeout(r, 600));
+    // The positive signal first: the publisher has met the full stream (and is waiting on it).
+    await pollUntil("the publisher to wait on the full stream", 5000, () => (worker.stats().backpressureWaits > 0 ? true : notYet(worker.stats())), 20);
     assert.equal(done, false, "publisher waits while the stream is full");
-    assert.ok(worker.stats().backpressureWaits > 0);
     const got = await fetchN(learner, 1, 2000);
     assert.equal(got.length, 1);
     await blocked;
@@ -351,8 +352,8 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     await server.restart({ hard: mode.hard, downMs: mode.downMs });
     const downMs = Date.now() - t0;
     await publisher;
-    const deadline = Date.now() + 20_000;
-    while (consumed.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // On a timeout the assertions below say what was missing.
+    await pollUntil(`all ${N} consumed`, 20_000, () => (consumed.length >= N ? true : notYet(consumed.length)), 50).catch(() => {});
     stop = true;
     await consumer;
     assert.equal(new Set(consumed).size, N, `all ${N} consumed (got ${new Set(consumed).size})`);
@@ -396,19 +397,20 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     const other = await NatsWeightStore.open(await conn("weights-2"), { job: natsJobRef({ name: "weights" }) });
     assert.equal(await other.latestVersion(), 4);
     assert.deepEqual(await other.get(3), blobs[3]);
-    await new Promise((r) => setTimeout(r, 100));
-    stopWatch();
-    assert.equal(seen.at(-1), 4);
+    // The positive signal: a newer version, published after the late one, reaches the watch; the late one
+    // never showed up in between.
+    await ws.publish(5, blobs[0]);
+    await pollUntil("the watch to see version 5", 5000, () => (seen.includes(5) ? true : notYet(seen)), 20).finally(stopWatch);
+    assert.ok(seen.includes(4), JSON.stringify(seen));
+    assert.ok(!seen.slice(seen.indexOf(4)).some((v) => v < 4), `latest moved back: ${JSON.stringify(seen)}`);
+    assert.equal(seen.at(-1), 5);
   });
 
   it("job state KV: put/get/watch JSON values", async () => {
     const kv = await JobStateKV.open(await conn("kv"), { job: natsJobRef({ name: "kvjob" }) });
     assert.equal(await kv.get("learner.progress"), undefined);
     const values: unknown[] = [];
-    const seen = async (n: number) => {
-      const deadline = Date.now() + 10_000;
-      while (values.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    };
+    const seen = (n: number) => pollUntil(`${n} watched value(s)`, 10_000, () => (values.length >= n ? true : notYet(values)), 20);
     // A watch starts with the key's current value: put first, and wait for the watch to report it, so the
     // later changes cannot race its start (two puts before it starts would show only the second).
     await kv.put("learner.progress", { update: 1, successRate: 0.5 });

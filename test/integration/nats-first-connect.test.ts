@@ -4,15 +4,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { connectNats } from "../../common/nats/connection.ts";
 import { NatsServer } from "../support/nats-server.ts";
+import { pollUntil } from "../support/poll.ts";
 
-/** Resolves once `predicate` holds, polling; rejects after `timeoutMs`. */
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Resolves once `predicate` holds, polling every 20 ms; rejects after `timeoutMs`. */
+const until = (predicate: () => boolean, timeoutMs: number, what: string): Promise<true> => pollUntil(what, timeoutMs, () => predicate() || undefined, 20);
 
 test("the first connect says it is retrying, and where, while the server is unreachable", { timeout: 60_000 }, async () => {
   const server = await NatsServer.start();

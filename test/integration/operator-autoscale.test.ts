@@ -153,9 +153,15 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
     assert.deepEqual(left, ["auto-rollout-0", "auto-rollout-1"]);
     assert.ok(await eventually("ScaledDown event", async () => (await events("auto")).find((e) => e.startsWith("ScaledDown"))));
 
-    // The same signals again (no new update) change nothing.
-    await kv.put(KV_KEYS.learnerProgress, progress(3, { backlog: 40, workers: 2 }));
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.equal((await getJob(h.clients, "auto")).spec.rollout.replicas, 2);
+    // The same signals again (no new update) change nothing. The positive signal that the operator read
+    // this very record: its success rate (one plan computes status and the autoscaler's decision) in status.
+    const decided = (await getJob(h.clients, "auto")).status?.autoscaler?.decision;
+    await kv.put(KV_KEYS.learnerProgress, progress(3, { backlog: 40, workers: 2 }, { testSuccess: 0.375 }));
+    const again = await eventually("the repeated record in status (successRate 0.375)", async () => {
+      const j = await getJob(h.clients, "auto");
+      return j.status?.successRate === 0.375 ? j : undefined;
+    });
+    assert.equal(again.spec.rollout.replicas, 2);
+    assert.deepEqual(again.status?.autoscaler?.decision, decided, "no new decision on the same update");
   });
 });

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { learnerPodName, rolloutPodName } from "../../operator/names.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
+import { notYet } from "../support/poll.ts";
 import { createJob, eventually, getJob, type Harness, jobPods, names, patchJobSpec, setPodPhase, startHarness } from "../support/operator-harness.ts";
 
 const QUICKSTART = fileURLToPath(new URL("../../examples/quickstart.yaml", import.meta.url));
@@ -130,8 +131,15 @@ describe("operator on a real kube-apiserver", () => {
     await eventually("3 pods", async () => ((await jobPods(h.clients, "restart")).length === 3 ? true : undefined));
     await op.stop();
     op = await startOperator({ clients: h.clients, leaderElection: false, log: quiet });
-    await eventually("reconciled again", async () => ((await getJob(h.clients, "restart")).status?.phase === "Created" ? true : undefined));
-    await new Promise((r) => setTimeout(r, 500));
+    // The positive signal: the second operator has reconciled every job of its initial list (the phase
+    // "Created" says nothing here: the first operator already wrote it).
+    const second = op;
+    await eventually("the second operator's reconciles of every job in its cache", async () => {
+      const m = second.metrics;
+      const jobs = [...m.jobsByPhase().values()].reduce((a, b) => a + b, 0);
+      const done = (m.reconciles.get("success") ?? 0) + (m.reconciles.get("requeue") ?? 0);
+      return jobs > 0 && done >= jobs && m.queueDepth() === 0 ? true : notYet({ jobs, reconciles: Object.fromEntries(m.reconciles), queue: m.queueDepth() });
+    });
     assert.equal((await jobPods(h.clients, "restart")).length, 3);
     const created = op.metrics.childrenCreated;
     assert.equal(created, 0, "the second operator found everything in its cache and created nothing");

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { SKIP_NATS_CLEANUP_ANNOTATION } from "../../operator/finalizer.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { createJob, eventually, getJob, type Harness, jobPods, names, setPodPhase, setPodWaiting, startHarness } from "../support/operator-harness.ts";
+import { notYet } from "../support/poll.ts";
 
 let h: Harness;
 let op: RunningOperator;
@@ -124,7 +125,13 @@ describe("operator failure handling on a real kube-apiserver", () => {
     const a = await startOperator({ clients: h.clients, identity: "op-a", leaderElection: le, port: 0, log: quiet });
     await eventually("a leads", async () => (a.isLeader() ? true : undefined));
     const b = await startOperator({ clients: h.clients, identity: "op-b", leaderElection: le, port: 0, log: quiet });
-    await new Promise((r) => setTimeout(r, 1000));
+    // The positive signal: op-a renewed the lease again and again while op-b campaigned (every 300 ms) for it.
+    const renewals = new Set<string>();
+    await eventually("op-a renewing the lease 3 times while op-b campaigns", async () => {
+      const l = await h.clients.coordination.readNamespacedLease({ namespace: "default", name: "steppo-operator" });
+      if (l.spec?.holderIdentity === "op-a" && l.spec.renewTime) renewals.add(new Date(l.spec.renewTime).toISOString());
+      return renewals.size >= 3 ? true : notYet({ holder: l.spec?.holderIdentity, renewals: [...renewals] });
+    });
     assert.equal(a.isLeader(), true);
     assert.equal(b.isLeader(), false);
     const lease = await h.clients.coordination.readNamespacedLease({ namespace: "default", name: "steppo-operator" });

@@ -8,6 +8,7 @@ import type { StepPOJobStatus } from "../../crds/steppojob-status.ts";
 import { type Clients, loadKubeConfig, makeClients } from "../../operator/kube.ts";
 import { LABEL_JOB, PLURAL } from "../../operator/names.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
+import { type NotYet, pollUntil } from "./poll.ts";
 
 export interface Harness {
   cluster: TestCluster;
@@ -25,20 +26,9 @@ export async function startHarness(): Promise<Harness> {
   return { cluster, clients, stop: () => cluster.stop() };
 }
 
-/** Polls `fn` until it returns a value other than undefined (tests only: the operator itself never polls). */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+/** pollUntil (test/support/poll.ts) with the operator tests' default deadline, 15 s, in their argument order. */
+export function eventually<T>(what: string, fn: () => Promise<T | undefined | NotYet>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
+  return pollUntil(what, timeoutMs, fn, intervalMs);
 }
 
 export interface ExtraMetadata {

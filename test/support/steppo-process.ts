@@ -9,6 +9,7 @@ import { connectNats } from "../../common/nats/connection.ts";
 import { KV_KEYS, natsJobRef } from "../../common/nats/names.ts";
 import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
 import { JobStateKV } from "../../common/nats/weights.ts";
+import { notYet, pollUntil } from "./poll.ts";
 
 export interface TinyJobOptions {
   name: string;
@@ -130,16 +131,15 @@ export class ProgressWatch {
 
   /** Polls learner.progress until `pred` holds. */
   async until(pred: (p: LearnerProgress) => boolean, timeoutMs: number, what: string): Promise<LearnerProgress> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const p = await this.get().catch(() => undefined);
-      if (p && pred(p)) return p;
-      if (Date.now() > deadline) {
-        // A failed wait ends the test: close the connection, or it keeps the test process alive after the failure.
-        await this.close().catch(() => {});
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; progress: ${JSON.stringify(p)}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      return await pollUntil(what, timeoutMs, async () => {
+        const p = await this.get().catch(() => undefined);
+        return p && pred(p) ? p : notYet(p);
+      });
+    } catch (err) {
+      // A failed wait ends the test: close the connection, or it keeps the test process alive after the failure.
+      await this.close().catch(() => {});
+      throw err;
     }
   }
 

@@ -1,3 +1,6 @@
+// What is specific to multihop-qa. The contract every environment keeps (determinism, disjoint splits,
+// the demonstrator, the context bound, reward at the end, malformed actions, config errors) runs in
+// test/unit/environment-contract.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Rng } from "../../common/rng.ts";
@@ -36,18 +39,11 @@ function assertInVocabulary(words: string[], where: string, v: Set<string> = voc
   for (const w of words) assert.ok(v.has(w), `"${w}" (in ${where}: ${words.join(" ")}) is not in the vocabulary`);
 }
 
-test("multihop-qa: same seed, same knowledge base, vocabulary and tasks; another seed differs", () => {
+test("multihop-qa: the same seed gives the same knowledge base and a sorted vocabulary; another seed another vocabulary", () => {
   const a = new MultihopQa({}, SEED);
   const b = createMultihopQa({}, SEED) as MultihopQa;
-  assert.deepEqual(a.vocabulary(), b.vocabulary());
   assert.deepEqual(a.kb.passages, b.kb.passages);
-  const ra = new Rng(3);
-  const rb = new Rng(3);
-  for (const split of ["train", "test", "ood"] as Split[]) {
-    for (let i = 0; i < 20; i++) assert.deepEqual(a.sampleTask(ra, split), b.sampleTask(rb, split));
-  }
   assert.deepEqual(a.vocabulary(), [...a.vocabulary()].sort(), "stable (sorted) order");
-  assert.equal(new Set(a.vocabulary()).size, a.vocabulary().length);
   assert.notDeepEqual(new MultihopQa({}, SEED + 1).vocabulary(), a.vocabulary());
 });
 
@@ -69,7 +65,7 @@ test("multihop-qa: searching an entity's name ranks its own passage first", () =
   }
 });
 
-test("multihop-qa: train and test splits are disjoint; held-out families only in ood", () => {
+test("multihop-qa: the task lists of train and test are disjoint, sampling draws from them, and every answer is a word", () => {
   assert.deepEqual(env.families, { train: ["bridge"], ood: ["comparison", "compositional"] });
   const train = env.tasks("train");
   const test = env.tasks("test");
@@ -78,34 +74,21 @@ test("multihop-qa: train and test splits are disjoint; held-out families only in
   for (const t of test) assert.ok(!trainIds.has(t.id), t.id);
   const testIds = new Set(test.map((t) => t.id));
   const rng = new Rng(11);
-  const seen = { train: new Set<string>(), test: new Set<string>(), ood: new Set<string>() };
   for (let i = 0; i < 300; i++) {
     const tr = env.sampleTask(rng, "train");
-    assert.ok(trainIds.has(tr.id) && tr.split === "train" && tr.family === "bridge", tr.id);
+    assert.ok(trainIds.has(tr.id), tr.id);
     const te = env.sampleTask(rng, "test");
-    assert.ok(testIds.has(te.id) && te.split === "test" && te.family === "bridge", te.id);
-    const ood = env.sampleTask(rng, "ood");
-    assert.ok(env.families.ood.includes(ood.family) && ood.split === "ood", ood.id);
-    seen.train.add(tr.family);
-    seen.ood.add(ood.family);
+    assert.ok(testIds.has(te.id), te.id);
+    for (const t of [tr, te, env.sampleTask(rng, "ood")]) assertInVocabulary([t.answer], `${t.id} answer`);
   }
-  assert.deepEqual([...seen.ood].sort(), ["comparison", "compositional"]);
-  assert.throws(() => env.sampleTask(rng, "train", "comparison"), /not in the train split/);
-  assert.throws(() => env.sampleTask(rng, "test", "compositional"), /not in the test split/);
-  assert.throws(() => env.sampleTask(rng, "ood", "bridge"), /not in the ood split/);
 });
 
-test("multihop-qa: the optimal demonstrator solves >= 99% of train tasks and every test task", async () => {
+test("multihop-qa: the optimal demonstrator takes at most 3 steps on a bridge question and solves every test task", async () => {
   const rng = new Rng(21);
-  let wins = 0;
-  const n = 300;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < 300; i++) {
     const p = await play(env, env.sampleTask(rng, "train"), rng, false);
-    if (succeeded(p)) wins++;
     assert.ok(p.actions.length <= 3, "a bridge question takes at most 3 steps");
-    for (const a of p.actions) assert.ok(a.length >= 8 && a.length <= 25, `step of ${a.length} words: ${a.join(" ")}`);
   }
-  assert.ok(wins / n >= 0.99, `success ${wins / n}`);
   for (const task of env.tasks("test")) assert.ok(succeeded(await play(env, task, rng, false)), task.id);
 });
 
@@ -122,30 +105,15 @@ test("multihop-qa: every held-out family is solvable within 5 steps (composition
   }
 });
 
-test("multihop-qa: the sub-optimal demonstrator fails often and always terminates within 5 steps", async () => {
+test("multihop-qa: the sub-optimal demonstrator's mistake is plausible: it still succeeds sometimes", async () => {
   const rng = new Rng(23);
   let wins = 0;
-  const n = 300;
-  for (let i = 0; i < n; i++) {
-    const split: Split = i % 3 === 2 ? "ood" : "train";
-    const p = await play(env, env.sampleTask(rng, split), rng, true, 5);
-    assert.ok(p.outcomes.at(-1)!.done, "ends with an answer within 5 steps");
-    if (split === "train" && succeeded(p)) wins++;
-  }
-  const rate = wins / 200;
-  assert.ok(rate < 0.5 && rate > 0, `sub-optimal success ${rate}`);
+  for (let i = 0; i < 200; i++) if (succeeded(await play(env, env.sampleTask(rng, "train"), rng, true, 5))) wins++;
+  assert.ok(wins > 0 && wins < 100, `sub-optimal success ${wins / 200}`);
 });
 
-test("multihop-qa: reward 1 only for an exact answer, 0 on every other step", async () => {
+test("multihop-qa: reward 1 only for an exact answer", async () => {
   const rng = new Rng(24);
-  for (let i = 0; i < 100; i++) {
-    const p = await play(env, env.sampleTask(rng, i % 2 ? "train" : "ood"), rng, i % 3 === 0);
-    p.outcomes.forEach((o, t) => {
-      if (t < p.outcomes.length - 1) assert.equal(o.reward, 0);
-    });
-    const last = p.outcomes.at(-1)!;
-    assert.equal(last.reward, last.success ? 1 : 0);
-  }
   const task = env.sampleTask(rng, "train");
   const answer = async (words: string[]) => (await env.start(task)).step(["answer", "[", ...words, "]"]);
   assert.deepEqual(await answer([task.answer]), { observation: ["<obs>", "answer", "submitted", "</obs>"], reward: 1, done: true, success: true });
@@ -155,7 +123,7 @@ test("multihop-qa: reward 1 only for an exact answer, 0 on every other step", as
   assert.deepEqual(await answer([wrong]), { observation: ["<obs>", "answer", "submitted", "</obs>"], reward: 0, done: true, success: false });
 });
 
-test("multihop-qa: a malformed call gives an error observation; an empty search says nothing was found", async () => {
+test("multihop-qa: a malformed call's note says what is wrong and clears after a search; an empty search says nothing was found", async () => {
   const task = env.sampleTask(new Rng(5), "train");
   const ep = await env.start(task);
   const bad = await ep.step("i think the answer is obvious".split(" "));
@@ -164,11 +132,6 @@ test("multihop-qa: a malformed call gives an error observation; an empty search 
   assert.match(bad.error ?? "", /no tool call/);
   assert.deepEqual(bad.observation.slice(0, 3), ["<obs>", "error", ":"]);
   assert.deepEqual(ep.context().slice(-bad.observation.length), bad.observation, "the note is in the next context");
-  for (const a of ["search [ x", "lookup [ x ]", "search [ ]", "search [ a ] answer [ b ]"]) {
-    const o = await ep.step(a.split(" "));
-    assert.ok(o.error && !o.done && o.reward === 0, a);
-    assertInVocabulary(o.observation, a);
-  }
   const none = await ep.step(["search", "[", "because", "]"]);
   assert.deepEqual(none.observation, ["<obs>", "nothing", "was", "found", "</obs>"]);
   assert.equal(none.error, undefined);
@@ -178,7 +141,7 @@ test("multihop-qa: a malformed call gives an error observation; an empty search 
   assert.equal(found.observation.filter((w) => w === "<obs>").length <= env.config.topK, true);
 });
 
-test("multihop-qa: the context starts with the question, keeps recent evidence and never exceeds maxContextWords", async () => {
+test("multihop-qa: the context keeps at most maxPassages passages of evidence under random searches", async () => {
   const configs = [{}, { maxContextWords: 40, maxPassages: 4, topK: 3 }, { maxPassages: 1, topK: 1 }];
   for (const config of configs) {
     const e = new MultihopQa(config, 3);
@@ -190,8 +153,6 @@ test("multihop-qa: the context starts with the question, keeps recent evidence a
       const ep = await e.start(task);
       for (let t = 0; t < 8; t++) {
         const ctx = ep.context();
-        assert.ok(ctx.length <= e.config.maxContextWords, `${ctx.length} > ${e.config.maxContextWords}: ${ctx.join(" ")}`);
-        assert.deepEqual(ctx.slice(0, 2 + task.prompt.length), ["question", ":", ...task.prompt]);
         assert.ok(ctx.filter((w) => w === "<obs>").length <= e.config.maxPassages + 1);
         // Random searches over names, with occasional junk and malformed calls.
         const r = rng.next();
@@ -205,21 +166,6 @@ test("multihop-qa: the context starts with the question, keeps recent evidence a
         if (o.done) break;
       }
     }
-  }
-  assert.throws(() => new MultihopQa({ maxContextWords: 10 }, 1), /spec\.environment\.config\.maxContextWords/);
-});
-
-test("multihop-qa: every word shown or demonstrated is in vocabulary()", async () => {
-  const rng = new Rng(31);
-  for (let i = 0; i < 200; i++) {
-    const split = (["train", "test", "ood"] as Split[])[i % 3];
-    const task = env.sampleTask(rng, split);
-    assertInVocabulary(task.prompt, "prompt");
-    assertInVocabulary([task.answer], "answer");
-    const p = await play(env, task, rng, i % 2 === 0);
-    for (const c of p.contexts) assertInVocabulary(c, "context");
-    for (const a of p.actions) assertInVocabulary(a, "demonstration");
-    for (const o of p.outcomes) assertInVocabulary(o.observation, "observation");
   }
 });
 
@@ -241,21 +187,13 @@ test("multihop-qa: stateKey identifies the environment state across episodes of 
   assert.notEqual((await env.start(other)).stateKey(), (await env.start(task)).stateKey());
 });
 
-test("multihop-qa: tasks round-trip through JSON and foreign tasks are rejected", async () => {
+test("multihop-qa: foreign tasks are rejected", async () => {
   const task = env.sampleTask(new Rng(6), "ood", "compositional");
-  const copy = JSON.parse(JSON.stringify(task)) as Task;
-  const p = await play(env, copy, new Rng(1), false);
-  assert.ok(succeeded(p));
   await assert.rejects(env.start({ ...task, id: "bridge/birthplace/Nobody" }), /Nobody/);
   await assert.rejects(env.start({ ...task, id: "riddle/x/y" }), /unknown task id/);
 });
 
-test("multihop-qa: config validation names the field and what was expected", () => {
-  assert.throws(() => createMultihopQa({ peple: 3 }, 1), /spec\.environment\.config\.peple: unknown key/);
-  assert.throws(() => createMultihopQa({ people: "many" }, 1), /spec\.environment\.config\.people: expected an integer between 2 and 500, got "many"/);
-  assert.throws(() => createMultihopQa({ topK: 1.5 }, 1), /spec\.environment\.config\.topK: expected an integer/);
-  assert.throws(() => createMultihopQa({ testFraction: 1 }, 1), /spec\.environment\.config\.testFraction: expected a number strictly between 0 and 1/);
-  assert.throws(() => createMultihopQa({ films: 1 }, 1), /spec\.environment\.config\.films/);
+test("multihop-qa: a valid config is kept", () => {
   assert.equal(new MultihopQa({ topK: 3, maxPassages: 3 }, 1).config.topK, 3);
 });
 

@@ -1,15 +1,16 @@
+// What is specific to textworld. The contract every environment keeps (determinism, disjoint splits,
+// the demonstrator, the context bound, reward at the end, malformed actions, config errors) runs in
+// test/unit/environment-contract.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Rng } from "../../common/rng.ts";
 import { SPECIALS } from "../../learner/tokenizer.ts";
-import { parseToolCall } from "../../workers/action-parser.ts";
-import type { Environment, Split, Task } from "../../workers/environment.ts";
+import type { Environment, Task } from "../../workers/environment.ts";
 import type { TextworldEpisode } from "../../workers/envs/textworld/episode.ts";
 import { createTextworld } from "../../workers/envs/textworld/index.ts";
 import { signature } from "../../workers/envs/textworld/world.ts";
 import { DIRS } from "../../workers/envs/textworld/words.ts";
 
-const TOOLS = ["go", "take", "open", "unlock", "put"];
 const BUDGET = 8;
 
 interface Rollout {
@@ -47,51 +48,22 @@ async function sig(e: Environment, task: Task): Promise<string> {
   return signature(((await e.start(task)) as TextworldEpisode).world);
 }
 
-test("textworld: same config and seed give the same tasks, worlds and episodes; another seed differs", async () => {
+test("textworld: a task's world is a function of the seed and the task id; another seed builds other worlds", async () => {
   const a = createTextworld({}, 11);
-  const b = createTextworld({}, 11);
   const c = createTextworld({}, 12);
-  assert.deepEqual(a.vocabulary(), b.vocabulary());
-  const ra = new Rng(5);
-  const rb = new Rng(5);
+  const rng = new Rng(5);
   let differ = 0;
   for (let i = 0; i < 30; i++) {
-    const split: Split = (["train", "test", "ood"] as const)[i % 3];
-    const ta = a.sampleTask(ra, split);
-    const tb = b.sampleTask(rb, split);
-    assert.deepEqual(ta, tb);
-    assert.equal(await sig(a, ta), await sig(b, tb));
-    assert.deepEqual((await play(a, ta, ra, i % 2 === 0)).words, (await play(b, tb, rb, i % 2 === 0)).words);
-    if (split === "ood" && (await sig(c, ta)) !== (await sig(a, ta))) differ++;
+    const task = a.sampleTask(rng, (["train", "test", "ood"] as const)[i % 3]);
+    assert.equal(await sig(createTextworld({}, 11), task), await sig(a, task), "a task id alone rebuilds its world, also in a fresh environment");
+    if (task.split === "ood" && (await sig(c, task)) !== (await sig(a, task))) differ++;
   }
   assert.ok(differ >= 5, "the environment seed changes the worlds");
-  // A task id alone rebuilds its world, also in a fresh environment (a different worker).
-  const t = a.sampleTask(new Rng(1), "train");
-  assert.equal(await sig(createTextworld({}, 11), t), await sig(a, t));
 });
 
-test("textworld: train and test are disjoint sets of worlds from the in-domain families; ood holds only held-out families", async () => {
+test("textworld: the families by name; held-out maps are larger or locked, with the key in another room", async () => {
   assert.deepEqual(env.families, { train: ["fetch", "place"], ood: ["larger-map", "locked"] });
   const rng = new Rng(9);
-  const sigs: Record<Split, Set<string>> = { train: new Set(), test: new Set(), ood: new Set() };
-  const fams: Record<Split, Set<string>> = { train: new Set(), test: new Set(), ood: new Set() };
-  for (let i = 0; i < 300; i++) {
-    for (const split of ["train", "test", "ood"] as const) {
-      if (split !== "train" && i >= 100) continue;
-      const t = env.sampleTask(rng, split);
-      assert.equal(t.split, split);
-      fams[split].add(t.family);
-      sigs[split].add(await sig(env, t));
-    }
-  }
-  for (const s of sigs.test) assert.ok(!sigs.train.has(s), "a test world also occurs in train");
-  assert.deepEqual([...fams.train].sort(), ["fetch", "place"]);
-  assert.deepEqual([...fams.test].sort(), ["fetch", "place"]);
-  assert.deepEqual([...fams.ood].sort(), ["larger-map", "locked"]);
-  assert.ok(sigs.train.size > 250, `only ${sigs.train.size} distinct train worlds`);
-  assert.throws(() => env.sampleTask(rng, "train", "locked"), /not in the train split/);
-  assert.throws(() => env.sampleTask(rng, "ood", "fetch"), /not in the ood split/);
-  // Held-out maps are larger / locked.
   const big = env.sampleTask(rng, "ood", "larger-map");
   assert.equal(((await env.start(big)) as TextworldEpisode).world.rooms.length, 7);
   const locked = env.sampleTask(rng, "ood", "locked");
@@ -100,68 +72,20 @@ test("textworld: train and test are disjoint sets of worlds from the in-domain f
   assert.ok(!w.floor[w.start].includes("key"), "the locked family hides the key in another room");
 });
 
-test("textworld: the optimal demonstrator solves train tasks and each ood family within 8 steps; sub-optimal clearly worse", async () => {
-  const rng = new Rng(21);
-  let opt = 0;
-  let sub = 0;
-  const n = 240;
-  for (let i = 0; i < n; i++) {
-    const task = env.sampleTask(rng, "train");
-    if ((await play(env, task, rng, false)).success) opt++;
-    if ((await play(env, task, rng, true)).success) sub++;
-  }
-  assert.ok(opt / n >= 0.99, `optimal train success ${opt / n}`);
-  assert.ok(sub / n <= opt / n - 0.1, `sub-optimal ${sub / n} vs optimal ${opt / n}`);
-  for (const family of env.families.ood) {
-    let ok = 0;
-    for (let i = 0; i < 100; i++) if ((await play(env, env.sampleTask(rng, "ood", family), rng, false)).success) ok++;
-    assert.ok(ok / 100 >= 0.95, `${family}: ${ok / 100}`);
-  }
-  let testOk = 0;
-  for (let i = 0; i < 60; i++) if ((await play(env, env.sampleTask(rng, "test"), rng, false)).success) testOk++;
-  assert.ok(testOk / 60 >= 0.99);
-});
-
-test("textworld: contexts stay within maxContextWords and keep the goal; every word is in the vocabulary", async () => {
-  for (const cfg of [{}, { maxContextWords: 64 }]) {
-    const e = createTextworld(cfg, 4);
-    const max = (cfg as { maxContextWords?: number }).maxContextWords ?? 96;
-    const vocab = new Set([...e.vocabulary(), ...SPECIALS]);
-    const rng = new Rng(2);
-    for (let i = 0; i < 150; i++) {
-      const split = (["train", "test", "ood"] as const)[i % 3];
-      const task = e.sampleTask(rng, split);
-      const r = await play(e, task, rng, i % 4 === 0);
-      for (const words of r.words) for (const w of words) assert.ok(vocab.has(w), `"${w}" is not in the vocabulary (${task.id})`);
-      for (let j = 0; j < r.words.length; j += 3) {
-        const ctx = r.words[j];
-        assert.ok(ctx.length <= max, `context of ${ctx.length} words > ${max}`);
-        assert.deepEqual(ctx.slice(0, 2 + task.prompt.length), ["goal", ":", ...task.prompt]);
-      }
-      for (let j = 1; j < r.words.length; j += 3) {
-        const action = r.words[j];
-        assert.ok(action.length >= 6 && action.length <= 20, `action of ${action.length} words: ${action.join(" ")}`);
-        assert.ok(!("error" in parseToolCall(action, TOOLS)), action.join(" "));
-      }
-    }
-  }
-});
-
-test("textworld: reward arrives only on the final step", async () => {
+test("textworld: an episode ends only when the goal is reached (reward 1)", async () => {
   const rng = new Rng(8);
-  let rewarded = 0;
+  let ended = 0;
   for (let i = 0; i < 120; i++) {
     const r = await play(env, env.sampleTask(rng, i % 2 ? "train" : "ood"), rng, i % 3 === 0);
-    r.rewards.forEach((x, t) => {
-      if (t < r.rewards.length - 1 || !r.dones[t]) assert.equal(x, 0);
-    });
-    if (r.dones[r.dones.length - 1]) assert.equal(r.rewards[r.rewards.length - 1], 1);
-    if (r.success) rewarded++;
+    if (r.dones.at(-1)) {
+      ended++;
+      assert.deepEqual([r.rewards.at(-1), r.success], [1, true]);
+    }
   }
-  assert.ok(rewarded > 0);
+  assert.ok(ended > 0);
 });
 
-test("textworld: malformed and impossible commands give an error observation, reward 0, not done, never a throw", async () => {
+test("textworld: commands impossible in this world (no exit that way, no door to open, no key, nothing carried) are errors", async () => {
   const rng = new Rng(4);
   const task = env.sampleTask(rng, "ood", "locked");
   const ep = (await env.start(task)) as TextworldEpisode;
@@ -169,19 +93,11 @@ test("textworld: malformed and impossible commands give an error observation, re
   const room = ep.world.rooms[ep.at];
   const noExit = DIRS.find((d) => room.exits[d] === undefined);
   const bad = [
-    [],
-    ["hello"],
-    ["go", "[", "up", "]"],
-    ["go", "[", "north", "east", "]"],
     ...(noExit ? [["go", "[", noExit, "]"]] : []),
-    ["take", "[", "unicorn", "]"],
-    ["take", "[", "gem", "coin", "]"],
     ["open", "[", "door", "]"],
     ["unlock", "[", "north", "]"].map((w) => (w === "north" ? (noExit ?? "north") : w)),
     ["put", "[", "coin", "]"],
     ["put", "[", "coin", "in", "chest", "]"],
-    ["dance", "[", "now", "]"],
-    ["take", "[", "key", "]", "take", "[", "key", "]"],
   ];
   for (const action of bad) {
     const out = await ep.step(action);
@@ -248,17 +164,7 @@ test("textworld: stateKey identifies the environment state", async () => {
   assert.ok(errA.error);
 });
 
-test("textworld: config errors name the field", async () => {
-  const cases: [Record<string, unknown>, RegExp][] = [
-    [{ roomz: 3 }, /spec\.environment\.config\.roomz: unknown key/],
-    [{ rooms: 2.5 }, /spec\.environment\.config\.rooms: expected an integer/],
-    [{ rooms: "4" }, /spec\.environment\.config\.rooms/],
-    [{ rooms: 8, oodRooms: 7 }, /spec\.environment\.config\.oodRooms/],
-    [{ lockedProb: 2 }, /spec\.environment\.config\.lockedProb/],
-    [{ maxContextWords: 10 }, /spec\.environment\.config\.maxContextWords/],
-    [{ stepBudget: 0 }, /spec\.environment\.config\.stepBudget/],
-  ];
-  for (const [cfg, re] of cases) assert.throws(() => createTextworld(cfg, 1), re);
+test("textworld: oodRooms sets the size of the larger maps", async () => {
   const e = createTextworld({ rooms: 3, oodRooms: 5 }, 1);
   const t = e.sampleTask(new Rng(1), "ood", "larger-map");
   assert.equal(((await e.start(t)) as TextworldEpisode).world.rooms.length, 5);

@@ -1,0 +1,98 @@
+// The environment contract (test/support/environment-contract.ts) for the in-process environments; the
+// http environment runs it against its reference server in test/integration/http-env-contract.test.ts.
+import { signature } from "../../workers/envs/textworld/world.ts";
+import type { TextworldEpisode } from "../../workers/envs/textworld/episode.ts";
+import { createMultihopQa } from "../../workers/envs/multihop-qa/index.ts";
+import { createPaperSearch, PAPER_SEARCH_DEFAULTS } from "../../workers/envs/paper-search/index.ts";
+import { createTextworld } from "../../workers/envs/textworld/index.ts";
+import { environmentContract } from "../support/environment-contract.ts";
+
+const goal =
+  (head: string) =>
+  (task: { prompt: string[] }): string[] => [head, ":", ...task.prompt];
+
+environmentContract("multihop-qa", createMultihopQa, {
+  stepBudget: 5,
+  maxContextWords: 96,
+  boundedConfigs: [
+    { maxContextWords: 40, maxPassages: 4, topK: 3 },
+    { maxPassages: 1, topK: 1 },
+  ],
+  goal: goal("question"),
+  tools: ["search", "answer"],
+  actionWords: [8, 25],
+  minSuccess: { train: 0.99, test: 1, ood: 1 },
+  suboptimalMargin: 0.5,
+  suboptimalEnds: true,
+  malformedActions: ["i think the answer is obvious", "search [ x", "lookup [ x ]", "search [ ]", "search [ a ] answer [ b ]"].map((a) => a.split(" ")),
+  configErrors: [
+    [{ peple: 3 }, /spec\.environment\.config\.peple: unknown key/],
+    [{ people: "many" }, /spec\.environment\.config\.people: expected an integer between 2 and 500, got "many"/],
+    [{ topK: 1.5 }, /spec\.environment\.config\.topK: expected an integer/],
+    [{ testFraction: 1 }, /spec\.environment\.config\.testFraction: expected a number strictly between 0 and 1/],
+    [{ films: 1 }, /spec\.environment\.config\.films/],
+    [{ maxContextWords: 10 }, /spec\.environment\.config\.maxContextWords/],
+  ],
+});
+
+environmentContract("paper-search", createPaperSearch, {
+  stepBudget: PAPER_SEARCH_DEFAULTS.stepBudget,
+  maxContextWords: 96,
+  boundedConfigs: [{ maxContextWords: 74 }],
+  goal: goal("goal"),
+  tools: ["search", "open", "submit"],
+  actionWords: [6, 20],
+  minSuccess: { train: 0.99, test: 1, ood: 0.95 },
+  suboptimalMargin: 0.3,
+  malformedActions: [
+    ["hello", "there"],
+    ["open", "[", "p9999", "]"],
+    ["submit", "[", "nonsense", "]"],
+    ["open", "[", "p1", "p2", "]"],
+    ["search", "[", "a", "]", "search", "[", "b", "]"],
+    ["frobnicate", "[", "x", "]"],
+    ["search", "[", "x"],
+    ["search", "[", "]"],
+  ],
+  configErrors: [
+    [{ paperz: 10 }, /spec\.environment\.config\.paperz: unknown key/],
+    [{ papers: "many" }, /spec\.environment\.config\.papers: expected an integer/],
+    [{ topK: 0 }, /spec\.environment\.config\.topK/],
+    [{ topK: 2 }, /spec\.environment\.config\.topK: expected at least maxPapersPerAuthor/],
+    [{ testFraction: 1 }, /spec\.environment\.config\.testFraction/],
+    [{ authors: 5 }, /spec\.environment\.config\.authors/],
+    [{ maxContextWords: 70 }, /spec\.environment\.config\.maxContextWords/],
+  ],
+});
+
+environmentContract("textworld", createTextworld, {
+  stepBudget: 8,
+  maxContextWords: 96,
+  boundedConfigs: [{ maxContextWords: 64 }],
+  goal: goal("goal"),
+  tools: ["go", "take", "open", "unlock", "put"],
+  actionWords: [6, 20],
+  minSuccess: { train: 0.99, test: 0.99, ood: 0.95 },
+  suboptimalMargin: 0.1,
+  // A world is the task: no test world may be a train world, whatever its first room looks like.
+  minDistinctTrainTasks: 250,
+  splitKey: async (env, task) => signature(((await env.start(task)) as TextworldEpisode).world),
+  malformedActions: [
+    ["hello"],
+    ["go", "[", "up", "]"],
+    ["go", "[", "north", "east", "]"],
+    ["take", "[", "unicorn", "]"],
+    ["take", "[", "gem", "coin", "]"],
+    ["dance", "[", "now", "]"],
+    ["take", "[", "key", "]", "take", "[", "key", "]"],
+  ],
+  configErrors: [
+    [{ roomz: 3 }, /spec\.environment\.config\.roomz: unknown key/],
+    [{ rooms: 2.5 }, /spec\.environment\.config\.rooms: expected an integer/],
+    [{ rooms: "4" }, /spec\.environment\.config\.rooms/],
+    [{ rooms: 8, oodRooms: 7 }, /spec\.environment\.config\.oodRooms/],
+    [{ lockedProb: 2 }, /spec\.environment\.config\.lockedProb/],
+    [{ maxContextWords: 10 }, /spec\.environment\.config\.maxContextWords/],
+    [{ stepBudget: 0 }, /spec\.environment\.config\.stepBudget/],
+  ],
+});
