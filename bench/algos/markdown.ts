@@ -91,6 +91,9 @@ export interface ReportInput {
 
 export function markdownReport(r: ReportInput): string {
   const s = r.settings;
+  const familyEpochs = Object.entries(s.warmupEpochs ?? {})
+    .map(([f, e]) => ` (${f} ${e})`)
+    .join("");
   const model = s.model.dModel ? `d=${s.model.dModel}, ${s.model.layers} layer(s), ${s.model.heads} heads` : `preset ${s.model.preset}`;
   const out = [
     `# Algorithms benchmark (${s.mode}${s.mode === "quick" ? ": a smoke run, its numbers mean nothing" : ""})`,
@@ -104,7 +107,7 @@ export function markdownReport(r: ReportInput): string {
       `trains until the family's budget of environment steps is reached (${s.families.map((f) => `${f} ${s.envStepBudget[f]}`).join(", ")}; ` +
       `the last update may overshoot it, the env steps column shows by how much). ${s.episodesPerUpdate} episodes per update for every row: ` +
       `${s.episodesPerUpdate / s.groupSize} tasks × G = ${s.groupSize} episodes for the grouped estimators, ${s.episodesPerUpdate} tasks × 1 for the others. ` +
-      `Model ${model}; warm-up ${s.warmup.demonstrations} demonstrations (${s.warmup.suboptimalFraction * 100}% sub-optimal) × ${s.warmup.epochs} epochs; ` +
+      `Model ${model}; warm-up ${s.warmup.demonstrations} demonstrations (${s.warmup.suboptimalFraction * 100}% sub-optimal) × ${s.warmup.epochs} epochs${familyEpochs}; ` +
       `RL ${s.algorithm.epochs} PPO epochs, minibatches of ${s.algorithm.minibatchSteps} steps, learning rate ${s.algorithm.learningRate}, ` +
       `rollout temperature ${s.temperature} for every row; clip, γ and λ are each ratio mode's and estimator's defaults unless the row names its own ` +
       "(below); nothing was tuned per row.",

@@ -40,6 +40,8 @@ export interface AlgosSettings {
   /** Rollout sampling temperature, every row (the learner scores at the same temperature). */
   temperature: number;
   warmup: { demonstrations: number; suboptimalFraction: number; epochs: number; learningRate: number; minibatchSteps: number };
+  /** Cloning epochs per family where they differ from `warmup.epochs`. */
+  warmupEpochs?: Partial<Record<Family, number>>;
   /** Shared by every row; clip, γ and λ are the registry's defaults per ratio mode and estimator. */
   algorithm: { epochs: number; minibatchSteps: number; learningRate: number };
   /** Greedy episodes per evaluation set (test, each OOD family) and sampled ones for train; fixed tasks per seed. */
@@ -65,6 +67,9 @@ export const DEFAULT_SETTINGS: AlgosSettings = {
   temperature: 0.5,
   // The quickstart's warm-up: half of the demonstrations deliberately sub-optimal, so RL has room to improve.
   warmup: { demonstrations: 600, suboptimalFraction: 0.5, epochs: 6, learningRate: 0.003, minibatchSteps: 32 },
+  // textworld's clone is still underfit after 6 epochs (loss 0.39 and falling; it answers `go [ east ]` to
+  // almost everything, greedy test success 3 %); after 15 it reads the room (0.42–0.49 on seeds 1–3, docs/benchmarks.md).
+  warmupEpochs: { textworld: 15 },
   algorithm: { epochs: 2, minibatchSteps: 64, learningRate: 0.0003 },
   evalEpisodes: 100,
   evalEvery: 4,
@@ -82,6 +87,7 @@ export const QUICK_SETTINGS: AlgosSettings = {
   episodesPerUpdate: 16,
   model: { preset: "tiny", dModel: 32, layers: 1, heads: 2 },
   warmup: { demonstrations: 300, suboptimalFraction: 0.5, epochs: 2, learningRate: 0.003, minibatchSteps: 32 },
+  warmupEpochs: {},
   algorithm: { epochs: 1, minibatchSteps: 64, learningRate: 0.0003 },
   evalEpisodes: 30,
   evalEvery: 1,
@@ -99,7 +105,7 @@ export function jobFor(settings: AlgosSettings, family: Family, row: AlgoRow, se
         algorithm: { estimator: row.estimator, ratio: row.ratio, ...settings.algorithm, ...row.algorithm },
         model: settings.model,
         environment: FAMILY_ENVIRONMENTS[family],
-        warmup: { enabled: true, ...settings.warmup },
+        warmup: { enabled: true, ...settings.warmup, epochs: settings.warmupEpochs?.[family] ?? settings.warmup.epochs },
         rollout: { episodesPerUpdate: settings.episodesPerUpdate, groupSize: groupSizeFor(row, settings.groupSize), temperature: settings.temperature },
         learner: { backend: settings.backend },
         // The env-step budget ends a run; `updates` is only a bound far above it.

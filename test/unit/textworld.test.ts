@@ -7,6 +7,7 @@ import { Rng } from "../../common/rng.ts";
 import { SPECIALS } from "../../learner/tokenizer.ts";
 import type { Environment, Task } from "../../workers/environment.ts";
 import type { TextworldEpisode } from "../../workers/envs/textworld/episode.ts";
+import { optimalDecision } from "../../workers/envs/textworld/demonstrator.ts";
 import { createTextworld } from "../../workers/envs/textworld/index.ts";
 import { signature } from "../../workers/envs/textworld/world.ts";
 import { DIRS } from "../../workers/envs/textworld/words.ts";
@@ -70,6 +71,46 @@ test("textworld: the families by name; held-out maps are larger or locked, with 
   const w = ((await env.start(locked)) as TextworldEpisode).world;
   assert.equal(w.locked.length, 1);
   assert.ok(!w.floor[w.start].includes("key"), "the locked family hides the key in another room");
+});
+
+test("textworld: every optimal demonstrator decision is a function of the context words alone", async () => {
+  // Behaviour cloning sees only the context: two states that show the same context must get the same
+  // decision, or the planner is using something the clone cannot see (e.g. a memory dropped by the
+  // word budget). States come from optimal and sub-optimal play on every split, at two context budgets.
+  for (const cfg of [{}, { maxContextWords: 64 }]) {
+    const e = createTextworld(cfg, 6);
+    const rng = new Rng(9);
+    const byContext = new Map<string, string>();
+    let states = 0;
+    let dropped = 0;
+    for (let i = 0; i < 300; i++) {
+      const split = (["train", "test", "ood"] as const)[i % 3];
+      const task = e.sampleTask(rng, split);
+      const ep = (await e.start(task)) as TextworldEpisode;
+      const act = e.demonstrator(task, rng, i % 2 === 0);
+      for (let t = 0; t < BUDGET && !ep.done; t++) {
+        const ctx = ep.context().join(" ");
+        const decision = optimalDecision(ep).words.join(" ");
+        // The same decision when the planner knows only the rooms the context still remembers.
+        const shown = ep.visited.filter((r) => r === ep.at || ctx.includes(`remember ${ep.world.rooms[r].name} :`));
+        if (shown.length < ep.visited.length) {
+          const all = [...ep.visited];
+          ep.visited.splice(0, all.length, ...shown);
+          const fromContext = optimalDecision(ep).words.join(" ");
+          ep.visited.splice(0, shown.length, ...all);
+          assert.equal(fromContext, decision, `the decision uses a room the context dropped (${task.id}):\n${ctx}`);
+          dropped++;
+        }
+        const seen = byContext.get(ctx);
+        assert.ok(seen === undefined || seen === decision, `same context, different decisions (${task.id}):\n${ctx}\n  ${seen}\n  ${decision}`);
+        byContext.set(ctx, decision);
+        states++;
+        await ep.step(await act(ep));
+      }
+    }
+    assert.ok(byContext.size > 0.5 * states, `${byContext.size} distinct contexts of ${states} states`);
+    if (cfg.maxContextWords) assert.ok(dropped > 0, "the small budget drops memories");
+  }
 });
 
 test("textworld: an episode ends only when the goal is reached (reward 1)", async () => {

@@ -1,5 +1,6 @@
-// The scripted textworld agent. It plans only from what the agent has seen (visited rooms, their exits
-// and visible items), never from the hidden map: go to the goal room by the shortest known route,
+// The scripted textworld agent. It plans only from what the agent's context shows (the rooms it still
+// remembers within the word budget, their exits and visible items, see `TextworldEpisode.known`), never
+// from the hidden map or from memories the context dropped: go to the goal room by the shortest known route,
 // explore the nearest unvisited room when the goal room is not yet known, fetch the key when a
 // locked door is in the way. The sub-optimal variant makes one plausible mistake: a wrong turn and
 // some wandering, misreading the goal room (it goes and searches another room first), or, for
@@ -21,7 +22,7 @@ const call = (tool: string, ...args: string[]): string[] => [tool, "[", ...args,
 
 /** First step of the shortest known route from the agent's room to `target` (BFS in DIRS order). */
 function route(ep: TextworldEpisode, target: (room: number) => boolean, allowLocked: boolean): { dir: Dir; room: number } | null {
-  const known = new Set(ep.visited);
+  const known = new Set(ep.known());
   const first = new Map<number, Dir | null>([[ep.at, null]]);
   const queue = [ep.at];
   while (queue.length > 0) {
@@ -44,7 +45,7 @@ export function optimalDecision(ep: TextworldEpisode, pretendCarrying = false): 
   const here = ep.visibleItems(ep.at);
   if (g.kind === "place" && !pretendCarrying && !ep.inventory.includes(g.item)) {
     if (here.includes(g.item)) return { words: ["the", g.item, "is", "here", ".", ...call("take", g.item)] };
-    const seen = (r: number) => ep.visited.includes(r) && ep.visibleItems(r).includes(g.item);
+    const seen = (r: number) => ep.known().includes(r) && ep.visibleItems(r).includes(g.item);
     return moveTo(ep, seen, ["i", "need", "the", g.item, "."]);
   }
   if (ep.at === g.room) {
@@ -71,7 +72,7 @@ function moveTo(ep: TextworldEpisode, target: (room: number) => boolean, why: st
 }
 
 function explore(ep: TextworldEpisode, why: string[]): Decision {
-  const unvisited = (r: number) => !ep.visited.includes(r);
+  const unvisited = (r: number) => !ep.known().includes(r);
   const open = route(ep, unvisited, false);
   if (open) return { words: [...why, "explore", "the", ep.world.rooms[open.room].name, ".", ...call("go", open.dir)], go: open.dir };
   const behindLock = route(ep, unvisited, true);
@@ -84,10 +85,10 @@ function explore(ep: TextworldEpisode, why: string[]): Decision {
 function handleLock(ep: TextworldEpisode, dir: Dir): Decision {
   if (ep.inventory.includes(KEY)) return { words: ["the", "door", dir, "is", "locked", "and", "i", "carry", "the", KEY, ".", ...call("unlock", dir)] };
   if (ep.visibleItems(ep.at).includes(KEY)) return { words: ["the", "door", dir, "is", "locked", ".", "the", KEY, "is", "here", ".", ...call("take", KEY)] };
-  const seen = (r: number) => ep.visited.includes(r) && ep.visibleItems(r).includes(KEY);
+  const seen = (r: number) => ep.known().includes(r) && ep.visibleItems(r).includes(KEY);
   const step = route(ep, seen, false);
   if (step) return { words: ["i", "need", "the", KEY, "in", "the", ep.world.rooms[step.room].name, ".", ...call("go", step.dir)], go: step.dir };
-  const unvisited = (r: number) => !ep.visited.includes(r);
+  const unvisited = (r: number) => !ep.known().includes(r);
   const open = route(ep, unvisited, false);
   if (open) return { words: ["i", "need", "the", KEY, ".", "explore", "the", ep.world.rooms[open.room].name, ".", ...call("go", open.dir)], go: open.dir };
   return { words: ["i", "need", "the", KEY, ".", "i", "try", ".", ...call("unlock", dir)] };

@@ -124,23 +124,40 @@ export class TextworldEpisode implements Episode {
     return ["remember", this.world.rooms[room].name, ":", "exits", ...this.exitWords(room), ".", "you", "saw", ":", ...this.thingWords(room), "."];
   }
 
-  context(): string[] {
+  /** The context's parts: which remembered rooms fit the word budget (oldest first) and whether the last result does. */
+  private layout(): { goal: string[]; kept: number[]; last: string[]; current: string[] } {
     const goal = ["goal", ":", ...goalWords(this.world), "."];
     const current = ["<obs>", ...this.describe(), "</obs>"];
     const last = this.lastResult ? ["<obs>", ...this.lastResult, "</obs>"] : [];
-    const memories = this.visited.slice(0, -1).map((r) => ["<obs>", ...this.memoryWords(r), "</obs>"]);
+    const rooms = this.visited.slice(0, -1);
     // Drop the oldest evidence first: remembered rooms (least recent first), then the last result;
     // never the goal. The current room is the newest evidence and goes last.
     let budget = this.maxContextWords - goal.length - current.length;
     const lastFits = last.length <= budget;
     if (lastFits) budget -= last.length;
-    const kept: string[][] = [];
-    for (let i = memories.length - 1; i >= 0 && memories[i].length <= budget; i--) {
-      kept.unshift(memories[i]);
-      budget -= memories[i].length;
+    const kept: number[] = [];
+    for (let i = rooms.length - 1; i >= 0; i--) {
+      const n = this.memoryWords(rooms[i]).length + 2;
+      if (n > budget) break;
+      kept.unshift(rooms[i]);
+      budget -= n;
     }
-    const out = [...goal, ...kept.flat(), ...(lastFits ? last : []), ...current];
-    return out.slice(0, this.maxContextWords);
+    return { goal, kept, last: lastFits ? last : [], current };
+  }
+
+  /**
+   * Rooms the agent knows from its context: the remembered rooms the word budget keeps, then the
+   * current room. The demonstrator plans from these only, so a clone that sees the context can
+   * imitate it (a room whose memory was dropped is as unknown to it as one never visited).
+   */
+  known(): number[] {
+    return [...this.layout().kept, this.at];
+  }
+
+  context(): string[] {
+    const { goal, kept, last, current } = this.layout();
+    const memories = kept.flatMap((r) => ["<obs>", ...this.memoryWords(r), "</obs>"]);
+    return [...goal, ...memories, ...last, ...current].slice(0, this.maxContextWords);
   }
 
   stateKey(): string {

@@ -31,10 +31,13 @@ export function hashString(s: string): number {
   return h >>> 0;
 }
 
-/** Steps the optimal demonstrator needs on `world`, or Infinity beyond `budget`. */
-export function optimalSteps(world: World, budget: number): number {
+/**
+ * Steps the optimal demonstrator needs on `world` with the episodes' context budget (it forgets the
+ * memories the context drops), or Infinity beyond `budget`.
+ */
+export function optimalSteps(world: World, budget: number, maxContextWords: number): number {
   const task: Task = { id: "probe", family: "probe", split: "train", prompt: [], answer: "" };
-  const ep = new TextworldEpisode(task, world, 1_000_000);
+  const ep = new TextworldEpisode(task, world, maxContextWords);
   for (let t = 1; t <= budget; t++) {
     const out = ep.stepSync(optimalDecision(ep).words);
     if (out.done) return out.success ? t : Number.POSITIVE_INFINITY;
@@ -75,7 +78,7 @@ class Textworld implements Environment {
         containerProb: c.containerProb,
       };
       const w = generateWorld(rng, opts);
-      if (!w || optimalSteps(w, c.stepBudget) > c.stepBudget) continue;
+      if (!w || optimalSteps(w, c.stepBudget, c.maxContextWords) > c.stepBudget) continue;
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       this.cache.set(id, w);
       return w;
