@@ -6,6 +6,7 @@ import type {
   V1EnvVar,
   V1OwnerReference,
   V1PersistentVolumeClaim,
+  V1Container,
   V1Pod,
   V1PodSecurityContext,
   V1ResourceRequirements,
@@ -233,80 +234,93 @@ function commonVolumes(job: JobObject): { volumes: V1Volume[]; mounts: V1VolumeM
   return { volumes, mounts };
 }
 
-/** The learner pod of incarnation `restart` (0 first, +1 for each recreation after a failure). */
-export function desiredLearnerPod(job: JobObject, restart: number, defaults: Defaults = DEFAULTS): V1Pod {
-  const name = learnerPodName(job.metadata.name, restart);
-  const { volumes, mounts } = commonVolumes(job);
-  const l = job.spec.learner;
+/** What a learner and a rollout pod differ in; the rest of the pod is the same for both. */
+interface PodParts {
+  name: string;
+  role: "learner" | "rollout";
+  labels: Record<string, string>;
+  container: Omit<V1Container, "name" | "ports" | "securityContext">;
+  volumes: V1Volume[];
+  scheduling?: Pick<NonNullable<V1Pod["spec"]>, "nodeSelector" | "tolerations">;
+  template: StepPOJob["spec"]["learner"]["template"];
+}
+
+/** One job pod: restricted security, no service-account token, the metrics port; the user's template merged over it. */
+function jobPod(job: JobObject, p: PodParts): V1Pod {
   return mergeTemplate(
     {
       apiVersion: "v1",
       kind: "Pod",
-      metadata: meta(job, name, "learner", { [LABEL_RESTART]: String(restart), [LABEL_SPEC_HASH]: specHash(job, defaults) }),
+      metadata: meta(job, p.name, p.role, p.labels),
       spec: {
-        // The operator, not the kubelet, restarts the learner: it counts failures against backoffLimit.
+        // The operator, not the kubelet, replaces a failed pod: it counts learner failures against backoffLimit,
+        // and recreates a rollout pod under the same name.
         restartPolicy: "Never",
         // Neither process talks to the API server: no service-account token in the pod.
         automountServiceAccountToken: false,
         containers: [
           {
-            name: "learner",
-            image: l.image ?? defaults.image,
-            command: ["steppo", "learner"],
-            args: ["--job", JOB_FILE, "--checkpoint-dir", CHECKPOINT_DIR],
-            env: [...commonEnv(job, defaults), { name: ENV.checkpointDir, value: CHECKPOINT_DIR }, { name: ENV.runDir, value: `${DATA_DIR}/run` }],
+            name: p.role,
+            ...p.container,
             ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
-            resources: resourceRequirements(l.resources),
-            volumeMounts: [...mounts, { name: "checkpoints", mountPath: DATA_DIR }],
-            terminationMessagePolicy: "FallbackToLogsOnError",
             securityContext: CONTAINER_SECURITY,
           },
         ],
         securityContext: POD_SECURITY,
-        volumes: [...volumes, { name: "checkpoints", persistentVolumeClaim: { claimName: claimName(job) } }],
-        ...(l.nodeSelector ? { nodeSelector: l.nodeSelector } : {}),
-        ...(l.tolerations ? { tolerations: l.tolerations as NonNullable<V1Pod["spec"]>["tolerations"] } : {}),
+        volumes: p.volumes,
+        ...p.scheduling,
       },
     },
-    l.template,
+    p.template,
     job.metadata.labels,
   );
+}
+
+/** The learner pod of incarnation `restart` (0 first, +1 for each recreation after a failure). */
+export function desiredLearnerPod(job: JobObject, restart: number, defaults: Defaults = DEFAULTS): V1Pod {
+  const { volumes, mounts } = commonVolumes(job);
+  const l = job.spec.learner;
+  return jobPod(job, {
+    name: learnerPodName(job.metadata.name, restart),
+    role: "learner",
+    labels: { [LABEL_RESTART]: String(restart), [LABEL_SPEC_HASH]: specHash(job, defaults) },
+    container: {
+      image: l.image ?? defaults.image,
+      command: ["steppo", "learner"],
+      args: ["--job", JOB_FILE, "--checkpoint-dir", CHECKPOINT_DIR],
+      env: [...commonEnv(job, defaults), { name: ENV.checkpointDir, value: CHECKPOINT_DIR }, { name: ENV.runDir, value: `${DATA_DIR}/run` }],
+      resources: resourceRequirements(l.resources),
+      volumeMounts: [...mounts, { name: "checkpoints", mountPath: DATA_DIR }],
+      terminationMessagePolicy: "FallbackToLogsOnError",
+    },
+    volumes: [...volumes, { name: "checkpoints", persistentVolumeClaim: { claimName: claimName(job) } }],
+    scheduling: {
+      ...(l.nodeSelector ? { nodeSelector: l.nodeSelector } : {}),
+      ...(l.tolerations ? { tolerations: l.tolerations as NonNullable<V1Pod["spec"]>["tolerations"] } : {}),
+    },
+    template: l.template,
+  });
 }
 
 export function desiredRolloutPod(job: JobObject, index: number, defaults: Defaults = DEFAULTS): V1Pod {
   const name = rolloutPodName(job.metadata.name, index);
   const { volumes, mounts } = commonVolumes(job);
   const r = job.spec.rollout;
-  return mergeTemplate(
-    {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: meta(job, name, "rollout", { [LABEL_SPEC_HASH]: specHash(job, defaults) }),
-      spec: {
-        // Failed rollout pods are replaced by the operator (same name), not restarted in place.
-        restartPolicy: "Never",
-        // Neither process talks to the API server: no service-account token in the pod.
-        automountServiceAccountToken: false,
-        containers: [
-          {
-            name: "rollout",
-            image: r.image ?? defaults.image,
-            command: ["steppo", "worker"],
-            args: ["--job", JOB_FILE, "--id", name],
-            env: [...commonEnv(job, defaults), { name: ENV.workerId, value: name }],
-            ports: [{ name: METRICS_PORT_NAME, containerPort: DEFAULT_METRICS_PORT, protocol: "TCP" }],
-            resources: resourceRequirements(r.resources),
-            volumeMounts: mounts,
-            securityContext: CONTAINER_SECURITY,
-          },
-        ],
-        securityContext: POD_SECURITY,
-        volumes,
-      },
+  return jobPod(job, {
+    name,
+    role: "rollout",
+    labels: { [LABEL_SPEC_HASH]: specHash(job, defaults) },
+    container: {
+      image: r.image ?? defaults.image,
+      command: ["steppo", "worker"],
+      args: ["--job", JOB_FILE, "--id", name],
+      env: [...commonEnv(job, defaults), { name: ENV.workerId, value: name }],
+      resources: resourceRequirements(r.resources),
+      volumeMounts: mounts,
     },
-    r.template,
-    job.metadata.labels,
-  );
+    volumes,
+    template: r.template,
+  });
 }
 
 /** Everything but the pods, whose number and names depend on what is observed (see plan.ts). */
