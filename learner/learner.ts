@@ -102,29 +102,41 @@ export class Learner {
       const chunk = steps.slice(start, start + SCORE_CHUNK);
       const seqs = chunk.map((s) => concatIds(s.contextIds, s.actionIds));
       const T = Math.max(...seqs.map((s) => s.length));
+      // Only the action-predicting positions go through the heads and the log-softmax (PolicyModel.headsAt),
+      // in step order: position Lc − 1 + i predicts action token i.
+      const positions: number[] = [];
+      chunk.forEach((s, b) => {
+        for (let i = 0; i < s.actionIds.length; i++) positions.push(b * T + s.contextIds.length - 1 + i);
+      });
+      if (positions.length === 0) {
+        for (const _ of chunk) {
+          logProbs.push(new Float32Array(0));
+          values.push(new Float32Array(0));
+        }
+        continue;
+      }
       // tidy returns the tensors, not their data: it walks whatever it returns entry by entry, and walking a
-      // [64, T, V] Float32Array took a third of an update's time.
+      // large Float32Array took a third of an update's time.
       const [logpT, valuesT] = tf.tidy(() => {
-        const { logits, values: vals } = model.forward(padBatch(seqs, T));
+        const { logits, values: vals } = model.headsAt(padBatch(seqs, T), Int32Array.from(positions));
         return [tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)), vals];
       });
-      const lp = logpT.dataSync() as Float32Array;
-      const v = valuesT.dataSync() as Float32Array;
+      const lp = logpT.dataSync() as Float32Array; // [P, V]
+      const v = valuesT.dataSync() as Float32Array; // [P]
       tf.dispose([logpT, valuesT]);
       const V = model.config.vocabSize;
-      chunk.forEach((s, b) => {
-        const Lc = s.contextIds.length;
+      let row = 0;
+      for (const s of chunk) {
         const L = s.actionIds.length;
         const slp = new Float32Array(L);
         const sv = new Float32Array(L);
-        for (let i = 0; i < L; i++) {
-          const pos = b * T + Lc - 1 + i;
-          slp[i] = lp[pos * V + s.actionIds[i]];
-          sv[i] = v[pos];
+        for (let i = 0; i < L; i++, row++) {
+          slp[i] = lp[row * V + s.actionIds[i]];
+          sv[i] = v[row];
         }
         logProbs.push(slp);
         values.push(sv);
-      });
+      }
     }
     return { logProbs, values };
   }
