@@ -3,7 +3,7 @@
 // StepPO against the paper's ablation and the usual baselines (bench/algos/rows.ts), on each task family
 // (multihop-qa, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
 // warm-up runs once (learner/warm-start.ts) and every row starts from that same model; each row then
-// trains with the embedded runner (learner/run-job.ts) until the family's budget of environment steps is
+// trains with the embedded runner (runtime/run-job.ts) until the family's budget of environment steps is
 // reached, with the same episodes per update (grouped estimators: 8 tasks × 4 episodes; the others: 32
 // tasks × 1), and is evaluated the same way: greedy success on fixed, seeded task sets of the in-domain
 // test split and of each held-out (OOD) family. Output: bench/results/algos.json (settings, every run

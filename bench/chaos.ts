@@ -15,9 +15,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Rng } from "../common/rng.ts";
+import { Rng } from "../core/rng.ts";
 import { type OperatorPhaseResult, runOperatorPhase } from "./chaos/operator-phase.ts";
-import type { DistributedSummary } from "../learner/learner-process.ts";
+import type { DistributedSummary } from "../runtime/learner-process.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
 import { exitCode, killAll, type Proc, ProgressWatch, startSteppo, Workspace } from "../test/support/steppo-process.ts";
 

@@ -16,7 +16,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { CRD_NAME, CRD_PATH } from "../crds/generate.ts";
 import { makeInformers, startInformers, stopInformers } from "../operator/informers.ts";
 import { loadKubeConfig, makeClients } from "../operator/kube.ts";
-import { LABEL_JOB } from "../operator/names.ts";
+import { LABEL_JOB } from "../crds/names.ts";
 import { startTestCluster } from "../test/cluster/cluster.ts";
 import { freePort } from "../test/support/free-port.ts";
 import { NatsServer } from "../test/support/nats-server.ts";

@@ -1,6 +1,6 @@
 // What one training minibatch costs on the wasm backend → bench/results/training-step.json:
 //  1. the model's matrix products with tfjs's own gradient (tf.matMul, whose backward pass passes the
-//     transposes as transposeA/transposeB flags) against learner/matmul.ts (explicit transposes, plain
+//     transposes as transposeA/transposeB flags) against policy/matmul.ts (explicit transposes, plain
 //     products; batched products as one depthwise convolution), on the shapes of one tiny-model minibatch:
 //     32 steps of 101 tokens (3232 rows), dModel 64, 4 heads, a 125-word vocabulary; value and both gradients;
 //  2. one behaviour-cloning minibatch of 32 steps of ragged length (contexts of 40–100 tokens, as in
@@ -16,9 +16,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { selectBackend, tf } from "../learner/backend.ts";
-import { matMul, matMulTransposed } from "../learner/matmul.ts";
-import { PolicyModel } from "../learner/model.ts";
+import { selectBackend, tf } from "../policy/backend.ts";
+import { matMul, matMulTransposed } from "../policy/matmul.ts";
+import { PolicyModel } from "../policy/model.ts";
 import { minibatchGradients } from "../learner/micro-batch.ts";
 import { cloneGradients, type LossConfig, ppoGradients } from "../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../learner/step-batch.ts";
@@ -192,7 +192,7 @@ export async function main(): Promise<void> {
     }
     tf.dispose([a, b]);
     const row = { product: c.name, a: c.a, b: c.b, tfjsMs: median(tfjs), oursMs: median(ours), speedup: median(tfjs) / median(ours) };
-    process.stderr.write(`  ${c.name}: tf.matMul ${row.tfjsMs.toFixed(1)} ms, learner/matmul.ts ${row.oursMs.toFixed(1)} ms (×${row.speedup.toFixed(1)})\n`);
+    process.stderr.write(`  ${c.name}: tf.matMul ${row.tfjsMs.toFixed(1)} ms, policy/matmul.ts ${row.oursMs.toFixed(1)} ms (×${row.speedup.toFixed(1)})\n`);
     return row;
   });
   const totals = { tfjsMs: rows.reduce((s, r) => s + r.tfjsMs, 0), oursMs: rows.reduce((s, r) => s + r.oursMs, 0) };
@@ -214,7 +214,7 @@ export async function main(): Promise<void> {
     benchmark: "training-step",
     description:
       "products: value + both gradients of each matrix product of a tiny-model training minibatch (32 steps × 101 tokens), tfjs's tf.matMul " +
-      "gradient (transpose flags) vs learner/matmul.ts (explicit transposes). minibatch: one behaviour-cloning minibatch of 32 steps with " +
+      "gradient (transpose flags) vs policy/matmul.ts (explicit transposes). minibatch: one behaviour-cloning minibatch of 32 steps with " +
       "contexts of 40–100 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
       "utilisation: counted FLOPs of one PPO minibatch of the quickstart model (64 steps, forward + backward of every product) per second over " +
       "peakGflops, a 1024³ tf.matMul in the same run. previousImplementation: the commit before the speed change (a git worktree) against this " +

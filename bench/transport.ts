@@ -1,6 +1,6 @@
 // Transport benchmark: step samples per second from rollout workers into the learner's buffer through the
 // steppo path (trajectory codec, NatsTrajectoryBus publish with de-dup ids and PubAcks, the learner's bounded
-// pulls as it issues them (learner/intake.ts), decode, de-dup bookkeeping, confirmed acks), beside a raw JetStream publish/consume loop moving
+// pulls as it issues them (runtime/intake.ts), decode, de-dup bookkeeping, confirmed acks), beside a raw JetStream publish/consume loop moving
 // payloads of the same sizes over the same server in the same run (js.publish with PubAck, consumer
 // fetch, ack; acks asynchronous in both, included in the time). The ratio steppo / raw is the share of raw throughput the codec and bookkeeping leave
 // (target ≥ 0.8). Writes bench/results/transport.json.
@@ -10,13 +10,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsTrajectoryBus } from "../common/nats/bus.ts";
-import { connectNats } from "../common/nats/connection.ts";
-import { natsJobRef } from "../common/nats/names.ts";
-import { Rng } from "../common/rng.ts";
-import type { Trajectory } from "../common/trajectory.ts";
-import { encodeTrajectory } from "../common/trajectory-codec.ts";
-import { fetchCoalesced } from "../learner/intake.ts";
+import { NatsTrajectoryBus } from "../runtime/nats/bus.ts";
+import { connectNats } from "../runtime/nats/connection.ts";
+import { natsJobRef } from "../core/nats-names.ts";
+import { Rng } from "../core/rng.ts";
+import type { Trajectory } from "../core/trajectory.ts";
+import { encodeTrajectory } from "../core/trajectory-codec.ts";
+import { fetchCoalesced } from "../runtime/intake.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
 
 const WORKERS = 4;
@@ -167,7 +167,7 @@ export async function main(): Promise<void> {
     const result = {
       benchmark: "transport",
       description:
-        "Step samples/s from 4 publishing workers into the learner's buffer. steppo: trajectory codec + NatsTrajectoryBus (publish with de-dup id and PubAck, bounded pulls coalesced as in the learner (learner/intake.ts), decode, de-dup bookkeeping; acks confirmed by the server, sent after the buffer is full as the learner does after a checkpoint). raw: JetStream publish with PubAck and consumer fetch + ack of byte payloads of the same sizes. Same server, same process, same run; medians of rounds after a warm-up round.",
+        "Step samples/s from 4 publishing workers into the learner's buffer. steppo: trajectory codec + NatsTrajectoryBus (publish with de-dup id and PubAck, bounded pulls coalesced as in the learner (runtime/intake.ts), decode, de-dup bookkeeping; acks confirmed by the server, sent after the buffer is full as the learner does after a checkpoint). raw: JetStream publish with PubAck and consumer fetch + ack of byte payloads of the same sizes. Same server, same process, same run; medians of rounds after a warm-up round.",
       date: new Date().toISOString(),
       node: process.version,
       cpus: cpus().length,

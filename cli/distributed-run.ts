@@ -4,14 +4,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadJobFile } from "../common/job-spec.ts";
-import { connectNats } from "../common/nats/connection.ts";
-import { KV_KEYS, type NatsJobRef, natsJobRef } from "../common/nats/names.ts";
-import type { LearnerProgress } from "../common/nats/runtime-state.ts";
-import { JobStateKV } from "../common/nats/weights.ts";
-import type { DistributedSummary } from "../learner/learner-process.ts";
-import { redactUrl } from "../common/secrets.ts";
-import { ENV } from "./process-config.ts";
+import { loadJobFile } from "../crds/job-spec.ts";
+import { connectNats } from "../runtime/nats/connection.ts";
+import { KV_KEYS, type NatsJobRef, natsJobRef } from "../core/nats-names.ts";
+import type { LearnerProgress } from "../runtime/nats/runtime-state.ts";
+import { JobStateKV } from "../runtime/nats/weights.ts";
+import type { DistributedSummary } from "../runtime/learner-process.ts";
+import { redactUrl } from "../crds/secrets.ts";
+import { ENV } from "../core/process-config.ts";
 
 export const STEPPO_BIN = fileURLToPath(new URL("../bin/steppo.mjs", import.meta.url));
 

@@ -3,11 +3,11 @@
 // (test/unit/operator-footprint.test.ts traces the imports).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadJobFile } from "../common/job-spec.ts";
-import { ValidationError } from "../common/schema.ts";
+import { loadJobFile } from "../crds/job-spec.ts";
+import { ValidationError } from "../crds/schema.ts";
 import { OPERATOR_USAGE } from "../operator/usage.ts";
-import { environmentConfigProblem } from "../workers/envs/config-check.ts";
-import { parseFlags, UsageError, updatesFlag } from "./args.ts";
+import { environmentConfigProblem } from "../envs/config-check.ts";
+import { parseFlags, UsageError, updatesFlag } from "../core/args.ts";
 import { LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
 import { cmdUi, startRunDashboard, takeUiFlag, UI_USAGE } from "./ui-command.ts";
 
@@ -64,7 +64,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const [{ runJob }, { progressReporter }] = await Promise.all([import("../learner/run-job.ts"), import("./progress.ts")]);
+  const [{ runJob }, { progressReporter }] = await Promise.all([import("../runtime/run-job.ts"), import("./progress.ts")]);
   const dashboard = await startRunDashboard(runDir, uiPort, values["ui-host"] as string | undefined, log);
   const summary = await runJob(job, { updates, runDir, fresh: values.fresh === true, log, onUpdate: progressReporter() }).finally(() => dashboard?.close());
   const { curve: _curve, ...brief } = summary;

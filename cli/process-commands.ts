@@ -2,10 +2,10 @@
 // and `steppo run --nats` (both as local processes against a NATS server).
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadJobFile } from "../common/job-spec.ts";
-import { intFlag, parseFlags, UsageError, updatesFlag } from "./args.ts";
+import { loadJobFile } from "../crds/job-spec.ts";
+import { intFlag, parseFlags, UsageError, updatesFlag } from "../core/args.ts";
 import { runDistributed } from "./distributed-run.ts";
-import { checkNatsUrl, ENV, learnerConfig, workerConfig } from "./process-config.ts";
+import { checkNatsUrl, ENV, learnerConfig, workerConfig } from "../core/process-config.ts";
 import { progressReporter } from "./progress.ts";
 
 export { DISTRIBUTED_USAGE, LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
@@ -47,7 +47,7 @@ export async function cmdLearner(argv: string[]): Promise<number> {
   });
   if (positionals.length > 0) throw new UsageError(`learner takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = learnerConfig(values);
-  const { runLearnerProcess } = await import("../learner/learner-process.ts");
+  const { runLearnerProcess } = await import("../runtime/learner-process.ts");
   const stop = shutdownSignal("learner");
   try {
     const r = await runLearnerProcess({
@@ -81,7 +81,7 @@ export async function cmdWorker(argv: string[]): Promise<number> {
   });
   if (positionals.length > 0) throw new UsageError(`worker takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = workerConfig(values);
-  const { runWorkerProcess, VocabularyMismatchError } = await import("../workers/worker-process.ts");
+  const { runWorkerProcess, VocabularyMismatchError } = await import("../runtime/worker-process.ts");
   const stop = shutdownSignal(`worker ${config.workerId}`);
   // A clean stop takes one step and a few NATS round trips; if it cannot finish (NATS unreachable, a publish
   // stuck on back-pressure) leave before the pod's grace period ends: nothing half-written reaches the stream

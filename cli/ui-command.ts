@@ -1,6 +1,6 @@
 // `steppo ui <run-dir>...` (the dashboard of finished or running runs, side by side) and `steppo run --ui [PORT]`
 // (the dashboard of the run being trained, live).
-import { intFlag, parseFlags, UsageError } from "./args.ts";
+import { intFlag, parseFlags, UsageError } from "../core/args.ts";
 
 /** Default port of `steppo ui` and `steppo run --ui`: beside the learner's 9464, so both can be open at once. */
 export const DEFAULT_UI_PORT = 8464;
@@ -16,7 +16,7 @@ export async function cmdUi(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError("ui takes one or more run directories (runs/<job>) or bench results");
   const port = portFlag(values.port as string | undefined, "port") ?? DEFAULT_UI_PORT;
   // Loaded when served: `steppo help` and the operator read this module for its usage text only.
-  const { startDashboard } = await import("../learner/dashboard/server.ts");
+  const { startDashboard } = await import("../runtime/dashboard/server.ts");
   const dashboard = await startDashboard({ sources: positionals, port, host: values.host as string | undefined });
   process.stdout.write(`${dashboard.url}\n`);
   process.stderr.write(`dashboard of ${positionals.join(", ")} at ${dashboard.url} (Ctrl-C stops it)\n`);
@@ -63,7 +63,7 @@ export function takeUiFlag(argv: string[]): { rest: string[]; uiPort?: number } 
 /** The live dashboard of an embedded run; its URL is logged. Undefined when --ui was not given. */
 export async function startRunDashboard(runDir: string, uiPort: number | undefined, host: string | undefined, log: (line: string) => void) {
   if (uiPort === undefined) return undefined;
-  const { startDashboard } = await import("../learner/dashboard/server.ts");
+  const { startDashboard } = await import("../runtime/dashboard/server.ts");
   const dashboard = await startDashboard({ sources: [runDir], port: uiPort, host });
   log(`dashboard: ${dashboard.url} (live while training; afterwards: steppo ui ${runDir})`);
   return dashboard;

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
-import type { OpenApiSchema } from "../common/schema.ts";
+import type { OpenApiSchema } from "./schema.ts";
 import { statusSchema } from "./steppojob-status.ts";
 import { GROUP, jobSchema, KIND, VERSION } from "./steppojob.ts";
 

@@ -1,9 +1,9 @@
 // spec.learner.template / spec.rollout.template: the part of a PodTemplateSpec a job may set, merged over the
 // pod the operator generates (operator/desired.ts). What would break the operator's own pod is refused, in CEL
-// for the API server and by the same predicates in the loader (common/job-spec.ts): the operator's labels,
+// for the API server and by the same predicates in the loader (crds/job-spec.ts): the operator's labels,
 // env vars named STEPPO_*, its volume names and mount paths, and a sidecar named like the main container (the
 // main container's command, image and resources are the operator's: the template cannot reach them).
-import * as s from "../common/schema.ts";
+import * as s from "./schema.ts";
 
 /** Main container names: a sidecar may not take one (it would replace the learner or worker). */
 export const MAIN_CONTAINERS = ["learner", "rollout"] as const;

@@ -2,7 +2,7 @@
 // same schema builder as the spec, so the CRD's status schema and the operator's TypeScript types
 // come from this one definition. No object here carries a default (`optional: true`): a status is
 // whatever the operator last wrote, never something the API server invents on read.
-import * as s from "../common/schema.ts";
+import * as s from "./schema.ts";
 
 export const PHASES = ["Pending", "Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"] as const;
 /**

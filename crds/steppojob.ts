@@ -1,10 +1,10 @@
 // The StepPOJob resource: the single source of its OpenAPI schema (written into the CRD) and of the
 // TypeScript types every component uses. `steppo run` validates a job file against the same schema
 // the API server enforces, plus the cross-field rules the CRD states in CEL (see job-spec.ts).
-import * as s from "../common/schema.ts";
+import * as s from "./schema.ts";
 import { podTemplateSchema } from "./pod-template.ts";
-import { CREDENTIALED_URL_PATTERN, hasUrlCredentials, NATS_CREDENTIALS_HINT } from "../common/secrets.ts";
-import { jobNameValidation } from "../operator/names.ts";
+import { CREDENTIALED_URL_PATTERN, hasUrlCredentials, NATS_CREDENTIALS_HINT } from "./secrets.ts";
+import { jobNameValidation } from "./names.ts";
 import { MAX_REPLICAS } from "./constants.ts";
 
 export { API_VERSION, GROUP, KIND, MAX_REPLICAS, VERSION } from "./constants.ts";
@@ -22,7 +22,7 @@ const ONE_YEAR_SECONDS = 365 * 24 * 3600;
 /** Tokens the context must keep after the longest action (workers/agent-loop.ts refuses less). */
 export const MIN_CONTEXT_TOKENS = 8;
 
-/** Model sizes by `spec.model.preset` (learner/model.ts builds them; here so that rules can default them). */
+/** Model sizes by `spec.model.preset` (policy/model.ts builds them; here so that rules can default them). */
 export const MODEL_PRESETS = {
   tiny: { dModel: 64, layers: 2, heads: 4, contextLength: 128 },
   small: { dModel: 128, layers: 4, heads: 4, contextLength: 192 },
@@ -117,7 +117,7 @@ export const modelSchema = s.object(
   {
     validations: [
       {
-        // Attention splits the width evenly across heads (learner/model.ts).
+        // Attention splits the width evenly across heads (policy/model.ts).
         rule: `${presetCel("dModel")} % ${presetCel("heads")} == 0`,
         message: "dModel must be divisible by heads (with the preset's value for whichever is not set)",
         fieldPath: ".dModel",

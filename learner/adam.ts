@@ -1,6 +1,6 @@
 // Adam with global-norm gradient clipping. Hand-written (rather than tf.train.adam) so that its
 // moments and step count are plain named state the checkpoint saves and restores bit-for-bit.
-import { tf } from "./backend.ts";
+import { tf } from "../policy/backend.ts";
 
 export interface AdamConfig {
   learningRate: number;

@@ -1,12 +1,12 @@
 // What a learner checkpoint holds: weights, Adam moments and step, the KL reference (when KL is on), the shuffle RNG, the update
 // counter, the tokenizer and the job spec, plus the caller's run state (worker RNGs, history …).
-import type { RngState } from "../common/rng.ts";
-import { Rng } from "../common/rng.ts";
+import type { RngState } from "../core/rng.ts";
+import { Rng } from "../core/rng.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { loadLatestCheckpoint, writeCheckpoint } from "./checkpoint-store.ts";
 import type { Learner } from "./learner.ts";
 import { trainingSpecHash } from "./resume-spec.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
 
 const REFERENCE_PREFIX = "reference.";
 

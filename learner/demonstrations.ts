@@ -1,8 +1,8 @@
 // Scripted demonstrations for the supervised warm-up: the environment's demonstrator plays episodes,
 // a configurable fraction of them deliberately sub-optimal, and each step becomes a cloning sample.
-import type { Rng } from "../common/rng.ts";
-import type { Environment } from "../workers/environment.ts";
-import { EOS_STEP, type Tokenizer } from "./tokenizer.ts";
+import type { Rng } from "../core/rng.ts";
+import type { Environment } from "../envs/environment.ts";
+import { EOS_STEP, type Tokenizer } from "../policy/tokenizer.ts";
 
 export interface DemoStep {
   contextIds: Int32Array;

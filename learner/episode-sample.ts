@@ -3,10 +3,10 @@
 // the step ratio π_new/π_old after the update (re-scored with the updated policy) with whether it is outside
 // the clip range. Built from what the update already computed (Learner.lastSamples), so the only extra cost
 // is one forward pass over at most K episodes' steps.
-import type { Trajectory } from "../common/trajectory.ts";
+import type { Trajectory } from "../core/trajectory.ts";
 import type { Learner } from "./learner.ts";
 import type { StepSample } from "./step-batch.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
 
 /** At most this many episodes of an update are kept: enough to see successes and failures side by side. */
 export const EPISODES_PER_UPDATE = 8;

@@ -1,10 +1,10 @@
 // Greedy evaluation on a fixed task set per split/family, so "initial" and "final" success rates of a
 // run (and of two runs with the same seed) are measured on the very same tasks.
-import { Rng } from "../common/rng.ts";
+import { Rng } from "../core/rng.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../workers/agent-loop.ts";
-import type { Environment, Split, Task } from "../workers/environment.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Environment, Split, Task } from "../envs/environment.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
 
 export interface EvalSet {
   name: string;

@@ -3,18 +3,18 @@
 //      "old_log_prob" pass), per trajectory, before anything is shuffled;
 //   2. estimate: advantages from the registry (step-gae for StepPO), whitened over the batch;
 //   3. flatten to step samples, shuffle across trajectories (seeded), PPO epochs over minibatches.
-import { Rng } from "../common/rng.ts";
-import type { Trajectory } from "../common/trajectory.ts";
+import { Rng } from "../core/rng.ts";
+import type { Trajectory } from "../core/trajectory.ts";
 import type { AlgorithmSpec, StepPOJobSpec } from "../crds/steppojob.ts";
 import { Adam } from "./adam.ts";
-import { tf } from "./backend.ts";
+import { tf } from "../policy/backend.ts";
 import type { Advantages, AdvantageEstimator, EstimatorConfig, ValuedTrajectory } from "./estimators/estimator.ts";
 import { getEstimator } from "./estimators/registry.ts";
 import { applyWhitening, raggedMoments } from "./estimators/whiten.ts";
 import { fitRidge } from "./critic-fit.ts";
 import { explainedVariance } from "./diagnostics.ts";
 import { minibatchGradients } from "./micro-batch.ts";
-import { type ModelConfig, PolicyModel, padBatch } from "./model.ts";
+import { type ModelConfig, PolicyModel, padBatch } from "../policy/model.ts";
 import { cloneGradients, type LossConfig, type LossStats, ppoGradients } from "./ppo-loss.ts";
 import { minibatchIndices, sequentialIndices } from "./shuffle.ts";
 import type { StepSample } from "./step-batch.ts";

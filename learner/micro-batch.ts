@@ -7,7 +7,7 @@
 // counts (MinibatchNorm), so their gradients add up to the minibatch's gradient: the optimiser still
 // takes one step per minibatch on the same steps, and nothing changes beyond float rounding (unlike
 // spec.algorithm.shuffle.bucketByLength, which changes which steps share a minibatch).
-import { tf } from "./backend.ts";
+import { tf } from "../policy/backend.ts";
 import { type PackedBatch, packSteps, type StepSample } from "./step-batch.ts";
 
 /** Steps per micro-batch: 8 was the fastest of 8, 16 and whole minibatches of 32 and 64 on the wasm backend. */

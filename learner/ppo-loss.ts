@@ -8,9 +8,9 @@
 //   the policy that generated the sample and the proximal policy (decoupled PPO, as in AReaL).
 //   value loss: ½ (V − target)² only where valueMask is set (step boundaries for StepPO).
 import type { RatioMode } from "../crds/steppojob.ts";
-import { tf } from "./backend.ts";
+import { tf } from "../policy/backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
-import { type PolicyModel, scatterRows } from "./model.ts";
+import { type PolicyModel, scatterRows } from "../policy/model.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
 export interface LossConfig {

@@ -1,14 +1,14 @@
 // The phases every runner shares — the embedded `steppo run`, the `steppo learner` process and the
 // benchmarks — so a job starts, and is summarised, the same way wherever it runs.
-import { Rng } from "../common/rng.ts";
+import { Rng } from "../core/rng.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../workers/agent-loop.ts";
-import type { Environment } from "../workers/environment.ts";
+import type { Environment } from "../envs/environment.ts";
 import { collectDemonstrations } from "./demonstrations.ts";
-import type { Trajectory } from "../common/trajectory.ts";
+import type { Trajectory } from "../core/trajectory.ts";
 import type { Learner, UpdateStats } from "./learner.ts";
 import type { CurvePoint } from "./report.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
 
 /** Behaviour cloning on scripted demonstrations; returns the demonstrations' own success rate. */
 export async function warmUp(env: Environment, tokenizer: Tokenizer, learner: Learner, log: (line: string) => void): Promise<number> {

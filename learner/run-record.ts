@@ -4,11 +4,11 @@
 // reads half a file; old episode files are pruned so a long run's directory stays bounded.
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Trajectory } from "../common/trajectory.ts";
+import type { Trajectory } from "../core/trajectory.ts";
 import { buildEpisodeSample } from "./episode-sample.ts";
 import type { Learner } from "./learner.ts";
 import { type CurvePoint, curveCsv } from "./report.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
 
 /** Bounds on episodes/: the newest files are kept within both (a sample file is typically 20–200 kB). */
 export const EPISODE_FILES_KEPT = 200;

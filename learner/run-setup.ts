@@ -2,19 +2,15 @@
 // built in one place, so that a run and a warm start made for it (learner/warm-start.ts) are the same
 // model on the same tasks.
 import type { StepPOJob } from "../crds/steppojob.ts";
-import type { TokenPolicy } from "../workers/agent-loop.ts";
-import type { Environment } from "../workers/environment.ts";
-import { openEnvironment } from "../workers/envs/registry.ts";
-import { selectBackend } from "./backend.ts";
+import { asTokenPolicy, type TokenPolicy } from "../policy/decoding.ts";
+import type { Environment } from "../envs/environment.ts";
+import { openEnvironment } from "../envs/registry.ts";
+import { selectBackend } from "../policy/backend.ts";
 import { evalSets, successRate } from "./evaluation.ts";
 import { Learner } from "./learner.ts";
-import { type ModelConfig, modelConfig, type PolicyModel } from "./model.ts";
+import { type ModelConfig, modelConfig } from "../policy/model.ts";
 import type { CurvePoint } from "./report.ts";
-import { Tokenizer } from "./tokenizer.ts";
-
-export function asTokenPolicy(model: PolicyModel): TokenPolicy {
-  return { vocabSize: model.config.vocabSize, decoder: (contexts) => model.decoder(contexts) };
-}
+import { Tokenizer } from "../policy/tokenizer.ts";
 
 export interface RunSetup {
   backend: string;

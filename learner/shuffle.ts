@@ -1,7 +1,7 @@
 // Step-level shuffling (docs/algorithm.md): once advantages are fixed, the training unit is the step sample.
 // Minibatches draw step samples uniformly without replacement across trajectories and workers from a
 // seeded RNG, so the steps of one trajectory are decorrelated and a run replays exactly.
-import type { Rng } from "../common/rng.ts";
+import type { Rng } from "../core/rng.ts";
 
 /** How many minibatches' worth of samples are sorted together when bucketing by length. */
 export const BUCKET_SPAN_MINIBATCHES = 4;

@@ -4,7 +4,7 @@
 // vocabulary or a step longer than the context makes the model throw. Redelivered after a restart, the same
 // message would crash the learner again, so both runtimes check every trajectory here when they take it in
 // and set aside (dead-letter) the ones that fail, instead of training on them.
-import type { StepRecord, Trajectory } from "../common/trajectory.ts";
+import type { StepRecord, Trajectory } from "../core/trajectory.ts";
 
 /**
  * Why a trajectory was refused. All but "policy-version-ahead" mean the trajectory is unusable whatever the

@@ -8,7 +8,7 @@ import type { Learner } from "./learner.ts";
 import { setUpRun } from "./run-setup.ts";
 import { formatRates, warmUp } from "./run-phases.ts";
 import { warmStartDifferences, warmStartKey } from "./resume-spec.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
 
 export { warmStartKey };
 

@@ -8,7 +8,7 @@
 //   starved  (the learner waited > starvationSeconds for samples in its last update) → up
 //   otherwise hold. Never outside [minReplicas, maxReplicas], at most maxStep per decision, and no change
 //   within stabilizationSeconds of the previous one (it takes a few updates for new workers to show).
-import type { LearnerProgress } from "../common/nats/runtime-state.ts";
+import type { LearnerProgress } from "../runtime/nats/runtime-state.ts";
 import type { RolloutSpec } from "../crds/steppojob.ts";
 import type { StepPOJobStatus } from "../crds/steppojob-status.ts";
 import { rfc3339 } from "./conditions.ts";

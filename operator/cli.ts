@@ -1,9 +1,9 @@
 // `steppo operator`: runs one operator replica until SIGTERM, or until it loses the leader lease (then it
 // exits non-zero and Kubernetes restarts it as a fresh candidate, as client-go operators do).
 import { hostname } from "node:os";
-import { intFlag, parseFlags, UsageError } from "../cli/args.ts";
-import { checkNatsUrl, ENV } from "../cli/process-config.ts";
-import { clusterIdProblem } from "../common/nats/names.ts";
+import { intFlag, parseFlags, UsageError } from "../core/args.ts";
+import { checkNatsUrl, ENV } from "../core/process-config.ts";
+import { clusterIdProblem } from "../core/nats-names.ts";
 import { MAX_REPLICAS } from "../crds/steppojob.ts";
 import { DEFAULT_MAX_REPLICAS, DEFAULTS } from "./desired.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";

@@ -6,7 +6,7 @@ import type { Defaults } from "./desired.ts";
 import { type InformerSet, makeInformers, startInformers, stopInformers } from "./informers.ts";
 import type { Clients } from "./kube.ts";
 import { OperatorMetrics } from "./metrics.ts";
-import { JOB_KIND, jobKey } from "./names.ts";
+import { JOB_KIND, jobKey } from "../crds/names.ts";
 import { type Log, withFields } from "./log.ts";
 import { JetStreamCleaner, type NatsCleaner } from "./nats-cleanup.ts";
 import { WorkQueue } from "./queue.ts";

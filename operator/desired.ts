@@ -17,8 +17,8 @@ import type {
 } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import yaml from "js-yaml";
-import { DEFAULT_METRICS_PORT, ENV } from "../cli/process-config.ts";
-import { type HeaderFrom, headerEnvVar, headersFromProblems } from "../common/secrets.ts";
+import { DEFAULT_METRICS_PORT, ENV } from "../core/process-config.ts";
+import { type HeaderFrom, headerEnvVar, headersFromProblems } from "../crds/secrets.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import { mergeTemplate } from "./template-merge.ts";
 import {
@@ -33,7 +33,7 @@ import {
   type Role,
   rolloutPodName,
   serviceName,
-} from "./names.ts";
+} from "../crds/names.ts";
 
 /** A StepPOJob as the API server returns it: server-defaulted spec plus the metadata the operator needs. */
 export type JobObject = Omit<StepPOJob, "metadata"> & {

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { CoreV1Event } from "@kubernetes/client-node";
 import type { JobObject } from "./desired.ts";
 import type { Clients } from "./kube.ts";
-import { JOB_API_VERSION, JOB_KIND, MANAGER } from "./names.ts";
+import { JOB_API_VERSION, JOB_KIND, MANAGER } from "../crds/names.ts";
 import type { JobEvent } from "./plan.ts";
 
 export function eventObject(job: JobObject, e: JobEvent, now: Date, host: string): CoreV1Event {

@@ -6,7 +6,7 @@ import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod, V1Service } from "@ku
 import { GROUP, VERSION } from "../crds/steppojob.ts";
 import type { JobObject } from "./desired.ts";
 import type { Clients } from "./kube.ts";
-import { LABEL_JOB, PLURAL } from "./names.ts";
+import { LABEL_JOB, PLURAL } from "../crds/names.ts";
 import { trimConfigMap, trimJob, trimMetaOnly, trimPod } from "./trim.ts";
 
 export type Cache<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;

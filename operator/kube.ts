@@ -15,7 +15,7 @@ import {
 import { GROUP, VERSION } from "../crds/steppojob.ts";
 import type { StepPOJobStatus } from "../crds/steppojob-status.ts";
 import type { Child } from "./plan.ts";
-import { PLURAL } from "./names.ts";
+import { PLURAL } from "../crds/names.ts";
 
 export interface Clients {
   kc: KubeConfig;

@@ -5,8 +5,8 @@
 // queue's backoff (no loop here).
 import { type JetStreamManager, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../common/nats/connection.ts";
-import { jobNames, type NatsJobRef } from "../common/nats/names.ts";
+import { connectNats } from "../runtime/nats/connection.ts";
+import { jobNames, type NatsJobRef } from "../core/nats-names.ts";
 
 /** JetStream's "stream not found" API error code. */
 const STREAM_NOT_FOUND = 10059;

@@ -5,13 +5,13 @@
 // no-op apart from AlreadyExists answers (level-triggered: the plan depends on state, not on events).
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { ConditionType, StepPOJobStatus } from "../crds/steppojob-status.ts";
-import type { LearnerProgress } from "../common/nats/runtime-state.ts";
-import { specSecretProblems } from "../common/secrets.ts";
-import { environmentConfigProblem } from "../workers/envs/config-check.ts";
+import type { LearnerProgress } from "../runtime/nats/runtime-state.ts";
+import { specSecretProblems } from "../crds/secrets.ts";
+import { environmentConfigProblem } from "../envs/config-check.ts";
 import { autoscale } from "./autoscaler.ts";
 import { getCondition, isTrue, phaseOf, rfc3339, type Status, setCondition } from "./conditions.ts";
 import { DEFAULT_MAX_REPLICAS, DEFAULTS, type Defaults, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "./desired.ts";
-import { jobNameProblem, LABEL_ROLE, LABEL_SPEC_HASH, podIndex, rolloutSelector } from "./names.ts";
+import { jobNameProblem, LABEL_ROLE, LABEL_SPEC_HASH, podIndex, rolloutSelector } from "../crds/names.ts";
 import { podsHealthy } from "./pod-health.ts";
 import { displayFields, trainingStatus } from "./status-fields.ts";
 

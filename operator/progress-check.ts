@@ -4,7 +4,7 @@
 // would make the API server reject that status patch and every later one, freezing the job's status. So
 // each field the operator reads is checked against what the status schema accepts, and a record with any
 // bad field is refused whole (reported with the field named) rather than partly used.
-import { LEARNER_PHASES, type LearnerProgress } from "../common/nats/runtime-state.ts";
+import { LEARNER_PHASES, type LearnerProgress } from "../runtime/nats/runtime-state.ts";
 
 /** Longest checkpoint path taken into status.lastCheckpoint.path. */
 export const MAX_PATH_LENGTH = 1024;

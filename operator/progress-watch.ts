@@ -1,5 +1,5 @@
 // The learner's progress as the operator sees it: one KV watch per job on `learner.progress` in the job's
-// NATS bucket (the learner writes it after every update, common/nats/runtime-state.ts). A change stores the
+// NATS bucket (the learner writes it after every update, runtime/nats/runtime-state.ts). A change stores the
 // value and queues the job, so status (update, success rate, checkpoint) and the autoscaler follow the
 // learner without polling. Connections are shared per NATS URL. A job whose NATS is unreachable still
 // reconciles (status then comes from the learner pod's termination message only); the watch is retried
@@ -9,11 +9,11 @@
 // in another namespace or cluster never feeds this job's status. A record that fails checkProgress is
 // dropped (the last valid one stays) and kept for the reconciler to report as a Warning Event.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../common/nats/connection.ts";
-import { jobToken, KV_KEYS, type NatsJobRef } from "../common/nats/names.ts";
-import type { LearnerProgress } from "../common/nats/runtime-state.ts";
-import { JobStateKV } from "../common/nats/weights.ts";
-import { redactUrl } from "../common/secrets.ts";
+import { connectNats } from "../runtime/nats/connection.ts";
+import { jobToken, KV_KEYS, type NatsJobRef } from "../core/nats-names.ts";
+import type { LearnerProgress } from "../runtime/nats/runtime-state.ts";
+import { JobStateKV } from "../runtime/nats/weights.ts";
+import { redactUrl } from "../crds/secrets.ts";
 import { checkProgress } from "./progress-check.ts";
 
 /** A progress record the watch refused: the KV revision and what was wrong with it. */

@@ -3,8 +3,8 @@
 // no memory between calls (level-triggered), so any number of runs, on any replica, converge on one state.
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
-import { natsJobRef } from "../common/nats/names.ts";
-import { redactUrl } from "../common/secrets.ts";
+import { natsJobRef } from "../core/nats-names.ts";
+import { redactUrl } from "../crds/secrets.ts";
 import type { Defaults, JobObject } from "./desired.ts";
 import { DEFAULTS } from "./desired.ts";
 import { recordEvents } from "./events.ts";
@@ -14,7 +14,7 @@ import { addFinalizer, type Clients, createChild, deleteJob, deletePod, removeFi
 import type { OperatorMetrics } from "./metrics.ts";
 import type { Log } from "./log.ts";
 import type { NatsCleaner } from "./nats-cleanup.ts";
-import { configMapName, jobKey, pvcName, serviceName, splitKey } from "./names.ts";
+import { configMapName, jobKey, pvcName, serviceName, splitKey } from "../crds/names.ts";
 import { type JobEvent, type Observed, plan } from "./plan.ts";
 import type { ProgressWatcher, RejectedProgress } from "./progress-watch.ts";
 import { type SlowStartResult, slowStart } from "./slow-start.ts";

@@ -1,6 +1,6 @@
 // What an RL user reads in `kubectl get spj` and the status: PURE functions from the learner's progress
 // record (checked by progress-check.ts) and the rollout counts, called by the planner.
-import type { LearnerProgress } from "../common/nats/runtime-state.ts";
+import type { LearnerProgress } from "../runtime/nats/runtime-state.ts";
 import type { StepPOJobStatus } from "../crds/steppojob-status.ts";
 
 /** Three significant decimals: enough to read, and a rate that barely moved does not rewrite the status. */

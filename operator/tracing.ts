@@ -6,7 +6,7 @@ import { trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { redactUrl } from "../common/secrets.ts";
+import { redactUrl } from "../crds/secrets.ts";
 
 export interface OperatorTracing {
   /** Flushes the spans still buffered and unregisters the provider. */

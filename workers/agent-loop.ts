@@ -1,17 +1,13 @@
 // The agent loop: generate one step (reasoning + one tool call) per active episode, segment it at
 // <eos-step>, hand the words to the environment, repeat until done or out of step budget.
 // Episodes of a batch advance in lockstep so each generated token is one batched forward pass.
-import type { Rng } from "../common/rng.ts";
-import type { StepRecord, Trajectory } from "../common/trajectory.ts";
-import type { Decoder } from "../learner/model.ts";
-import { EOS_STEP, type Tokenizer } from "../learner/tokenizer.ts";
-import type { Environment, Episode, Task } from "./environment.ts";
+import type { Rng } from "../core/rng.ts";
+import type { StepRecord, Trajectory } from "../core/trajectory.ts";
+import { generateSteps, type TokenPolicy } from "../policy/decoding.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { Environment, Episode, Task } from "../envs/environment.ts";
 
-/** What the loop needs from a policy: incremental next-token logits for a batch of contexts. */
-export interface TokenPolicy {
-  readonly vocabSize: number;
-  decoder(contexts: Int32Array[]): Decoder;
-}
+export type { TokenPolicy };
 
 export interface RolloutOptions {
   workerId: string;
@@ -48,78 +44,6 @@ interface Running {
   success: boolean;
   /** Why an environment fault ended the episode (excluded from the result). */
   fault?: string;
-}
-
-/** Samples (or argmaxes) one token per row; returns ids and their log-probs under softmax(logits / T). */
-export function sampleTokens(
-  logits: Float32Array,
-  vocabSize: number,
-  rows: number,
-  temperature: number,
-  greedy: boolean,
-  rng: Rng,
-): { ids: Int32Array; logProbs: Float32Array } {
-  const ids = new Int32Array(rows);
-  const logProbs = new Float32Array(rows);
-  const scaled = new Float64Array(vocabSize);
-  for (let r = 0; r < rows; r++) {
-    const off = r * vocabSize;
-    let max = -Infinity;
-    for (let v = 0; v < vocabSize; v++) {
-      scaled[v] = logits[off + v] / temperature;
-      if (scaled[v] > max) max = scaled[v];
-    }
-    let z = 0;
-    for (let v = 0; v < vocabSize; v++) z += Math.exp(scaled[v] - max);
-    const logZ = max + Math.log(z);
-    let choice = 0;
-    if (greedy) {
-      for (let v = 1; v < vocabSize; v++) if (scaled[v] > scaled[choice]) choice = v;
-    } else {
-      let u = rng.next();
-      choice = vocabSize - 1;
-      for (let v = 0; v < vocabSize; v++) {
-        u -= Math.exp(scaled[v] - logZ);
-        if (u < 0) {
-          choice = v;
-          break;
-        }
-      }
-    }
-    ids[r] = choice;
-    logProbs[r] = scaled[choice] - logZ;
-  }
-  return { ids, logProbs };
-}
-
-/** Generates one step's action tokens for every context, in one batch. */
-export function generateSteps(
-  policy: TokenPolicy,
-  contexts: Int32Array[],
-  opts: Pick<RolloutOptions, "maxStepTokens" | "temperature" | "greedy">,
-  rng: Rng,
-): { actionIds: Int32Array; logProbs: Float32Array }[] {
-  const actions: number[][] = contexts.map(() => []);
-  const logps: number[][] = contexts.map(() => []);
-  const finished = new Array<boolean>(contexts.length).fill(false);
-  const decoder = policy.decoder(contexts);
-  try {
-    for (let t = 0; t < opts.maxStepTokens; t++) {
-      const { ids, logProbs } = sampleTokens(decoder.logits(), policy.vocabSize, contexts.length, opts.temperature, opts.greedy, rng);
-      // Finished rows keep decoding in lockstep (their tokens are discarded): cheaper than re-packing.
-      ids.forEach((id, i) => {
-        if (finished[i]) return;
-        actions[i].push(id);
-        logps[i].push(logProbs[i]);
-        if (id === EOS_STEP) finished[i] = true;
-      });
-      if (finished.every(Boolean) || t === opts.maxStepTokens - 1) break;
-      decoder.push(ids);
-    }
-  } finally {
-    decoder.dispose();
-  }
-  return actions.map((a, i) => ({ actionIds: Int32Array.from(a), logProbs: Float32Array.from(logps[i]) }));
 }
 
 function sleep(ms: number): Promise<void> {

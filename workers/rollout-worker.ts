@@ -1,13 +1,13 @@
 // A rollout worker: samples tasks, runs grouped episodes with the current policy and publishes the
 // trajectories. The embedded runner and the `steppo worker` process both drive this class.
-import type { TrajectoryBus } from "../common/bus.ts";
-import { Rng } from "../common/rng.ts";
-import type { Trajectory } from "../common/trajectory.ts";
-import { TrajectoryTooLargeError } from "../common/trajectory-codec.ts";
+import type { TrajectoryBus } from "../core/bus.ts";
+import { Rng } from "../core/rng.ts";
+import type { Trajectory } from "../core/trajectory.ts";
+import { TrajectoryTooLargeError } from "../core/trajectory-codec.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
-import type { Tokenizer } from "../learner/tokenizer.ts";
+import type { Tokenizer } from "../policy/tokenizer.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "./agent-loop.ts";
-import type { Environment } from "./environment.ts";
+import type { Environment } from "../envs/environment.ts";
 
 export interface WorkerStats {
   /** Episodes published. */

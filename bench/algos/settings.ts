@@ -1,8 +1,8 @@
 // Benchmark settings (default and --quick) and the StepPOJob each (family, row, seed) runs. Every row of
 // a family gets the same job apart from algorithm.estimator, algorithm.ratio and rollout.groupSize.
-import { parseJob } from "../../common/job-spec.ts";
+import { parseJob } from "../../crds/job-spec.ts";
 import type { EnvironmentSpec, StepPOJob } from "../../crds/steppojob.ts";
-import type { BackendChoice } from "../../learner/backend.ts";
+import type { BackendChoice } from "../../policy/backend.ts";
 import { type AlgoRow, groupSizeFor } from "./rows.ts";
 
 export const FAMILY_NAMES = ["multihop-qa", "paper-search", "textworld"] as const;

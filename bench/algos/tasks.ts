@@ -1,7 +1,7 @@
 // The benchmark's units of work, run the same way in-process or in a worker process: the warm start of
 // one (family, seed) — behaviour cloning, done once — and the training of one row from it.
 import { join } from "node:path";
-import { runJob } from "../../learner/run-job.ts";
+import { runJob } from "../../runtime/run-job.ts";
 import { writeWarmStart } from "../../learner/warm-start.ts";
 import type { CurveSample, TaskResult } from "./results.ts";
 import { ROWS } from "./rows.ts";

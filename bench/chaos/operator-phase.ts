@@ -6,13 +6,13 @@
 // bench polls the API server (bounded) until the observed state is exactly the desired one, and records the
 // time; whatever still differs at the deadline is a violation.
 import type { KubernetesObject, V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
-import { Rng } from "../../common/rng.ts";
+import { Rng } from "../../core/rng.ts";
 import { GROUP, VERSION } from "../../crds/steppojob.ts";
 import type { StepPOJobStatus } from "../../crds/steppojob-status.ts";
 import { DEFAULTS, type Defaults, desiredConfigMap, type JobObject, specHash } from "../../operator/desired.ts";
 import { FINALIZER } from "../../operator/finalizer.ts";
 import { type Clients, loadKubeConfig, makeClients } from "../../operator/kube.ts";
-import { configMapName, LABEL_JOB, learnerPodName, PLURAL, pvcName, rolloutPodName, serviceName } from "../../operator/names.ts";
+import { configMapName, LABEL_JOB, learnerPodName, PLURAL, pvcName, rolloutPodName, serviceName } from "../../crds/names.ts";
 import { NatsServer } from "../../test/support/nats-server.ts";
 import { startHarness } from "../../test/support/operator-harness.ts";
 import { type Proc, startSteppo } from "../../test/support/steppo-process.ts";

@@ -1,18 +1,18 @@
 // The previous implementation against this one, on whole units of work: one PPO update of a quickstart
 // batch and one behaviour-cloning epoch of the quickstart's demonstrations. Both learners start from the
 // same seed and take turns on the same data; each rep runs each once.
-import { Rng } from "../../common/rng.ts";
-import type { Trajectory } from "../../common/trajectory.ts";
+import { Rng } from "../../core/rng.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
 import type { StepPOJob } from "../../crds/steppojob.ts";
 import { collectDemonstrations } from "../../learner/demonstrations.ts";
 import { Learner } from "../../learner/learner.ts";
-import { modelConfig, PolicyModel } from "../../learner/model.ts";
-import { asTokenPolicy } from "../../learner/run-setup.ts";
-import { Tokenizer } from "../../learner/tokenizer.ts";
+import { modelConfig, PolicyModel } from "../../policy/model.ts";
+import { asTokenPolicy } from "../../policy/decoding.ts";
+import { Tokenizer } from "../../policy/tokenizer.ts";
 import { type EpisodeRequest, runEpisodes } from "../../workers/agent-loop.ts";
-import { openEnvironment } from "../../workers/envs/registry.ts";
+import { openEnvironment } from "../../envs/registry.ts";
 import { join } from "node:path";
-import { loadJobFile } from "../../common/job-spec.ts";
+import { loadJobFile } from "../../crds/job-spec.ts";
 import { baselineCheckout, SPEED_BASELINE_REV } from "./baseline.ts";
 
 /** What both versions' learners offer: an update on trajectories, behaviour cloning on steps. */

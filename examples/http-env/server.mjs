@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A reference environment server for steppo's http environment (workers/envs/http/PROTOCOL.md): plain
+// A reference environment server for steppo's http environment (envs/http/PROTOCOL.md): plain
 // node:http, no dependencies. The task is arithmetic with a calculator tool:
 //
 //   question : what is 8 plus 7 ?            (the prompt)

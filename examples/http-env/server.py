@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The calculator environment of server.mjs, in Python (standard library only), to show that the
-protocol (workers/envs/http/PROTOCOL.md) is language-neutral. Same task, families and words; its
+protocol (envs/http/PROTOCOL.md) is language-neutral. Same task, families and words; its
 tasks are drawn with Python's own PRNG, so a seed gives another question than in server.mjs.
 
 Usage: python3 examples/http-env/server.py [--port 8765] [--host 127.0.0.1]   (--port 0: any free port)

@@ -1,6 +1,6 @@
 // The advantage-estimator contract (verl's core_algos in spirit): every baseline plugs into the same
 // learner, so `algorithm.estimator` is the only thing that differs between two runs.
-import type { Trajectory } from "../../common/trajectory.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
 
 /** A trajectory with the critic's values, computed by the learner before estimation. */
 export interface ValuedTrajectory {

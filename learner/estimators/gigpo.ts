@@ -6,7 +6,7 @@
 // Choices (verl-agent offers both, configurable there): scores are mean/std-normalised at both levels
 // ("mean_std_norm", population std, ε = 1e-6; verl-agent's default is "mean_norm"), each episode counts
 // once at the episode level (as GRPO), and a singleton group → 0 (verl uses mean 0, std 1 there).
-import type { Trajectory } from "../../common/trajectory.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
 import type { AdvantageEstimator, Advantages, ValuedTrajectory } from "./estimator.ts";
 import { episodeGroupAdvantages } from "./grpo.ts";
 import { broadcastToTokens, groupBy, groupNormalise } from "./ops.ts";

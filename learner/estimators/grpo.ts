@@ -1,6 +1,6 @@
 // GRPO: G episodes per task; each episode's return is compared with its group's, and the normalised
 // score is broadcast to every action token. No critic.
-import { totalReturn } from "../../common/trajectory.ts";
+import { totalReturn } from "../../core/trajectory.ts";
 import type { AdvantageEstimator, Advantages, ValuedTrajectory } from "./estimator.ts";
 import { broadcastToTokens, constantSteps, groupBy, groupNormalise } from "./ops.ts";
 

@@ -1,6 +1,6 @@
 // Small pieces shared by the estimators: broadcasting a per-step score to its action tokens and the
 // group statistics of the critic-free baselines (GRPO, GiGPO, RLOO).
-import type { StepRecord, Trajectory } from "../../common/trajectory.ts";
+import type { StepRecord, Trajectory } from "../../core/trajectory.ts";
 
 /** Every action token of step t carries the step's score. scores: [T] → [T][L_t]. */
 export function broadcastToTokens(steps: readonly StepRecord[], scores: ArrayLike<number>): Float32Array[] {

@@ -1,7 +1,7 @@
 // REINFORCE++ as in the paper's baselines: no critic and no group; the episode return is copied to
 // every step and token, and the learner whitens it over all steps of the batch (the global batch
 // normalisation is REINFORCE++'s baseline).
-import { totalReturn } from "../../common/trajectory.ts";
+import { totalReturn } from "../../core/trajectory.ts";
 import type { AdvantageEstimator, Advantages } from "./estimator.ts";
 import { broadcastToTokens, constantSteps } from "./ops.ts";
 

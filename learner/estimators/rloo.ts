@@ -1,6 +1,6 @@
 // RLOO (REINFORCE leave-one-out): each episode's baseline is the mean return of the other episodes of
 // its group, so the baseline is independent of the sample it corrects. No critic.
-import { totalReturn } from "../../common/trajectory.ts";
+import { totalReturn } from "../../core/trajectory.ts";
 import type { AdvantageEstimator, Advantages, ValuedTrajectory } from "./estimator.ts";
 import { broadcastToTokens, constantSteps, groupBy } from "./ops.ts";
 

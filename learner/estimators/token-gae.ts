@@ -2,7 +2,7 @@
 // GAE over the episode's action tokens, flattened across steps. Observation tokens are context, so they
 // are not in the sequence at all; the value after step t's last action token is V at step t+1's first
 // action position, which already includes the observation.
-import type { Trajectory } from "../../common/trajectory.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
 import type { AdvantageEstimator, Advantages, ValuedTrajectory } from "./estimator.ts";
 import { stepGae } from "./step-gae.ts";
 

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import yaml from "js-yaml";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
-import { DEFAULT_METRICS_PORT } from "../../cli/process-config.ts";
+import { DEFAULT_METRICS_PORT } from "../../core/process-config.ts";
 import { NodeAgent } from "../node-agent/agent.ts";
 import { HOST_PORTS_ANNOTATION } from "../node-agent/pod-runner.ts";
 import { NatsServer } from "../support/nats-server.ts";

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import yaml from "js-yaml";
-import { loadJobFile, parseJob } from "../../common/job-spec.ts";
+import { loadJobFile, parseJob } from "../../crds/job-spec.ts";
 import { CRD_NAME, CRD_PATH } from "../../crds/generate.ts";
-import { JOB_NAME_MESSAGE, MAX_JOB_NAME_LENGTH } from "../../operator/names.ts";
+import { JOB_NAME_MESSAGE, MAX_JOB_NAME_LENGTH } from "../../crds/names.ts";
 import { type KubectlResult, startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { parseCurveCsv } from "../../learner/dashboard/curve-file.ts";
+import { parseCurveCsv } from "../../runtime/dashboard/curve-file.ts";
 import type { EpisodeSampleFile } from "../../learner/episode-sample.ts";
 import { pollUntil } from "../support/poll.ts";
 

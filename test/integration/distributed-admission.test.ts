@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AdmissionKV, AdmissionSupervisor, admissionCapacity, admittedCount, WorkerAdmission } from "../../common/nats/admission.ts";
-import { connectNats } from "../../common/nats/connection.ts";
-import { natsJobRef } from "../../common/nats/names.ts";
-import { JobStateKV } from "../../common/nats/weights.ts";
+import { AdmissionKV, AdmissionSupervisor, admissionCapacity, admittedCount, WorkerAdmission } from "../../runtime/nats/admission.ts";
+import { connectNats } from "../../runtime/nats/connection.ts";
+import { natsJobRef } from "../../core/nats-names.ts";
+import { JobStateKV } from "../../runtime/nats/weights.ts";
 import { NatsServer } from "../support/nats-server.ts";
 
 let server: NatsServer;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { DistributedSummary } from "../../learner/learner-process.ts";
+import type { DistributedSummary } from "../../runtime/learner-process.ts";
 import { NatsServer } from "../support/nats-server.ts";
 import { exitCode, type Proc, ProgressWatch, killAll, startSteppo, Workspace } from "../support/steppo-process.ts";
 

@@ -19,7 +19,7 @@ import yaml from "js-yaml";
 import { CHART_CRD_PATH, CRD_NAME, renderCrd } from "../../crds/generate.ts";
 import { DEFAULTS } from "../../operator/desired.ts";
 import { type Clients, loadKubeConfig, makeClients, writeScale } from "../../operator/kube.ts";
-import { configMapName, learnerPodName, pvcName, rolloutPodName, serviceName } from "../../operator/names.ts";
+import { configMapName, learnerPodName, pvcName, rolloutPodName, serviceName } from "../../crds/names.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 import { freePort } from "../support/free-port.ts";
 import { setPodPhase } from "../support/operator-harness.ts";

@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsTrajectoryBus, type NatsBusOptions, DLQ_HEADERS } from "../../common/nats/bus.ts";
-import { connectNats } from "../../common/nats/connection.ts";
-import { jobNames, natsJobRef, sanitizeName } from "../../common/nats/names.ts";
-import { JobStateKV, NatsWeightStore } from "../../common/nats/weights.ts";
-import type { Trajectory } from "../../common/trajectory.ts";
-import { decodeTrajectory, encodeTrajectory } from "../../common/trajectory-codec.ts";
+import { NatsTrajectoryBus, type NatsBusOptions, DLQ_HEADERS } from "../../runtime/nats/bus.ts";
+import { connectNats } from "../../runtime/nats/connection.ts";
+import { jobNames, natsJobRef, sanitizeName } from "../../core/nats-names.ts";
+import { JobStateKV, NatsWeightStore } from "../../runtime/nats/weights.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
+import { decodeTrajectory, encodeTrajectory } from "../../core/trajectory-codec.ts";
 import { NatsServer } from "../support/nats-server.ts";
 import { notYet, pollUntil } from "../support/poll.ts";
 

@@ -2,7 +2,7 @@
 // once the server answers: a real nats-server, stopped first and started again on the same port.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { connectNats } from "../../common/nats/connection.ts";
+import { connectNats } from "../../runtime/nats/connection.ts";
 import { NatsServer } from "../support/nats-server.ts";
 import { pollUntil } from "../support/poll.ts";
 

@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsTrajectoryBus } from "../../common/nats/bus.ts";
-import { connectNats } from "../../common/nats/connection.ts";
-import { jobNames, natsJobRef } from "../../common/nats/names.ts";
-import type { Trajectory } from "../../common/trajectory.ts";
-import { encodeTrajectory, TrajectoryTooLargeError } from "../../common/trajectory-codec.ts";
+import { NatsTrajectoryBus } from "../../runtime/nats/bus.ts";
+import { connectNats } from "../../runtime/nats/connection.ts";
+import { jobNames, natsJobRef } from "../../core/nats-names.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
+import { encodeTrajectory, TrajectoryTooLargeError } from "../../core/trajectory-codec.ts";
 import { NatsServer } from "../support/nats-server.ts";
 
 const MAX_PAYLOAD = 64 * 1024;

@@ -4,15 +4,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../../common/nats/connection.ts";
-import { KV_KEYS, natsJobRef } from "../../common/nats/names.ts";
-import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
-import { JobStateKV } from "../../common/nats/weights.ts";
+import { connectNats } from "../../runtime/nats/connection.ts";
+import { KV_KEYS, natsJobRef } from "../../core/nats-names.ts";
+import type { LearnerProgress } from "../../runtime/nats/runtime-state.ts";
+import { JobStateKV } from "../../runtime/nats/weights.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { NatsServer } from "../support/nats-server.ts";
 import { GROUP, VERSION } from "../../crds/steppojob.ts";
 import type { StepPOJobStatus } from "../../crds/steppojob-status.ts";
-import { PLURAL } from "../../operator/names.ts";
+import { PLURAL } from "../../crds/names.ts";
 import { createJob, eventually, getJob, type Harness, jobManifest, jobPods, names, startHarness } from "../support/operator-harness.ts";
 
 let h: Harness;

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { learnerPodName, rolloutPodName } from "../../operator/names.ts";
+import { learnerPodName, rolloutPodName } from "../../crds/names.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { notYet } from "../support/poll.ts";
 import { createJob, eventually, getJob, type Harness, jobPods, names, patchJobSpec, setPodPhase, startHarness } from "../support/operator-harness.ts";

@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../../common/nats/connection.ts";
-import { KV_KEYS, type NatsJobRef } from "../../common/nats/names.ts";
-import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
-import { JobStateKV } from "../../common/nats/weights.ts";
+import { connectNats } from "../../runtime/nats/connection.ts";
+import { KV_KEYS, type NatsJobRef } from "../../core/nats-names.ts";
+import type { LearnerProgress } from "../../runtime/nats/runtime-state.ts";
+import { JobStateKV } from "../../runtime/nats/weights.ts";
 import { ProgressWatcher } from "../../operator/progress-watch.ts";
 import { NatsServer } from "../support/nats-server.ts";
 

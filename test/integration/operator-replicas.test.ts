@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { GROUP, VERSION } from "../../crds/steppojob.ts";
 import { DEFAULTS } from "../../operator/desired.ts";
-import { PLURAL } from "../../operator/names.ts";
+import { PLURAL } from "../../crds/names.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { createJob, eventually, getJob, type Harness, jobPods, startHarness } from "../support/operator-harness.ts";
 

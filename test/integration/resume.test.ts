@@ -5,10 +5,10 @@ import { mkdtempSync, readdirSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseJob } from "../../common/job-spec.ts";
+import { parseJob } from "../../crds/job-spec.ts";
 import { readCheckpoint, writeCheckpoint } from "../../learner/checkpoint-store.ts";
 import { ResumeSpecError, trainingSpecHash } from "../../learner/resume-spec.ts";
-import { runJob } from "../../learner/run-job.ts";
+import { runJob } from "../../runtime/run-job.ts";
 
 function tinyJob(name: string, ckptDir: string, estimator = "step-gae", klCoef = 0) {
   return parseJob(

@@ -6,10 +6,10 @@ import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseJob } from "../../common/job-spec.ts";
+import { parseJob } from "../../crds/job-spec.ts";
 import { readCheckpoint } from "../../learner/checkpoint-store.ts";
 import type { CurvePoint } from "../../learner/report.ts";
-import { runJob } from "../../learner/run-job.ts";
+import { runJob } from "../../runtime/run-job.ts";
 import { writeWarmStart } from "../../learner/warm-start.ts";
 
 function tinyJob(name: string, overrides: { demonstrations?: number; estimator?: string } = {}) {

@@ -1,12 +1,12 @@
 // The contract every environment keeps, as node:test tests against the Environment interface
-// (workers/environment.ts) alone: the in-process environments (test/unit/environment-contract.test.ts)
+// (envs/environment.ts) alone: the in-process environments (test/unit/environment-contract.test.ts)
 // and the http one against its reference server (test/integration/http-env-contract.test.ts) run the same
 // checks. Per-environment test files keep only what is specific to that environment.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../common/rng.ts";
-import { parseToolCall } from "../../workers/action-parser.ts";
-import type { Environment, Episode, Split, StepOutcome, Task } from "../../workers/environment.ts";
+import { Rng } from "../../core/rng.ts";
+import { parseToolCall } from "../../envs/action-parser.ts";
+import type { Environment, Episode, Split, StepOutcome, Task } from "../../envs/environment.ts";
 
 export type MakeEnv = (config: Record<string, unknown>, seed: number) => Environment | Promise<Environment>;
 

@@ -6,7 +6,7 @@ import { CRD_NAME, CRD_PATH } from "../../crds/generate.ts";
 import { GROUP, VERSION } from "../../crds/steppojob.ts";
 import type { StepPOJobStatus } from "../../crds/steppojob-status.ts";
 import { type Clients, loadKubeConfig, makeClients } from "../../operator/kube.ts";
-import { LABEL_JOB, PLURAL } from "../../operator/names.ts";
+import { LABEL_JOB, PLURAL } from "../../crds/names.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 import { type NotYet, pollUntil } from "./poll.ts";
 

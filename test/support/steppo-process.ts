@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { spawnSteppo } from "../../cli/distributed-run.ts";
-import { connectNats } from "../../common/nats/connection.ts";
-import { KV_KEYS, natsJobRef } from "../../common/nats/names.ts";
-import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
-import { JobStateKV } from "../../common/nats/weights.ts";
+import { connectNats } from "../../runtime/nats/connection.ts";
+import { KV_KEYS, natsJobRef } from "../../core/nats-names.ts";
+import type { LearnerProgress } from "../../runtime/nats/runtime-state.ts";
+import { JobStateKV } from "../../runtime/nats/weights.ts";
 import { notYet, pollUntil } from "./poll.ts";
 
 export interface TinyJobOptions {

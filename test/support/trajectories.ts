@@ -1,5 +1,5 @@
 // Trajectories made by hand for tests that publish on a job's subjects as an outside process would.
-import type { Trajectory } from "../../common/trajectory.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
 
 /** A trajectory that is sound for any vocabulary (<bos>, <eos-step> and a few specials), policy version 0. */
 export function handmadeTrajectory(trajId: string, workerId = "test"): Trajectory {

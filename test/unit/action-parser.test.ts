@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parserMessages, parserVocabulary, parseToolCall } from "../../workers/action-parser.ts";
+import { parserMessages, parserVocabulary, parseToolCall } from "../../envs/action-parser.ts";
 
 const TOOLS = ["search", "answer"] as const;
 const w = (s: string) => s.split(" ");

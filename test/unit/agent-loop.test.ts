@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { InMemoryBus } from "../../common/in-memory-bus.ts";
-import { parseJob } from "../../common/job-spec.ts";
-import { Rng } from "../../common/rng.ts";
-import type { Trajectory } from "../../common/trajectory.ts";
-import { TrajectoryTooLargeError } from "../../common/trajectory-codec.ts";
-import type { Decoder } from "../../learner/model.ts";
-import { EOS_STEP, Tokenizer } from "../../learner/tokenizer.ts";
-import { type EpisodeRequest, generateSteps, runEpisodes, sampleTokens, type TokenPolicy } from "../../workers/agent-loop.ts";
-import type { Environment, Task } from "../../workers/environment.ts";
+import { InMemoryBus } from "../../runtime/in-memory-bus.ts";
+import { parseJob } from "../../crds/job-spec.ts";
+import { Rng } from "../../core/rng.ts";
+import type { Trajectory } from "../../core/trajectory.ts";
+import { TrajectoryTooLargeError } from "../../core/trajectory-codec.ts";
+import type { Decoder } from "../../policy/model.ts";
+import { EOS_STEP, Tokenizer } from "../../policy/tokenizer.ts";
+import { generateSteps, sampleTokens, type TokenPolicy } from "../../policy/decoding.ts";
+import { type EpisodeRequest, runEpisodes } from "../../workers/agent-loop.ts";
+import type { Environment, Task } from "../../envs/environment.ts";
 import { RolloutWorker } from "../../workers/rollout-worker.ts";
 
 test("sampleTokens: greedy picks the argmax; log-probs are log-softmax(logits / T)", () => {

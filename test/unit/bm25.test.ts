@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Bm25Index } from "../../workers/search/bm25.ts";
+import { Bm25Index } from "../../envs/search/bm25.ts";
 
 // A tiny corpus: N = 3, |D| = 3, 2, 4, avgdl = 3.
 const DOCS = [

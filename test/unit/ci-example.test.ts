@@ -7,11 +7,11 @@ import { join, posix } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
-import { loadJobFile } from "../../common/job-spec.ts";
+import { loadJobFile } from "../../crds/job-spec.ts";
 import { CHART_CRD_PATH } from "../../crds/generate.ts";
 import { CONDITION_TYPES } from "../../crds/steppojob-status.ts";
 import { DATA_DIR, desiredLearnerPod, type JobObject } from "../../operator/desired.ts";
-import { LABEL_JOB, LABEL_ROLE, pvcName } from "../../operator/names.ts";
+import { LABEL_JOB, LABEL_ROLE, pvcName } from "../../crds/names.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const WORKFLOW = join(REPO, "examples", "ci", "train.yaml");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import yaml from "js-yaml";
-import type { OpenApiSchema } from "../../common/schema.ts";
+import type { OpenApiSchema } from "../../crds/schema.ts";
 import { CHART_CRD_PATH, CRD_OUTPUTS, CRD_PATH, renderCrd } from "../../crds/generate.ts";
 
 interface CrdShape {

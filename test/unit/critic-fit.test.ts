@@ -2,14 +2,14 @@
 // learner's fit of its value head to the returns of real episodes.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseJob } from "../../common/job-spec.ts";
-import { Rng } from "../../common/rng.ts";
-import { selectBackend } from "../../learner/backend.ts";
+import { parseJob } from "../../crds/job-spec.ts";
+import { Rng } from "../../core/rng.ts";
+import { selectBackend } from "../../policy/backend.ts";
 import { fitRidge } from "../../learner/critic-fit.ts";
 import { explainedVariance } from "../../learner/diagnostics.ts";
 import { distinctTasks } from "../../learner/evaluation.ts";
 import { Learner } from "../../learner/learner.ts";
-import type { Task } from "../../workers/environment.ts";
+import type { Task } from "../../envs/environment.ts";
 
 test("fitRidge recovers the weights and bias of a noiseless linear target", () => {
   const rng = new Rng(3);

@@ -7,10 +7,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { UsageError } from "../../cli/args.ts";
-import { learnerConfig, workerConfig } from "../../cli/process-config.ts";
-import { startTelemetry, withSpan } from "../../common/telemetry.ts";
-import { decodeWeights, encodeWeights, vocabularyHash } from "../../common/weights-codec.ts";
+import { UsageError } from "../../core/args.ts";
+import { learnerConfig, workerConfig } from "../../core/process-config.ts";
+import { startTelemetry, withSpan } from "../../core/telemetry.ts";
+import { decodeWeights, encodeWeights, vocabularyHash } from "../../core/weights-codec.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "steppo-cfg-"));
 const jobFile = join(dir, "job.yaml");

@@ -237,7 +237,7 @@ for (const file of DOCKERFILES) {
 
 test("each image copies every file steppo loads, and the sources import production dependencies only", () => {
   const { files, packages } = importGraph();
-  assert.ok(files.includes("operator/cli.ts") && files.includes("learner/learner-process.ts") && files.includes("workers/worker-process.ts"), files.join(" "));
+  assert.ok(files.includes("operator/cli.ts") && files.includes("runtime/learner-process.ts") && files.includes("runtime/worker-process.ts"), files.join(" "));
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
     dependencies: Record<string, string>;
     optionalDependencies?: Record<string, string>;

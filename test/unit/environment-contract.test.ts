@@ -1,10 +1,10 @@
 // The environment contract (test/support/environment-contract.ts) for the in-process environments; the
 // http environment runs it against its reference server in test/integration/http-env-contract.test.ts.
-import { signature } from "../../workers/envs/textworld/world.ts";
-import type { TextworldEpisode } from "../../workers/envs/textworld/episode.ts";
-import { createMultihopQa } from "../../workers/envs/multihop-qa/index.ts";
-import { createPaperSearch, PAPER_SEARCH_DEFAULTS } from "../../workers/envs/paper-search/index.ts";
-import { createTextworld } from "../../workers/envs/textworld/index.ts";
+import { signature } from "../../envs/textworld/world.ts";
+import type { TextworldEpisode } from "../../envs/textworld/episode.ts";
+import { createMultihopQa } from "../../envs/multihop-qa/index.ts";
+import { createPaperSearch, PAPER_SEARCH_DEFAULTS } from "../../envs/paper-search/index.ts";
+import { createTextworld } from "../../envs/textworld/index.ts";
 import { environmentContract } from "../support/environment-contract.ts";
 
 const goal =

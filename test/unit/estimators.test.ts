@@ -2,7 +2,7 @@
 // next to it shows the arithmetic.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { StepRecord, Trajectory } from "../../common/trajectory.ts";
+import type { StepRecord, Trajectory } from "../../core/trajectory.ts";
 import { ESTIMATORS } from "../../crds/steppojob.ts";
 import type { Advantages, ValuedTrajectory } from "../../learner/estimators/estimator.ts";
 import { gigpoEstimator } from "../../learner/estimators/gigpo.ts";

@@ -2,11 +2,11 @@
 // context an episode builds. The network parts are in test/integration/http-env.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EnvClient } from "../../workers/envs/http/client.ts";
-import { parseHttpEnvConfig } from "../../workers/envs/http/config.ts";
-import { HttpEpisode } from "../../workers/envs/http/episode.ts";
-import { parseDemonstrateReply, parseInfoReply, parseResetReply, parseStepReply, ReplyShapeError, words } from "../../workers/envs/http/protocol.ts";
-import { createEnvironment, openEnvironment } from "../../workers/envs/registry.ts";
+import { EnvClient } from "../../envs/http/client.ts";
+import { parseHttpEnvConfig } from "../../envs/http/config.ts";
+import { HttpEpisode } from "../../envs/http/episode.ts";
+import { parseDemonstrateReply, parseInfoReply, parseResetReply, parseStepReply, ReplyShapeError, words } from "../../envs/http/protocol.ts";
+import { createEnvironment, openEnvironment } from "../../envs/registry.ts";
 
 const INFO = { name: "calc", vocabulary: ["what", "is", "?"], families: { train: ["add"], ood: ["chain"] }, demonstrations: true };
 

@@ -4,12 +4,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describe, test } from "node:test";
-import { updatesFlag } from "../../cli/args.ts";
-import { parseJob } from "../../common/job-spec.ts";
+import { updatesFlag } from "../../core/args.ts";
+import { parseJob } from "../../crds/job-spec.ts";
 import type { JobObject } from "../../operator/desired.ts";
 import { plan } from "../../operator/plan.ts";
-import { environmentConfigProblem } from "../../workers/envs/config-check.ts";
-import { createEnvironment } from "../../workers/envs/registry.ts";
+import { environmentConfigProblem } from "../../envs/config-check.ts";
+import { createEnvironment } from "../../envs/registry.ts";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -53,8 +53,8 @@ describe("environment config checked without building the environment", () => {
       for (const m of text.matchAll(/^import (?!type )[^;]*? from "(\.[^"]+)";/gms)) visit(join(dirname(file), m[1]));
     };
     visit(join(ROOT, "operator/plan.ts"));
-    assert.ok(seen.has(join(ROOT, "workers/envs/config-check.ts")));
-    assert.ok(!seen.has(join(ROOT, "learner/backend.ts")));
+    assert.ok(seen.has(join(ROOT, "envs/config-check.ts")));
+    assert.ok(!seen.has(join(ROOT, "policy/backend.ts")));
   });
 });
 

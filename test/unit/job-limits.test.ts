@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { jobSchema } from "../../crds/steppojob.ts";
-import { loadJobFile, MAX_JOB_FILE_BYTES, parseJob, parseJobYaml } from "../../common/job-spec.ts";
-import { type OpenApiSchema, ValidationError } from "../../common/schema.ts";
+import { loadJobFile, MAX_JOB_FILE_BYTES, parseJob, parseJobYaml } from "../../crds/job-spec.ts";
+import { type OpenApiSchema, ValidationError } from "../../crds/schema.ts";
 
 const HEAD = "apiVersion: steppo.dev/v1alpha1\nkind: StepPOJob\nmetadata: {name: demo}\n";
 const minimal = { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "demo" } };

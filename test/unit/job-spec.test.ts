@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseJob } from "../../common/job-spec.ts";
-import { ValidationError } from "../../common/schema.ts";
+import { parseJob } from "../../crds/job-spec.ts";
+import { ValidationError } from "../../crds/schema.ts";
 import { MAX_REPLICAS } from "../../crds/steppojob.ts";
 import {
   configMapName,
@@ -12,7 +12,7 @@ import {
   pvcName,
   rolloutPodName,
   serviceName,
-} from "../../operator/names.ts";
+} from "../../crds/names.ts";
 
 const minimal = { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "demo" } };
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { selectBackend, tf } from "../../learner/backend.ts";
-import { depthwiseBatchMatMul, matMul, matMulTransposed, setBatchedProductMode } from "../../learner/matmul.ts";
+import { selectBackend, tf } from "../../policy/backend.ts";
+import { depthwiseBatchMatMul, matMul, matMulTransposed, setBatchedProductMode } from "../../policy/matmul.ts";
 
 before(async () => {
   await selectBackend("wasm", () => {});

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { Rng } from "../../common/rng.ts";
-import { selectBackend, tf } from "../../learner/backend.ts";
+import { Rng } from "../../core/rng.ts";
+import { selectBackend, tf } from "../../policy/backend.ts";
 import { lengthSortedMicroBatches, MICRO_BATCH_STEPS, minibatchGradients } from "../../learner/micro-batch.ts";
-import { PolicyModel } from "../../learner/model.ts";
+import { PolicyModel } from "../../policy/model.ts";
 import { cloneGradients, type LossConfig, ppoGradients } from "../../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../../learner/step-batch.ts";
 

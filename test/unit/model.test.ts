@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { selectBackend, tf } from "../../learner/backend.ts";
-import { gatherRows, PolicyModel, padBatch } from "../../learner/model.ts";
+import { selectBackend, tf } from "../../policy/backend.ts";
+import { gatherRows, PolicyModel, padBatch } from "../../policy/model.ts";
 import { cloneGradients, tokenLogProbs } from "../../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../../learner/step-batch.ts";
 

@@ -3,9 +3,9 @@
 // test/unit/environment-contract.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../common/rng.ts";
-import type { Environment, Split, StepOutcome, Task } from "../../workers/environment.ts";
-import { createMultihopQa, MultihopQa } from "../../workers/envs/multihop-qa/index.ts";
+import { Rng } from "../../core/rng.ts";
+import type { Environment, Split, StepOutcome, Task } from "../../envs/environment.ts";
+import { createMultihopQa, MultihopQa } from "../../envs/multihop-qa/index.ts";
 
 const SEED = 7;
 const env = new MultihopQa({}, SEED);

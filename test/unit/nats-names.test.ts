@@ -12,7 +12,7 @@ import {
   type NatsJobRef,
   natsJobRef,
   sanitizeName,
-} from "../../common/nats/names.ts";
+} from "../../core/nats-names.ts";
 
 /** Every name a job has on NATS (subjects for a sample worker id), by field. */
 function allNames(n: JobNames): Record<string, string> {

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
-import { parseJob } from "../../common/job-spec.ts";
-import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
+import { parseJob } from "../../crds/job-spec.ts";
+import type { LearnerProgress } from "../../runtime/nats/runtime-state.ts";
 import { type PreviousAutoscalerStatus, autoscale, scaleBounds } from "../../operator/autoscaler.ts";
 import { desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "../../operator/desired.ts";
 import { plan } from "../../operator/plan.ts";

@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
-import { parseJob } from "../../common/job-spec.ts";
-import { natsJobRef } from "../../common/nats/names.ts";
-import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
-import type { ValidationError } from "../../common/schema.ts";
+import { parseJob } from "../../crds/job-spec.ts";
+import { natsJobRef } from "../../core/nats-names.ts";
+import type { LearnerProgress } from "../../runtime/nats/runtime-state.ts";
+import type { ValidationError } from "../../crds/schema.ts";
 import { MAIN_CONTAINERS, RESERVED_ENV_PREFIX, RESERVED_MOUNT_PATHS, RESERVED_VOLUMES } from "../../crds/pod-template.ts";
 import { desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "../../operator/desired.ts";
 import { cleanupStatus, FINALIZER, hasFinalizer, planFinalize, SKIP_NATS_CLEANUP_ANNOTATION } from "../../operator/finalizer.ts";

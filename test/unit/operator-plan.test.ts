@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
-import { parseJob } from "../../common/job-spec.ts";
+import { parseJob } from "../../crds/job-spec.ts";
 import { phaseOf, setCondition } from "../../operator/conditions.ts";
 import { DEFAULTS, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "../../operator/desired.ts";
-import { fit, learnerPodName, podIndex, serviceName } from "../../operator/names.ts";
+import { fit, learnerPodName, podIndex, serviceName } from "../../crds/names.ts";
 import { type Observed, plan } from "../../operator/plan.ts";
 import { WorkQueue } from "../../operator/queue.ts";
 

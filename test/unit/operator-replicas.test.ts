@@ -2,8 +2,8 @@
 // slow-start batches that stop at the first failure.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseJob } from "../../common/job-spec.ts";
-import { ValidationError } from "../../common/schema.ts";
+import { parseJob } from "../../crds/job-spec.ts";
+import { ValidationError } from "../../crds/schema.ts";
 import { MAX_REPLICAS } from "../../crds/steppojob.ts";
 import { DEFAULT_MAX_REPLICAS, DEFAULTS, type JobObject } from "../../operator/desired.ts";
 import { plan, replicasRefusal } from "../../operator/plan.ts";

@@ -3,8 +3,8 @@
 // test/unit/environment-contract.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../common/rng.ts";
-import { createPaperSearch, type PaperSearch } from "../../workers/envs/paper-search/index.ts";
+import { Rng } from "../../core/rng.ts";
+import { createPaperSearch, type PaperSearch } from "../../envs/paper-search/index.ts";
 
 const env = createPaperSearch({}, 3) as PaperSearch;
 

@@ -1,7 +1,7 @@
 // The operator's check of learner progress records before anything of them reaches a job's status.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { LearnerProgress } from "../../common/nats/runtime-state.ts";
+import type { LearnerProgress } from "../../runtime/nats/runtime-state.ts";
 import { checkProgress, MAX_PATH_LENGTH } from "../../operator/progress-check.ts";
 
 function good(extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -2,7 +2,7 @@
 // changes); at update 0, a warm start, whatever the RL settings, as long as what made it is the same.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseJob } from "../../common/job-spec.ts";
+import { parseJob } from "../../crds/job-spec.ts";
 import { checkResumeSpec, trainingSpecHash } from "../../learner/resume-spec.ts";
 
 const spec = (overrides: Record<string, unknown> = {}) =>

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Rng } from "../../common/rng.ts";
+import { Rng } from "../../core/rng.ts";
 import { minibatchIndices, paddingTokens, sequentialIndices } from "../../learner/shuffle.ts";
 
 function assertPartition(mbs: number[][], n: number, size: number): void {

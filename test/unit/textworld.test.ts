@@ -3,14 +3,14 @@
 // test/unit/environment-contract.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../../common/rng.ts";
-import { SPECIALS } from "../../learner/tokenizer.ts";
-import type { Environment, Task } from "../../workers/environment.ts";
-import type { TextworldEpisode } from "../../workers/envs/textworld/episode.ts";
-import { optimalDecision } from "../../workers/envs/textworld/demonstrator.ts";
-import { createTextworld } from "../../workers/envs/textworld/index.ts";
-import { signature } from "../../workers/envs/textworld/world.ts";
-import { DIRS } from "../../workers/envs/textworld/words.ts";
+import { Rng } from "../../core/rng.ts";
+import { SPECIALS } from "../../policy/tokenizer.ts";
+import type { Environment, Task } from "../../envs/environment.ts";
+import type { TextworldEpisode } from "../../envs/textworld/episode.ts";
+import { optimalDecision } from "../../envs/textworld/demonstrator.ts";
+import { createTextworld } from "../../envs/textworld/index.ts";
+import { signature } from "../../envs/textworld/world.ts";
+import { DIRS } from "../../envs/textworld/words.ts";
 
 const BUDGET = 8;
 

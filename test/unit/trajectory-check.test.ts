@@ -1,7 +1,7 @@
 // Intake validation (learner/trajectory-check.ts): one test per cause, plus what must pass.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { StepRecord, Trajectory } from "../../common/trajectory.ts";
+import type { StepRecord, Trajectory } from "../../core/trajectory.ts";
 import { checkTrajectory, type IntakeLimits, partitionTrajectories } from "../../learner/trajectory-check.ts";
 
 const limits: IntakeLimits = { vocabSize: 50, contextLength: 16, learnerVersion: 3 };

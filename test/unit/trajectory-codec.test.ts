@@ -11,8 +11,8 @@ import {
   MAX_INFLATED_BYTES,
   TRAJECTORY_CODEC_VERSION,
   TrajectoryTooLargeError,
-} from "../../common/trajectory-codec.ts";
-import type { StepRecord, Trajectory } from "../../common/trajectory.ts";
+} from "../../core/trajectory-codec.ts";
+import type { StepRecord, Trajectory } from "../../core/trajectory.ts";
 
 /** Small deterministic PRNG (mulberry32) so failures reproduce. */
 function rng(seed: number): () => number {

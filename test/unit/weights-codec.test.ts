@@ -2,10 +2,10 @@
 // cause, and a rollout worker that is handed one keeps the weights it has.
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { decodeWeights, encodeWeights, type NamedTensor, WeightsFormatError } from "../../common/weights-codec.ts";
-import { selectBackend } from "../../learner/backend.ts";
-import { PolicyModel } from "../../learner/model.ts";
-import { loadPolicyWeights } from "../../workers/policy-weights.ts";
+import { decodeWeights, encodeWeights, type NamedTensor, WeightsFormatError } from "../../core/weights-codec.ts";
+import { selectBackend } from "../../policy/backend.ts";
+import { PolicyModel } from "../../policy/model.ts";
+import { loadPolicyWeights } from "../../policy/policy-weights.ts";
 
 /** A blob with the given header JSON and `floats` data values (layout as encodeWeights writes it). */
 function blobWith(headerJson: string, floats: number, extraBytes = 0): Uint8Array {

@@ -1,0 +1,132 @@
+// multihop-qa: multi-hop question answering over a seeded knowledge base of fictional entities with a
+// BM25 `search [ query ]` tool and `answer [ text ]` to finish (reward 1 for an exact match, else 0,
+// only on the final step). In-domain family: bridge (2 hops; train/test splits over disjoint anchor
+// entities). Held-out families (ood split): comparison and compositional (3–4 hops).
+//
+// spec.environment.config (all optional): people 24, films 12, cities 8, companies 8 (KB size),
+// topK 2 (passages per search), maxPassages 2 (evidence kept in context), maxContextWords 96,
+// testFraction 0.25 (share of bridge anchors held out for the test split), freshFacts false.
+//
+// freshFacts: every task comes with a knowledge base of its own — the same names, facts drawn anew from a
+// seed in the task id — and the test (and OOD) tasks' fact seeds are never training ones. Answers can then
+// not be recalled, only read: the agent must search, read the passage and copy the entity. Without it the
+// splits share one knowledge base, and a held-out question mostly asks for a fact training taught.
+import type { Rng } from "../../core/rng.ts";
+import { parserMessages, parserVocabulary } from "../action-parser.ts";
+import type { Environment, Episode, Split, Task } from "../environment.ts";
+import { type MultihopQaConfig, parseConfig } from "./config.ts";
+import { demonstratorWords, makeDemonstrator } from "./demonstrator.ts";
+import { episodeWords, frameWords, MultihopEpisode, TOOLS } from "./episode.ts";
+import { KnowledgeBase, REGIONS, templateWords } from "./knowledge-base.ts";
+import { FAMILIES, longestPrompt, parseTaskId, questionWords, resolveQuestion, sampleQuestion, toTask, VARIANTS } from "./questions.ts";
+
+export type { MultihopQaConfig } from "./config.ts";
+export { DEFAULT_CONFIG } from "./config.ts";
+
+const SPLITS: readonly Split[] = ["train", "test", "ood"];
+
+/** The grammar: every word the environment or its demonstrator can write that is not a name or a year. */
+function grammarWords(): string[] {
+  return [...new Set([...questionWords(), ...templateWords(), ...REGIONS, ...episodeWords(), ...demonstratorWords(), ...parserVocabulary(TOOLS)])];
+}
+
+/** `spec.environment.config` checked and defaulted; the context bound must fit the longest question plus a note. */
+export function parseMultihopQaConfig(config: Record<string, unknown> | undefined): MultihopQaConfig {
+  const longestError = Math.max(...parserMessages(TOOLS).map((m) => m.split(" ").length));
+  const frame = frameWords(longestError);
+  return parseConfig(config, frame.head + longestPrompt() + frame.note);
+}
+
+export class MultihopQa implements Environment {
+  readonly name = "multihop-qa";
+  readonly families = { train: [...FAMILIES.train], ood: [...FAMILIES.ood] };
+  readonly config: MultihopQaConfig;
+  readonly kb: KnowledgeBase;
+  private readonly vocab: string[];
+  private readonly seed: number;
+  private readonly reserved: ReadonlySet<string>;
+  /** freshFacts: the knowledge bases of recent tasks by fact seed (building one is a BM25 index). */
+  private readonly factKbs = new Map<number, KnowledgeBase>();
+
+  constructor(config: Record<string, unknown>, seed: number) {
+    if (!Number.isInteger(seed)) throw new Error(`multihop-qa: seed must be an integer, got ${seed}`);
+    this.config = parseMultihopQaConfig(config);
+    const grammar = grammarWords();
+    this.seed = seed;
+    this.reserved = new Set(grammar.map((w) => w.toLowerCase()));
+    this.kb = new KnowledgeBase(this.config, seed, this.config.testFraction, this.reserved);
+    const facts = this.config.freshFacts ? this.kb.yearWords : [];
+    this.vocab = [...new Set([...grammar, ...this.kb.words(), ...facts])].sort();
+  }
+
+  vocabulary(): string[] {
+    return [...this.vocab];
+  }
+
+  sampleTask(rng: Rng, split: Split, family?: string): Task {
+    if (!SPLITS.includes(split)) throw new Error(`multihop-qa: unknown split "${split}" (have: ${SPLITS.join(", ")})`);
+    if (!this.config.freshFacts) return toTask(sampleQuestion(this.kb, rng, split, family));
+    const factSeed = drawFactSeed(rng, split);
+    const q = sampleQuestion(this.kbOf(factSeed), rng, split, family, { allAnchors: true });
+    return toTask({ ...q, id: `${FACTS_PREFIX}${factSeed}:${q.id}`, split });
+  }
+
+  /** Every task of an in-domain split (bridge questions over that split's anchors), in a stable order. */
+  tasks(split: "train" | "test"): Task[] {
+    const out: Task[] = [];
+    for (const v of VARIANTS) {
+      if (v.kind !== "chain" || !FAMILIES.train.includes(v.family)) continue;
+      for (const anchor of this.kb.namesOf(v.anchor)) {
+        if (this.kb.isTestQuestion(v.name, anchor) === (split === "test")) out.push(toTask(resolveQuestion(this.kb, v, [anchor])));
+      }
+    }
+    return out;
+  }
+
+  async start(task: Task): Promise<Episode> {
+    const { kb, question } = this.question(task);
+    return new MultihopEpisode(task, question, kb, this.config);
+  }
+
+  demonstrator(task: Task, rng: Rng, suboptimal: boolean): (episode: Episode) => Promise<string[]> {
+    const { kb, question } = this.question(task);
+    const act = makeDemonstrator(kb, question, rng, suboptimal);
+    return async (episode) => act(episode);
+  }
+
+  /** The knowledge base of fact seed `factSeed` (freshFacts), built once and kept for recent tasks. */
+  private kbOf(factSeed: number): KnowledgeBase {
+    let kb = this.factKbs.get(factSeed);
+    if (!kb) {
+      kb = new KnowledgeBase(this.config, this.seed, this.config.testFraction, this.reserved, factSeed);
+      if (this.factKbs.size >= FACT_KB_CACHE) this.factKbs.delete(this.factKbs.keys().next().value as number);
+      this.factKbs.set(factSeed, kb);
+    }
+    return kb;
+  }
+
+  private question(task: Task) {
+    const fresh = FACTS_ID.exec(task.id);
+    if (fresh && !this.config.freshFacts) throw new Error(`multihop-qa: task ${task.id} needs config.freshFacts (it has a knowledge base of its own)`);
+    if (!fresh && this.config.freshFacts) throw new Error(`multihop-qa: task ${task.id} has no fact seed, but config.freshFacts is on`);
+    const kb = fresh ? this.kbOf(Number(fresh[1])) : this.kb;
+    const question = { ...parseTaskId(kb, fresh ? fresh[2] : task.id), id: task.id };
+    if (question.answer !== task.answer)
+      throw new Error(`multihop-qa: task ${task.id} does not belong to this knowledge base (answer ${task.answer}, expected ${question.answer})`);
+    return { kb, question };
+  }
+}
+
+const FACTS_PREFIX = "facts";
+const FACTS_ID = /^facts(\d+):(.*)$/;
+const FACT_KB_CACHE = 512;
+/** Fact seeds are split by residue, so no test or OOD task ever shares its facts with a training task. */
+const SPLIT_RESIDUE: Record<Split, number> = { train: 0, test: 1, ood: 2 };
+
+function drawFactSeed(rng: Rng, split: Split): number {
+  return 3 * rng.int(1 << 28) + SPLIT_RESIDUE[split];
+}
+
+export function createMultihopQa(config: Record<string, unknown>, seed: number): Environment {
+  return new MultihopQa(config, seed);
+}
