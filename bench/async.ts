@@ -14,7 +14,7 @@ import { saveLearner } from "../learner/checkpoint.ts";
 import { warmUp, warmUpCritic } from "../learner/run-phases.ts";
 import { evalSets, successRate } from "../learner/evaluation.ts";
 import { Learner } from "../learner/learner.ts";
-import { type DistributedSummary, freshRunState } from "../runtime/learner-process.ts";
+import type { DistributedSummary } from "../runtime/learner-process.ts";
 import { modelConfig } from "../policy/model.ts";
 import { asTokenPolicy } from "../policy/decoding.ts";
 import { Tokenizer } from "../policy/tokenizer.ts";
@@ -65,9 +65,7 @@ async function warmStart(jobFile: string, dir: string): Promise<{ seconds: numbe
   for (const set of evalSets(env, spec.seed, spec.training.evalEpisodes)) {
     initial[set.name] = await successRate(env, set, asTokenPolicy(learner.model), tokenizer, spec, cfg.contextLength);
   }
-  // Part of the shared start: both modes resume from this checkpoint, which skips a fresh run's critic warm-up.
-  await warmUpCritic(env, tokenizer, learner, asTokenPolicy(learner.model), () => {});
-  await saveLearner(dir, 1, learner, tokenizer, freshRunState(initial, demonstrations));
+  await saveLearner(dir, 1, learner, tokenizer, { initial, demonstrations });
   learner.model.dispose();
   return { seconds: (Date.now() - t0) / 1000, initial };
 }

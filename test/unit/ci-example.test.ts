@@ -65,10 +65,10 @@ test("train.yaml: waits for the job's Succeeded (and Failed) condition and reads
   assert.ok(!onClaim.startsWith(".."), `${runDir} is on the claim`);
   assert.ok(scripts.includes(`cat "/data/${onClaim}/$f"`), `the collect pod reads /data/${onClaim}`);
   // The files the learner writes there.
-  const learner = readFileSync(join(REPO, "learner", "learner-process.ts"), "utf8");
+  const learner = readFileSync(join(REPO, "runtime", "run-loop.ts"), "utf8");
   const files = /for f in ([\w. ]+); do/.exec(scripts)?.[1].split(" ") ?? [];
   assert.deepEqual(files, ["summary.json", "curve.csv", "curve.svg"]);
-  for (const f of files) assert.ok(learner.includes(`join(cfg.runDir, "${f}")`), `the learner writes ${f} to its run directory`);
+  for (const f of files) assert.ok(learner.includes(`join(opts.runDir, "${f}")`), `the learner writes ${f} to its run directory`);
   // The summary fields the step summary prints.
   const run = readFileSync(join(REPO, "learner", "run-phases.ts"), "utf8");
   for (const field of ["successRate", "test", "updates", "envSteps", "backend", "wallSeconds"]) assert.match(run, new RegExp(`^\\s+${field}\\??:`, "m"), field);
