@@ -21,8 +21,10 @@ export interface DistributedRunOptions {
   workers: number;
   runDir: string;
   updates?: number;
-  /** Passed on as `steppo learner --fresh`. */
+  /** Passed on as `steppo learner --fresh`, `--warm-start DIR`, `--env-step-budget N`. */
   fresh?: boolean;
+  warmStart?: string;
+  envStepBudget?: number;
   log: (line: string) => void;
   /** Extra environment for the children (STEPPO_METRICS_PORT defaults to 0: each picks a free port). */
   env?: Record<string, string>;
@@ -87,6 +89,8 @@ export async function runDistributed(opts: DistributedRunOptions): Promise<Distr
   const learnerArgs = ["learner", ...common, "--run-dir", opts.runDir];
   if (opts.updates !== undefined) learnerArgs.push("--updates", String(opts.updates));
   if (opts.fresh) learnerArgs.push("--fresh");
+  if (opts.warmStart !== undefined) learnerArgs.push("--warm-start", opts.warmStart);
+  if (opts.envStepBudget !== undefined) learnerArgs.push("--env-step-budget", String(opts.envStepBudget));
   const learner = spawnSteppo("learner", learnerArgs, env, opts.log);
   const workers = Array.from({ length: Math.max(1, opts.workers) }, (_, i) =>
     spawnSteppo(`worker-${i}`, ["worker", ...common, "--id", `worker-${i}`], env, opts.log),

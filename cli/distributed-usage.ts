@@ -2,10 +2,12 @@
 // do not train (operator, validate) load none of it (the learner pulls in tfjs and its wasm backend).
 export const RUN_NATS_USAGE = `  run <job.yaml> --nats URL [--workers N]
                         the same job as separate processes: one learner and N rollout workers
-                        (default spec.rollout.replicas) meeting through the NATS server at URL
+                        (default spec.rollout.replicas) meeting through the NATS server at URL;
+                        --updates, --run-dir, --summary, --fresh, --warm-start, --env-step-budget as without --nats
 `;
 export const LEARNER_USAGE = `  learner               the learner process (a learner pod): --job FILE --nats URL
       --checkpoint-dir DIR, --run-dir DIR, --updates N, --summary FILE, --metrics-port P, --nats-creds FILE, --fresh,
+      --warm-start DIR, --env-step-budget N,
       --namespace NS, --cluster-id ID (the job's NATS names are per cluster id, namespace and name)
 `;
 export const WORKER_USAGE = `  worker                a rollout worker process (a rollout pod): --job FILE --nats URL --id ID

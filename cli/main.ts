@@ -7,7 +7,7 @@ import { loadJobFile } from "../crds/job-spec.ts";
 import { ValidationError } from "../crds/schema.ts";
 import { OPERATOR_USAGE } from "../operator/usage.ts";
 import { environmentConfigProblem } from "../envs/config-check.ts";
-import { parseFlags, UsageError, updatesFlag } from "../core/args.ts";
+import { parseFlags, RUN_FLAGS, runFlags, UsageError } from "../core/args.ts";
 import { LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
 import { cmdUi, startRunDashboard, takeUiFlag, UI_USAGE } from "./ui-command.ts";
 
@@ -16,6 +16,9 @@ const RUN_USAGE = `  run <job.yaml>        train a StepPOJob on this machine (le
       --run-dir DIR       where checkpoints, curve.csv/svg and summary.json go (default runs/<job name>)
       --summary FILE      also write the run summary JSON to FILE
       --fresh             start over: move existing checkpoints aside (into checkpoints/replaced-<time>/) instead of resuming
+      --warm-start DIR    a new run starts from the warm start in DIR (an update-0 checkpoint of the same model and warm-up)
+      --env-step-budget N stop after the update that brings the environment steps trained on to N
+      A run resumes from its run directory's last checkpoint, whichever runtime (with or without --nats) wrote it.
       --ui [PORT]         serve the run dashboard while training (default port 8464), --ui-host H (default 127.0.0.1)
 `;
 const VALIDATE_USAGE = `  validate <job.yaml>   check a job file against the StepPOJob schema and its environment's config rules,
@@ -52,21 +55,27 @@ function version(): string {
 
 async function cmdRun(argv: string[]): Promise<number> {
   const { rest, uiPort } = takeUiFlag(argv);
-  const { values, positionals } = parseFlags(rest, {
-    updates: { type: "string" },
-    "run-dir": { type: "string" },
-    summary: { type: "string" },
-    "ui-host": { type: "string" },
-    fresh: { type: "boolean" },
-  });
+  const { values, positionals } = parseFlags(rest, { ...RUN_FLAGS, "ui-host": { type: "string" } });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
-  const updates = updatesFlag(values.updates);
+  const options = runFlags(values);
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const [{ runJob }, { progressReporter }] = await Promise.all([import("../runtime/run-job.ts"), import("./progress.ts")]);
+  const [{ runLoop }, { EmbeddedTransport }, { progressReporter }, { shutdownSignal }] = await Promise.all([
+    import("../runtime/run-loop.ts"),
+    import("../runtime/embedded-transport.ts"),
+    import("./progress.ts"),
+    import("./shutdown.ts"),
+  ]);
   const dashboard = await startRunDashboard(runDir, uiPort, values["ui-host"] as string | undefined, log);
-  const summary = await runJob(job, { updates, runDir, fresh: values.fresh === true, log, onUpdate: progressReporter() }).finally(() => dashboard?.close());
+  const stop = shutdownSignal("run", log);
+  const { summary } = await runLoop(job, new EmbeddedTransport(), { ...options, runDir, log, onUpdate: progressReporter(), signal: stop.signal }).finally(
+    () => {
+      stop.dispose();
+      return dashboard?.close();
+    },
+  );
+  if (!summary) return 130; // stopped by a signal, checkpointed: the same command resumes it
   const { curve: _curve, ...brief } = summary;
   if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);

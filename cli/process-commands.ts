@@ -3,7 +3,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadJobFile } from "../crds/job-spec.ts";
-import { intFlag, parseFlags, UsageError, updatesFlag } from "../core/args.ts";
+import { intFlag, parseFlags, RUN_FLAGS, runFlags, UsageError } from "../core/args.ts";
+import { shutdownSignal } from "./shutdown.ts";
 import { runDistributed } from "./distributed-run.ts";
 import { checkNatsUrl, ENV, learnerConfig, workerConfig } from "../core/process-config.ts";
 import { progressReporter } from "./progress.ts";
@@ -11,25 +12,6 @@ import { progressReporter } from "./progress.ts";
 export { DISTRIBUTED_USAGE, LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-/** An AbortSignal fired by SIGTERM or SIGINT (a second one exits at once). */
-function shutdownSignal(what: string): { signal: AbortSignal; dispose: () => void } {
-  const ctl = new AbortController();
-  const handler = (sig: NodeJS.Signals) => {
-    if (ctl.signal.aborted) process.exit(130);
-    log(`${what}: ${sig} received, shutting down cleanly`);
-    ctl.abort();
-  };
-  process.on("SIGTERM", handler);
-  process.on("SIGINT", handler);
-  return {
-    signal: ctl.signal,
-    dispose: () => {
-      process.off("SIGTERM", handler);
-      process.off("SIGINT", handler);
-    },
-  };
-}
 
 export async function cmdLearner(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -39,21 +21,17 @@ export async function cmdLearner(argv: string[]): Promise<number> {
     namespace: { type: "string" },
     "cluster-id": { type: "string" },
     "checkpoint-dir": { type: "string" },
-    "run-dir": { type: "string" },
-    updates: { type: "string" },
-    summary: { type: "string" },
     "metrics-port": { type: "string" },
-    fresh: { type: "boolean" },
+    ...RUN_FLAGS,
   });
   if (positionals.length > 0) throw new UsageError(`learner takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = learnerConfig(values);
   const { runLearnerProcess } = await import("../runtime/learner-process.ts");
-  const stop = shutdownSignal("learner");
+  const stop = shutdownSignal("learner", log);
   try {
     const r = await runLearnerProcess({
       config,
-      updates: updatesFlag(values.updates),
-      fresh: values.fresh === true,
+      ...runFlags(values),
       log,
       onUpdate: progressReporter(),
       signal: stop.signal,
@@ -82,7 +60,7 @@ export async function cmdWorker(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`worker takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = workerConfig(values);
   const { runWorkerProcess, VocabularyMismatchError } = await import("../runtime/worker-process.ts");
-  const stop = shutdownSignal(`worker ${config.workerId}`);
+  const stop = shutdownSignal(`worker ${config.workerId}`, log);
   // A clean stop takes one step and a few NATS round trips; if it cannot finish (NATS unreachable, a publish
   // stuck on back-pressure) leave before the pod's grace period ends: nothing half-written reaches the stream
   // (a trajectory is one message), unpublished episodes are lost and the learner reclaims their tickets.
@@ -111,10 +89,7 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     nats: { type: "string" },
     workers: { type: "string" },
-    updates: { type: "string" },
-    "run-dir": { type: "string" },
-    summary: { type: "string" },
-    fresh: { type: "boolean" },
+    ...RUN_FLAGS,
   });
   if (positionals.length !== 1) throw new UsageError("run takes exactly one job file");
   if (!values.nats) throw new UsageError("run --nats needs a URL (nats://host:port)");
@@ -124,15 +99,14 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const workers = intFlag(values.workers, "workers") ?? Math.max(1, job.spec.rollout.replicas);
   if (workers < 1) throw new UsageError("--workers must be at least 1");
-  const stop = shutdownSignal("run");
+  const stop = shutdownSignal("run", log);
   try {
     const summary = await runDistributed({
       jobFile,
       natsUrl: values.nats as string,
       workers,
       runDir,
-      updates: updatesFlag(values.updates),
-      fresh: values.fresh === true,
+      ...runFlags(values),
       log,
       signal: stop.signal,
     });

@@ -33,3 +33,30 @@ export function updatesFlag(value: string | boolean | undefined): number | undef
     throw new UsageError(`--updates must be between ${minimum} and ${maximum} (the range of spec.training.updates), got ${n}`);
   return n;
 }
+
+/** The flags every training command (`run`, `run --nats`, `learner`) takes beyond its own. */
+export const RUN_FLAGS: FlagSpec = {
+  updates: { type: "string" },
+  "run-dir": { type: "string" },
+  summary: { type: "string" },
+  fresh: { type: "boolean" },
+  "warm-start": { type: "string" },
+  "env-step-budget": { type: "string" },
+};
+
+/** The run options those flags give. */
+export function runFlags(values: Record<string, string | boolean | undefined>): {
+  updates?: number;
+  fresh: boolean;
+  warmStart?: string;
+  envStepBudget?: number;
+} {
+  const budget = intFlag(values["env-step-budget"], "env-step-budget");
+  if (budget === 0) throw new UsageError("--env-step-budget must be at least 1");
+  return {
+    updates: updatesFlag(values.updates),
+    fresh: values.fresh === true,
+    warmStart: typeof values["warm-start"] === "string" ? values["warm-start"] : undefined,
+    envStepBudget: budget,
+  };
+}

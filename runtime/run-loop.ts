@@ -130,8 +130,10 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
     state.transports[transport.name],
   );
 
+  let savedAt = learner.version; // the update the newest checkpoint holds (or the run's starting point)
   const checkpoint = () =>
     span("checkpoint", { "steppo.update": learner.version }, async () => {
+      savedAt = learner.version;
       state.transports[transport.name] = transport.save();
       const path = await saveLearner(ckptDir, spec.checkpoint.keep, learner, tokenizer, state);
       state.checkpoints = [...state.checkpoints.filter((p) => p !== path), path].slice(-spec.checkpoint.keep);
@@ -163,7 +165,7 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
     finished = last || reached;
   }
 
-  if (transport.unsaved()) await checkpoint();
+  if (transport.unsaved() || learner.version !== savedAt) await checkpoint();
   await transport.close();
   if (!finished) {
     log(`stopped at update ${learner.version} (checkpointed; the run resumes from there)`);
