@@ -11,7 +11,7 @@ import { runDistributed } from "../cli/distributed-run.ts";
 import { loadJobFile } from "../crds/job-spec.ts";
 import { selectBackend } from "../policy/backend.ts";
 import { saveLearner } from "../learner/checkpoint.ts";
-import { warmUp, warmUpCritic } from "../learner/run-phases.ts";
+import { warmUp } from "../learner/run-phases.ts";
 import { evalSets, successRate } from "../learner/evaluation.ts";
 import { Learner } from "../learner/learner.ts";
 import type { DistributedSummary } from "../runtime/learner-process.ts";

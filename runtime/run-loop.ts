@@ -118,8 +118,8 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   const { learner, tokenizer, config } = setup;
   const a = learner.algorithm;
   log(
-    `job ${job.metadata.name} (${transport.name}): ${setup.env.name}, estimator ${a.estimator} (γ=${a.gamma}, λ=${a.lambda}), ratio ${a.ratio} (clip ${a.clip}), ` +
-      `model ${learner.model.parameterCount()} parameters (d=${config.dModel}, layers=${config.layers}, heads=${config.heads}, ctx=${config.contextLength}), vocab ${tokenizer.size}`,
+    `job ${job.metadata.name}: ${setup.env.name}, estimator ${a.estimator} (γ=${a.gamma}, λ=${a.lambda}), ratio ${a.ratio} (clip ${a.clip}), ` +
+      `model ${learner.model.parameterCount()} parameters (d=${config.dModel}, layers=${config.layers}, heads=${config.heads}, ctx=${config.contextLength}), vocab ${tokenizer.size}, ${transport.name} runtime`,
   );
   const ckptDir = opts.checkpointDir ?? spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });
