@@ -80,7 +80,7 @@ export const NATS_CREDS_DIR = "/etc/steppo/nats";
 export const METRICS_PORT_NAME = "metrics";
 
 /**
- * steppo's images run as uid/gid 65532 (see the Dockerfiles). Job pods meet the PodSecurity "restricted"
+ * steppo's images run as uid/gid 65532 (see the Dockerfile). Job pods meet the PodSecurity "restricted"
  * profile, which neither process needs more than: non-root (the uid is set too, so the kubelet can verify
  * it whatever USER a custom image declares), the runtime's default seccomp profile, no privilege escalation,
  * no capabilities, and a read-only root filesystem: everything they write goes to a volume (checkpoints and
