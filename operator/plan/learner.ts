@@ -1,0 +1,100 @@
+// The learner: one pod at a time, named by incarnation (J-learner-<restart>). A failed incarnation is
+// replaced by the next one until spec.runPolicy.backoffLimit is spent, as a batch/v1 Job's pods are; its
+// success is the job's success. Each incarnation resumes from the checkpoint claim.
+import type { V1Pod } from "@kubernetes/client-node";
+import type { StepPOJobCondition } from "../../crds/steppojob-status.ts";
+import { podIndex } from "../../crds/names.ts";
+import { type Defaults, desiredLearnerPod, type JobObject, specHash } from "../desired.ts";
+import { type Step, turnOff } from "./draft.ts";
+import { active, failureReason, outdated, podPhase, terminating } from "./pods.ts";
+
+export interface Incarnation {
+  /** The current incarnation's index: restarts so far. */
+  restarts: number;
+  /** Its pod, when the cache holds it. */
+  current?: V1Pod;
+}
+
+/**
+ * The current incarnation is the highest index seen (failed incarnations are kept as evidence, which also
+ * keeps the index monotonic when the job's status lags behind the cache).
+ */
+export function incarnation(job: string, learners: V1Pod[], recorded: number): Incarnation {
+  let restarts = recorded;
+  for (const p of learners) restarts = Math.max(restarts, podIndex(job, "learner", p.metadata?.name ?? "") ?? 0);
+  const current = learners.find((p) => podIndex(job, "learner", p.metadata?.name ?? "") === restarts);
+  return { restarts, current };
+}
+
+/**
+ * What the current incarnation's state asks for: the next incarnation, a replacement for an outdated spec,
+ * a first pod, or a verdict (Succeeded, or Failed once the backoff limit is spent). status.restarts follows.
+ */
+export function learner(job: JobObject, { restarts, current }: Incarnation, conditions: readonly StepPOJobCondition[], defaults: Defaults): Step {
+  const name = current?.metadata?.name;
+  const backoffLimit = job.spec.runPolicy.backoffLimit ?? 3;
+
+  if (current && podPhase(current) === "Failed" && !terminating(current)) {
+    const why = failureReason(current);
+    if (restarts + 1 > backoffLimit) {
+      return {
+        status: { restarts },
+        conditions: [
+          ...turnOff(conditions, ["Running", "Restarting"], "BackoffLimitExceeded", "learner failed"),
+          {
+            type: "Failed",
+            status: "True",
+            reason: "BackoffLimitExceeded",
+            message: `learner pod ${name} failed (${why}) and backoffLimit ${backoffLimit} is exhausted`,
+          },
+        ],
+      };
+    }
+    const next = desiredLearnerPod(job, restarts + 1, defaults);
+    return {
+      create: [next],
+      status: { restarts: restarts + 1 },
+      conditions: [
+        ...turnOff(conditions, ["Running"], "LearnerFailed", `learner pod ${name} failed`),
+        {
+          type: "Restarting",
+          status: "True",
+          reason: "LearnerFailed",
+          message: `learner pod ${name} failed (${why}); recreated as ${next.metadata?.name} (restart ${restarts + 1} of ${backoffLimit})`,
+        },
+      ],
+    };
+  }
+  if (current && terminating(current)) {
+    // Being deleted (spec change, or by hand): whatever it exits with, the same incarnation comes back
+    // once it is gone. Its phase is not a verdict on the job: a SIGTERMed learner checkpoints and exits 0.
+    return { status: { restarts } };
+  }
+  if (current && active(current) && outdated(current, specHash(job, defaults))) {
+    return {
+      deletePods: [name!],
+      status: { restarts },
+      events: [{ type: "Normal", reason: "SpecChanged", message: `learner pod ${name} runs an outdated spec; replacing it (it resumes from the checkpoint)` }],
+    };
+  }
+  if (current && podPhase(current) === "Succeeded") {
+    return {
+      status: { restarts },
+      conditions: [
+        ...turnOff(conditions, ["Running", "Restarting"], "LearnerSucceeded", "training finished"),
+        { type: "Succeeded", status: "True", reason: "LearnerSucceeded", message: `learner pod ${name} completed training` },
+      ],
+    };
+  }
+  // First start, after a resume, or the pod was deleted by someone: same incarnation, same name.
+  if (!current) return { create: [desiredLearnerPod(job, restarts, defaults)], status: { restarts } };
+  if (podPhase(current) === "Running") {
+    const message = `learner pod ${name} is running`;
+    return {
+      status: { restarts },
+      conditions: [...turnOff(conditions, ["Restarting"], "LearnerRunning", message), { type: "Running", status: "True", reason: "LearnerRunning", message }],
+    };
+  }
+  // Pending or Unknown: nothing to decide until the kubelet reports more.
+  return { status: { restarts } };
+}
