@@ -1,7 +1,7 @@
 // The `steppo` command line. Each command's code is imported when the command runs, so a process loads only
 // what its command needs: the operator and `validate` never load tfjs or its wasm backend
 // (test/unit/operator-footprint.test.ts traces the imports).
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadJobFile } from "../crds/job-spec.ts";
 import { ValidationError } from "../crds/schema.ts";
@@ -61,7 +61,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const job = loadJobFile(positionals[0]);
   const runDir = (values["run-dir"] as string | undefined) ?? join("runs", job.metadata.name);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const [{ runLoop }, { EmbeddedTransport }, { progressReporter }, { shutdownSignal }] = await Promise.all([
+  const [{ runLoop }, { EmbeddedTransport }, { printSummary, progressReporter }, { shutdownSignal }] = await Promise.all([
     import("../runtime/run-loop.ts"),
     import("../runtime/embedded-transport.ts"),
     import("./progress.ts"),
@@ -76,9 +76,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     },
   );
   if (!summary) return 130; // stopped by a signal, checkpointed: the same command resumes it
-  const { curve: _curve, ...brief } = summary;
-  if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
-  process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
+  printSummary(summary, values.summary);
   log(`run directory: ${runDir} (summary.json, curve.csv, curve.svg, checkpoints/)`);
   return 0;
 }

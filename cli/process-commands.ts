@@ -1,13 +1,12 @@
 // The distributed commands: `steppo learner`, `steppo worker` (what the learner and rollout pods run)
 // and `steppo run --nats` (both as local processes against a NATS server).
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadJobFile } from "../crds/job-spec.ts";
 import { intFlag, parseFlags, RUN_FLAGS, runFlags, UsageError } from "../core/args.ts";
 import { shutdownSignal } from "./shutdown.ts";
 import { runDistributed } from "./distributed-run.ts";
 import { checkNatsUrl, ENV, learnerConfig, workerConfig } from "../core/process-config.ts";
-import { progressReporter } from "./progress.ts";
+import { printSummary, progressReporter } from "./progress.ts";
 
 export { DISTRIBUTED_USAGE, LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
 
@@ -37,9 +36,7 @@ export async function cmdLearner(argv: string[]): Promise<number> {
       signal: stop.signal,
     });
     if (r.summary) {
-      const { curve: _curve, ...brief } = r.summary;
-      if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(r.summary, null, 2)}\n`);
-      process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
+      printSummary(r.summary, values.summary);
     }
     return 0;
   } finally {
@@ -110,9 +107,7 @@ export async function cmdRunDistributed(argv: string[]): Promise<number> {
       log,
       signal: stop.signal,
     });
-    const { curve: _curve, ...brief } = summary;
-    if (values.summary) writeFileSync(values.summary as string, `${JSON.stringify(summary, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
+    printSummary(summary, values.summary);
     log(`run directory: ${runDir} (summary.json, curve.csv, curve.svg, checkpoints/)`);
     return 0;
   } finally {

@@ -1,4 +1,5 @@
 // Progress reporting: a redrawn bar on a terminal, one plain line per update otherwise (CI logs, pods).
+import { writeFileSync } from "node:fs";
 import type { CurvePoint } from "../learner/report.ts";
 
 export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (p: CurvePoint, total: number) => void {
@@ -20,4 +21,11 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (
       stream.write(`${info}\n`);
     }
   };
+}
+
+/** A finished run's summary: in full to `--summary FILE`, without the curve on stdout. */
+export function printSummary(summary: { curve: unknown }, file: string | boolean | undefined): void {
+  const { curve: _curve, ...brief } = summary;
+  if (typeof file === "string") writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(brief, null, 2)}\n`);
 }

@@ -44,6 +44,11 @@ export function statusCode(err: unknown): number | undefined {
 }
 
 /** Creates a child; true if created, false if it already existed. */
+/** The address of one StepPOJob for the custom-objects API. */
+function jobRef(namespace: string, name: string) {
+  return { group: GROUP, version: VERSION, namespace, plural: PLURAL, name };
+}
+
 export async function createChild(c: Clients, namespace: string, obj: Child): Promise<boolean> {
   try {
     switch (obj.kind) {
@@ -87,7 +92,7 @@ export async function deletePod(c: Clients, namespace: string, name: string): Pr
 
 export async function deleteJob(c: Clients, namespace: string, name: string): Promise<void> {
   try {
-    await c.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, propagationPolicy: "Background" });
+    await c.custom.deleteNamespacedCustomObject({ ...jobRef(namespace, name), propagationPolicy: "Background" });
   } catch (err) {
     if (statusCode(err) !== 404) throw err;
   }
@@ -109,11 +114,7 @@ export async function addFinalizer(
     ? { op: "test", path: "/metadata/finalizers", value: seen.finalizers }
     : { op: "test", path: "/metadata/resourceVersion", value: seen.resourceVersion };
   await c.custom.patchNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    name,
+    ...jobRef(namespace, name),
     body: [guard, { op: "add", path: "/metadata/finalizers", value: [...(seen.finalizers ?? []), finalizer] }],
   });
 }
@@ -122,11 +123,7 @@ export async function addFinalizer(
 export async function removeFinalizer(c: Clients, namespace: string, name: string, seen: string[], finalizer: string): Promise<void> {
   try {
     await c.custom.patchNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      name,
+      ...jobRef(namespace, name),
       body: [
         { op: "test", path: "/metadata/finalizers", value: seen },
         { op: "replace", path: "/metadata/finalizers", value: seen.filter((f) => f !== finalizer) },
@@ -143,11 +140,7 @@ export async function removeFinalizer(c: Clients, namespace: string, name: strin
  */
 export async function writeStatus(c: Clients, namespace: string, name: string, uid: string, status: StepPOJobStatus): Promise<void> {
   await c.custom.patchNamespacedCustomObjectStatus({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    name,
+    ...jobRef(namespace, name),
     body: [
       { op: "test", path: "/metadata/uid", value: uid },
       { op: "add", path: "/status", value: status },
@@ -163,11 +156,7 @@ export async function writeStatus(c: Clients, namespace: string, name: string, u
 export async function writeScale(c: Clients, namespace: string, name: string, from: number, to: number): Promise<boolean> {
   try {
     await c.custom.patchNamespacedCustomObjectScale({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      name,
+      ...jobRef(namespace, name),
       body: [
         { op: "test", path: "/spec/replicas", value: from },
         { op: "replace", path: "/spec/replicas", value: to },
