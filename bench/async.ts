@@ -2,37 +2,39 @@
 // (same seed, same budget of updates and episodes) run as real processes against a real nats-server with
 // maxPolicyLag 0 (on-policy: workers wait while the learner updates) and maxPolicyLag 2 (workers keep
 // generating; staleness bounded at admission, corrected by truncated importance weights), both from one
-// shared warm start. Wall times and final greedy success rates side by side → bench/results/async.json.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// shared warm start per seed (`--warm-start`). Several seeds (STEPPO_BENCH_SEEDS, default 11,12,13), paired by
+// seed: each mode's gain over the warm start and async − sync, as means with 95% t-intervals, and the wall
+// times side by side → bench/results/async.json.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runDistributed } from "../cli/distributed-run.ts";
 import { loadJobFile } from "../crds/job-spec.ts";
 import { selectBackend } from "../policy/backend.ts";
-import { saveLearner } from "../learner/checkpoint.ts";
-import { warmUp } from "../learner/run-phases.ts";
-import { evalSets, successRate } from "../learner/evaluation.ts";
-import { Learner } from "../learner/learner.ts";
+import { writeWarmStart } from "../learner/warm-start.ts";
 import type { DistributedSummary } from "../runtime/learner-process.ts";
-import { modelConfig } from "../policy/model.ts";
-import { asTokenPolicy } from "../policy/decoding.ts";
-import { Tokenizer } from "../policy/tokenizer.ts";
-import { createEnvironment } from "../envs/registry.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
+import { pairedInterval } from "./algos/paired.ts";
 
 const WORKERS = 4;
 const UPDATES = Number(process.env.STEPPO_BENCH_UPDATES ?? 20);
+const SEEDS = (process.env.STEPPO_BENCH_SEEDS ?? "11,12,13").split(",").map(Number);
 const TOOL_LATENCY_MS = [50, 200];
 const ASYNC_LAG = 2;
+const MODES = [
+  ["sync", 0],
+  ["async", ASYNC_LAG],
+] as const;
+type Mode = (typeof MODES)[number][0];
 
-function jobYaml(name: string, maxPolicyLag: number): string {
+function jobYaml(name: string, seed: number, maxPolicyLag: number): string {
   return `apiVersion: steppo.dev/v1alpha1
 kind: StepPOJob
 metadata:
   name: ${name}
 spec:
-  seed: 11
+  seed: ${seed}
   algorithm: {epochs: 2, minibatchSteps: 64, learningRate: 0.0003}
   model: {preset: tiny}
   environment:
@@ -48,29 +50,8 @@ spec:
 `;
 }
 
-/**
- * Behaviour-cloning warm-up done once, in this process, and saved as a checkpoint before the first update:
- * both modes resume from the very same policy (and skip the warm-up, which would be identical anyway).
- */
-async function warmStart(jobFile: string, dir: string): Promise<{ seconds: number; initial: Record<string, number> }> {
-  const t0 = Date.now();
-  const spec = loadJobFile(jobFile).spec;
-  await selectBackend(spec.learner.backend, () => {});
-  const env = createEnvironment(spec.environment, spec.seed);
-  const tokenizer = new Tokenizer(env.vocabulary());
-  const cfg = modelConfig(spec.model, tokenizer.size);
-  const learner = new Learner(cfg, spec);
-  const demonstrations = await warmUp(env, tokenizer, learner, () => {});
-  const initial: Record<string, number> = {};
-  for (const set of evalSets(env, spec.seed, spec.training.evalEpisodes)) {
-    initial[set.name] = await successRate(env, set, asTokenPolicy(learner.model), tokenizer, spec, cfg.contextLength);
-  }
-  await saveLearner(dir, 1, learner, tokenizer, { initial, demonstrations });
-  learner.model.dispose();
-  return { seconds: (Date.now() - t0) / 1000, initial };
-}
-
 interface ModeResult {
+  seed: number;
   maxPolicyLag: number;
   wallSeconds: number;
   /** Sum of per-update times (waiting for samples + training + weight publish): the part asynchrony can shorten. */
@@ -84,73 +65,90 @@ interface ModeResult {
   trajectories: DistributedSummary["trajectories"];
 }
 
+function interval(diffs: number[]) {
+  const r = pairedInterval(diffs);
+  const f = (x: number | null) => (x === null ? null : Number(x.toFixed(3)));
+  return { mean: f(r.mean), low: f(r.low), high: f(r.high), diffs: diffs.map((d) => Number(d.toFixed(3))) };
+}
+
 export async function main(): Promise<void> {
   const server = await NatsServer.start();
   const dir = mkdtempSync(join(tmpdir(), "steppo-bench-async-"));
   const stamp = Date.now().toString(36);
-  const results: Record<string, ModeResult> = {};
+  const runs: Record<Mode, ModeResult[]> = { sync: [], async: [] };
+  const warmStarts: { seed: number; seconds: number; initial: Record<string, number> }[] = [];
   try {
-    const warmFile = join(dir, "warm.yaml");
-    writeFileSync(warmFile, jobYaml("warm", 0));
-    const warmDir = join(dir, "warm-start");
-    const warm = await warmStart(warmFile, warmDir);
-    process.stderr.write(`  shared warm start: behaviour cloning in ${warm.seconds.toFixed(0)} s, greedy test success ${warm.initial.test.toFixed(2)}\n`);
-    for (const [mode, lag] of [
-      ["sync", 0],
-      ["async", ASYNC_LAG],
-    ] as const) {
-      const name = `bench-${mode}-${stamp}`;
-      const jobFile = join(dir, `${name}.yaml`);
-      writeFileSync(jobFile, jobYaml(name, lag));
-      cpSync(warmDir, join(dir, name, "checkpoints"), { recursive: true });
+    for (const seed of SEEDS) {
+      // One behaviour-cloning warm start per seed, made once: both modes start from the very same policy.
+      const warmFile = join(dir, `warm-${seed}.yaml`);
+      writeFileSync(warmFile, jobYaml(`warm-${seed}`, seed, 0));
+      const warmDir = join(dir, `warm-start-${seed}`);
       const t0 = Date.now();
-      const s = await runDistributed({
-        jobFile,
-        natsUrl: server.url,
-        workers: WORKERS,
-        runDir: join(dir, name),
-        log: (line) => {
-          if (process.env.STEPPO_BENCH_VERBOSE) process.stderr.write(`${line}\n`);
-        },
-        env: { STEPPO_METRICS_PORT: "off" },
-      });
-      results[mode] = {
-        maxPolicyLag: lag,
-        wallSeconds: (Date.now() - t0) / 1000,
-        trainingSeconds: s.curve.slice(1).reduce((n, p) => n + p.seconds, 0),
-        waitSecondsPerUpdate: s.distributed.waitSecondsPerUpdate,
-        successRate: { initial: s.successRate.initial, final: s.successRate.final },
-        test: { initial: s.test.initial, final: s.test.final },
-        envSteps: s.envSteps,
-        policyLag: s.distributed.policyLag,
-        trajectories: s.trajectories,
-      };
-      const r = results[mode];
-      process.stderr.write(
-        `  ${mode} (maxPolicyLag ${lag}): ${r.trainingSeconds.toFixed(1)} s of updates (${r.wallSeconds.toFixed(1)} s wall), success ${r.successRate.initial.toFixed(2)} → ${r.successRate.final.toFixed(2)}, held-out test ${r.test.initial.toFixed(2)} → ${r.test.final.toFixed(2)}\n`,
-      );
+      const job = loadJobFile(warmFile);
+      await selectBackend(job.spec.learner.backend, () => {});
+      const warm = await writeWarmStart(job, warmDir, () => {});
+      warmStarts.push({ seed, seconds: (Date.now() - t0) / 1000, initial: warm.initial });
+      process.stderr.write(`  seed ${seed}: warm start in ${((Date.now() - t0) / 1000).toFixed(0)} s, greedy test success ${warm.initial.test.toFixed(2)}\n`);
+      for (const [mode, lag] of MODES) {
+        const name = `bench-${mode}-${seed}-${stamp}`;
+        const jobFile = join(dir, `${name}.yaml`);
+        writeFileSync(jobFile, jobYaml(name, seed, lag));
+        const t1 = Date.now();
+        const s = await runDistributed({
+          jobFile,
+          natsUrl: server.url,
+          workers: WORKERS,
+          runDir: join(dir, name),
+          warmStart: warmDir,
+          log: (line) => {
+            if (process.env.STEPPO_BENCH_VERBOSE) process.stderr.write(`${line}\n`);
+          },
+          env: { STEPPO_METRICS_PORT: "off" },
+        });
+        const r: ModeResult = {
+          seed,
+          maxPolicyLag: lag,
+          wallSeconds: (Date.now() - t1) / 1000,
+          trainingSeconds: s.curve.slice(1).reduce((n, p) => n + p.seconds, 0),
+          waitSecondsPerUpdate: s.distributed.waitSecondsPerUpdate,
+          successRate: { initial: s.successRate.initial, final: s.successRate.final },
+          test: { initial: s.test.initial, final: s.test.final },
+          envSteps: s.envSteps,
+          policyLag: s.distributed.policyLag,
+          trajectories: s.trajectories,
+        };
+        runs[mode].push(r);
+        process.stderr.write(
+          `  seed ${seed} ${mode} (maxPolicyLag ${lag}): ${r.trainingSeconds.toFixed(1)} s of updates (${r.wallSeconds.toFixed(1)} s wall), success ${r.successRate.initial.toFixed(2)} → ${r.successRate.final.toFixed(2)}, held-out test ${r.test.initial.toFixed(2)} → ${r.test.final.toFixed(2)}, lag ${r.policyLag.mean.toFixed(2)}\n`,
+        );
+      }
     }
+    const gain = (m: Mode) => runs[m].map((r) => r.test.final - r.test.initial);
+    const speed = runs.sync.map((r, i) => r.trainingSeconds / runs.async[i].trainingSeconds);
+    const mean = (xs: number[]) => Number((xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(2));
     const result = {
       benchmark: "async",
-      description: `The same job (${UPDATES} updates × 32 episodes, quickstart model on multihop-qa with fresh facts, sampled at 0.5, 4 workers, tool latency ${TOOL_LATENCY_MS.join("–")} ms per call) synchronous (maxPolicyLag 0) vs asynchronous (maxPolicyLag ${ASYNC_LAG}), processes against a real nats-server. trainingSeconds sums the learner's per-update times (waiting for samples included); wallSeconds adds process start-up and evaluations, the same in both. Both resume from one shared behaviour-cloning warm start (warmStart).`,
+      description: `The same job (${UPDATES} updates × 32 episodes, quickstart model on multihop-qa with fresh facts, sampled at 0.5, 4 workers, tool latency ${TOOL_LATENCY_MS.join("–")} ms per call) synchronous (maxPolicyLag 0) vs asynchronous (maxPolicyLag ${ASYNC_LAG}), processes against a real nats-server, for each seed from one shared behaviour-cloning warm start. trainingSeconds sums the learner's per-update times (waiting for samples included); wallSeconds adds process start-up and evaluations. Paired by seed: held-out greedy test success gained over the warm start per mode, async − sync, with 95% t-intervals.`,
       date: new Date().toISOString(),
       node: process.version,
       cpus: cpus().length,
       updates: UPDATES,
       workers: WORKERS,
       toolLatencyMs: TOOL_LATENCY_MS,
-      warmStart: { seconds: warm.seconds, initialSuccess: warm.initial },
-      sync: results.sync,
-      async: results.async,
-      speedup: {
-        training: Number((results.sync.trainingSeconds / results.async.trainingSeconds).toFixed(2)),
-        wall: Number((results.sync.wallSeconds / results.async.wallSeconds).toFixed(2)),
+      seeds: SEEDS,
+      warmStarts,
+      runs: [...runs.sync, ...runs.async].map((r) => ({ mode: r.maxPolicyLag === 0 ? "sync" : "async", ...r })),
+      paired: {
+        "sync − warm start": interval(gain("sync")),
+        "async − warm start": interval(gain("async")),
+        "async − sync": interval(runs.async.map((r, i) => r.test.final - runs.sync[i].test.final)),
       },
+      speedup: { training: mean(speed), perSeed: speed.map((x) => Number(x.toFixed(2))) },
     };
     const out = join(dirname(fileURLToPath(import.meta.url)), "results", "async.json");
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-    process.stderr.write(`  async: speed-up ${result.speedup.training}× on the updates (${result.speedup.wall}× wall) → ${out}\n`);
+    process.stderr.write(`  async: ${JSON.stringify(result.paired)}; speed-up ${result.speedup.training}× on the updates → ${out}\n`);
   } finally {
     await server.dispose();
     rmSync(dir, { recursive: true, force: true });
