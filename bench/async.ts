@@ -6,7 +6,7 @@
 // seed: each mode's gain over the warm start and async − sync, as means with 95% t-intervals, and the wall
 // times side by side → bench/results/async.json.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runDistributed } from "../cli/distributed-run.ts";
@@ -72,6 +72,8 @@ function interval(diffs: number[]) {
 }
 
 export async function main(): Promise<void> {
+  // The speed-up needs idle cores during tool latency: a machine busy with other work hides it, so the load is recorded.
+  const loadAtStart = loadavg()[0];
   const server = await NatsServer.start();
   const dir = mkdtempSync(join(tmpdir(), "steppo-bench-async-"));
   const stamp = Date.now().toString(36);
@@ -132,6 +134,7 @@ export async function main(): Promise<void> {
       date: new Date().toISOString(),
       node: process.version,
       cpus: cpus().length,
+      loadAverage: { start: Number(loadAtStart.toFixed(1)), end: Number(loadavg()[0].toFixed(1)) },
       updates: UPDATES,
       workers: WORKERS,
       toolLatencyMs: TOOL_LATENCY_MS,
