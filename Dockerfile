@@ -4,8 +4,9 @@
 #   docker build --target worker      -t ghcr.io/steppo/steppo-worker:0.1.0 .
 #   docker build --target learner-gpu -t ghcr.io/steppo/steppo-learner-gpu:0.1.0 .
 # Without --target, docker builds the last stage: operator.
-# No build step: every image holds the TypeScript sources, which run through tsx, and the whole `steppo`
-# command (cli/main.ts loads every subcommand's help), though each image runs one subcommand.
+# Every image holds the JavaScript build of the sources (`npm run build`: bin/build.mjs, run in the build stage)
+# in /app/dist and no TypeScript sources, so `steppo` (bin/steppo.mjs) runs the build without a TypeScript loader,
+# and the whole `steppo` command (cli/main.ts loads every subcommand's help), though each image runs one subcommand.
 # BuildKit builds only the stages a target needs (the CPU targets never pull the CUDA base).
 ARG NODE_VERSION=20
 ARG CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
@@ -27,10 +28,10 @@ RUN npm install --no-save --omit=dev --no-audit --no-fund @tensorflow/tfjs-node-
  && test -f node_modules/@tensorflow/tfjs-node-gpu/package.json \
  && npm cache clean --force
 
-# The sources, as every image holds them under /app.
-FROM scratch AS source
-WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
+# The build: the TypeScript sources compiled to JavaScript in /app/dist by esbuild (a production dependency,
+# so the deps stage has it); the sources stay in this stage.
+FROM deps AS build
+COPY tsconfig.json ./
 COPY bin ./bin
 COPY cli ./cli
 COPY core ./core
@@ -41,6 +42,14 @@ COPY workers ./workers
 COPY learner ./learner
 COPY runtime ./runtime
 COPY operator ./operator
+RUN node bin/build.mjs
+
+# What every image holds under /app (besides node_modules): package.json, the launcher and the build.
+FROM scratch AS app
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY bin ./bin
+COPY --from=build /app/dist ./dist
 
 # Node 20 for the CUDA image, from the official image (its binary needs glibc >= 2.28; Ubuntu 20.04 has 2.31).
 FROM node:${NODE_VERSION}-bullseye-slim AS node
@@ -51,7 +60,7 @@ FROM node:${NODE_VERSION}-bookworm-slim AS cpu
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY --from=source /app ./
+COPY --from=app /app ./
 # `steppo` on PATH, as the pods the operator creates call it (command: ["steppo", "learner"|"worker"]).
 # A non-root user with a fixed uid (65532, as distroless "nonroot"), matching the chart's securityContext.
 # (The GPU learner runs the same line on its own base, whose /etc/passwd is its own.)
@@ -78,7 +87,7 @@ ENV NODE_ENV=production
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=deps-gpu /app/node_modules ./node_modules
-COPY --from=source /app ./
+COPY --from=app /app ./
 # As in the cpu stage: `steppo` on PATH and the non-root user 65532.
 RUN chmod 0755 /app/bin/steppo.mjs \
  && ln -s /app/bin/steppo.mjs /usr/local/bin/steppo \

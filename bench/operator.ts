@@ -5,14 +5,17 @@
 //            own informers (client-node watches, the same code the operator uses).
 //   memory   the operator process's resident set (VmRSS) idle, and after TOTAL_JOBS jobs are reconciled and
 //            the work queue is empty.
-// The operator runs as its own process (`steppo operator`), so its memory is its own.
+// The operator runs as its own process (`steppo operator`), so its memory is its own, and as the images run it:
+// from the JavaScript build (the bench runs `npm run build` first and starts it with STEPPO_RUNTIME=dist);
+// STEPPO_RUNTIME=tsx measures it on the TypeScript sources through tsx instead. The JSON says which.
 // → bench/results/operator.json
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { chooseRuntime } from "../bin/build-id.mjs";
 import { CRD_NAME, CRD_PATH } from "../crds/generate.ts";
 import { makeInformers, startInformers, stopInformers } from "../operator/informers.ts";
 import { loadKubeConfig, makeClients } from "../operator/kube.ts";
@@ -67,10 +70,16 @@ export async function main(): Promise<void> {
     const clients = makeClients(loadKubeConfig(cluster.kubeconfigPath));
 
     const port = await freePort();
+    const runtime = process.env.STEPPO_RUNTIME === "tsx" ? "tsx" : "dist";
+    if (runtime === "dist") {
+      const b = spawnSync(process.execPath, [join(ROOT, "bin/build.mjs")], { cwd: ROOT, encoding: "utf8" });
+      if (b.status !== 0) throw new Error(`npm run build failed: ${b.stderr}`);
+    }
+    const operatorRuntime = { ...chooseRuntime(ROOT, { STEPPO_RUNTIME: runtime }), env: `STEPPO_RUNTIME=${runtime}` };
     operator = spawn(
       process.execPath,
       [join(ROOT, "bin/steppo.mjs"), "operator", "--kubeconfig", cluster.kubeconfigPath, "--no-leader-elect", "--port", String(port), "--nats", nats.url],
-      { stdio: ["ignore", "ignore", "pipe"] },
+      { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, STEPPO_RUNTIME: runtime } },
     );
     let opLog = "";
     operator.stderr?.on("data", (d: Buffer) => {
@@ -138,6 +147,10 @@ export async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: totalmem() / 2 ** 30, node: process.version },
       cluster: { kubernetes: cluster.binaries.versions.kubernetes, etcd: cluster.binaries.versions.etcd },
+      operatorRuntime: {
+        what: "the code `steppo operator` ran: dist = the JavaScript build (npm run build), tsx = the TypeScript sources through tsx",
+        ...operatorRuntime,
+      },
       config: {
         latencyJobs: LATENCY_JOBS,
         totalJobs: TOTAL_JOBS,
@@ -174,7 +187,7 @@ export async function main(): Promise<void> {
     const l = result.latencyMs;
     process.stderr.write(
       `bench operator: create→children p50 ${l.p50.toFixed(0)} ms, p95 ${l.p95.toFixed(0)} ms, p99 ${l.p99.toFixed(0)} ms over ${l.n} jobs; ` +
-        `RSS ${rssIdle.toFixed(0)} MB idle → ${rssAt.toFixed(0)} MB at ${TOTAL_JOBS} jobs (peak ${rssPeak.toFixed(0)} MB) → ${out}\n`,
+        `operator from ${operatorRuntime.runtime}; RSS ${rssIdle.toFixed(0)} MB idle → ${rssAt.toFixed(0)} MB at ${TOTAL_JOBS} jobs (peak ${rssPeak.toFixed(0)} MB) → ${out}\n`,
     );
     if (opLog.includes("Error")) process.stderr.write(`bench operator: operator log tail:\n${opLog}\n`);
   } finally {

@@ -84,7 +84,7 @@ export const METRICS_PORT_NAME = "metrics";
  * profile, which neither process needs more than: non-root (the uid is set too, so the kubelet can verify
  * it whatever USER a custom image declares), the runtime's default seccomp profile, no privilege escalation,
  * no capabilities, and a read-only root filesystem: everything they write goes to a volume (checkpoints and
- * the run directory on the checkpoint claim, tsx's compile cache in /tmp). fsGroup makes the claim writable.
+ * the run directory on the checkpoint claim, temporary files in /tmp). fsGroup makes the claim writable.
  */
 export const IMAGE_UID = 65532;
 export const TMP_DIR = "/tmp";
@@ -220,7 +220,8 @@ function commonEnv(job: JobObject, defaults: Defaults): V1EnvVar[] {
 function commonVolumes(job: JobObject): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const volumes: V1Volume[] = [
     { name: "job", configMap: { name: configMapName(job.metadata.name) } },
-    // The root filesystem is read-only; tsx (bin/steppo.mjs) keeps its compile cache in the temp directory.
+    // The root filesystem is read-only: a writable temp directory (the images run the JavaScript build, but a
+    // custom image that runs the TypeScript sources has tsx keep its compile cache there).
     { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
   ];
   const mounts: V1VolumeMount[] = [

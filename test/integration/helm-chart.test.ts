@@ -157,7 +157,7 @@ function assertRestricted(pod: PodSpec): void {
     assert.equal(sc.capabilities?.add, undefined);
     assert.deepEqual(sc.seccompProfile, { type: "RuntimeDefault" });
     assert.ok(sc.privileged === undefined || sc.privileged === false);
-    // The read-only root filesystem needs a writable /tmp (tsx's compile cache).
+    // The read-only root filesystem needs a writable /tmp (temporary files; tsx's compile cache in an image that runs the sources).
     const tmp = c.volumeMounts?.find((m) => m.mountPath === "/tmp");
     assert.ok(tmp, `${c.name}: /tmp is mounted`);
     assert.ok(

@@ -7,10 +7,12 @@
 //     numeric USER, `steppo` on PATH as the ENTRYPOINT, as the operator's pods call it (command:
 //     ["steppo", "learner" | "worker"]), its own CMD and EXPOSE; node_modules from `npm ci --omit=dev`;
 //   - the filesystem the target ends with, rebuilt in a temporary directory by replaying the chain's WORKDIR,
-//     COPY (context and --from) and RUN `chmod`/`ln -s` lines: it holds every source folder and every file
-//     `steppo` loads (the import graph from bin/steppo.mjs), and runs `steppo --help`, `steppo <CMD> --help`
-//     and `steppo validate` through the ENTRYPOINT's command line;
-//   - every package the sources import is a production dependency (what `npm ci --omit=dev` installs).
+//     COPY (context and --from) and RUN `chmod`/`ln -s`/`node bin/build.mjs` lines (the build stage's
+//     `npm run build` runs for real): it holds the JavaScript build of every source folder and of every file
+//     `steppo` loads (the import graph from bin/steppo.mjs) and no TypeScript sources, and runs `steppo --help`,
+//     `steppo <CMD> --help` and `steppo validate` through the ENTRYPOINT's command line;
+//   - every package the sources and the build script import is a production dependency (what
+//     `npm ci --omit=dev` installs).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
@@ -230,11 +232,11 @@ function ignored(path: string, patterns: RegExp[]): boolean {
   return false;
 }
 
-/** Every source file `steppo` can load: relative imports (static and dynamic) followed from bin/steppo.mjs. */
-function importGraph(): { files: string[]; packages: Set<string> } {
+/** Every source file `steppo` can load: relative imports (static and dynamic) followed from bin/steppo.mjs (or another start). */
+function importGraph(start = "bin/steppo.mjs"): { files: string[]; packages: Set<string> } {
   const seen = new Set<string>();
   const packages = new Set<string>();
-  const todo = [join(REPO, "bin", "steppo.mjs")];
+  const todo = [join(REPO, start)];
   while (todo.length > 0) {
     const file = todo.pop() as string;
     if (seen.has(file)) continue;
@@ -287,10 +289,10 @@ after(() => {
 /**
  * Replays the stage's FROM chain into a fresh directory: WORKDIR, COPY from the context (less what
  * .dockerignore keeps out), COPY --from another stage (replayed in its own directory) and, of the RUN lines,
- * `chmod MODE PATH` and `ln -s TARGET LINK`. What no replayed line makes stands in as follows: node_modules
- * that a stage's `npm ci` installs is this checkout's (dev tools included; a test below checks that the
- * sources import production dependencies only), and a file a stage's base image holds (the node binary) is
- * this process's node, on PATH.
+ * `chmod MODE PATH`, `ln -s TARGET LINK` and `node bin/build.mjs` (run, in the stage's working directory).
+ * What no replayed line makes stands in as follows: node_modules that a stage's `npm ci` installs is this
+ * checkout's (dev tools included; a test below checks that the sources import production dependencies only),
+ * and a file a stage's base image holds (the node binary) is this process's node, on PATH.
  */
 function replay(df: Dockerfile, stage: Stage, cache = new Map<Stage, Layout>()): Layout {
   const done = cache.get(stage);
@@ -353,6 +355,15 @@ function replay(df: Dockerfile, stage: Stage, cache = new Map<Stage, Layout>()):
           }
           const chmod = /^chmod ([0-7]{3,4}) (\S+)$/.exec(part);
           if (chmod) chmodSync(at(posix.resolve(wd, chmod[2])), Number.parseInt(chmod[1], 8));
+          if (part === "node bin/build.mjs") {
+            assert.ok(
+              runs(chain).some((r) => r.args.includes("npm ci")),
+              `line ${i.line}: the build runs on a stage with node_modules (npm ci)`,
+            );
+            if (!existsSync(at(posix.join(wd, "node_modules")))) symlinkSync(join(REPO, "node_modules"), at(posix.join(wd, "node_modules")));
+            const b = spawnSync(process.execPath, ["bin/build.mjs"], { cwd: at(wd), encoding: "utf8", timeout: 120_000 });
+            assert.equal(b.status, 0, `line ${i.line}: ${part}: ${b.stderr}${b.error ?? ""}`);
+          }
         }
       }
     }
@@ -462,8 +473,9 @@ test("the GPU learner: tfjs-node-gpu at the installed tfjs version on the CUDA 1
   }
 });
 
-test("the sources import production dependencies only", () => {
-  const { packages } = importGraph();
+test("the sources and the build script import production dependencies only", () => {
+  const packages = new Set([...importGraph().packages, ...importGraph("bin/build.mjs").packages]);
+  assert.ok(packages.has("esbuild") && packages.has("tsx"), [...packages].join(" "));
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
     dependencies: Record<string, string>;
     optionalDependencies?: Record<string, string>;
@@ -473,7 +485,7 @@ test("the sources import production dependencies only", () => {
 });
 
 for (const [target, want] of Object.entries(TARGETS)) {
-  test(`${DOCKERFILE} --target ${target}: holds every source folder and every file steppo loads`, () => {
+  test(`${DOCKERFILE} --target ${target}: holds the build of every source folder and of every file steppo loads, no TypeScript sources`, () => {
     const { files } = importGraph();
     assert.ok(
       files.includes("operator/cli.ts") && files.includes("runtime/learner-process.ts") && files.includes("runtime/worker-process.ts"),
@@ -481,18 +493,26 @@ for (const [target, want] of Object.entries(TARGETS)) {
     );
     const layout = layoutOf(target);
     const app = layout.config.workdir;
-    for (const dir of sourceFolders()) assert.ok(existsSync(layout.at(posix.join(app, dir))), `${target}: the source folder ${dir}/ is not copied into ${app}`);
-    const patterns = ignorePatterns();
-    for (const f of [...files, "package.json", "tsconfig.json"]) {
-      assert.ok(!ignored(f, patterns), `${f} is excluded by .dockerignore`);
-      assert.ok(existsSync(layout.at(posix.join(app, f))), `${target}: ${f} is loaded by steppo but not copied into the image`);
+    assert.ok(existsSync(layout.at(posix.join(app, "bin", "steppo.mjs"))), `${target}: the launcher bin/steppo.mjs`);
+    for (const dir of sourceFolders().filter((d) => d !== "bin")) {
+      assert.ok(existsSync(layout.at(posix.join(app, "dist", dir))), `${target}: the build of the source folder ${dir}/ is not in ${app}/dist`);
+      assert.ok(!existsSync(layout.at(posix.join(app, dir))), `${target}: the TypeScript sources of ${dir}/ are in the image (it runs the build)`);
     }
+    const patterns = ignorePatterns();
+    for (const f of files) assert.ok(!ignored(f, patterns), `${f} is excluded by .dockerignore`);
+    // The launcher as it is; each TypeScript module as its build; what the build adds (the launcher of the build,
+    // the version cli/main reads, the dashboard's static files, the build id).
+    const built = files.map((f) => (f.startsWith("bin/") ? f : posix.join("dist", f.replace(/\.ts$/, ".js"))));
+    const extra = ["package.json", "dist/package.json", "dist/bin/steppo.mjs", "dist/BUILD_ID", "dist/runtime/dashboard/static/index.html"];
+    for (const f of [...built, ...extra]) assert.ok(existsSync(layout.at(posix.join(app, f))), `${target}: ${f} is loaded by steppo but not in the image`);
   });
 
   test(`${DOCKERFILE} --target ${target}: the rebuilt filesystem runs steppo through the ENTRYPOINT`, () => {
     const layout = layoutOf(target);
     const { config, at, root } = layout;
     assert.ok(config.entrypoint);
+    // No TypeScript sources next to bin/: the launcher runs the build (bin/build-id.mjs, chooseRuntime).
+    assert.ok(!existsSync(at(posix.join(config.workdir, "cli", "main.ts"))) && existsSync(at(posix.join(config.workdir, "dist", "cli", "main.js"))));
     const link = "/usr/local/bin/steppo";
     assert.ok(existsSync(at(link)), `${link} (the ln -s line)`);
     assert.ok(statSync(at(link)).mode & 0o111, `${link} is executable (the shebang runs it)`);
