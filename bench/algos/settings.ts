@@ -21,7 +21,9 @@ export const FAMILY_ENVIRONMENTS: Record<Family, Partial<EnvironmentSpec>> = {
     maxSteps: 5,
     maxStepTokens: 24,
   },
-  "paper-search": { name: "paper-search", maxSteps: 5, maxStepTokens: 24 },
+  // freshCorpus: every task searches a corpus of its own and held-out corpora are never training ones, so test
+  // success is searching and reading, not recalling who wrote what.
+  "paper-search": { name: "paper-search", config: { freshCorpus: 1 }, maxSteps: 5, maxStepTokens: 24 },
   textworld: { name: "textworld", maxSteps: 8, maxStepTokens: 24 },
 };
 

@@ -22,6 +22,11 @@ export interface PaperSearchConfig {
   testFraction: number;
   /** Tasks are kept only if the optimal demonstrator submits within this many steps. */
   stepBudget: number;
+  /**
+   * 1: every task has a corpus of its own (same authors, years and ids; papers, titles and citations drawn
+   * anew from a seed in the task id), and test and OOD corpora are never training corpora.
+   */
+  freshCorpus: number;
 }
 
 export const PAPER_SEARCH_DEFAULTS: Readonly<PaperSearchConfig> = {
@@ -34,6 +39,7 @@ export const PAPER_SEARCH_DEFAULTS: Readonly<PaperSearchConfig> = {
   maxContextWords: 96,
   testFraction: 0.2,
   stepBudget: 5,
+  freshCorpus: 0,
 };
 
 const RULES: ConfigRules<PaperSearchConfig> = {
@@ -46,6 +52,7 @@ const RULES: ConfigRules<PaperSearchConfig> = {
   maxContextWords: { kind: "int", min: 64, max: 100000 },
   testFraction: { kind: "fraction" },
   stepBudget: { kind: "int", min: 3, max: 100 },
+  freshCorpus: { kind: "int", min: 0, max: 1 },
 };
 
 export function parsePaperSearchConfig(raw: Record<string, unknown> | undefined): PaperSearchConfig {

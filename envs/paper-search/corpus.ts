@@ -3,6 +3,10 @@
 // reference list, so "the paper by X cited by P" is unambiguous). Search is BM25 over title, abstract,
 // author and year; every document has the same length, so a paper matching more query words always
 // ranks above one matching fewer.
+//
+// A corpus seed (freshCorpus) redraws everything but the names: the same authors, years and paper ids
+// (so one vocabulary per environment seed), another corpus — who wrote which paper when, its title and
+// abstract, which id it has and what it cites.
 import { Rng } from "../../core/rng.ts";
 import { Bm25Index } from "../search/bm25.ts";
 import type { PaperSearchConfig } from "./config.ts";
@@ -34,9 +38,12 @@ export class Corpus {
   constructor(
     readonly cfg: PaperSearchConfig,
     seed: number,
+    corpusSeed?: number,
   ) {
-    const rng = new Rng((seed ^ 0x70a9e5) >>> 0);
-    this.authors = rng.shuffle([...AUTHOR_NAMES]).slice(0, cfg.authors);
+    const names = new Rng((seed ^ 0x70a9e5) >>> 0);
+    this.authors = names.shuffle([...AUTHOR_NAMES]).slice(0, cfg.authors);
+    // Without a corpus seed the papers continue the names' stream, as they always have (one corpus per seed).
+    const rng = corpusSeed === undefined ? names : new Rng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(corpusSeed + 1, 0x85ebca6b)) >>> 0);
     this.years = Array.from({ length: cfg.years }, (_, i) => String(FIRST_YEAR + i));
     const base = Math.floor(cfg.papers / cfg.authors);
     const extra = cfg.papers % cfg.authors;

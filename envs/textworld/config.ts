@@ -17,6 +17,12 @@ export interface TextworldConfig {
   containerProb: number;
   /** Extra objects scattered around. */
   distractors: number;
+  /**
+   * 1: in-domain worlds go to train or test by their goal (`take gem cellar`, `put coin chest cellar`), not
+   * by their whole content, so no test goal is ever a training goal (every object, container and room
+   * still occurs in training goals). 0: by content; test worlds are new, their goals mostly are not.
+   */
+  heldOutGoals: number;
 }
 
 export const TEXTWORLD_DEFAULTS: TextworldConfig = {
@@ -28,6 +34,7 @@ export const TEXTWORLD_DEFAULTS: TextworldConfig = {
   lockedProb: 0.25,
   containerProb: 0.6,
   distractors: 2,
+  heldOutGoals: 0,
 };
 
 const RULES: ConfigRules<TextworldConfig> = {
@@ -39,6 +46,7 @@ const RULES: ConfigRules<TextworldConfig> = {
   lockedProb: { kind: "number", min: 0, max: 1 },
   containerProb: { kind: "number", min: 0, max: 1 },
   distractors: { kind: "int", min: 0, max: 8 },
+  heldOutGoals: { kind: "int", min: 0, max: 1 },
 };
 
 export function parseTextworldConfig(raw: Record<string, unknown> | undefined): TextworldConfig {

@@ -7,6 +7,11 @@
 // in the cellar"), on `rooms`-room maps; held-out `larger-map` (either goal on `oodRooms` rooms) and
 // `locked` (a locked door on the way whose key lies in another room). Every task is generated so the
 // optimal demonstrator finishes within `stepBudget` steps.
+//
+// Train and test never share a world (split by a hash of the world's content), and no episode's contexts
+// equal a training episode's, but most test goals are training goals in another world (there are ~1350
+// goals). `heldOutGoals: 1` splits by the goal instead: test (and OOD) goals are object–room (–container)
+// combinations training never asks for.
 import { Rng } from "../../core/rng.ts";
 import type { Environment, Episode, Split, Task } from "../environment.ts";
 import { parseTextworldConfig, type TextworldConfig } from "./config.ts";
@@ -86,9 +91,13 @@ class Textworld implements Environment {
     return null;
   }
 
-  /** In-domain worlds go to train or test by a hash of their content, so equal worlds share a split. */
+  /**
+   * In-domain worlds go to train or test by a hash of their content, so equal worlds share a split; with
+   * heldOutGoals, by a hash of their goal, so no test goal is a training goal.
+   */
   splitOf(w: World): "train" | "test" {
-    return hashString(`${this.seed}|${signature(w)}`) % 10000 < this.config.testFraction * 10000 ? "test" : "train";
+    const key = this.config.heldOutGoals ? `goal|${answerOf(w)}` : signature(w);
+    return hashString(`${this.seed}|${key}`) % 10000 < this.config.testFraction * 10000 ? "test" : "train";
   }
 
   sampleTask(rng: Rng, split: Split, family?: string): Task {
@@ -99,7 +108,9 @@ class Textworld implements Environment {
       const taskSeed = rng.nextUint32();
       const w = this.world(fam, taskSeed);
       if (!w) continue;
-      if (split !== "ood" && this.splitOf(w) !== split) continue;
+      // heldOutGoals: held-out families, too, ask only for goals training never asks for.
+      const want = split === "ood" ? (this.config.heldOutGoals ? "test" : null) : split;
+      if (want && this.splitOf(w) !== want) continue;
       return { id: `${fam}/${taskSeed}`, family: fam, split, prompt: goalWords(w), answer: answerOf(w) };
     }
     throw new Error(`textworld: could not generate a ${fam} task within ${this.config.stepBudget} steps; raise spec.environment.config.stepBudget`);

@@ -5,13 +5,14 @@ import type { TextworldEpisode } from "../../envs/textworld/episode.ts";
 import { createMultihopQa } from "../../envs/multihop-qa/index.ts";
 import { createPaperSearch, PAPER_SEARCH_DEFAULTS } from "../../envs/paper-search/index.ts";
 import { createTextworld } from "../../envs/textworld/index.ts";
-import { environmentContract } from "../support/environment-contract.ts";
+import type { Task } from "../../envs/environment.ts";
+import { type EnvironmentContractOptions, environmentContract } from "../support/environment-contract.ts";
 
 const goal =
   (head: string) =>
   (task: { prompt: string[] }): string[] => [head, ":", ...task.prompt];
 
-environmentContract("multihop-qa", createMultihopQa, {
+const MULTIHOP_QA: EnvironmentContractOptions = {
   stepBudget: 5,
   maxContextWords: 96,
   boundedConfigs: [
@@ -33,9 +34,26 @@ environmentContract("multihop-qa", createMultihopQa, {
     [{ films: 1 }, /spec\.environment\.config\.films/],
     [{ maxContextWords: 10 }, /spec\.environment\.config\.maxContextWords/],
   ],
+};
+
+environmentContract("multihop-qa", createMultihopQa, MULTIHOP_QA);
+
+/** The seed in a fresh-facts or fresh-corpus task id (`facts<seed>:…`, `corpus<seed>:…`): what train and test never share. */
+const seedKey = (prefix: string) => async (_env: unknown, task: Task) => {
+  const m = new RegExp(`^${prefix}(\\d+):`).exec(task.id);
+  if (!m) throw new Error(`${task.id}: no ${prefix} seed`);
+  return m[1];
+};
+
+// freshFacts: a knowledge base per task; no test knowledge base is a training one (the same questions recur over other facts).
+environmentContract("multihop-qa freshFacts", (config, seed) => createMultihopQa({ freshFacts: 1, ...config }, seed), {
+  ...MULTIHOP_QA,
+  splitKey: seedKey("facts"),
+  minDistinctTrainTasks: 250,
+  configErrors: [...MULTIHOP_QA.configErrors, [{ freshFacts: 2 }, /spec\.environment\.config\.freshFacts: expected an integer between 0 and 1, got 2/]],
 });
 
-environmentContract("paper-search", createPaperSearch, {
+const PAPER_SEARCH: EnvironmentContractOptions = {
   stepBudget: PAPER_SEARCH_DEFAULTS.stepBudget,
   maxContextWords: 96,
   boundedConfigs: [{ maxContextWords: 74 }],
@@ -63,9 +81,23 @@ environmentContract("paper-search", createPaperSearch, {
     [{ authors: 5 }, /spec\.environment\.config\.authors/],
     [{ maxContextWords: 70 }, /spec\.environment\.config\.maxContextWords/],
   ],
+};
+
+environmentContract("paper-search", createPaperSearch, PAPER_SEARCH);
+
+// freshCorpus: a corpus per task; no test corpus is a training one (the same questions recur over other corpora).
+environmentContract("paper-search freshCorpus", (config, seed) => createPaperSearch({ freshCorpus: 1, ...config }, seed), {
+  ...PAPER_SEARCH,
+  splitKey: seedKey("corpus"),
+  minDistinctTrainTasks: 250,
+  configErrors: [
+    ...PAPER_SEARCH.configErrors,
+    [{ freshCorpus: 2 }, /spec\.environment\.config\.freshCorpus: expected an integer between 0 and 1, got 2/],
+    [{ freshCorpus: true }, /spec\.environment\.config\.freshCorpus: expected an integer between 0 and 1, got true/],
+  ],
 });
 
-environmentContract("textworld", createTextworld, {
+const TEXTWORLD: EnvironmentContractOptions = {
   stepBudget: 8,
   maxContextWords: 96,
   boundedConfigs: [{ maxContextWords: 64 }],
@@ -95,4 +127,14 @@ environmentContract("textworld", createTextworld, {
     [{ maxContextWords: 10 }, /spec\.environment\.config\.maxContextWords/],
     [{ stepBudget: 0 }, /spec\.environment\.config\.stepBudget/],
   ],
+};
+
+environmentContract("textworld", createTextworld, TEXTWORLD);
+
+// heldOutGoals: train and test split by the goal, so no test goal (a task's answer) is a training goal.
+environmentContract("textworld heldOutGoals", (config, seed) => createTextworld({ heldOutGoals: 1, ...config }, seed), {
+  ...TEXTWORLD,
+  minDistinctTrainTasks: 200,
+  splitKey: async (_env, task) => task.answer,
+  configErrors: [...TEXTWORLD.configErrors, [{ heldOutGoals: 0.5 }, /spec\.environment\.config\.heldOutGoals: expected an integer between 0 and 1, got 0\.5/]],
 });

@@ -210,3 +210,33 @@ test("textworld: oodRooms sets the size of the larger maps", async () => {
   const t = e.sampleTask(new Rng(1), "ood", "larger-map");
   assert.equal(((await e.start(t)) as TextworldEpisode).world.rooms.length, 5);
 });
+
+test("textworld: no test world is a training world; with heldOutGoals no test or OOD goal is a training goal either", async () => {
+  for (const seed of [1, 2, 3]) {
+    const byWorld = createTextworld({}, seed);
+    const byGoal = createTextworld({ heldOutGoals: 1 }, seed);
+    const rng = new Rng(seed);
+    const worlds = new Set<string>();
+    const goals = new Set<string>();
+    const heldOutGoals = new Set<string>();
+    for (let i = 0; i < 1500; i++) {
+      worlds.add(await sig(byWorld, byWorld.sampleTask(rng, "train")));
+      goals.add(byGoal.sampleTask(rng, "train").answer);
+    }
+    let sharedGoals = 0;
+    for (let i = 0; i < 300; i++) {
+      const t = byWorld.sampleTask(rng, "test");
+      assert.ok(!worlds.has(await sig(byWorld, t)), `seed ${seed}: test world ${t.id} is a training world`);
+      if (goals.has(t.answer)) sharedGoals++; // the default shares goals (in other worlds)
+      for (const split of ["test", "ood"] as const) {
+        const g = byGoal.sampleTask(rng, split);
+        assert.ok(!goals.has(g.answer), `seed ${seed}: heldOutGoals ${split} goal "${g.answer}" (${g.id}) is a training goal`);
+        heldOutGoals.add(g.answer);
+      }
+    }
+    assert.ok(sharedGoals > 150, `by world, most test goals are training goals (${sharedGoals}/300)`);
+    for (let i = 0; i < 1500; i++) heldOutGoals.add(byGoal.sampleTask(rng, "test").answer);
+    assert.ok(heldOutGoals.size >= 200, `seed ${seed}: ${heldOutGoals.size} distinct held-out goals`);
+  }
+  assert.throws(() => createTextworld({ heldOutGoals: 2 }, 1), /spec\.environment\.config\.heldOutGoals: expected an integer between 0 and 1, got 2/);
+});
