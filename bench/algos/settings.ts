@@ -24,7 +24,9 @@ export const FAMILY_ENVIRONMENTS: Record<Family, Partial<EnvironmentSpec>> = {
   // freshCorpus: every task searches a corpus of its own and held-out corpora are never training ones, so test
   // success is searching and reading, not recalling who wrote what.
   "paper-search": { name: "paper-search", config: { freshCorpus: 1 }, maxSteps: 5, maxStepTokens: 24 },
-  textworld: { name: "textworld", maxSteps: 8, maxStepTokens: 24 },
+  // heldOutGoals: no test or OOD goal is a training goal (worlds are disjoint either way), so test success is
+  // exploring and reading the room, not replaying a remembered route to a remembered goal.
+  textworld: { name: "textworld", config: { heldOutGoals: 1 }, maxSteps: 8, maxStepTokens: 24 },
 };
 
 export interface AlgosSettings {
