@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { spawnSteppo } from "../cli/distributed-run.ts";
 import { loadJobFile } from "../crds/job-spec.ts";
-import { NatsTrajectoryBus } from "../runtime/nats/bus.ts";
+import { NatsTrajectoryConsumer } from "../runtime/nats/trajectory-consumer.ts";
 import { connectNats } from "../runtime/nats/connection.ts";
 import { KV_KEYS, natsJobRef } from "../core/nats-names.ts";
 import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo } from "../runtime/nats/runtime-state.ts";
@@ -113,7 +113,7 @@ class CountingLearner {
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly bus: NatsTrajectoryBus,
+    private readonly bus: NatsTrajectoryConsumer,
     readonly kv: JobStateKV,
   ) {}
 
@@ -123,7 +123,7 @@ class CountingLearner {
     const store = await NatsWeightStore.open(nc, { job: natsJobRef(job.metadata), log: quiet }, kv);
     await kv.put(RUNTIME_KEYS.runtime, info);
     await store.publish(0, weights);
-    const bus = await NatsTrajectoryBus.open(nc, { job: natsJobRef(job.metadata), consume: true, log: quiet });
+    const bus = await NatsTrajectoryConsumer.open(nc, { job: natsJobRef(job.metadata), log: quiet });
     const c = new CountingLearner(nc, bus, kv);
     c.loop = c.consume();
     return c;

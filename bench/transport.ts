@@ -1,5 +1,5 @@
 // Transport benchmark: step samples per second from rollout workers into the learner's buffer through the
-// steppo path (trajectory codec, NatsTrajectoryBus publish with de-dup ids and PubAcks, the learner's bounded
+// steppo path (trajectory codec, NatsTrajectoryPublisher publish with de-dup ids and PubAcks, the learner's bounded
 // pulls as it issues them (runtime/intake.ts), decode, de-dup bookkeeping, confirmed acks), beside a raw JetStream publish/consume loop moving
 // payloads of the same sizes over the same server in the same run (js.publish with PubAck, consumer
 // fetch, ack; acks asynchronous in both, included in the time). The ratio steppo / raw is the share of raw throughput the codec and bookkeeping leave
@@ -10,7 +10,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsTrajectoryBus } from "../runtime/nats/bus.ts";
+import { NatsTrajectoryConsumer } from "../runtime/nats/trajectory-consumer.ts";
+import { NatsTrajectoryPublisher } from "../runtime/nats/trajectory-publisher.ts";
 import { connectNats } from "../runtime/nats/connection.ts";
 import { natsJobRef } from "../core/nats-names.ts";
 import { Rng } from "../core/rng.ts";
@@ -77,8 +78,8 @@ function shards<T>(items: T[]): T[][] {
 async function steppoRound(url: string, jobName: string, trajs: Trajectory[], steps: number, bytes: number): Promise<Round> {
   const conns: NatsConnection[] = await Promise.all(Array.from({ length: WORKERS + 1 }, (_, i) => connectNats({ servers: url, name: `b${i}`, log: () => {} })));
   const job = natsJobRef({ name: jobName });
-  const learner = await NatsTrajectoryBus.open(conns[WORKERS], { job, consume: true, consumer: { maxAckPending: 20_000 }, log: () => {} });
-  const pubs = await Promise.all(conns.slice(0, WORKERS).map((nc, w) => NatsTrajectoryBus.open(nc, { job, workerId: `w${w}`, log: () => {} })));
+  const learner = await NatsTrajectoryConsumer.open(conns[WORKERS], { job, consumer: { maxAckPending: 20_000 }, log: () => {} });
+  const pubs = await Promise.all(conns.slice(0, WORKERS).map((nc, w) => NatsTrajectoryPublisher.open(nc, { job, workerId: `w${w}`, log: () => {} })));
   const buffer: Trajectory[] = [];
   const t0 = performance.now();
   const producing = shards(trajs).map(async (mine, w) => {
@@ -86,7 +87,7 @@ async function steppoRound(url: string, jobName: string, trajs: Trajectory[], st
   });
   // As in the learner, acks are not on the path into the buffer: it acks in bulk once a checkpoint covers
   // the trajectories. Here they follow at once (confirmed by the server), timed separately.
-  const held: Awaited<ReturnType<NatsTrajectoryBus["fetch"]>> = [];
+  const held: Awaited<ReturnType<NatsTrajectoryConsumer["fetch"]>> = [];
   while (buffer.length < trajs.length) {
     const ds = await fetchCoalesced(learner, Math.min(FETCH, trajs.length - buffer.length), 1000);
     for (const d of ds) {
@@ -167,7 +168,7 @@ export async function main(): Promise<void> {
     const result = {
       benchmark: "transport",
       description:
-        "Step samples/s from 4 publishing workers into the learner's buffer. steppo: trajectory codec + NatsTrajectoryBus (publish with de-dup id and PubAck, bounded pulls coalesced as in the learner (runtime/intake.ts), decode, de-dup bookkeeping; acks confirmed by the server, sent after the buffer is full as the learner does after a checkpoint). raw: JetStream publish with PubAck and consumer fetch + ack of byte payloads of the same sizes. Same server, same process, same run; medians of rounds after a warm-up round.",
+        "Step samples/s from 4 publishing workers into the learner's buffer. steppo: trajectory codec + NatsTrajectoryPublisher / NatsTrajectoryConsumer (publish with de-dup id and PubAck, bounded pulls coalesced as in the learner (runtime/intake.ts), decode, de-dup bookkeeping; acks confirmed by the server, sent after the buffer is full as the learner does after a checkpoint). raw: JetStream publish with PubAck and consumer fetch + ack of byte payloads of the same sizes. Same server, same process, same run; medians of rounds after a warm-up round.",
       date: new Date().toISOString(),
       node: process.version,
       cpus: cpus().length,

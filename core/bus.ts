@@ -1,5 +1,7 @@
 // The seam between rollout workers and the learner. `steppo run` uses the in-memory implementation;
 // the distributed runtime implements the same interfaces over NATS JetStream (stream, KV, object store).
+// Publishing and consuming are separate interfaces because no process does both over NATS: a rollout worker
+// only publishes, the learner only consumes (only the embedded in-memory bus is both ends at once).
 import type { Trajectory } from "./trajectory.ts";
 
 export interface Delivery {
@@ -10,10 +12,15 @@ export interface Delivery {
   ack(): Promise<void>;
 }
 
-export interface TrajectoryBus {
+/** The rollout workers' end: hands over one finished trajectory (resolves once the bus holds it). */
+export interface TrajectoryPublisher {
   publish(traj: Trajectory): Promise<void>;
+}
+
+/** The learner's end: deliveries to ack once their effect is durable. */
+export interface TrajectoryConsumer<D extends Delivery = Delivery> {
   /** Up to `max` trajectories, waiting at most `waitMs` for the first one. */
-  fetch(max: number, waitMs: number): Promise<Delivery[]>;
+  fetch(max: number, waitMs: number): Promise<D[]>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 // The embedded transport (`steppo run` without --nats): N rollout workers in this process produce each
-// update's batch with the current weights and hand it over the in-memory bus (the same TrajectoryBus
-// interface the NATS runtime implements). Synchronous and on-policy: nothing is ever stale.
+// update's batch with the current weights and hand it over the in-memory bus (the same publisher and
+// consumer interfaces the NATS runtime implements). Synchronous and on-policy: nothing is ever stale.
 import { Rng, type RngState } from "../core/rng.ts";
 import { partitionTrajectories } from "../learner/trajectory-check.ts";
 import { RolloutWorker } from "../workers/rollout-worker.ts";

@@ -1,11 +1,12 @@
 // The embedded transport for `steppo run` without --nats: same interfaces as the NATS implementation,
 // with the same at-least-once contract (a fetched but unacked trajectory can be fetched again).
-import type { Delivery, TrajectoryBus, WeightStore } from "../core/bus.ts";
+import type { Delivery, TrajectoryConsumer, TrajectoryPublisher, WeightStore } from "../core/bus.ts";
 import type { Trajectory } from "../core/trajectory.ts";
 
 const DEAD_LETTERS_KEPT = 1000;
 
-export class InMemoryBus implements TrajectoryBus {
+/** Both ends at once: the embedded runtime's workers publish into it and its learner fetches from it. */
+export class InMemoryBus implements TrajectoryPublisher, TrajectoryConsumer {
   private queue: Trajectory[] = [];
   private waiters: (() => void)[] = [];
   private closed = false;

@@ -24,9 +24,9 @@ import { AckLedger } from "./ack-ledger.ts";
 import { fetchCoalesced } from "./intake.ts";
 import { learnerMetrics } from "./learner-metrics.ts";
 import { AdmissionKV, AdmissionSupervisor, admissionCapacity } from "./nats/admission.ts";
-import { type NatsBusCounters, type NatsDelivery, NatsTrajectoryBus } from "./nats/bus.ts";
 import { connectNats, retrying } from "./nats/connection.ts";
 import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo, type TrajectoryAccounting } from "./nats/runtime-state.ts";
+import { type ConsumerCounters, type NatsDelivery, NatsTrajectoryConsumer } from "./nats/trajectory-consumer.ts";
 import { JobStateKV, NatsWeightStore } from "./nats/weights.ts";
 import type { Batch, RunContext, Transport } from "./run-loop.ts";
 import { type LagStats, StalenessGate } from "./staleness-gate.ts";
@@ -37,7 +37,7 @@ export interface DistributedState {
   accounting: { consumed: number; stale: number };
   /** TrajIds trained on or dropped, newest last (bounded): redeliveries of these are suppressed. */
   doneIds: string[];
-  bus: Partial<NatsBusCounters>;
+  bus: Partial<ConsumerCounters>;
   waitSeconds: number;
   lag: LagStats;
   reclaimedWorkers: number;
@@ -77,7 +77,7 @@ export class NatsTransport implements Transport {
   readonly name = "distributed" as const;
   private ctx!: RunContext;
   private dist!: DistributedState;
-  private bus!: NatsTrajectoryBus;
+  private bus!: NatsTrajectoryConsumer;
   private ledger!: AckLedger<NatsDelivery>;
   private gate!: StalenessGate;
   private admission!: AdmissionSupervisor;
@@ -142,9 +142,8 @@ export class NatsTransport implements Transport {
     const doneCap = Math.max(20_000, heldBound);
     this.ledger = new AckLedger(this.dist.accounting, this.dist.doneIds, doneCap);
     this.gate = new StalenessGate(maxLag, this.dist.lag);
-    this.bus = await NatsTrajectoryBus.open(this.nc, {
+    this.bus = await NatsTrajectoryConsumer.open(this.nc, {
       job: this.cfg.natsJob,
-      consume: true,
       consumer: { ackWaitMs: this.cfg.ackWaitMs, maxAckPending: Math.max(10_000, heldBound) },
       alreadyConsumed: this.dist.doneIds,
       counters: this.dist.bus,

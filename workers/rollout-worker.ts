@@ -1,6 +1,6 @@
 // A rollout worker: samples tasks, runs grouped episodes with the current policy and publishes the
 // trajectories. The embedded runner and the `steppo worker` process both drive this class.
-import type { TrajectoryBus } from "../core/bus.ts";
+import type { TrajectoryPublisher } from "../core/bus.ts";
 import { Rng } from "../core/rng.ts";
 import type { Trajectory } from "../core/trajectory.ts";
 import { TrajectoryTooLargeError } from "../core/trajectory-codec.ts";
@@ -73,7 +73,7 @@ export class RolloutWorker {
    * other members against a baseline the estimator did not mean (GRPO/RLOO/GiGPO). An episode too large
    * for the bus even compressed (TrajectoryTooLargeError) is dropped and counted; the worker carries on.
    */
-  async produce(groups: number, policy: TokenPolicy, policyVersion: number, bus: TrajectoryBus, signal?: AbortSignal): Promise<Trajectory[]> {
+  async produce(groups: number, policy: TokenPolicy, policyVersion: number, bus: TrajectoryPublisher, signal?: AbortSignal): Promise<Trajectory[]> {
     const env = this.spec.environment;
     const faulted = new Map<string, string>(); // groupId → the first fault's cause
     let faultyEpisodes = 0;

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
-import { DLQ_HEADERS } from "../../runtime/nats/bus.ts";
+import { DLQ_HEADERS } from "../../runtime/nats/dead-letters.ts";
 import { connectNats } from "../../runtime/nats/connection.ts";
 import { jobNames, natsJobRef } from "../../core/nats-names.ts";
 import { NatsWeightStore } from "../../runtime/nats/weights.ts";

@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
-import { DLQ_HEADERS, NatsTrajectoryBus } from "../../runtime/nats/bus.ts";
+import { DLQ_HEADERS } from "../../runtime/nats/dead-letters.ts";
+import { NatsTrajectoryPublisher } from "../../runtime/nats/trajectory-publisher.ts";
 import { connectNats } from "../../runtime/nats/connection.ts";
 import { jobNames, natsJobRef } from "../../core/nats-names.ts";
 import { encodeTrajectory } from "../../core/trajectory-codec.ts";
@@ -46,7 +47,7 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
 
     // Before the run: a garbage message and the same trajectory published twice with one message id.
     const nc = await connectNats({ servers: server.url, name: "test", log: () => {} });
-    const bus = await NatsTrajectoryBus.open(nc, { job: natsJobRef({ name: job }), workerId: "test", log: () => {} }); // creates the stream
+    const bus = await NatsTrajectoryPublisher.open(nc, { job: natsJobRef({ name: job }), workerId: "test", log: () => {} }); // creates the stream
     await bus.close();
     const js = jetstream(nc);
     await js.publish(names.trajSubject("intruder"), new TextEncoder().encode("definitely not a trajectory"));

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsTrajectoryBus, type NatsBusOptions, DLQ_HEADERS } from "../../runtime/nats/bus.ts";
+import { DLQ_HEADERS } from "../../runtime/nats/dead-letters.ts";
+import { type ConsumerOptions, NatsTrajectoryConsumer } from "../../runtime/nats/trajectory-consumer.ts";
+import { NatsTrajectoryPublisher, type PublisherOptions } from "../../runtime/nats/trajectory-publisher.ts";
 import { connectNats } from "../../runtime/nats/connection.ts";
 import { jobNames, natsJobRef, sanitizeName } from "../../core/nats-names.ts";
 import { JobStateKV, NatsWeightStore } from "../../runtime/nats/weights.ts";
@@ -45,21 +47,20 @@ function traj(id: string, workerId = "w0", policyVersion = 0): Trajectory {
   };
 }
 
-async function openPair(job: string, extra: Partial<NatsBusOptions> = {}) {
-  const worker = await NatsTrajectoryBus.open(await conn(`worker-${job}`), { job: natsJobRef({ name: job }), workerId: "w0", log, ...extra, consume: false });
-  const learner = await NatsTrajectoryBus.open(await conn(`learner-${job}`), {
+async function openPair(job: string, extra: Partial<PublisherOptions & ConsumerOptions> = {}) {
+  const worker = await NatsTrajectoryPublisher.open(await conn(`worker-${job}`), { job: natsJobRef({ name: job }), workerId: "w0", log, ...extra });
+  const learner = await NatsTrajectoryConsumer.open(await conn(`learner-${job}`), {
     job: natsJobRef({ name: job }),
     log,
     consumer: { ackWaitMs: 1000 },
     ...extra,
-    consume: true,
   });
   return { worker, learner };
 }
 
 /** Fetches until `n` deliveries arrived or `timeoutMs` passed. */
-async function fetchN(bus: NatsTrajectoryBus, n: number, timeoutMs: number, ack = true) {
-  const got: Awaited<ReturnType<NatsTrajectoryBus["fetch"]>> = [];
+async function fetchN(bus: NatsTrajectoryConsumer, n: number, timeoutMs: number, ack = true) {
+  const got: Awaited<ReturnType<NatsTrajectoryConsumer["fetch"]>> = [];
   const deadline = Date.now() + timeoutMs;
   while (got.length < n && Date.now() < deadline) {
     const ds = await bus.fetch(n - got.length, Math.min(1000, Math.max(1, deadline - Date.now())));
@@ -245,10 +246,10 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
 
   it("a learner that dies holding unacked deliveries loses nothing: they are redelivered after ack_wait", async () => {
     const job = "redeliver";
-    const worker = await NatsTrajectoryBus.open(await conn("w-redeliver"), { job: natsJobRef({ name: job }), consume: false, log });
+    const worker = await NatsTrajectoryPublisher.open(await conn("w-redeliver"), { job: natsJobRef({ name: job }), log });
     for (let i = 0; i < 4; i++) await worker.publish(traj(`rd-${i}`));
     const ncA = await conn("learner-A");
-    const a = await NatsTrajectoryBus.open(ncA, { job: natsJobRef({ name: job }), consume: true, consumer: { ackWaitMs: 1000 }, log });
+    const a = await NatsTrajectoryConsumer.open(ncA, { job: natsJobRef({ name: job }), consumer: { ackWaitMs: 1000 }, log });
     const first = await fetchN(a, 4, 3000, false);
     assert.equal(first.length, 4);
     await first[0].ack();
@@ -256,9 +257,8 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     await ncA.close();
 
     const t0 = Date.now();
-    const b = await NatsTrajectoryBus.open(await conn("learner-B"), {
+    const b = await NatsTrajectoryConsumer.open(await conn("learner-B"), {
       job: natsJobRef({ name: job }),
-      consume: true,
       consumer: { ackWaitMs: 1000 },
       log,
       alreadyConsumed: ["rd-0"],
@@ -274,7 +274,7 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
     const held = await fetchN(b, 1, 3000, false);
     assert.equal(held.length, 1);
     await b.close();
-    const c = await NatsTrajectoryBus.open(await conn("learner-C"), { job: natsJobRef({ name: job }), consume: true, consumer: { ackWaitMs: 30_000 }, log });
+    const c = await NatsTrajectoryConsumer.open(await conn("learner-C"), { job: natsJobRef({ name: job }), consumer: { ackWaitMs: 30_000 }, log });
     const t1 = Date.now();
     const back = await fetchN(c, 1, 3000);
     assert.deepEqual(
@@ -300,8 +300,8 @@ describe("NATS transport (real nats-server)", { timeout: 120_000 }, () => {
   it("back-pressure: a full stream makes publish wait until the learner acks", async () => {
     // The worker creates the stream with defaults; the learner owns its configuration and lowers the limit.
     const job = "backpressure";
-    const worker = await NatsTrajectoryBus.open(await conn("w-bp"), { job: natsJobRef({ name: job }), consume: false, log });
-    const learner = await NatsTrajectoryBus.open(await conn("l-bp"), { job: natsJobRef({ name: job }), consume: true, stream: { maxMsgs: 3 }, log });
+    const worker = await NatsTrajectoryPublisher.open(await conn("w-bp"), { job: natsJobRef({ name: job }), log });
+    const learner = await NatsTrajectoryConsumer.open(await conn("l-bp"), { job: natsJobRef({ name: job }), stream: { maxMsgs: 3 }, log });
     for (let i = 0; i < 3; i++) await worker.publish(traj(`bp-${i}`));
     let done = false;
     const blocked = worker.publish(traj("bp-3")).then(() => {

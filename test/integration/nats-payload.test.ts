@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsTrajectoryBus } from "../../runtime/nats/bus.ts";
+import { NatsTrajectoryConsumer } from "../../runtime/nats/trajectory-consumer.ts";
+import { NatsTrajectoryPublisher } from "../../runtime/nats/trajectory-publisher.ts";
 import { connectNats } from "../../runtime/nats/connection.ts";
 import { jobNames, natsJobRef } from "../../core/nats-names.ts";
 import type { Trajectory } from "../../core/trajectory.ts";
@@ -51,7 +52,7 @@ function traj(trajId: string, tokens: number, id: (k: number) => number): Trajec
 const words = (k: number) => (k * 7919) % 500;
 const noise = () => Math.floor(Math.random() * 2 ** 32) - 2 ** 31;
 
-async function fetchOne(bus: NatsTrajectoryBus): Promise<Trajectory> {
+async function fetchOne(bus: NatsTrajectoryConsumer): Promise<Trajectory> {
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
     const [d] = await bus.fetch(1, 1000);
     if (d) {
@@ -63,14 +64,14 @@ async function fetchOne(bus: NatsTrajectoryBus): Promise<Trajectory> {
 }
 
 describe("trajectory payloads and the server's max_payload (real nats-server)", { timeout: 120_000 }, () => {
-  let worker: NatsTrajectoryBus;
-  let learner: NatsTrajectoryBus;
+  let worker: NatsTrajectoryPublisher;
+  let learner: NatsTrajectoryConsumer;
   const job = natsJobRef({ name: "payload" });
 
   before(async () => {
     server = await NatsServer.start({ extraConfig: `max_payload: ${MAX_PAYLOAD}` });
-    worker = await NatsTrajectoryBus.open(await conn("worker"), { job, workerId: "w0", log, consume: false });
-    learner = await NatsTrajectoryBus.open(await conn("learner"), { job, log, consumer: { ackWaitMs: 5000 }, consume: true });
+    worker = await NatsTrajectoryPublisher.open(await conn("worker"), { job, workerId: "w0", log });
+    learner = await NatsTrajectoryConsumer.open(await conn("learner"), { job, log, consumer: { ackWaitMs: 5000 } });
   });
   after(async () => {
     await worker?.close();

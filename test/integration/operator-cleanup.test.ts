@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsTrajectoryBus } from "../../runtime/nats/bus.ts";
+import { NatsTrajectoryConsumer } from "../../runtime/nats/trajectory-consumer.ts";
 import { connectNats } from "../../runtime/nats/connection.ts";
 import { natsJobRef } from "../../core/nats-names.ts";
 import { NatsWeightStore } from "../../runtime/nats/weights.ts";
@@ -30,7 +30,7 @@ const start = () => startOperator({ clients: h.clients, leaderElection: false, d
 /** What the learner and a worker create on NATS for a job: both streams, the KV bucket, the object store. */
 async function createNatsResources(name: string): Promise<string[]> {
   const job = natsJobRef({ name, namespace: "default" });
-  const bus = await NatsTrajectoryBus.open(nc, { job, consume: true, log: quiet });
+  const bus = await NatsTrajectoryConsumer.open(nc, { job, log: quiet });
   await bus.close();
   await NatsWeightStore.open(nc, { job, log: quiet });
   return jobStreams(job);
