@@ -10,7 +10,8 @@
 //     square 2-D tf.matMul measured in the same run (wasm's best case);
 //  4. the previous implementation against this one (bench/baseline.ts: a worktree of the commit before the
 //     speed change, imported into this process): one PPO update of a quickstart batch (32 episodes) and one
-//     behaviour-cloning epoch of the quickstart's 600 demonstrations.
+//     behaviour-cloning epoch of the quickstart's 600 demonstrations, and one rollout step of KV-cached
+//     decoding (the batch's 32 first contexts, maxStepTokens greedy tokens each: tokens per second).
 // The two versions of each alternate rep by rep so they share the machine's noise; medians and ratios.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -135,6 +136,8 @@ function squarePeakGflops(n = 1024): number {
  * FLOPs of the products of forward + backward on packed micro-batches of `samples` (the micro-batching of
  * learner/micro-batch.ts: length-sorted, 8 steps each): per layer q/k/v, attention scores and mix, output
  * projection and the MLP at every position; the heads at the loss's positions only; backward = 2 × forward.
+ * The count stays that of 8-step micro-batches whatever MICRO_BATCH_STEPS is: larger micro-batches pad more,
+ * and padding is not work to be credited.
  */
 export function minibatchFlops(samples: StepSample[], d: number, layers: number, vocab: number, microBatch = 8): number {
   const sorted = [...samples].sort((x, y) => x.contextIds.length + x.actionIds.length - (y.contextIds.length + y.actionIds.length));
@@ -204,6 +207,11 @@ export async function main(): Promise<void> {
       `${ppo.gflops.toFixed(1)} GFLOP/s, utilisation ${ppo.utilisation.toFixed(2)}\n`,
   );
   const sideBySide = await oldVsNew(REPS_SIDE_BY_SIDE, (line) => process.stderr.write(`  ${line}\n`));
+  const { update, cloningEpoch, decoding } = sideBySide;
+  process.stderr.write(
+    `  against ${sideBySide.baseline}: update ×${update.speedup.toFixed(2)}, cloning epoch ×${cloningEpoch.speedup.toFixed(2)}, ` +
+      `decoding ${decoding.previousTokensPerSecond.toFixed(0)} → ${decoding.currentTokensPerSecond.toFixed(0)} tokens/s (×${decoding.speedup.toFixed(2)})\n`,
+  );
   process.stderr.write(
     `  the ${rows.length} products together: ${totals.tfjsMs.toFixed(0)} → ${totals.oursMs.toFixed(0)} ms (×${(totals.tfjsMs / totals.oursMs).toFixed(1)}); ` +
       `one ragged cloning minibatch: whole ${minibatch.wholeMs.toFixed(0)} ms, micro-batched ${minibatch.microBatchedMs.toFixed(0)} ms (×${minibatch.speedup.toFixed(2)})\n`,
@@ -218,7 +226,8 @@ export async function main(): Promise<void> {
       "contexts of 40–100 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
       "utilisation: counted FLOPs of one PPO minibatch of the quickstart model (64 steps, forward + backward of every product) per second over " +
       "peakGflops, a 1024³ tf.matMul in the same run. previousImplementation: the commit before the speed change (a git worktree) against this " +
-      "code, one PPO update of a 32-episode quickstart batch and one cloning epoch of the quickstart's 600 demonstrations, alternating. " +
+      "code, one PPO update of a 32-episode quickstart batch, one cloning epoch of the quickstart's 600 demonstrations and KV-cached decoding of " +
+      "one rollout step (32 contexts × maxStepTokens greedy tokens), alternating. " +
       `Each pair alternates rep by rep; medians of ${REPS} reps.`,
     date: new Date().toISOString(),
     node: process.version,
