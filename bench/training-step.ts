@@ -116,20 +116,14 @@ function minibatchMs(): { wholeMs: number; microBatchedMs: number; speedup: numb
   return { wholeMs: median(w), microBatchedMs: median(m), speedup: median(w) / median(m) };
 }
 
-/** GFLOP/s of a plain n×n·n×n tf.matMul: the best the backend does, the denominator of `utilisation`. */
-function squarePeakGflops(n = 1024): number {
-  const a = tf.randomNormal([n, n], 0, 1, "float32", 3);
-  const b = tf.randomNormal([n, n], 0, 1, "float32", 4);
-  const times: number[] = [];
-  for (let r = 0; r < REPS + 1; r++) {
-    const t0 = performance.now();
-    const y = tf.matMul(a, b);
-    y.dataSync();
-    if (r > 0) times.push(performance.now() - t0);
-    y.dispose();
-  }
-  tf.dispose([a, b]);
-  return (2 * n ** 3) / 1e6 / median(times);
+/** ms of one plain n×n·n×n tf.matMul: the best the backend does, the denominator of `utilisation`. */
+function squareProductMs(a: tf.Tensor, b: tf.Tensor): number {
+  const t0 = performance.now();
+  const y = tf.matMul(a, b);
+  y.dataSync();
+  const ms = performance.now() - t0;
+  y.dispose();
+  return ms;
 }
 
 /**
@@ -153,8 +147,11 @@ export function minibatchFlops(samples: StepSample[], d: number, layers: number,
   return 3 * forward;
 }
 
-/** Median ms of one PPO minibatch of the quickstart model (64 samples) and its utilisation of `peak`. */
-function ppoUtilisation(peakGflops: number): { samples: number; gflop: number; ms: number; gflops: number; utilisation: number } {
+/**
+ * One PPO minibatch of the quickstart model (64 samples) and a 1024³ tf.matMul, alternating rep by rep so that
+ * both see the same machine load: medians, GFLOP/s of each, and the minibatch's utilisation of the product's.
+ */
+function ppoUtilisation(n = 1024): { samples: number; gflop: number; ms: number; gflops: number; peakGflops: number; utilisation: number } {
   const vocab = 297; // the quickstart's vocabulary
   const model = new PolicyModel({ vocabSize: vocab, dModel: D, layers: 2, heads: 4, contextLength: 128 }, 1);
   const samples = raggedSteps(64, vocab).map((x, i) => ({
@@ -172,12 +169,23 @@ function ppoUtilisation(peakGflops: number): { samples: number; gflop: number; m
     tf.dispose(Object.values(grads));
     return performance.now() - t0;
   };
+  const a = tf.randomNormal([n, n], 0, 1, "float32", 3);
+  const b = tf.randomNormal([n, n], 0, 1, "float32", 4);
   once();
-  const ms = median(Array.from({ length: REPS }, once));
+  squareProductMs(a, b);
+  const minibatch: number[] = [];
+  const square: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    minibatch.push(once());
+    square.push(squareProductMs(a, b));
+  }
+  tf.dispose([a, b]);
   model.dispose();
+  const ms = median(minibatch);
+  const peakGflops = (2 * n ** 3) / 1e6 / median(square);
   const gflop = minibatchFlops(samples, D, 2, vocab) / 1e9;
   const gflops = gflop / (ms / 1000);
-  return { samples: samples.length, gflop, ms, gflops, utilisation: gflops / peakGflops };
+  return { samples: samples.length, gflop, ms, gflops, peakGflops, utilisation: gflops / peakGflops };
 }
 
 export async function main(): Promise<void> {
@@ -200,8 +208,8 @@ export async function main(): Promise<void> {
   });
   const totals = { tfjsMs: rows.reduce((s, r) => s + r.tfjsMs, 0), oursMs: rows.reduce((s, r) => s + r.oursMs, 0) };
   const minibatch = minibatchMs();
-  const peakGflops = squarePeakGflops();
-  const ppo = ppoUtilisation(peakGflops);
+  const ppo = ppoUtilisation();
+  const { peakGflops } = ppo;
   process.stderr.write(
     `  square 1024³ tf.matMul ${peakGflops.toFixed(1)} GFLOP/s; one PPO minibatch (64 steps) ${ppo.ms.toFixed(0)} ms for ${ppo.gflop.toFixed(2)} GFLOP: ` +
       `${ppo.gflops.toFixed(1)} GFLOP/s, utilisation ${ppo.utilisation.toFixed(2)}\n`,
@@ -225,7 +233,7 @@ export async function main(): Promise<void> {
       "gradient (transpose flags) vs policy/matmul.ts (explicit transposes). minibatch: one behaviour-cloning minibatch of 32 steps with " +
       "contexts of 40–100 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
       "utilisation: counted FLOPs of one PPO minibatch of the quickstart model (64 steps, forward + backward of every product) per second over " +
-      "peakGflops, a 1024³ tf.matMul in the same run. previousImplementation: the commit before the speed change (a git worktree) against this " +
+      "peakGflops, a 1024³ tf.matMul in the same run (the two alternate rep by rep). previousImplementation: the commit before the speed change (a git worktree) against this " +
       "code, one PPO update of a 32-episode quickstart batch, one cloning epoch of the quickstart's 600 demonstrations and KV-cached decoding of " +
       "one rollout step (32 contexts × maxStepTokens greedy tokens), alternating. " +
       `Each pair alternates rep by rep; medians of ${REPS} reps.`,
