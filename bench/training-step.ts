@@ -7,7 +7,7 @@
 //     textworld) packed whole against summed over length-sorted micro-batches (learner/micro-batch.ts);
 //  3. utilisation: the counted FLOPs of one full PPO minibatch of the quickstart model (64 step samples,
 //     forward + backward of every product, attention included) per second, over the GFLOP/s of a large
-//     square 2-D tf.matMul measured in the same run (wasm's best case);
+//     square 2-D tf.matMul measured alternately with it in the same run (wasm's best case);
 //  4. the previous implementation against this one (bench/baseline.ts: a worktree of the commit before the
 //     speed change, imported into this process): one PPO update of a quickstart batch (32 episodes) and one
 //     behaviour-cloning epoch of the quickstart's 600 demonstrations, and one rollout step of KV-cached
