@@ -7,10 +7,11 @@
 //     textworld) packed whole against summed over length-sorted micro-batches (learner/micro-batch.ts);
 //  3. utilisation: the counted FLOPs of one full PPO minibatch of the quickstart model (64 step samples,
 //     forward + backward of every product, attention included) per second, over the GFLOP/s of a large
-//     square 2-D tf.matMul measured in the same run (wasm's best case);
+//     square 2-D tf.matMul measured alternately with it in the same run (wasm's best case);
 //  4. the previous implementation against this one (bench/baseline.ts: a worktree of the commit before the
 //     speed change, imported into this process): one PPO update of a quickstart batch (32 episodes) and one
-//     behaviour-cloning epoch of the quickstart's 600 demonstrations.
+//     behaviour-cloning epoch of the quickstart's 600 demonstrations, and one rollout step of KV-cached
+//     decoding (the batch's 32 first contexts, maxStepTokens greedy tokens each: tokens per second).
 // The two versions of each alternate rep by rep so they share the machine's noise; medians and ratios.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -115,26 +116,22 @@ function minibatchMs(): { wholeMs: number; microBatchedMs: number; speedup: numb
   return { wholeMs: median(w), microBatchedMs: median(m), speedup: median(w) / median(m) };
 }
 
-/** GFLOP/s of a plain n×n·n×n tf.matMul: the best the backend does, the denominator of `utilisation`. */
-function squarePeakGflops(n = 1024): number {
-  const a = tf.randomNormal([n, n], 0, 1, "float32", 3);
-  const b = tf.randomNormal([n, n], 0, 1, "float32", 4);
-  const times: number[] = [];
-  for (let r = 0; r < REPS + 1; r++) {
-    const t0 = performance.now();
-    const y = tf.matMul(a, b);
-    y.dataSync();
-    if (r > 0) times.push(performance.now() - t0);
-    y.dispose();
-  }
-  tf.dispose([a, b]);
-  return (2 * n ** 3) / 1e6 / median(times);
+/** ms of one plain n×n·n×n tf.matMul: the best the backend does, the denominator of `utilisation`. */
+function squareProductMs(a: tf.Tensor, b: tf.Tensor): number {
+  const t0 = performance.now();
+  const y = tf.matMul(a, b);
+  y.dataSync();
+  const ms = performance.now() - t0;
+  y.dispose();
+  return ms;
 }
 
 /**
  * FLOPs of the products of forward + backward on packed micro-batches of `samples` (the micro-batching of
  * learner/micro-batch.ts: length-sorted, 8 steps each): per layer q/k/v, attention scores and mix, output
  * projection and the MLP at every position; the heads at the loss's positions only; backward = 2 × forward.
+ * The count stays that of 8-step micro-batches whatever MICRO_BATCH_STEPS is: larger micro-batches pad more,
+ * and padding is not work to be credited.
  */
 export function minibatchFlops(samples: StepSample[], d: number, layers: number, vocab: number, microBatch = 8): number {
   const sorted = [...samples].sort((x, y) => x.contextIds.length + x.actionIds.length - (y.contextIds.length + y.actionIds.length));
@@ -150,8 +147,11 @@ export function minibatchFlops(samples: StepSample[], d: number, layers: number,
   return 3 * forward;
 }
 
-/** Median ms of one PPO minibatch of the quickstart model (64 samples) and its utilisation of `peak`. */
-function ppoUtilisation(peakGflops: number): { samples: number; gflop: number; ms: number; gflops: number; utilisation: number } {
+/**
+ * One PPO minibatch of the quickstart model (64 samples) and a 1024³ tf.matMul, alternating rep by rep so that
+ * both see the same machine load: medians, GFLOP/s of each, and the minibatch's utilisation of the product's.
+ */
+function ppoUtilisation(n = 1024): { samples: number; gflop: number; ms: number; gflops: number; peakGflops: number; utilisation: number } {
   const vocab = 297; // the quickstart's vocabulary
   const model = new PolicyModel({ vocabSize: vocab, dModel: D, layers: 2, heads: 4, contextLength: 128 }, 1);
   const samples = raggedSteps(64, vocab).map((x, i) => ({
@@ -169,12 +169,23 @@ function ppoUtilisation(peakGflops: number): { samples: number; gflop: number; m
     tf.dispose(Object.values(grads));
     return performance.now() - t0;
   };
+  const a = tf.randomNormal([n, n], 0, 1, "float32", 3);
+  const b = tf.randomNormal([n, n], 0, 1, "float32", 4);
   once();
-  const ms = median(Array.from({ length: REPS }, once));
+  squareProductMs(a, b);
+  const minibatch: number[] = [];
+  const square: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    minibatch.push(once());
+    square.push(squareProductMs(a, b));
+  }
+  tf.dispose([a, b]);
   model.dispose();
+  const ms = median(minibatch);
+  const peakGflops = (2 * n ** 3) / 1e6 / median(square);
   const gflop = minibatchFlops(samples, D, 2, vocab) / 1e9;
   const gflops = gflop / (ms / 1000);
-  return { samples: samples.length, gflop, ms, gflops, utilisation: gflops / peakGflops };
+  return { samples: samples.length, gflop, ms, gflops, peakGflops, utilisation: gflops / peakGflops };
 }
 
 export async function main(): Promise<void> {
@@ -197,13 +208,18 @@ export async function main(): Promise<void> {
   });
   const totals = { tfjsMs: rows.reduce((s, r) => s + r.tfjsMs, 0), oursMs: rows.reduce((s, r) => s + r.oursMs, 0) };
   const minibatch = minibatchMs();
-  const peakGflops = squarePeakGflops();
-  const ppo = ppoUtilisation(peakGflops);
+  const ppo = ppoUtilisation();
+  const { peakGflops } = ppo;
   process.stderr.write(
     `  square 1024³ tf.matMul ${peakGflops.toFixed(1)} GFLOP/s; one PPO minibatch (64 steps) ${ppo.ms.toFixed(0)} ms for ${ppo.gflop.toFixed(2)} GFLOP: ` +
       `${ppo.gflops.toFixed(1)} GFLOP/s, utilisation ${ppo.utilisation.toFixed(2)}\n`,
   );
   const sideBySide = await oldVsNew(REPS_SIDE_BY_SIDE, (line) => process.stderr.write(`  ${line}\n`));
+  const { update, cloningEpoch, decoding } = sideBySide;
+  process.stderr.write(
+    `  against ${sideBySide.baseline}: update ×${update.speedup.toFixed(2)}, cloning epoch ×${cloningEpoch.speedup.toFixed(2)}, ` +
+      `decoding ${decoding.previousTokensPerSecond.toFixed(0)} → ${decoding.currentTokensPerSecond.toFixed(0)} tokens/s (×${decoding.speedup.toFixed(2)})\n`,
+  );
   process.stderr.write(
     `  the ${rows.length} products together: ${totals.tfjsMs.toFixed(0)} → ${totals.oursMs.toFixed(0)} ms (×${(totals.tfjsMs / totals.oursMs).toFixed(1)}); ` +
       `one ragged cloning minibatch: whole ${minibatch.wholeMs.toFixed(0)} ms, micro-batched ${minibatch.microBatchedMs.toFixed(0)} ms (×${minibatch.speedup.toFixed(2)})\n`,
@@ -217,8 +233,9 @@ export async function main(): Promise<void> {
       "gradient (transpose flags) vs policy/matmul.ts (explicit transposes). minibatch: one behaviour-cloning minibatch of 32 steps with " +
       "contexts of 40–100 tokens (forward + backward), packed whole vs summed over length-sorted micro-batches (learner/micro-batch.ts). " +
       "utilisation: counted FLOPs of one PPO minibatch of the quickstart model (64 steps, forward + backward of every product) per second over " +
-      "peakGflops, a 1024³ tf.matMul in the same run. previousImplementation: the commit before the speed change (a git worktree) against this " +
-      "code, one PPO update of a 32-episode quickstart batch and one cloning epoch of the quickstart's 600 demonstrations, alternating. " +
+      "peakGflops, a 1024³ tf.matMul in the same run (the two alternate rep by rep). previousImplementation: the commit before the speed change (a git worktree) against this " +
+      "code, one PPO update of a 32-episode quickstart batch, one cloning epoch of the quickstart's 600 demonstrations and KV-cached decoding of " +
+      "one rollout step (32 contexts × maxStepTokens greedy tokens), alternating. " +
       `Each pair alternates rep by rep; medians of ${REPS} reps.`,
     date: new Date().toISOString(),
     node: process.version,

@@ -38,12 +38,36 @@ export async function selectBackend(choice: BackendChoice = "auto", log: (line: 
     }
     if (await tf.setBackend(kind as string)) {
       await tf.ready();
+      if (kind === "wasm") shareIdentityOnWasm();
       log(`backend: ${kind}${skipped.length ? ` (not available: ${skipped.join("; ")})` : ""}`);
       return kind;
     }
     skipped.push(`${kind}: failed to initialise`);
   }
   throw new Error(`spec.learner.backend: no usable tfjs backend for "${choice}": ${skipped.join("; ")}`);
+}
+
+/**
+ * tfjs saves every tensor a gradient needs by an Identity kernel (engine.clone), and the wasm backend's
+ * Identity copies the data: a copy of every saved activation in each training step. Tensors are immutable
+ * and the wasm backend counts references per buffer (its Reshape shares data this way), so Identity can
+ * share the buffer as the cpu backend's does. Registered once, for the wasm backend only.
+ */
+let identityShared = false;
+function shareIdentityOnWasm(): void {
+  if (identityShared) return;
+  identityShared = true;
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel({
+    kernelName: "Identity",
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as tf.TensorInfo;
+      if (x.dtype === "string") throw new Error("Identity: string tensors are not supported on wasm");
+      (backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
 }
 
 export { tf };

@@ -49,6 +49,21 @@ export function depthwiseBatchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3
   return tf.transpose(tf.reshape(out, [m, N, n]), [1, 0, 2]) as tf.Tensor3D; // [N, m, n]
 }
 
+/**
+ * The batched product of channel-last operands: image [m, k, N] and filter [k, N, n] → [m, N, n] with
+ * out[i, c, j] = Σ_κ image[i, κ, c] · filter[κ, c, j], for each of N channels. On wasm this is exactly one
+ * depthwise convolution with no transposes at all (see 2. above); elsewhere tf.matMul on [N, m, k] · [N, k, n]
+ * between transposes. Attention (layers.ts) is laid out so that its products take this form.
+ */
+export function channelProduct(image: tf.Tensor3D, filter: tf.Tensor3D): tf.Tensor3D {
+  const [m, k, N] = image.shape;
+  const n = filter.shape[2];
+  if (filter.shape[0] !== k || filter.shape[1] !== N) throw new Error(`channel product: [${image.shape}] · [${filter.shape}] do not match`);
+  if (!useDepthwise()) return tf.transpose(tf.matMul(tf.transpose(image, [2, 0, 1]), tf.transpose(filter, [1, 0, 2])), [1, 0, 2]) as tf.Tensor3D;
+  const out = tf.depthwiseConv2d(tf.reshape(image, [1, m, k, N]) as tf.Tensor4D, tf.reshape(filter, [1, k, N, n]) as tf.Tensor4D, 1, "valid"); // [1, m, 1, N·n]
+  return tf.reshape(out, [m, N, n]) as tf.Tensor3D;
+}
+
 /** a [..., m, k] · b [..., k, n] with the same leading shape; batched operands go through `depthwiseBatchMatMul` where it pays. */
 function product(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (a.rank <= 2 || !useDepthwise()) return tf.matMul(a, b);

@@ -8,7 +8,11 @@
 import { Rng } from "../core/rng.ts";
 import { MODEL_PRESETS, type ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
-import { matMul, matMulTransposed } from "./matmul.ts";
+import { type AttentionShape, attention, attentionCached, type KeyValues, layerNorm, layerNormValue, linear, linearValue } from "./layers.ts";
+
+const layerNormOp = layerNorm;
+const linearOp = linear;
+import { matMul } from "./matmul.ts";
 
 export interface ModelConfig {
   vocabSize: number;
@@ -118,24 +122,38 @@ export class PolicyModel {
   forward(ids: tf.Tensor2D): ForwardOutput {
     const c = this.config;
     const [B, T] = ids.shape;
-    const h = tf.reshape(this.features(ids), [B * T, c.dModel]); // [B*T, D]
-    const logits = tf.reshape(matMul(h, this.p("lm_head")), [B, T, c.vocabSize]) as tf.Tensor3D;
-    const values = tf.reshape(tf.add(matMul(h, this.p("value_head.w")), this.p("value_head.b")), [B, T]) as tf.Tensor2D;
+    const h = this.trunk(ids); // [T·B, D]
+    const logits = tf.transpose(tf.reshape(matMul(h, this.p("lm_head")), [T, B, c.vocabSize]), [1, 0, 2]) as tf.Tensor3D;
+    const values = tf.transpose(tf.reshape(linear(h, this.p("value_head.w"), this.p("value_head.b")), [T, B])) as tf.Tensor2D;
     return { logits, values };
   }
 
   /** The trunk's final, layer-normed hidden state at every position, what both heads read. [B, T, D] */
   features(ids: tf.Tensor2D): tf.Tensor3D {
+    const [B, T] = ids.shape;
+    return tf.transpose(tf.reshape(this.trunk(ids), [T, B, this.config.dModel]), [1, 0, 2]) as tf.Tensor3D;
+  }
+
+  /**
+   * The trunk on time-major rows: row t·B + b holds position t of sequence b, so that attention's products
+   * need the fewest transposes (layers.ts). → [T·B, D], layer-normed.
+   */
+  private trunk(ids: tf.Tensor2D): tf.Tensor2D {
     const c = this.config;
     const [B, T] = ids.shape;
     if (T > c.contextLength) throw new Error(`model: sequence of ${T} tokens exceeds contextLength ${c.contextLength}`);
     const d = c.dModel;
-    const tok = gatherRows(this.p("tok_emb"), tf.reshape(ids, [B * T]) as tf.Tensor1D); // [B*T, D]
-    const pos = tf.slice(this.p("pos_emb"), [0, 0], [T, d]); // [T, D]
-    let x = tf.add(tf.reshape(tok, [B, T, d]), pos) as tf.Tensor3D; // [B, T, D]
-    const mask = causalMask(T); // [T, T]
-    for (let l = 0; l < c.layers; l++) x = this.block(x, l, mask).x;
+    const tok = gatherRows(this.p("tok_emb"), tf.reshape(tf.transpose(ids), [T * B]) as tf.Tensor1D); // [T·B, D]
+    const pos = tf.reshape(tf.slice(this.p("pos_emb"), [0, 0], [T, d]), [T, 1, d]);
+    let x = tf.reshape(tf.add(tf.reshape(tok, [T, B, d]), pos), [T * B, d]) as tf.Tensor2D;
+    const mask = tf.reshape(causalMask(T), [T, 1, 1, T]);
+    const shape = this.attentionShape(T, B);
+    for (let l = 0; l < c.layers; l++) x = this.block(x, l, (normed, w, b) => attention(normed, w, b, mask, shape));
     return layerNorm(x, this.p("ln_f.g"), this.p("ln_f.b"));
+  }
+
+  private attentionShape(T: number, B: number): AttentionShape {
+    return { T, B, H: this.config.heads, dh: this.config.dModel / this.config.heads };
   }
 
   /**
@@ -145,10 +163,10 @@ export class PolicyModel {
    */
   headsAt(ids: tf.Tensor2D, positions: Int32Array): { logits: tf.Tensor2D; values: tf.Tensor1D } {
     const [B, T] = ids.shape;
-    const h = tf.reshape(this.features(ids), [B * T, this.config.dModel]); // [B*T, D]
-    const hP = gatherRows(h, tf.tensor1d(positions, "int32")); // [P, D]
+    const rows = Int32Array.from(positions, (i) => (i % T) * B + Math.floor(i / T)); // b·T + t → t·B + b
+    const hP = gatherRows(this.trunk(ids), tf.tensor1d(rows, "int32")); // [P, D]
     const logits = matMul(hP, this.p("lm_head")) as tf.Tensor2D; // [P, V]
-    const values = tf.reshape(tf.add(matMul(hP, this.p("value_head.w")), this.p("value_head.b")), [positions.length]) as tf.Tensor1D;
+    const values = tf.reshape(linear(hP, this.p("value_head.w"), this.p("value_head.b")), [positions.length]) as tf.Tensor1D;
     return { logits, values };
   }
 
@@ -163,31 +181,18 @@ export class PolicyModel {
   }
 
   /**
-   * One pre-LN transformer block. `mask` is additive and broadcasts to [B, H, Tq, Tk]; `past` holds the
-   * keys/values of earlier positions during incremental decoding. Returns this block's keys/values.
+   * One pre-LN transformer block on time-major rows x [T·B, D]; `attend` maps the layer-normed input and
+   * the q|k|v projection's weights to the attention output [T·B, D] (training: causal attention; decoding:
+   * over a cache too).
    */
-  private block(x: tf.Tensor3D, l: number, mask: tf.Tensor, past?: { k: tf.Tensor4D; v: tf.Tensor4D }): { x: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
-    const [B, T, d] = x.shape;
-    const H = this.config.heads;
-    const dh = d / H;
+  private block(x: tf.Tensor2D, l: number, attend: (normed: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D, inference = false): tf.Tensor2D {
+    const layerNorm = inference ? layerNormValue : layerNormOp;
+    const linear = inference ? linearValue : linearOp;
     const normed = layerNorm(x, this.p(`h${l}.ln1.g`), this.p(`h${l}.ln1.b`));
-    const qkv = tf.add(matMul(tf.reshape(normed, [B * T, d]), this.p(`h${l}.attn.w_qkv`)), this.p(`h${l}.attn.b_qkv`)); // [B*T, 3D]
-    const [q, kNew, vNew] = tf.split(tf.reshape(qkv, [B, T, 3 * d]), 3, 2).map((t) => tf.transpose(tf.reshape(t, [B, T, H, dh]), [0, 2, 1, 3]) as tf.Tensor4D); // 3 × [B, H, T, dh]
-    const k = past ? (tf.concat([past.k, kNew], 2) as tf.Tensor4D) : kNew; // [B, H, Tk, dh]
-    const v = past ? (tf.concat([past.v, vNew], 2) as tf.Tensor4D) : vNew;
-    const scores = tf.add(tf.mul(matMulTransposed(q, k), 1 / Math.sqrt(dh)), mask); // [B, H, T, Tk]
-    const att = matMul(tf.softmax(scores), v); // [B, H, T, dh]
-    const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, d]); // [B*T, D]
-    const attnOut = tf.reshape(tf.add(matMul(merged, this.p(`h${l}.attn.w_o`)), this.p(`h${l}.attn.b_o`)), [B, T, d]);
-    const x1 = tf.add(x, attnOut) as tf.Tensor3D;
-    const x2 = tf.add(x1, this.mlp(layerNorm(x1, this.p(`h${l}.ln2.g`), this.p(`h${l}.ln2.b`)), l)) as tf.Tensor3D;
-    return { x: x2, k, v };
-  }
-
-  private mlp(x: tf.Tensor3D, l: number): tf.Tensor3D {
-    const [B, T, d] = x.shape;
-    const hidden = tf.relu(tf.add(matMul(tf.reshape(x, [B * T, d]), this.p(`h${l}.mlp.w_in`)), this.p(`h${l}.mlp.b_in`))); // [B*T, 4D]
-    return tf.reshape(tf.add(matMul(hidden, this.p(`h${l}.mlp.w_out`)), this.p(`h${l}.mlp.b_out`)), [B, T, d]) as tf.Tensor3D;
+    const attended = attend(normed, this.p(`h${l}.attn.w_qkv`), this.p(`h${l}.attn.b_qkv`)); // [T·B, D]
+    const x1 = tf.add(x, linear(attended, this.p(`h${l}.attn.w_o`), this.p(`h${l}.attn.b_o`))) as tf.Tensor2D;
+    const hidden = linear(layerNorm(x1, this.p(`h${l}.ln2.g`), this.p(`h${l}.ln2.b`)), this.p(`h${l}.mlp.w_in`), this.p(`h${l}.mlp.b_in`), "relu"); // [T·B, 4D]
+    return tf.add(x1, linear(hidden, this.p(`h${l}.mlp.w_out`), this.p(`h${l}.mlp.b_out`))) as tf.Tensor2D;
   }
 
   /**
@@ -199,21 +204,38 @@ export class PolicyModel {
     return new KvDecoder(this, contexts);
   }
 
-  /** @internal used by KvDecoder: token + position embeddings without one-hot (no gradients needed). */
-  embedInference(ids: tf.Tensor2D, positions: tf.Tensor2D): tf.Tensor3D {
-    return tf.add(tf.gather(this.p("tok_emb"), ids), tf.gather(this.p("pos_emb"), positions)) as tf.Tensor3D;
-  }
-
-  /** @internal */
-  blockInference(x: tf.Tensor3D, l: number, mask: tf.Tensor, past?: { k: tf.Tensor4D; v: tf.Tensor4D }) {
-    return this.block(x, l, mask, past);
-  }
-
-  /** @internal logits of the final position of x: [B, T, D] → [B, V] */
-  lastLogits(x: tf.Tensor3D): tf.Tensor2D {
-    const [B, T, d] = x.shape;
-    const last = tf.reshape(tf.slice(x, [0, T - 1, 0], [B, 1, d]), [B, d]);
-    return matMul(layerNorm(last, this.p("ln_f.g"), this.p("ln_f.b")), this.p("lm_head")) as tf.Tensor2D;
+  /**
+   * @internal used by KvDecoder: T new time-major positions of B rows (ids and positions [T·B]) through the
+   * trunk, attending over `past` (one cache per layer) and themselves under `mask` ([T, B, 1, Tk]); returns
+   * the logits of the last position of every row [B, V] and the grown caches.
+   */
+  decodeStep(
+    ids: tf.Tensor1D,
+    positions: tf.Tensor1D,
+    T: number,
+    B: number,
+    mask: tf.Tensor,
+    past: KeyValues[] | undefined,
+  ): { logits: tf.Tensor2D; cache: KeyValues[] } {
+    const d = this.config.dModel;
+    let x = tf.add(gatherRowsValue(this.p("tok_emb"), ids), gatherRowsValue(this.p("pos_emb"), positions)) as tf.Tensor2D; // [T·B, D]
+    const shape = this.attentionShape(T, B);
+    const cache: KeyValues[] = [];
+    for (let l = 0; l < this.config.layers; l++) {
+      x = this.block(
+        x,
+        l,
+        (normed, w, b) => {
+          const { out, kv } = attentionCached(normed, w, b, mask, shape, past?.[l]);
+          cache.push(kv);
+          return out;
+        },
+        true,
+      );
+    }
+    const last = tf.slice(x, [(T - 1) * B, 0], [B, d]); // the last position of every row
+    const logits = tf.matMul(layerNormValue(last, this.p("ln_f.g"), this.p("ln_f.b")), this.p("lm_head")) as tf.Tensor2D;
+    return { logits, cache };
   }
 
   /** Named copies of every parameter (for checkpoints and the weight store). */
@@ -255,8 +277,8 @@ const MASKED = -1e9;
 class KvDecoder implements Decoder {
   private readonly B: number;
   private readonly lengths: number[];
-  private cache: { k: tf.Tensor4D; v: tf.Tensor4D }[] = [];
-  /** Additive key mask over the columns so far, [B, 1, 1, Tk]. */
+  private cache: KeyValues[] = [];
+  /** Additive key mask over the columns so far, [1, B, 1, Tk]. */
   private keyMask: tf.Tensor4D;
   private next: tf.Tensor2D;
 
@@ -264,32 +286,31 @@ class KvDecoder implements Decoder {
     private readonly model: PolicyModel,
     contexts: Int32Array[],
   ) {
-    this.B = contexts.length;
+    const B = contexts.length;
+    this.B = B;
     this.lengths = contexts.map((c) => c.length);
     const Tc = Math.max(...this.lengths);
     if (Tc > model.config.contextLength) throw new Error(`model: context of ${Tc} tokens exceeds contextLength ${model.config.contextLength}`);
-    const ids = new Int32Array(this.B * Tc);
-    const pos = new Int32Array(this.B * Tc);
-    const keyMask = new Float32Array(this.B * Tc);
+    // Time-major: position j of row b at j·B + b.
+    const ids = new Int32Array(Tc * B);
+    const pos = new Int32Array(Tc * B);
+    const keyMask = new Float32Array(B * Tc);
     contexts.forEach((c, b) => {
       const pad = Tc - c.length;
-      ids.set(c, b * Tc + pad);
       for (let j = 0; j < Tc; j++) {
-        pos[b * Tc + j] = Math.max(0, j - pad);
+        if (j >= pad) ids[j * B + b] = c[j - pad];
+        pos[j * B + b] = Math.max(0, j - pad);
         if (j < pad) keyMask[b * Tc + j] = MASKED;
       }
     });
-    this.keyMask = tf.tensor4d(keyMask, [this.B, 1, 1, Tc]);
-    this.next = tf.tidy(() => {
-      let x = model.embedInference(tf.tensor2d(ids, [this.B, Tc], "int32"), tf.tensor2d(pos, [this.B, Tc], "int32"));
-      const mask = tf.add(causalMask(Tc), this.keyMask); // [B, 1, Tc, Tc]
-      for (let l = 0; l < model.config.layers; l++) {
-        const out = model.blockInference(x, l, mask);
-        this.cache.push({ k: tf.keep(out.k), v: tf.keep(out.v) });
-        x = out.x;
-      }
-      return model.lastLogits(x);
+    this.keyMask = tf.tensor4d(keyMask, [1, B, 1, Tc]);
+    const step = tf.tidy(() => {
+      const mask = tf.add(tf.reshape(causalMask(Tc), [Tc, 1, 1, Tc]), this.keyMask); // [Tc, B, 1, Tc]
+      const out = model.decodeStep(tf.tensor1d(ids, "int32"), tf.tensor1d(pos, "int32"), Tc, B, mask, undefined);
+      return [out.logits, ...out.cache.flatMap((kv) => [kv.k, kv.v])];
     });
+    this.next = step[0] as tf.Tensor2D;
+    this.cache = pairs(step.slice(1));
   }
 
   logits(): Float32Array {
@@ -302,18 +323,13 @@ class KvDecoder implements Decoder {
     const oldCache = this.cache;
     const oldMask = this.keyMask;
     const oldNext = this.next;
-    this.keyMask = tf.tidy(() => tf.concat([oldMask, tf.zeros([this.B, 1, 1, 1])], 3) as tf.Tensor4D);
-    const cache: { k: tf.Tensor4D; v: tf.Tensor4D }[] = [];
-    this.next = tf.tidy(() => {
-      let x = this.model.embedInference(tf.tensor2d(tokens, [this.B, 1], "int32"), tf.tensor2d(positions, [this.B, 1], "int32"));
-      for (let l = 0; l < this.model.config.layers; l++) {
-        const out = this.model.blockInference(x, l, this.keyMask, oldCache[l]);
-        cache.push({ k: tf.keep(out.k), v: tf.keep(out.v) });
-        x = out.x;
-      }
-      return this.model.lastLogits(x);
+    this.keyMask = tf.tidy(() => tf.concat([oldMask, tf.zeros([1, this.B, 1, 1])], 3) as tf.Tensor4D);
+    const step = tf.tidy(() => {
+      const out = this.model.decodeStep(tf.tensor1d(tokens, "int32"), tf.tensor1d(positions, "int32"), 1, this.B, this.keyMask, oldCache);
+      return [out.logits, ...out.cache.flatMap((kv) => [kv.k, kv.v])];
     });
-    this.cache = cache;
+    this.next = step[0] as tf.Tensor2D;
+    this.cache = pairs(step.slice(1));
     tf.dispose([oldMask, oldNext, ...oldCache.flatMap((c) => [c.k, c.v])]);
   }
 
@@ -323,22 +339,64 @@ class KvDecoder implements Decoder {
   }
 }
 
+function pairs(ts: tf.Tensor[]): KeyValues[] {
+  const out: KeyValues[] = [];
+  for (let i = 0; i < ts.length; i += 2) out.push({ k: ts[i] as tf.Tensor3D, v: ts[i + 1] as tf.Tensor3D });
+  return out;
+}
+
 /**
  * table[idx] for table [N, D] and idx [P] → [P, D], differentiable in `table`: the gradient scatters dy back
- * onto the rows, summing where an index repeats (a token that occurs twice).
+ * onto the rows, summing where an index repeats (a token that occurs twice). On wasm both directions run as
+ * plain copies in JS, ~5× faster than its Gather and ScatterNd kernels (which check and stride per element).
  */
 export function gatherRows(table: tf.Tensor, idx: tf.Tensor1D): tf.Tensor2D {
   const shape = table.shape;
+  const inJs = tf.getBackend() === "wasm";
   // idx is an input (with a zero "gradient") so that the tape keeps it alive until the backward pass.
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [t, i, save] = args as [tf.Tensor, tf.Tensor1D, tf.GradSaveFunc];
     save([i]);
     return {
-      value: tf.gather(t, i),
-      gradFunc: (dy, [si]) => [tf.scatterND(tf.reshape(si, [si.size, 1]), dy as tf.Tensor, shape), tf.zerosLike(si)],
+      value: inJs ? gatherInJs(t, i) : tf.gather(t, i),
+      gradFunc: (dy, [si]) => [
+        inJs ? scatterAddInJs(dy as tf.Tensor, si, shape) : tf.scatterND(tf.reshape(si, [si.size, 1]), dy as tf.Tensor, shape),
+        tf.zerosLike(si),
+      ],
     };
   });
   return f(table, idx) as tf.Tensor2D;
+}
+
+/** table[idx] without a gradient (decoding). */
+function gatherRowsValue(table: tf.Tensor, idx: tf.Tensor1D): tf.Tensor2D {
+  return tf.getBackend() === "wasm" ? gatherInJs(table, idx) : (tf.gather(table, idx) as tf.Tensor2D);
+}
+
+function gatherInJs(table: tf.Tensor, idx: tf.Tensor): tf.Tensor2D {
+  const [N, D] = table.shape;
+  const data = table.dataSync() as Float32Array;
+  const ids = idx.dataSync();
+  const out = new Float32Array(ids.length * D);
+  for (let p = 0; p < ids.length; p++) {
+    const row = ids[p];
+    if (row < 0 || row >= N) throw new Error(`gatherRows: index ${row} is not in [0, ${N - 1}]`);
+    out.set(data.subarray(row * D, row * D + D), p * D);
+  }
+  return tf.tensor2d(out, [ids.length, D]);
+}
+
+function scatterAddInJs(dy: tf.Tensor, idx: tf.Tensor, shape: number[]): tf.Tensor {
+  const [N, D] = shape;
+  const g = dy.dataSync() as Float32Array;
+  const ids = idx.dataSync();
+  const out = new Float32Array(N * D);
+  for (let p = 0; p < ids.length; p++) {
+    const o = ids[p] * D;
+    const s = p * D;
+    for (let j = 0; j < D; j++) out[o + j] += g[s + j];
+  }
+  return tf.tensor(out, shape);
 }
 
 /**
@@ -362,11 +420,6 @@ function causalMask(T: number): tf.Tensor2D {
   const m = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = MASKED;
   return tf.tensor2d(m, [T, T]);
-}
-
-function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor): T {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b) as T;
 }
 
 /** Right-pads ragged sequences with <pad> (id 0) into a [B, T] int32 tensor. */

@@ -15,8 +15,16 @@ import { join } from "node:path";
 import { loadJobFile } from "../../crds/job-spec.ts";
 import { baselineCheckout, SPEED_BASELINE_REV } from "./baseline.ts";
 
-/** What both versions' learners offer: an update on trajectories, behaviour cloning on steps. */
+/** What both versions' models offer: the KV-cached decoder. */
+interface DecoderLike {
+  logits(): Float32Array;
+  push(tokens: Int32Array): void;
+  dispose(): void;
+}
+
+/** What both versions' learners offer: an update on trajectories, behaviour cloning on steps, the policy's decoder. */
 interface LearnerLike {
+  model: { decoder(contexts: Int32Array[]): DecoderLike };
   update(batch: Trajectory[]): unknown;
   warmup(steps: { contextIds: Int32Array; actionIds: Int32Array }[], epochs: number, minibatchSteps: number, learningRate: number): number[];
   dispose(): void;
@@ -27,6 +35,33 @@ export interface SideBySide {
   reps: number;
   update: { episodes: number; steps: number; previousMs: number; currentMs: number; speedup: number };
   cloningEpoch: { demonstrationSteps: number; previousMs: number; currentMs: number; speedup: number };
+  /** One rollout step of KV-cached decoding: the batch's first contexts, maxStepTokens greedy tokens each. */
+  decoding: {
+    rows: number;
+    tokens: number;
+    previousMs: number;
+    currentMs: number;
+    previousTokensPerSecond: number;
+    currentTokensPerSecond: number;
+    speedup: number;
+  };
+}
+
+/** ms to decode `tokens` greedy tokens for every context (argmax in JS, the same for both versions). */
+function decodeMs(learner: LearnerLike, contexts: Int32Array[], tokens: number, vocab: number): number {
+  const t0 = performance.now();
+  const decoder = learner.model.decoder(contexts);
+  for (let t = 0; t < tokens; t++) {
+    const logits = decoder.logits();
+    const next = Int32Array.from(contexts, (_, b) => {
+      let best = 0;
+      for (let v = 1; v < vocab; v++) if (logits[b * vocab + v] > logits[b * vocab + best]) best = v;
+      return best;
+    });
+    if (t < tokens - 1) decoder.push(next);
+  }
+  decoder.dispose();
+  return performance.now() - t0;
 }
 
 function median(xs: number[]): number {
@@ -83,14 +118,24 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
 
   const u = { previous: [] as number[], current: [] as number[] };
   const c = { previous: [] as number[], current: [] as number[] };
+  const dec = { previous: [] as number[], current: [] as number[] };
+  const contexts = batch.map((t) => t.steps[0].contextIds);
+  const tokens = job.spec.environment.maxStepTokens;
+  decodeMs(previous, contexts, 2, config.vocabSize); // first calls compile and allocate
+  decodeMs(current, contexts, 2, config.vocabSize);
   for (let r = 0; r < reps; r++) {
+    for (let i = 0; i < 3; i++) {
+      dec.previous.push(decodeMs(previous, contexts, tokens, config.vocabSize));
+      dec.current.push(decodeMs(current, contexts, tokens, config.vocabSize));
+    }
     u.previous.push(timed(() => previous.update(batch)));
     u.current.push(timed(() => current.update(batch)));
     c.previous.push(timed(() => previous.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
     c.current.push(timed(() => current.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
     log(
       `rep ${r + 1}/${reps}: update ${u.previous.at(-1)?.toFixed(0)} → ${u.current.at(-1)?.toFixed(0)} ms, ` +
-        `cloning epoch ${c.previous.at(-1)?.toFixed(0)} → ${c.current.at(-1)?.toFixed(0)} ms`,
+        `cloning epoch ${c.previous.at(-1)?.toFixed(0)} → ${c.current.at(-1)?.toFixed(0)} ms, ` +
+        `decoding ${dec.previous.at(-1)?.toFixed(0)} → ${dec.current.at(-1)?.toFixed(0)} ms`,
     );
   }
   previous.dispose();
@@ -105,6 +150,13 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
     reps,
     update: { episodes: batch.length, steps, ...side(u) },
     cloningEpoch: { demonstrationSteps: demos.steps.length, ...side(c) },
+    decoding: {
+      rows: contexts.length,
+      tokens,
+      ...side(dec),
+      previousTokensPerSecond: (contexts.length * tokens) / (median(dec.previous) / 1000),
+      currentTokensPerSecond: (contexts.length * tokens) / (median(dec.current) / 1000),
+    },
   };
 }
 

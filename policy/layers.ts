@@ -1,0 +1,193 @@
+// The transformer's layers as single differentiable ops with hand-written gradients: fewer kernels per
+// layer, fewer tensors saved for the backward pass, and no transposed products.
+//
+// On the wasm backend a kernel launch costs ~0.04 ms whatever its size and an elementwise op over an
+// activation costs about as much as the product that made it, so a layer written as a dozen tfjs ops
+// with autodiff's gradient (each op saving its inputs) spends more time on glue than on arithmetic.
+//  - linear: x·W + b (+ ReLU) as one fused product (tf.fused.matMul: the bias and the activation in the
+//    product's kernel, XNNPACK on wasm); gradient of plain products with explicit transposes (matmul.ts).
+//  - layerNorm: the usual forward; the closed-form gradient (12 kernels instead of autodiff's ~25).
+//  - attention: causal multi-head attention on time-major rows (row t·B + b of a [T·B, 3D] qkv), laid
+//    out so that every batched product is a channel product (matmul.ts) whose operands and results need
+//    3 transposes in the forward pass and 5 in the backward pass, against ~30 for products over
+//    [B, H, T, dh] heads.
+import { tf } from "./backend.ts";
+import { channelProduct } from "./matmul.ts";
+
+/** x·W + b, optionally through a ReLU. x [R, K], w [K, N], b [N] → [R, N]. */
+export function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation: "linear" | "relu" = "linear"): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const y = tf.fused.matMul({ a: xi, b: wi, bias: bi, activation });
+    save(activation === "relu" ? [xi, wi, y] : [xi, wi]);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [sx, sw, sy] = saved as tf.Tensor2D[];
+        const g = activation === "relu" ? tf.mul(dy as tf.Tensor, tf.step(sy)) : (dy as tf.Tensor);
+        return [tf.matMul(g, tf.transpose(sw)), tf.matMul(tf.transpose(sx), g), columnSums(g)];
+      },
+    };
+  });
+  return f(x, w, b) as tf.Tensor2D;
+}
+
+/** `linear` without a gradient (decoding): the fused product alone, no custom-gradient bookkeeping. */
+export function linearValue(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation: "linear" | "relu" = "linear"): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b, activation }) as tf.Tensor2D;
+}
+
+/** `layerNorm` without a gradient (decoding). */
+export function layerNormValue(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b) as tf.Tensor2D;
+}
+
+/** Layer normalisation over the last axis: (x − mean) / √(var + 1e-5) · g + b. x [R, D], g, b [D]. */
+export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, gi, bi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const { mean, variance } = tf.moments(xi, -1, true);
+    const std = tf.sqrt(tf.add(variance, 1e-5)); // [R, 1]
+    const xhat = tf.div(tf.sub(xi, mean), std);
+    save([xhat, std, gi]);
+    return {
+      value: tf.add(tf.mul(xhat, gi), bi),
+      gradFunc: (dy, saved) => {
+        const [sxhat, sstd, sg] = saved;
+        const d = dy as tf.Tensor2D;
+        const dxhat = tf.mul(d, sg);
+        // dx = (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) / std
+        const centred = tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(dxhat, sxhat), -1, true)));
+        return [tf.div(centred, sstd), columnSums(tf.mul(d, sxhat)), columnSums(d)];
+      },
+    };
+  });
+  return f(x, g, b) as tf.Tensor2D;
+}
+
+/**
+ * Keys and values of attention in the layouts its products read: k as [dh, B·H, Tk] (a channel product's
+ * filter, transposed), v as [Tk, B·H, dh] (as the projection writes it). The decoder's cache.
+ */
+export interface KeyValues {
+  k: tf.Tensor3D;
+  v: tf.Tensor3D;
+}
+
+/** Attention's shape: T query positions of B rows (time-major), H heads of dh channels. */
+export interface AttentionShape {
+  T: number;
+  B: number;
+  H: number;
+  dh: number;
+}
+
+/** Up to this many rows, splitting one q|k|v product costs less than three products. */
+const SMALL_ROWS = 256;
+
+/** Column sums of x [R, N] → [N], as a product with a row of ones (a reduction over rows transposes on wasm). */
+function columnSums(x: tf.Tensor): tf.Tensor1D {
+  const [R, N] = x.shape;
+  return tf.reshape(tf.matMul(tf.ones([1, R]), x), [N]) as tf.Tensor1D;
+}
+
+/**
+ * x·W + b per part of W's columns (q | k | v), each as [T, B·H, dh]: three products
+ * with no split of a large [T·B, 3D] activation (a strided copy, slow on wasm); a few rows (a decoding step)
+ * take one product and split it instead.
+ */
+function projections(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, s: AttentionShape): [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D] {
+  if (x.shape[0] <= SMALL_ROWS)
+    return tf.split(tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b }), 3, 1).map((t) => tf.reshape(t, [-1, s.B * s.H, s.dh])) as [
+      tf.Tensor3D,
+      tf.Tensor3D,
+      tf.Tensor3D,
+    ];
+  const ws = tf.split(w, 3, 1);
+  const bs = tf.split(b, 3, 0);
+  return ws.map((wi, i) => tf.reshape(tf.fused.matMul({ a: x, b: wi as tf.Tensor2D, bias: bs[i] }), [-1, s.B * s.H, s.dh])) as [
+    tf.Tensor3D,
+    tf.Tensor3D,
+    tf.Tensor3D,
+  ];
+}
+
+/** softmax(q·kᵀ + mask) over the keys → [T, B·H, Tk], for q [T, B·H, dh] already scaled by 1/√dh; mask broadcasts to [T, B, H, Tk]. */
+function attentionWeights(q: tf.Tensor3D, kFilter: tf.Tensor3D, mask: tf.Tensor, s: AttentionShape): tf.Tensor3D {
+  const Tk = kFilter.shape[2];
+  const scores = channelProduct(tf.transpose(q, [0, 2, 1]) as tf.Tensor3D, kFilter); // [T, B·H, Tk]
+  return tf.reshape(tf.softmax(tf.add(tf.reshape(scores, [s.T, s.B, s.H, Tk]), mask)), [s.T, s.B * s.H, Tk]) as tf.Tensor3D;
+}
+
+/** The attention weights' mix of the values: p [T, B·H, Tk], v [Tk, B·H, dh] → [T·B, D]. */
+function mixValues(p: tf.Tensor3D, v: tf.Tensor3D, s: AttentionShape): tf.Tensor2D {
+  return tf.reshape(channelProduct(tf.transpose(p, [0, 2, 1]) as tf.Tensor3D, v), [s.T * s.B, s.H * s.dh]) as tf.Tensor2D;
+}
+
+/**
+ * Multi-head self-attention, the q | k | v projection included, differentiable in x, w and b: every position
+ * attends over the positions the additive `mask` leaves visible (causal attention in training). x: [T·B, D]
+ * time-major (row t·B + b), the layer-normed input; w [D, 3D], b [3D] with q | k | v side by side and heads
+ * of dh channels within each; mask broadcasts to [T, B, H, T]. → [T·B, D] (before the output projection)
+ */
+export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.Tensor, s: AttentionShape): tf.Tensor2D {
+  const scale = 1 / Math.sqrt(s.dh);
+  const rows = s.T * s.B;
+  const d = s.H * s.dh;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const [q0, k, v] = projections(xi, wi, bi, s);
+    const q = tf.mul(q0, scale) as tf.Tensor3D; // the scores' scale, on the (smaller) queries
+    const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
+    save([xi, wi, q, k, v, p]);
+    return {
+      value: mixValues(p, v, s),
+      gradFunc: (dy, saved) => {
+        const [sx, sw, sq, sk, sv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [T, N, dh]
+        const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [T, N, Tk]
+        const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
+        // softmax: dS = p ⊙ (dP − Σ_keys dP ⊙ p)
+        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [T, N, Tk]
+        const dQ = tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale); // [T, N, dh]
+        const dK = channelProduct(tf.transpose(dS, [2, 0, 1]) as tf.Tensor3D, sq); // [Tk, N, dh] (sq is scaled)
+        const dParts = [dQ, dK, dV].map((t) => tf.reshape(t, [rows, d]) as tf.Tensor2D);
+        const xT = tf.transpose(sx); // [D, T·B]
+        const wT = tf.split(tf.transpose(sw), 3, 0); // 3 × [D, D]: rows of Wᵀ
+        const dx = tf.addN(dParts.map((g, i) => tf.matMul(g, wT[i])));
+        const dw = tf.concat(
+          dParts.map((g) => tf.matMul(xT, g)),
+          1,
+        );
+        const db = tf.concat(
+          dParts.map((g) => columnSums(g)),
+          0,
+        );
+        return [dx, dw, db];
+      },
+    };
+  });
+  return f(x, w, b) as tf.Tensor2D;
+}
+
+/**
+ * Attention for incremental decoding (no gradient): the T new positions attend over `past` keys/values and
+ * their own; returns the output [T·B, D] and the grown keys/values (the next call's `past`).
+ */
+export function attentionCached(
+  x: tf.Tensor2D,
+  w: tf.Tensor,
+  b: tf.Tensor,
+  mask: tf.Tensor,
+  s: AttentionShape,
+  past?: KeyValues,
+): { out: tf.Tensor2D; kv: KeyValues } {
+  const [q0, kNew, vNew] = projections(x, w, b, s);
+  const q = tf.mul(q0, 1 / Math.sqrt(s.dh)) as tf.Tensor3D;
+  const kT = tf.transpose(kNew, [2, 1, 0]) as tf.Tensor3D; // [dh, N, T]
+  const k = past ? (tf.concat([past.k, kT], 2) as tf.Tensor3D) : kT;
+  const v = past ? (tf.concat([past.v, vNew], 0) as tf.Tensor3D) : vNew;
+  const p = attentionWeights(q, k, mask, s);
+  return { out: mixValues(p, v, s), kv: { k, v } };
+}
