@@ -23,6 +23,7 @@ import { PolicyModel } from "../policy/model.ts";
 import { minibatchGradients } from "../learner/micro-batch.ts";
 import { cloneGradients, type LossConfig, ppoGradients } from "../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../learner/step-batch.ts";
+import { raggedSteps, scoredSteps } from "./training-step/samples.ts";
 import { oldVsNew } from "./training-step/old-vs-new.ts";
 
 const REPS = Number(process.env.STEPPO_BENCH_REPS ?? 9);
@@ -71,26 +72,6 @@ function timeOnce(product: Product, a: tf.Tensor, b: tf.Tensor): number {
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   return s[Math.floor(s.length / 2)];
-}
-
-/** `n` cloning steps, contexts of 40–100 tokens spread evenly, 15 action tokens: 55–115 in all (textworld's range). */
-function raggedSteps(n = 32, vocab = VOCAB): StepSample[] {
-  return Array.from({ length: n }, (_, i) => {
-    const context = 40 + Math.round((i * 60) / (n - 1));
-    return {
-      trajId: `t${i}`,
-      workerId: "w",
-      policyVersion: 0,
-      contextIds: Int32Array.from({ length: context }, (_, j) => 1 + ((i * 7 + j * 3) % (vocab - 1))),
-      actionIds: Int32Array.from({ length: 15 }, (_, j) => 1 + ((i + j * 5) % (vocab - 1))),
-      behaviourLogProbs: new Float32Array(15),
-      oldLogProbs: new Float32Array(15),
-      advantages: new Float32Array(15),
-      valueTargets: new Float32Array(0),
-      oldValues: new Float32Array(0),
-      valueOffsets: new Int32Array(0),
-    };
-  });
 }
 
 /** Median ms of one cloning minibatch, packed whole vs summed over micro-batches, alternating. */
@@ -154,13 +135,7 @@ export function minibatchFlops(samples: StepSample[], d: number, layers: number,
 function ppoUtilisation(n = 1024): { samples: number; gflop: number; ms: number; gflops: number; peakGflops: number; utilisation: number } {
   const vocab = 297; // the quickstart's vocabulary
   const model = new PolicyModel({ vocabSize: vocab, dModel: D, layers: 2, heads: 4, contextLength: 128 }, 1);
-  const samples = raggedSteps(64, vocab).map((x, i) => ({
-    ...x,
-    advantages: new Float32Array(x.actionIds.length).fill((i % 3) - 1),
-    valueTargets: Float32Array.of(i % 2),
-    oldValues: Float32Array.of(0),
-    valueOffsets: Int32Array.of(0),
-  }));
+  const samples = scoredSteps(64, vocab);
   const cfg: LossConfig = { ratio: "step", clip: 0.05, valueCoef: 0.5, entropyCoef: 0, klCoef: 0, importanceCap: 2, temperature: 1 };
   const once = () => {
     const t0 = performance.now();

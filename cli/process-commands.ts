@@ -2,7 +2,7 @@
 // and `steppo run --nats` (both as local processes against a NATS server).
 import { join } from "node:path";
 import { loadJobFile } from "../crds/job-spec.ts";
-import { intFlag, parseFlags, RUN_FLAGS, runFlags, UsageError } from "../core/args.ts";
+import { type FlagSpec, intFlag, parseFlags, RUN_FLAGS, runFlags, UsageError } from "../core/args.ts";
 import { shutdownSignal } from "./shutdown.ts";
 import { runDistributed } from "./distributed-run.ts";
 import { checkNatsUrl, ENV, learnerConfig, workerConfig } from "../core/process-config.ts";
@@ -12,17 +12,18 @@ export { DISTRIBUTED_USAGE, LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WO
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** What a learner or worker process is told on its command line (or by env vars, core/process-config.ts). */
+const PROCESS_FLAGS: FlagSpec = {
+  job: { type: "string" },
+  nats: { type: "string" },
+  "nats-creds": { type: "string" },
+  namespace: { type: "string" },
+  "cluster-id": { type: "string" },
+  "metrics-port": { type: "string" },
+};
+
 export async function cmdLearner(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    job: { type: "string" },
-    nats: { type: "string" },
-    "nats-creds": { type: "string" },
-    namespace: { type: "string" },
-    "cluster-id": { type: "string" },
-    "checkpoint-dir": { type: "string" },
-    "metrics-port": { type: "string" },
-    ...RUN_FLAGS,
-  });
+  const { values, positionals } = parseFlags(argv, { ...PROCESS_FLAGS, "checkpoint-dir": { type: "string" }, ...RUN_FLAGS });
   if (positionals.length > 0) throw new UsageError(`learner takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = learnerConfig(values);
   const { runLearnerProcess } = await import("../runtime/learner-process.ts");
@@ -45,15 +46,7 @@ export async function cmdLearner(argv: string[]): Promise<number> {
 }
 
 export async function cmdWorker(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    job: { type: "string" },
-    nats: { type: "string" },
-    "nats-creds": { type: "string" },
-    namespace: { type: "string" },
-    "cluster-id": { type: "string" },
-    id: { type: "string" },
-    "metrics-port": { type: "string" },
-  });
+  const { values, positionals } = parseFlags(argv, { ...PROCESS_FLAGS, id: { type: "string" } });
   if (positionals.length > 0) throw new UsageError(`worker takes no positional arguments (got ${positionals.join(" ")}); use --job FILE`);
   const config = workerConfig(values);
   const { runWorkerProcess, VocabularyMismatchError } = await import("../runtime/worker-process.ts");

@@ -6,26 +6,7 @@ import { PolicyModel } from "../../policy/model.ts";
 import { minibatchGradients } from "../../learner/micro-batch.ts";
 import { type LossConfig, ppoGradients } from "../../learner/ppo-loss.ts";
 import { Adam } from "../../learner/adam.ts";
-import type { StepSample } from "../../learner/step-batch.ts";
-
-function raggedSteps(n: number, vocab: number): StepSample[] {
-  return Array.from({ length: n }, (_, i) => {
-    const context = 40 + Math.round((i * 60) / (n - 1));
-    return {
-      trajId: `t${i}`,
-      workerId: "w",
-      policyVersion: 0,
-      contextIds: Int32Array.from({ length: context }, (_, j) => 1 + ((i * 7 + j * 3) % (vocab - 1))),
-      actionIds: Int32Array.from({ length: 15 }, (_, j) => 1 + ((i + j * 5) % (vocab - 1))),
-      behaviourLogProbs: new Float32Array(15),
-      oldLogProbs: new Float32Array(15),
-      advantages: new Float32Array(15).fill((i % 3) - 1),
-      valueTargets: Float32Array.of(i % 2),
-      oldValues: Float32Array.of(0),
-      valueOffsets: Int32Array.of(0),
-    };
-  });
-}
+import { scoredSteps } from "./samples.ts";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
@@ -35,7 +16,7 @@ function median(xs: number[]): number {
 await selectBackend("wasm", () => {});
 const vocab = 297;
 const model = new PolicyModel({ vocabSize: vocab, dModel: 64, layers: 2, heads: 4, contextLength: 128 }, 1);
-const samples = raggedSteps(64, vocab);
+const samples = scoredSteps(64, vocab);
 const cfg: LossConfig = { ratio: "step", clip: 0.05, valueCoef: 0.5, entropyCoef: 0, klCoef: 0, importanceCap: 2, temperature: 1 };
 const step = () => {
   const { grads } = minibatchGradients(samples, (p, norm) => ppoGradients(model, p, cfg, norm));

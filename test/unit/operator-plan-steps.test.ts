@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { StepPOJobCondition } from "../../crds/steppojob-status.ts";
-import { parseJob } from "../../crds/job-spec.ts";
+import { job } from "../support/plan-fixtures.ts";
 import type { LearnerProgress } from "../../runtime/nats/runtime-state.ts";
-import { DEFAULTS, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject } from "../../operator/desired.ts";
+import { DEFAULTS, desiredChildren, desiredLearnerPod, desiredRolloutPod } from "../../operator/desired.ts";
 import { childrenCreated, sharedChildren } from "../../operator/plan/children.ts";
 import { deadline, secondsSince } from "../../operator/plan/deadline.ts";
 import { Draft, turnOff } from "../../operator/plan/draft.ts";
@@ -20,14 +20,6 @@ import { resume, suspend } from "../../operator/plan/suspend.ts";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
 const STAMP = "2026-01-01T00:00:00Z";
-
-function job(spec: Record<string, unknown> = {}, status?: JobObject["status"]): JobObject {
-  const j = parseJob({ apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "j", namespace: "ns" }, spec }, "test") as JobObject;
-  j.metadata.uid = "uid-1";
-  j.metadata.generation = 1;
-  if (status) j.status = status;
-  return j;
-}
 
 const cond = (type: StepPOJobCondition["type"], status: StepPOJobCondition["status"], reason = "Before"): StepPOJobCondition => ({
   type,

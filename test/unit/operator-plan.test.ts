@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
-import { parseJob } from "../../crds/job-spec.ts";
+import { job } from "../support/plan-fixtures.ts";
 import { phaseOf, setCondition } from "../../operator/conditions.ts";
 import { DEFAULTS, desiredChildren, desiredLearnerPod, desiredRolloutPod, type JobObject, specHash } from "../../operator/desired.ts";
 import { fit, learnerPodName, podIndex, serviceName } from "../../crds/names.ts";
@@ -10,14 +10,6 @@ import { type Observed, plan } from "../../operator/plan.ts";
 import { WorkQueue } from "../../operator/queue.ts";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
-
-function job(spec: Record<string, unknown> = {}, status?: JobObject["status"]): JobObject {
-  const j = parseJob({ apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "j", namespace: "ns" }, spec }, "test") as JobObject;
-  j.metadata.uid = "uid-1";
-  j.metadata.generation = 1;
-  if (status) j.status = status;
-  return j;
-}
 
 function pod(p: V1Pod, phase: string, extra: Partial<V1Pod["status"]> = {}): V1Pod {
   return { ...p, status: { phase, ...extra } };
