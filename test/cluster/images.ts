@@ -128,6 +128,7 @@ function ensureBaseRootfs(log: Logger): string {
       "19",
       "mmdebstrap",
       "--quiet",
+      "--format=tar", // the temp name does not end in .tar
       "--variant=minbase",
       `--include=${packages.join(",")}`,
       ...hook.map((h) => `--customize-hook=${h}`),
