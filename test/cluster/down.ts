@@ -1,6 +1,6 @@
 // npm run cluster:down — stops the cluster `npm run cluster:up` started and deletes its data.
 import { rmSync } from "node:fs";
-import { ownsPid, readState, STATE_FILE } from "./state.ts";
+import { ownsPid, readState, STATE_FILE, statePids } from "./state.ts";
 
 async function stopPid(pid: number, dir: string): Promise<void> {
   if (!ownsPid(pid, dir)) return;
@@ -16,8 +16,7 @@ async function main(): Promise<void> {
     console.log("no test cluster is running (no state file)");
     return;
   }
-  await stopPid(state.pids.apiserver, state.dir);
-  await stopPid(state.pids.etcd, state.dir);
+  for (const pid of statePids(state)) await stopPid(pid, state.dir);
   rmSync(state.dir, { recursive: true, force: true });
   rmSync(STATE_FILE, { force: true });
   console.log(`stopped the test cluster at ${state.server} and removed ${state.dir}`);

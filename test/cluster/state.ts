@@ -8,7 +8,7 @@ export interface ClusterState {
   kubeconfigPath: string;
   server: string;
   kubectl: string;
-  pids: { etcd: number; apiserver: number };
+  pids: { etcd: number; apiserver: number; controllerManager?: number; scheduler?: number };
   startedAt: string;
 }
 
@@ -23,6 +23,11 @@ export function readState(): ClusterState | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Every process of the cluster, the API server's clients first. */
+export function statePids(state: ClusterState): number[] {
+  return [state.pids.scheduler, state.pids.controllerManager, state.pids.apiserver, state.pids.etcd].filter((p): p is number => typeof p === "number");
 }
 
 /** True when `pid` is alive and its command line mentions `dir` (so a reused pid is never ours). */

@@ -1,10 +1,11 @@
-// npm run cluster:up — starts a long-lived test cluster (etcd + kube-apiserver, see cluster.ts) in the
+// npm run cluster:up — starts a long-lived test cluster (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler; see cluster.ts; no node) in the
 // background, installs the StepPOJob CRD, and prints the admin kubeconfig path. `npm run cluster:down`
 // stops it. Options: --no-crd (skip the CRD).
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type ClusterState, CLUSTER_HOME, ownsPid, readState, RUN_DIR, STATE_FILE } from "./state.ts";
+import { type ClusterState, CLUSTER_HOME, ownsPid, readState, RUN_DIR, STATE_FILE, statePids } from "./state.ts";
 import { runKubectl, startTestCluster } from "./cluster.ts";
 
 const CRD_FILE = fileURLToPath(new URL("../../crds/steppo.dev_steppojobs.yaml", import.meta.url));
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
       return;
     }
     console.log("cleaning up a test cluster that is no longer running");
-    for (const pid of [existing.pids.apiserver, existing.pids.etcd]) if (ownsPid(pid, existing.dir)) process.kill(pid, "SIGKILL");
+    for (const pid of statePids(existing)) if (ownsPid(pid, existing.dir)) process.kill(pid, "SIGKILL");
     rmSync(existing.dir, { recursive: true, force: true });
     rmSync(STATE_FILE, { force: true });
   }
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   };
   writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
   console.log(
-    `test cluster ready in ${(cluster.startupMs / 1000).toFixed(1)} s (kube-apiserver ${cluster.binaries.versions.kubernetes}, etcd ${cluster.binaries.versions.etcd})`,
+    `test cluster ready in ${(cluster.startupMs / 1000).toFixed(1)} s (kube-apiserver, kube-controller-manager, kube-scheduler ${cluster.binaries.versions.kubernetes}, etcd ${cluster.binaries.versions.etcd})`,
   );
   if (!process.argv.includes("--no-crd")) {
     const kubectl = (args: string[]) => runKubectl(cluster.binaries.kubectl, cluster.kubeconfigPath, args);

@@ -1,7 +1,6 @@
-// helm install of charts/steppo on the test cluster, and its operator Deployment's pods. The test cluster
-// has no kube-controller-manager, so nothing turns a Deployment into pods: startDeploymentPods does the
-// ReplicaSet controller's one job here — it creates `spec.replicas` pods from the Deployment's pod template
-// (same labels, service account, command, args, env, ports, probes) — and the node agent runs them.
+// helm install of charts/steppo on the test cluster, and its operator Deployment's pods: the real Deployment
+// and ReplicaSet controllers (kube-controller-manager) make them, the scheduler binds them to the test node and
+// its kubelet runs them; waitDeploymentPods waits until they are Ready.
 import type { TestCluster } from "../cluster/cluster.ts";
 import { CHART_DIR, makeHelm, stageChart } from "../support/helm.ts";
 
@@ -19,6 +18,8 @@ export interface InstallOptions {
   namespace?: string;
   /** Extra `--set` values. */
   set?: string[];
+  /** Extra `--set-string` values (kept strings, e.g. a port number for an EnvVar value). */
+  setString?: string[];
   log: (m: string) => void;
 }
 
@@ -51,6 +52,7 @@ export async function installChart(cluster: TestCluster, o: InstallOptions): Pro
       "--set",
       "nats.install=false",
       ...(o.set ?? []).flatMap((s) => ["--set", s]),
+      ...(o.setString ?? []).flatMap((s) => ["--set-string", s]),
     ];
     o.log(`helm ${args.join(" ")}`);
     const r = await helm.run(args);
@@ -64,46 +66,24 @@ export async function installChart(cluster: TestCluster, o: InstallOptions): Pro
   }
 }
 
-interface Deployment {
-  metadata: { name: string };
-  spec: {
-    replicas?: number;
-    template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Record<string, unknown> };
-  };
-}
-
-/** Creates the pods of the release's Deployments (the missing ReplicaSet controller) and waits until they are Ready. */
-export async function startDeploymentPods(cluster: TestCluster, chart: InstalledChart, log: (m: string) => void, timeoutSeconds = 120): Promise<void> {
-  const list = await cluster.kubectl(["get", "deployments", "-n", chart.namespace, "-o", "json"]);
-  if (list.code !== 0) throw new Error(`listing the chart's Deployments: ${list.stderr}`);
-  const deployments = (JSON.parse(list.stdout) as { items: Deployment[] }).items;
-  if (deployments.length === 0) throw new Error(`helm install created no Deployment in namespace ${chart.namespace}`);
-  for (const d of deployments) {
-    const replicas = d.spec.replicas ?? 1;
-    for (let i = 0; i < replicas; i++) {
-      const name = `${d.metadata.name}-${i}`;
-      const pod = {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: {
-          name,
-          namespace: chart.namespace,
-          labels: d.spec.template.metadata?.labels ?? {},
-          annotations: d.spec.template.metadata?.annotations ?? {},
-        },
-        spec: d.spec.template.spec,
-      };
-      const r = await cluster.kubectl(["create", "-f", "-"], { input: JSON.stringify(pod) });
-      if (r.code !== 0) throw new Error(`creating pod ${name} from Deployment ${d.metadata.name}'s template: ${r.stderr}`);
-      log(`created pod ${chart.namespace}/${name} from Deployment ${d.metadata.name}'s template`);
-      chart.pods.push(name);
-    }
+/** Waits until the release's Deployments are available, and records their pods (the ReplicaSets' pods). */
+export async function waitDeploymentPods(cluster: TestCluster, chart: InstalledChart, log: (m: string) => void, timeoutSeconds = 180): Promise<void> {
+  const w = await cluster.kubectl(["wait", "--for=condition=Available", "-n", chart.namespace, `--timeout=${timeoutSeconds}s`, "deployment", "--all"], {
+    timeoutMs: (timeoutSeconds + 30) * 1000,
+  });
+  if (w.code !== 0) {
+    const pods = await cluster.kubectl(["get", "pods", "-n", chart.namespace, "-o", "wide"]);
+    throw new Error(`the chart's Deployments did not become Available: ${w.stderr || w.stdout}\n${pods.stdout}`);
   }
-  const w = await cluster.kubectl(
-    ["wait", "--for=condition=Ready", "-n", chart.namespace, `--timeout=${timeoutSeconds}s`, ...chart.pods.map((p) => `pod/${p}`)],
-    {
-      timeoutMs: (timeoutSeconds + 30) * 1000,
-    },
-  );
-  if (w.code !== 0) throw new Error(`the operator pod(s) did not become Ready: ${w.stderr || w.stdout}`);
+  const list = await cluster.kubectl([
+    "get",
+    "pods",
+    "-n",
+    chart.namespace,
+    "--field-selector=status.phase=Running",
+    "-o",
+    "jsonpath={.items[*].metadata.name}",
+  ]);
+  chart.pods.push(...list.stdout.trim().split(/\s+/).filter(Boolean));
+  log(`operator pod(s) ${chart.pods.join(", ")} Ready (made by the Deployment and ReplicaSet controllers)`);
 }

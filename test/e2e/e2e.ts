@@ -1,27 +1,35 @@
-// The end-to-end run, as a user would do it, on a test cluster that really runs pods:
-//   real kube-apiserver + etcd (test/cluster), the process-based node agent (test/node-agent) as the one
-//   node, a real nats-server, the real helm and kubectl binaries.
-//   1. helm install charts/steppo (nats.url → the test's nats-server); the chart's operator Deployment runs
-//      as a pod through the node agent (the cluster has no controller manager, so this test does the
-//      ReplicaSet controller's one job: it creates the Deployment's pod from its template). The operator
-//      authenticates with its pod's service-account token: exactly the chart's RBAC.
-//   2. kubectl apply -f <job>: the operator creates the learner and rollout pods; the agent runs them as
-//      `node bin/steppo.mjs learner|worker` processes.
-//   3. once status.lastCheckpoint exists (and training is not over), SIGKILL the learner's process: the
-//      operator creates the next incarnation, which resumes from the checkpoint on the claim.
-//   4. kubectl scale spj/<job> --replicas=up, then down: the running worker processes follow.
-//   5. kubectl wait --for=condition=Succeeded spj/<job>; kubectl get spj shows it.
-// Every process (cluster, nats, agent's pods) is stopped at the end, on failure too.
+// The end-to-end run, as a user would do it, on a real single-node test cluster:
+//   kube-apiserver + etcd + kube-controller-manager + kube-scheduler (test/cluster/cluster.ts), one node —
+//   kubelet + containerd + runc + CNI bridge (test/cluster/node.ts) — running the steppo image built on this
+//   machine (test/cluster/images.ts), a real nats-server on the host, the real helm and kubectl binaries.
+//   1. helm install charts/steppo (nats.url → the test's nats-server): the real Deployment and ReplicaSet
+//      controllers make the operator pod, the scheduler binds it, the kubelet runs it as a container
+//      (uid 65532, read-only root filesystem, PodSecurity restricted). It authenticates with its pod's
+//      service-account token (exactly the chart's RBAC) and takes the leader Lease.
+//   2. kubectl apply -f <job>: the operator creates the learner and rollout pods; they run as containers.
+//      The checkpoint claim binds to a hostPath PersistentVolume this test creates (no provisioner).
+//   3. once status.lastCheckpoint exists (and training is not over), SIGKILL the learner's container
+//      process: the operator creates the next incarnation, which resumes from the checkpoint on the claim.
+//   4. kubectl scale spj/<job> --replicas=up, then down: the running worker containers follow.
+//   5. kubectl wait --for=condition=Succeeded spj/<job>; kubectl get spj and kubectl logs show it.
+//   6. ttlSecondsAfterFinished (when the job sets it): the operator deletes the finished job, the garbage
+//      collector its pods, Service, ConfigMap and claim.
+//   7. with the operator scaled to 0, kubectl delete of a running job and its finalizer removed by hand: only the
+//      garbage collector deletes its pods, Service, ConfigMap and claim (owner references).
+// Every process, container, mount and network change is undone at the end, on failure too.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { chownSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import yaml from "js-yaml";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
+import { ensurePauseImage, ensureSteppoImage, STEPPO_UID } from "../cluster/images.ts";
+import { hostAddress, startNode, type TestNode } from "../cluster/node.ts";
 import { DEFAULT_METRICS_PORT } from "../../core/process-config.ts";
-import { NodeAgent } from "../node-agent/agent.ts";
-import { HOST_PORTS_ANNOTATION } from "../node-agent/pod-runner.ts";
+import { jobLabel, LABEL_JOB } from "../../crds/names.ts";
 import { NatsServer } from "../support/nats-server.ts";
 import { pollUntil } from "../support/poll.ts";
-import { type InstalledChart, installChart, startDeploymentPods } from "./chart.ts";
+import { type InstalledChart, installChart, waitDeploymentPods } from "./chart.ts";
 
 export interface E2EOptions {
   /** The StepPOJob manifest (applied with kubectl as is). */
@@ -33,9 +41,11 @@ export interface E2EOptions {
   waitTimeout: string;
   /** How long to wait for any one intermediate step (pods running, a checkpoint, the resume). */
   stepTimeoutMs?: number;
-  /** nvidia.com/gpu the node advertises (default 1: the jobs' learners may ask for one). */
+  /** nvidia.com/gpu the node advertises as an extended resource (default 1: the jobs' learners may ask for one). */
   gpus?: number;
-  /** Keep the agent's directory (pod logs, claims) when the run fails (default true). */
+  /** Also delete a second, running job with the operator stopped: the garbage collector alone cleans up. */
+  deletionGc?: boolean;
+  /** Keep the node's and cluster's directories (logs, claims) when the run fails (default true). */
   keepOnFailure?: boolean;
   log?: (m: string) => void;
 }
@@ -50,13 +60,17 @@ export interface E2EResult {
   killedPid: number;
   resumedAt: number;
   restarts: number;
+  /** Seconds from the job's Succeeded to the TTL deleting it and the garbage collector its children (if it has a TTL). */
+  ttlGcSeconds?: number;
+  /** Seconds from kubectl delete of the running second job to its children being gone (deletionGc). */
+  deletionGcSeconds?: number;
   finalUpdate: number;
   getSpj: string;
 }
 
 interface JobDoc {
   metadata: { name: string; namespace?: string };
-  spec: { training?: { updates?: number }; rollout?: { replicas?: number } };
+  spec: { training?: { updates?: number }; rollout?: { replicas?: number }; runPolicy?: { ttlSecondsAfterFinished?: number } };
 }
 
 /** The harness's poll, every 500 ms unless told otherwise: the e2e steps take seconds to minutes. */
@@ -83,11 +97,17 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
 
   let cluster: TestCluster | undefined;
   let nats: NatsServer | undefined;
-  let agent: NodeAgent | undefined;
+  let node: TestNode | undefined;
   let chart: InstalledChart | undefined;
+  const watchers: ChildProcess[] = [];
   let failed = true;
   try {
-    cluster = await step("start kube-apiserver + etcd", () => startTestCluster());
+    const images = await step("images: sandbox (busybox) and steppo (buildah; cached)", async () => ({
+      pause: ensurePauseImage(log),
+      steppo: ensureSteppoImage(log),
+    }));
+    const address = hostAddress();
+    cluster = await step("start etcd, kube-apiserver, kube-controller-manager, kube-scheduler", () => startTestCluster({ address }));
     const c = cluster;
     const kubectl = async (args: string[], timeoutMs = 60_000) => {
       const r = await c.kubectl(args, { timeoutMs });
@@ -95,60 +115,86 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       return r.stdout;
     };
     const jsonpath = (what: string, path: string, namespace = ns) => kubectl(["get", what, "-n", namespace, "-o", `jsonpath=${path}`]);
-    nats = await step("start nats-server", () => NatsServer.start());
-    const natsUrl = nats.url;
-    agent = await step("start the node agent", () =>
-      NodeAgent.start({ kubeconfig: c.kubeconfigPath, gpus: o.gpus ?? 1, log: (m) => log(`[node-agent] ${m}`) }),
+    node = await step("start the node: containerd + kubelet, images imported", () =>
+      startNode(c, { pauseImage: images.pause, images: [images.steppo], gpus: o.gpus ?? 1, log: (m) => log(`[node] ${m}`) }),
     );
-    const a = agent;
-
-    chart = await step("helm install charts/steppo", () => installChart(c, { natsUrl, log }));
-    const installed = chart;
-    await step("operator pod ready (the chart's Deployment, run by the node agent)", () => startDeploymentPods(c, installed, log));
-    await step("the operator authenticates as the chart's ServiceAccount and leads", async () => {
-      const opPod = installed.pods[0];
-      const spec = JSON.parse(await kubectl(["get", "pod", opPod, "-n", installed.namespace, "-o", "json"])) as {
-        spec: { serviceAccountName: string; containers: { args?: string[] }[] };
+    const n = node;
+    nats = await step("start nats-server (on the host, reachable from the pods)", () => NatsServer.start({ host: address }));
+    const natsUrl = nats.url;
+    // No storage provisioner: a hostPath PersistentVolume per checkpoint claim, owned by the pods' uid.
+    const createVolume = async (name: string) => {
+      const path = join(n.dir, "volumes", name);
+      mkdirSync(path, { recursive: true });
+      chownSync(path, STEPPO_UID, STEPPO_UID);
+      const pv = {
+        apiVersion: "v1",
+        kind: "PersistentVolume",
+        metadata: { name },
+        spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteOnce"], persistentVolumeReclaimPolicy: "Retain", hostPath: { path, type: "Directory" } },
       };
-      const proc = a.processes().find((p) => p.namespace === installed.namespace && p.pod === opPod);
-      assert.ok(proc, `${opPod} runs as a process`);
-      // Its only credentials: the kubeconfig the agent made from the pod's service-account token.
-      const env = readFileSync(`/proc/${proc.pid}/environ`, "utf8").split("\0");
-      const kubeconfig = env.find((e) => e.startsWith("KUBECONFIG="))?.slice("KUBECONFIG=".length);
-      assert.ok(kubeconfig, "the operator process has the pod's service-account kubeconfig");
-      const kc = yaml.load(readFileSync(kubeconfig, "utf8")) as { users: { user: { token: string } }[] };
-      const review = await c.kubectl(["create", "-o", "json", "-f", "-"], {
-        input: JSON.stringify({ apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token: kc.users[0].user.token } }),
-      });
-      assert.equal(review.code, 0, review.stderr);
-      const user = (JSON.parse(review.stdout) as { status: { user?: { username?: string } } }).status.user?.username;
-      assert.equal(user, `system:serviceaccount:${installed.namespace}:${spec.spec.serviceAccountName}`);
-      const leaseName = spec.spec.containers[0].args?.find((a) => a.startsWith("--lease-name="))?.slice("--lease-name=".length);
+      await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pv) });
+    };
+    await createVolume(`${job}-checkpoints`);
+
+    // The pods reach the API server at the host's address: there is no kube-proxy for the kubernetes Service.
+    const port = new URL(c.server).port;
+    chart = await step("helm install charts/steppo", () =>
+      installChart(c, {
+        natsUrl,
+        log,
+        setString: [
+          "operator.extraEnv[0].name=KUBERNETES_SERVICE_HOST",
+          `operator.extraEnv[0].value=${address}`,
+          "operator.extraEnv[1].name=KUBERNETES_SERVICE_PORT",
+          `operator.extraEnv[1].value=${port}`,
+        ],
+      }),
+    );
+    const installed = chart;
+    await step("operator pod ready (Deployment → ReplicaSet → Pod by the controllers, run by the kubelet)", () => waitDeploymentPods(c, installed, log));
+    const opPod = installed.pods[0];
+    await step("the operator runs as the chart's ServiceAccount, restricted, and leads", async () => {
+      const pod = JSON.parse(await kubectl(["get", "pod", opPod, "-n", installed.namespace, "-o", "json"])) as {
+        metadata: { ownerReferences?: { kind: string }[] };
+        spec: { serviceAccountName: string; nodeName?: string; containers: { args?: string[]; securityContext?: Record<string, unknown> }[] };
+      };
+      assert.equal(pod.metadata.ownerReferences?.[0]?.kind, "ReplicaSet", "the ReplicaSet controller made the operator pod");
+      assert.equal(pod.spec.nodeName, n.name, "the scheduler bound it to the node");
+      assert.equal(pod.spec.containers[0].securityContext?.readOnlyRootFilesystem, true);
+      const leaseName = pod.spec.containers[0].args?.find((a) => a.startsWith("--lease-name="))?.slice("--lease-name=".length);
       assert.equal(leaseName, installed.release, "the chart names the Lease after the release");
       const holder = await waitFor(
         "the leader Lease",
         async () => (await jsonpath(`lease/${leaseName}`, "{.spec.holderIdentity}", installed.namespace)) || undefined,
         60_000,
       );
-      assert.equal(holder, opPod, "the operator pod holds the leader Lease");
-      log(`operator ${opPod}: authenticated as ${user}, leader`);
+      assert.equal(holder, opPod, "the operator pod holds the leader Lease (with its service-account token)");
+      const uid = await jsonpath(`pod/${opPod}`, "{.spec.securityContext.runAsUser}", installed.namespace);
+      log(`operator ${opPod}: ServiceAccount ${pod.spec.serviceAccountName}, uid ${uid || "(image) 65532"}, leader`);
     });
 
     await step(`kubectl apply -f ${o.jobFile}`, () => kubectl(["apply", "-f", o.jobFile]));
-    const jobPods = (role: string) => a.processes().filter((p) => p.namespace === ns && p.pod.startsWith(`${job}-${role}-`));
     const replicas = doc.spec.rollout?.replicas ?? 1;
-    await step(`learner and ${replicas} rollout pod(s) running as processes`, () =>
+    /** The job's pods by name → phase. */
+    const podPhases = async (role: string) => {
+      const out = await jsonpath("pods", `{range .items[*]}{.metadata.name}={.status.phase}{"\\n"}{end}`);
+      return new Map(
+        out
+          .split("\n")
+          .filter((l) => l.startsWith(`${job}-${role}-`))
+          .map((l) => l.split("=") as [string, string]),
+      );
+    };
+    const running = async (role: string) => [...(await podPhases(role)).entries()].filter(([, p]) => p === "Running").map(([name]) => name);
+    await step(`learner and ${replicas} rollout pod(s) running as containers`, () =>
       waitFor(
-        "the learner and rollout processes",
-        async () => {
-          const phases = await jsonpath("pods", `{range .items[*]}{.metadata.name}={.status.phase} {end}`);
-          return jobPods("learner").length === 1 && jobPods("rollout").length === replicas && /learner-0=Running/.test(phases) ? true : undefined;
-        },
+        "the learner and rollout containers",
+        async () => ((await running("learner")).includes(`${job}-learner-0`) && (await running("rollout")).length === replicas ? true : undefined),
         stepTimeout,
       ),
     );
 
-    // ---- a checkpoint exists and training is not over: SIGKILL the learner's process
+    // ---- a checkpoint exists and training is not over: SIGKILL the learner's container process
     const progress = async () => {
       const s = JSON.parse((await kubectl(["get", `spj/${job}`, "-n", ns, "-o", "json"])) || "{}") as {
         status?: { update?: number; restarts?: number; phase?: string; lastCheckpoint?: { update: number; path: string } };
@@ -167,22 +213,22 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     );
     const learner0 = `${job}-learner-0`;
     const cid = await jsonpath(`pod/${learner0}`, "{.status.containerStatuses[0].containerID}");
-    const killedPid = Number(/^node-agent:\/\/(\d+)$/.exec(cid)?.[1]);
-    assert.ok(Number.isInteger(killedPid), `the learner's containerID names its process: ${cid}`);
+    assert.match(cid, /^containerd:\/\//, `the learner runs in containerd: ${cid}`);
+    const killedPid = n.containerPid(cid);
     const updateAtKill = (await progress()).update ?? 0;
     if (totalUpdates !== undefined)
       assert.ok(updateAtKill < totalUpdates, `the learner is still training when killed (update ${updateAtKill} of ${totalUpdates})`);
     const checkpointAtKill = atCheckpoint.lastCheckpoint?.update ?? 0;
-    await step(`kill -9 the learner process (pid ${killedPid}, update ${updateAtKill}, checkpoint ${checkpointAtKill})`, async () => {
+    await step(`kill -9 the learner's container process (host pid ${killedPid}, update ${updateAtKill}, checkpoint ${checkpointAtKill})`, async () => {
       process.kill(killedPid, "SIGKILL");
-      await waitFor(`${learner0} Failed`, async () => ((await jsonpath(`pod/${learner0}`, "{.status.phase}")) === "Failed" ? true : undefined), 30_000);
+      await waitFor(`${learner0} Failed`, async () => ((await jsonpath(`pod/${learner0}`, "{.status.phase}")) === "Failed" ? true : undefined), 60_000);
     });
     const term = await jsonpath(`pod/${learner0}`, "{.status.containerStatuses[0].state.terminated.exitCode}");
     assert.equal(term, "137", "the killed learner's pod reports exit code 137");
 
     const learner1 = `${job}-learner-1`;
     const resumedAt = await step("the operator starts the next learner incarnation; it resumes from the checkpoint", async () => {
-      await waitFor(`${learner1} running`, async () => (jobPods("learner").some((p) => p.pod === learner1) ? true : undefined), stepTimeout);
+      await waitFor(`${learner1} running`, async () => ((await running("learner")).includes(learner1) ? true : undefined), stepTimeout);
       const line = await waitFor(
         `"resumed from" in kubectl logs ${learner1}`,
         async () => {
@@ -203,43 +249,73 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
 
     // ---- scaling changes the running workers: the added ones work, the removed ones stop cleanly
     const rollout = (i: number) => `${job}-rollout-${i}`;
-    await step(`kubectl scale spj/${job} --replicas=${o.scaleUp}: ${o.scaleUp} worker processes`, async () => {
+    await step(`kubectl scale spj/${job} --replicas=${o.scaleUp}: ${o.scaleUp} worker containers`, async () => {
       await kubectl(["scale", `spj/${job}`, "-n", ns, `--replicas=${o.scaleUp}`]);
-      await waitFor(`${o.scaleUp} rollout processes`, async () => (jobPods("rollout").length === o.scaleUp ? true : undefined), stepTimeout, 250);
+      await waitFor(`${o.scaleUp} rollout containers`, async () => ((await running("rollout")).length === o.scaleUp ? true : undefined), stepTimeout, 250);
       for (let i = replicas; i < o.scaleUp; i++) {
-        // The agent gave the pod's metrics port (9464) a free host port and recorded it on the pod.
-        const pod = JSON.parse(await kubectl(["get", "pod", rollout(i), "-n", ns, "-o", "json"])) as { metadata: { annotations?: Record<string, string> } };
-        const ports = JSON.parse(pod.metadata.annotations?.[HOST_PORTS_ANNOTATION] ?? "{}") as Record<string, number>;
-        const port = ports[`rollout/${DEFAULT_METRICS_PORT}`];
-        assert.ok(port > 0, `${rollout(i)} has a host port for ${DEFAULT_METRICS_PORT}: ${JSON.stringify(ports)}`);
+        // The pod network is the node's bridge: the host reaches a pod at its IP.
+        const ip = await jsonpath(`pod/${rollout(i)}`, "{.status.podIP}");
         const published = await waitFor(
-          `${rollout(i)} publishing episodes (steppo_worker_episodes_total on 127.0.0.1:${port}/metrics)`,
+          `${rollout(i)} publishing episodes (steppo_worker_episodes_total on ${ip}:${DEFAULT_METRICS_PORT}/metrics)`,
           async () => {
-            const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-            const n = Number(/^steppo_worker_episodes_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
-            return n > 0 ? n : undefined;
+            const text = await (await fetch(`http://${ip}:${DEFAULT_METRICS_PORT}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+            const count = Number(/^steppo_worker_episodes_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
+            return count > 0 ? count : undefined;
           },
           stepTimeout,
         );
-        log(`${rollout(i)}: ${published} episode(s) published (its /metrics on 127.0.0.1:${port})`);
+        log(`${rollout(i)}: ${published} episode(s) published (its /metrics at ${ip}:${DEFAULT_METRICS_PORT})`);
       }
     });
-    await step(`kubectl scale spj/${job} --replicas=${o.scaleDown}: ${o.scaleDown} worker process(es)`, async () => {
-      await kubectl(["scale", `spj/${job}`, "-n", ns, `--replicas=${o.scaleDown}`]);
-      await waitFor(`${o.scaleDown} rollout processes`, async () => (jobPods("rollout").length === o.scaleDown ? true : undefined), stepTimeout, 250);
+    await step(`kubectl scale spj/${job} --replicas=${o.scaleDown}: ${o.scaleDown} worker container(s)`, async () => {
+      // The removed pods are deleted once their containers exit: follow their logs and their status until then.
+      const leaving: { pod: string; logs: string; exits: string }[] = [];
       for (let i = o.scaleDown; i < o.scaleUp; i++) {
-        const st = a.containerState(ns, rollout(i));
-        assert.equal(st?.kind, "terminated", `${rollout(i)} stopped`);
-        assert.equal(st?.kind === "terminated" ? st.exitCode : undefined, 0, `${rollout(i)} stopped cleanly on SIGTERM`);
-        const last = /worker \S+ [^\n]*published \d+ episodes[^\n]*/.exec(a.readLog(ns, rollout(i)))?.[0];
-        assert.ok(last, `${rollout(i)} reports what it published when it leaves`);
-        log(`${rollout(i)}: ${last}`);
+        const entry = { pod: rollout(i), logs: "", exits: "" };
+        const follow = spawn(c.binaries.kubectl, ["--kubeconfig", c.kubeconfigPath, "logs", "-f", "-n", ns, entry.pod], {
+          stdio: ["ignore", "pipe", "ignore"],
+        });
+        follow.stdout.on("data", (d: Buffer) => {
+          entry.logs += d.toString("utf8");
+        });
+        const watch = spawn(
+          c.binaries.kubectl,
+          [
+            "--kubeconfig",
+            c.kubeconfigPath,
+            "get",
+            "pod",
+            entry.pod,
+            "-n",
+            ns,
+            "-w",
+            "-o",
+            'jsonpath={.status.containerStatuses[0].state.terminated.exitCode}{"\\n"}',
+          ],
+          { stdio: ["ignore", "pipe", "ignore"] },
+        );
+        watch.stdout.on("data", (d: Buffer) => {
+          entry.exits += d.toString("utf8");
+        });
+        watchers.push(follow, watch);
+        leaving.push(entry);
+      }
+      await new Promise((r) => setTimeout(r, 1000)); // the watches and log streams are open
+      await kubectl(["scale", `spj/${job}`, "-n", ns, `--replicas=${o.scaleDown}`]);
+      await waitFor(`${o.scaleDown} rollout pods`, async () => ((await podPhases("rollout")).size === o.scaleDown ? true : undefined), stepTimeout, 250);
+      for (const e of leaving) {
+        const codes = e.exits.split("\n").filter((x) => x.trim() !== "");
+        assert.equal(codes.at(-1), "0", `${e.pod} stopped cleanly on SIGTERM (exit codes seen: ${JSON.stringify(codes)})`);
+        const last = /worker \S+ [^\n]*published \d+ episodes[^\n]*/.exec(e.logs)?.[0];
+        assert.ok(last, `${e.pod} reports what it published when it leaves`);
+        log(`${e.pod}: ${last}`);
       }
     });
 
     await step(`kubectl wait --for=condition=Succeeded spj/${job} --timeout=${o.waitTimeout}`, () =>
       kubectl(["wait", "--for=condition=Succeeded", `spj/${job}`, "-n", ns, `--timeout=${o.waitTimeout}`], 24 * 3600_000),
     );
+    const succeededAt = Date.now();
     const getSpj = await kubectl(["get", "spj", "-n", ns]);
     log(`kubectl get spj:\n${getSpj}`);
     assert.match(getSpj, new RegExp(`${job}\\s+Succeeded`));
@@ -252,25 +328,112 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     const finalLog = await kubectl(["logs", "-n", ns, learner1]);
     assert.match(finalLog, /final success/);
     assert.doesNotMatch(finalLog, /^update 1\//m, "the resumed learner did not start over at update 1");
-    await step("finished pods cleaned up (cleanPodPolicy Running): no worker process left", () =>
-      waitFor("no rollout processes", async () => (jobPods("rollout").length === 0 && jobPods("learner").length === 0 ? true : undefined), 60_000),
+    await step("finished pods cleaned up (cleanPodPolicy Running): no worker container left", () =>
+      waitFor(
+        "no running job pods",
+        async () => ((await running("rollout")).length === 0 && (await running("learner")).length === 0 ? true : undefined),
+        60_000,
+      ),
     );
+
+    const children = (name: string) =>
+      kubectl(["get", "pods,services,configmaps,persistentvolumeclaims", "-n", ns, "-l", `${LABEL_JOB}=${jobLabel(name)}`, "-o", "name"]);
+    let ttlGcSeconds: number | undefined;
+    if (doc.spec.runPolicy?.ttlSecondsAfterFinished !== undefined) {
+      ttlGcSeconds = await step(
+        `ttlSecondsAfterFinished ${doc.spec.runPolicy?.ttlSecondsAfterFinished}: the job and (garbage collector) its children deleted`,
+        async () => {
+          assert.notEqual((await children(job)).trim(), "", "the finished job still has children before its TTL");
+          await waitFor(
+            "the job and its pods, Service, ConfigMap and claim gone",
+            async () => {
+              const left = (await c.kubectl(["get", `spj/${job}`, "-n", ns, "-o", "name"])).code === 0;
+              return !left && (await children(job)).trim() === "" ? true : undefined;
+            },
+            stepTimeout,
+          );
+          return (Date.now() - succeededAt) / 1000;
+        },
+      );
+    }
+
+    let deletionGcSeconds: number | undefined;
+    if (o.deletionGc) {
+      const second = `${job}-gc`;
+      deletionGcSeconds = await step(
+        `operator scaled to 0, kubectl delete spj/${second} while running: the garbage collector deletes its children`,
+        async () => {
+          await createVolume(`${second}-checkpoints`);
+          const d = yaml.load(readFileSync(o.jobFile, "utf8")) as Record<string, unknown> & JobDoc;
+          d.metadata = { name: second, namespace: ns };
+          d.spec.training = { ...(d.spec.training ?? {}), updates: 100_000 };
+          delete d.spec.runPolicy;
+          await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify(d) });
+          await waitFor(
+            `${second}'s learner running`,
+            async () => ((await jsonpath(`pod/${second}-learner-0`, "{.status.phase}").catch(() => "")) === "Running" ? true : undefined),
+            stepTimeout,
+          );
+          await kubectl(["scale", "deployment", "-n", installed.namespace, "--all", "--replicas=0"]);
+          await waitFor(
+            "the operator pod gone (the Deployment controller scaled its ReplicaSet to 0)",
+            async () => ((await jsonpath("pods", "{.items[*].metadata.name}", installed.namespace)).trim() === "" ? true : undefined),
+            stepTimeout,
+          );
+          const kinds = (await children(second)).trim().split("\n");
+          for (const kind of ["pod/", "service/", "configmap/", "persistentvolumeclaim/"])
+            assert.ok(
+              kinds.some((k) => k.startsWith(kind)),
+              `${second} has a ${kind.slice(0, -1)} before the delete: ${kinds.join(" ")}`,
+            );
+          const t = Date.now();
+          // The operator's finalizer (steppo.dev/cleanup: NATS resources, the running pods) holds a deleted job until
+          // the operator handles it; with no operator, remove it as an admin would: then only owner references and
+          // the garbage collector delete the children.
+          await kubectl(["delete", `spj/${second}`, "-n", ns, "--wait=false"]);
+          await kubectl(["patch", `spj/${second}`, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']);
+          await waitFor(
+            "its pods, Service, ConfigMap and claim deleted by the garbage collector",
+            async () => ((await children(second)).trim() === "" ? true : undefined),
+            stepTimeout,
+          );
+          return (Date.now() - t) / 1000;
+        },
+      );
+    }
     failed = false;
-    return { job, namespace: ns, steps, checkpointAtKill, updateAtKill, killedPid, resumedAt, restarts, finalUpdate: final.update ?? -1, getSpj };
+    return {
+      job,
+      namespace: ns,
+      steps,
+      checkpointAtKill,
+      updateAtKill,
+      killedPid,
+      resumedAt,
+      restarts,
+      ttlGcSeconds,
+      deletionGcSeconds,
+      finalUpdate: final.update ?? -1,
+      getSpj,
+    };
   } catch (err) {
-    if (agent) {
-      for (const p of [`${job}-learner-0`, `${job}-learner-1`]) {
-        const l = agent.readLog(ns, p);
-        if (l) log(`--- ${p} log (tail)\n${l.trimEnd().split("\n").slice(-25).join("\n")}`);
-      }
-      if (chart) for (const p of chart.pods) log(`--- ${p} log (tail)\n${agent.readLog(chart.namespace, p).trimEnd().split("\n").slice(-25).join("\n")}`);
+    if (cluster) {
+      const logsOf = async (namespace: string, pod: string) => {
+        const r = await cluster?.kubectl(["logs", "-n", namespace, pod, "--tail=25"]);
+        if (r?.stdout) log(`--- ${pod} log (tail)\n${r.stdout.trimEnd()}`);
+      };
+      for (const p of [`${job}-learner-0`, `${job}-learner-1`]) await logsOf(ns, p);
+      if (chart) for (const p of chart.pods) await logsOf(chart.namespace, p);
+      const events = await cluster.kubectl(["get", "events", "-A", "--sort-by=.lastTimestamp"]);
+      log(`--- events\n${events.stdout.trimEnd().split("\n").slice(-30).join("\n")}`);
     }
     throw err;
   } finally {
+    for (const w of watchers) if (w.exitCode === null) w.kill("SIGKILL");
     const keep = failed && (o.keepOnFailure ?? true);
-    await agent?.stop({ keepDir: keep });
+    await node?.stop({ keepDir: keep }).catch((err) => log(`node stop: ${(err as Error).message}`));
     await nats?.dispose();
     await cluster?.stop({ keepDir: keep });
-    if (keep) log(`kept for inspection: node agent ${agent?.dir} (pods/*/logs, claims), cluster ${cluster?.dir}`);
+    if (keep) log(`kept for inspection: node ${node?.dir} (containerd.log, kubelet.log, pod-logs/), cluster ${cluster?.dir}`);
   }
 }

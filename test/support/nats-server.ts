@@ -13,6 +13,8 @@ export interface NatsServerOptions {
   extraConfig?: string;
   /** Print the server's output (default: only when STEPPO_NATS_DEBUG is set). */
   verbose?: boolean;
+  /** The address to listen on (default 127.0.0.1); a test node's pods reach the host at its interface address. */
+  host?: string;
   /** How long to wait for the server to accept connections (default 15 s). */
   startTimeoutMs?: number;
 }
@@ -59,9 +61,9 @@ export function ensureNatsServer(): string {
 }
 
 /** Resolves once a client can connect and read the server's INFO line. */
-function probe(port: number): Promise<boolean> {
+function probe(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = createConnection({ host: "127.0.0.1", port });
+    const sock = createConnection({ host, port });
     let buf = "";
     const done = (ok: boolean) => {
       sock.destroy();
@@ -106,7 +108,7 @@ export class NatsServer {
     writeFileSync(
       this.configPath,
       [
-        `listen: "127.0.0.1:${port}"`,
+        `listen: "${opts.host ?? "127.0.0.1"}:${port}"`,
         `server_name: "steppo-test-${port}"`,
         `jetstream { store_dir: ${JSON.stringify(this.storeDir)} }`,
         opts.extraConfig ?? "",
@@ -130,7 +132,7 @@ export class NatsServer {
   }
 
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `nats://${this.opts.host ?? "127.0.0.1"}:${this.port}`;
   }
 
   get running(): boolean {
@@ -170,7 +172,7 @@ export class NatsServer {
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
     while (Date.now() < deadline) {
       if (exitInfo !== undefined) throw new Error(`nats-server exited during start-up (${exitInfo}): ${this.output}`);
-      if (await probe(this.port)) return;
+      if (await probe(this.port, this.opts.host)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill("SIGKILL");

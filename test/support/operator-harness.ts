@@ -17,7 +17,8 @@ export interface Harness {
 }
 
 export async function startHarness(): Promise<Harness> {
-  const cluster = await startTestCluster();
+  // apiserver only: the harness plays the kubelet and the controllers itself (it patches pod status).
+  const cluster = await startTestCluster({ controllers: false });
   const crd = await cluster.kubectl(["apply", "-f", CRD_PATH]);
   assert.equal(crd.code, 0, crd.stderr);
   const est = await cluster.kubectl(["wait", "--for=condition=Established", "--timeout=60s", `crd/${CRD_NAME}`]);
