@@ -9,6 +9,7 @@ import { OPERATOR_USAGE } from "../operator/usage.ts";
 import { environmentConfigProblem } from "../envs/config-check.ts";
 import { parseFlags, RUN_FLAGS, runFlags, UsageError } from "../core/args.ts";
 import { LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
+import { RESULTS_USAGE } from "./results-command.ts";
 import { cmdUi, startRunDashboard, takeUiFlag, UI_USAGE } from "./ui-command.ts";
 
 const RUN_USAGE = `  run <job.yaml>        train a StepPOJob on this machine (learner and rollout workers in one process)
@@ -32,7 +33,7 @@ const GLOBAL_USAGE = `  help, --help, -h      this text (\`steppo <command> --he
 const USAGE = `usage: steppo <command> [options]
 
 commands:
-${RUN_USAGE}${UI_USAGE}${RUN_NATS_USAGE}${LEARNER_USAGE}${WORKER_USAGE}${PROCESS_ENV_USAGE}${OPERATOR_USAGE}${VALIDATE_USAGE}${GLOBAL_USAGE}`;
+${RUN_USAGE}${UI_USAGE}${RUN_NATS_USAGE}${LEARNER_USAGE}${WORKER_USAGE}${PROCESS_ENV_USAGE}${RESULTS_USAGE}${OPERATOR_USAGE}${VALIDATE_USAGE}${GLOBAL_USAGE}`;
 
 /** Each command's own `--help`. */
 const COMMAND_USAGE: Record<string, string> = {
@@ -42,6 +43,7 @@ const COMMAND_USAGE: Record<string, string> = {
   operator: OPERATOR_USAGE,
   validate: VALIDATE_USAGE,
   ui: UI_USAGE,
+  results: RESULTS_USAGE,
 };
 
 function commandUsage(command: string): string {
@@ -113,6 +115,8 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
       return await cmdValidate(rest);
     case "ui":
       return await cmdUi(rest);
+    case "results":
+      return await (await import("./results-command.ts")).cmdResults(rest);
     case "--version":
     case "version":
       process.stdout.write(`steppo ${version()}\n`);

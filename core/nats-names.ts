@@ -21,7 +21,7 @@ export interface NatsJobRef {
 /** The namespace of jobs that run outside Kubernetes (`steppo run --nats`) or whose job file names none. */
 export const DEFAULT_NAMESPACE = "default";
 
-/** Longest scope token (`JobNames.job`); the longest name built from it is `OBJ_steppo-<token>-weights`. */
+/** Longest scope token (`JobNames.job`); the longest name built from it is `OBJ_steppo-<token>-results`. */
 export const MAX_TOKEN_LENGTH = 64;
 /** Hex digits of the sha256 digest in a shortened name (128 bits: collisions cannot be found by search). */
 export const HASH_HEX_DIGITS = 32;
@@ -98,6 +98,12 @@ export interface JobNames {
   kvBucket: string;
   /** Object store holding one object per policy version. */
   weightsBucket: string;
+  /**
+   * Object store holding the finished run's results (summary, curves, final policy) under the job's TTL
+   * (`spec.results.ttlSeconds`). Not one of the job's streams the operator's finalizer deletes: it outlives the job.
+   * A suffix, like the weights store's, so that no job's results store can share a name with another job's weights store.
+   */
+  resultsBucket: string;
 }
 
 export function jobNames(ref: NatsJobRef): JobNames {
@@ -112,6 +118,7 @@ export function jobNames(ref: NatsJobRef): JobNames {
     consumer: "learner",
     kvBucket: `steppo-${j}`,
     weightsBucket: `steppo-${j}-weights`,
+    resultsBucket: `steppo-${j}-results`,
   };
 }
 

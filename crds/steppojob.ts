@@ -270,6 +270,21 @@ export const natsSchema = s.object(
   },
 );
 
+/** Default `spec.results.ttlSeconds`: a week. */
+export const DEFAULT_RESULTS_TTL_SECONDS = 7 * 24 * 3600;
+/** Longest `spec.results.ttlSeconds` other than 0 (keep forever): ten years. */
+export const MAX_RESULTS_TTL_SECONDS = 10 * ONE_YEAR_SECONDS;
+
+export const resultsSchema = s.object({
+  ttlSeconds: s.integer({
+    default: DEFAULT_RESULTS_TTL_SECONDS,
+    minimum: 0,
+    maximum: MAX_RESULTS_TTL_SECONDS,
+    description:
+      "How long the finished run's results (summary, curves, final policy) stay in the job's NATS results object store, from their upload; 0 keeps them until deleted by hand. Deleting the job does not delete them.",
+  }),
+});
+
 export const runPolicySchema = s.object({
   backoffLimit: s.integer({ default: 3, minimum: 0, maximum: 100 }),
   activeDeadlineSeconds: s.integer({ minimum: 1, maximum: ONE_YEAR_SECONDS }),
@@ -296,6 +311,7 @@ export const specSchema = s.object(
     training: trainingSchema,
     checkpoint: checkpointSchema,
     nats: natsSchema,
+    results: resultsSchema,
     runPolicy: runPolicySchema,
   },
   {

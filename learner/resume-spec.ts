@@ -37,6 +37,7 @@ export const RESUME_SAFE_FIELDS: readonly string[] = [
   "learner.nodeSelector",
   "learner.tolerations",
   "nats",
+  "results",
   "runPolicy",
 ];
 

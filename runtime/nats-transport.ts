@@ -8,7 +8,9 @@
 //     the update that used it, or records it as a stale drop. A learner SIGKILLed at any moment resumes from
 //     its last checkpoint; what it had not checkpointed is redelivered, and what it had is suppressed by trajId;
 //   - returns admission tickets for stale drops and reclaims those of dead workers (nats/admission.ts);
-//   - writes its progress and demand signals to KV (`learner.progress`) for the operator.
+//   - writes its progress and demand signals to KV (`learner.progress`) for the operator;
+//   - at the end, copies the results (summary, curves, final checkpoint) to the job's results object store
+//     (nats/results.ts), which outlives the job; an upload that fails is logged and does not fail the run.
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jobNames, KV_KEYS } from "../core/nats-names.ts";
@@ -16,6 +18,7 @@ import type { LearnerConfig } from "../core/process-config.ts";
 import type { Telemetry } from "../core/telemetry.ts";
 import { encodeWeights, vocabularyHash } from "../core/weights-codec.ts";
 import { redactUrl } from "../crds/secrets.ts";
+import { listCheckpoints } from "../learner/checkpoint-store.ts";
 import type { UpdateStats } from "../learner/learner.ts";
 import type { CurvePoint } from "../learner/report.ts";
 import type { RunSummary } from "../learner/run-phases.ts";
@@ -27,6 +30,7 @@ import { AdmissionKV, AdmissionSupervisor, admissionCapacity } from "./nats/admi
 import { connectNats, retrying } from "./nats/connection.ts";
 import { type LearnerProgress, RUNTIME_KEYS, type RuntimeInfo, type TrajectoryAccounting } from "./nats/runtime-state.ts";
 import { type ConsumerCounters, type NatsDelivery, NatsTrajectoryConsumer } from "./nats/trajectory-consumer.ts";
+import { RESULT_FILES, resultsStream, uploadResults } from "./nats/results.ts";
 import { JobStateKV, NatsWeightStore } from "./nats/weights.ts";
 import type { Batch, RunContext, Transport } from "./run-loop.ts";
 import { type LagStats, StalenessGate } from "./staleness-gate.ts";
@@ -298,7 +302,28 @@ export class NatsTransport implements Transport {
 
   async finished(summary: RunSummary): Promise<void> {
     this.lastTest = summary.test.final;
+    await this.uploadResults();
     await this.putProgress(this.progress("done"));
+  }
+
+  /**
+   * Copies summary.json, curve.csv, curve.svg and the newest checkpoint to the job's results store. The run
+   * has already succeeded (its run directory and checkpoints hold everything): a failure here is logged, never
+   * thrown. Objects are overwritten by name, so a resumed learner that finishes again uploads the same set.
+   */
+  private async uploadResults(): Promise<void> {
+    const ttl = this.ctx.job.spec.results.ttlSeconds;
+    const where = `results store ${resultsStream(this.cfg.natsJob)}`;
+    try {
+      const checkpointPath = this.lastCheckpoint?.path ?? (await listCheckpoints(this.cfg.checkpointDir)).at(-1)?.path;
+      const written = await uploadResults(this.nc, { job: this.cfg.natsJob, ttlSeconds: ttl, runDir: this.cfg.runDir, checkpointPath });
+      this.log(`results: uploaded ${written.join(", ")} to ${where} (${ttl === 0 ? "kept until deleted" : `expiring ${ttl} s after upload`})`);
+    } catch (err) {
+      this.log(
+        `results: uploading ${[...RESULT_FILES, "the final checkpoint"].join(", ")} to ${where} failed (${(err as Error).message}); ` +
+          `the run succeeded and its files stay in ${this.cfg.runDir}`,
+      );
+    }
   }
 
   /** A failed run says so in its progress record, for the operator's status. */

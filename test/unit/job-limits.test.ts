@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { jobSchema } from "../../crds/steppojob.ts";
+import { DEFAULT_RESULTS_TTL_SECONDS, jobSchema, MAX_RESULTS_TTL_SECONDS } from "../../crds/steppojob.ts";
 import { loadJobFile, MAX_JOB_FILE_BYTES, parseJob, parseJobYaml } from "../../crds/job-spec.ts";
 import { type OpenApiSchema, ValidationError } from "../../crds/schema.ts";
 
@@ -142,4 +142,21 @@ test("the context must have room left after maxStepTokens", () => {
   ]);
   parseJob(withSpec({ model: { contextLength: 32 }, environment: { maxStepTokens: 24 } }), "job.yaml");
   assert.equal(errorsOf(withSpec({ environment: { maxStepTokens: 125 } })).length, 1, "tiny's contextLength is 128");
+});
+
+test("results.ttlSeconds: a week by default, 0 keeps forever, bounded by ten years, an integer", () => {
+  assert.equal(parseJob(minimal, "job.yaml").spec.results.ttlSeconds, DEFAULT_RESULTS_TTL_SECONDS);
+  assert.equal(DEFAULT_RESULTS_TTL_SECONDS, 7 * 24 * 3600);
+  assert.equal(parseJob(withSpec({ results: { ttlSeconds: 0 } }), "job.yaml").spec.results.ttlSeconds, 0);
+  assert.equal(parseJob(withSpec({ results: { ttlSeconds: MAX_RESULTS_TTL_SECONDS } }), "job.yaml").spec.results.ttlSeconds, MAX_RESULTS_TTL_SECONDS);
+  assert.deepEqual(errorsOf(withSpec({ results: { ttlSeconds: -1 } })), ["spec.results.ttlSeconds: must be >= 0, got -1"]);
+  assert.deepEqual(errorsOf(withSpec({ results: { ttlSeconds: MAX_RESULTS_TTL_SECONDS + 1 } })), [
+    `spec.results.ttlSeconds: must be <= ${MAX_RESULTS_TTL_SECONDS}, got ${MAX_RESULTS_TTL_SECONDS + 1}`,
+  ]);
+  assert.equal(errorsOf(withSpec({ results: { ttlSeconds: 1.5 } })).length, 1);
+  // The store's max_age is in nanoseconds: the largest TTL stays an exact integer there.
+  assert.equal(BigInt(MAX_RESULTS_TTL_SECONDS * 1e9), BigInt(MAX_RESULTS_TTL_SECONDS) * 1_000_000_000n);
+  // The CRD states the same bounds.
+  const ttl = (jobSchema.openapi.properties?.spec as OpenApiSchema).properties?.results?.properties?.ttlSeconds;
+  assert.deepEqual([ttl?.minimum, ttl?.maximum, ttl?.default], [0, MAX_RESULTS_TTL_SECONDS, DEFAULT_RESULTS_TTL_SECONDS]);
 });

@@ -32,15 +32,18 @@ function assertDisjoint(a: NatsJobRef, b: NatsJobRef): void {
   assert.ok(!nb.trajSubject.startsWith(prefix(na.trajFilter)), "a's learner filter would match b's trajectories");
   assert.ok(!na.trajSubject.startsWith(prefix(nb.trajFilter)), "b's learner filter would match a's trajectories");
   assert.notEqual(na.trajStream, nb.trajStream);
+  assert.notEqual(na.resultsBucket, nb.resultsBucket);
+  assert.notEqual(na.resultsBucket, nb.weightsBucket);
 }
 
 /** What NATS accepts: stream/bucket names of [A-Za-z0-9_-] well under 255 characters; subjects of such tokens. */
 function assertValid(n: JobNames): void {
-  for (const name of [n.trajStream, n.dlqStream, n.consumer, n.kvBucket, n.weightsBucket, n.job]) {
+  for (const name of [n.trajStream, n.dlqStream, n.consumer, n.kvBucket, n.weightsBucket, n.resultsBucket, n.job]) {
     assert.match(name, /^[A-Za-z0-9_-]+$/, name);
   }
   // KV and object stores live in streams named KV_<bucket> and OBJ_<bucket>: the longest names there are.
-  for (const stream of [n.trajStream, n.dlqStream, `KV_${n.kvBucket}`, `OBJ_${n.weightsBucket}`]) assert.ok(stream.length <= 96, stream);
+  for (const stream of [n.trajStream, n.dlqStream, `KV_${n.kvBucket}`, `OBJ_${n.weightsBucket}`, `OBJ_${n.resultsBucket}`])
+    assert.ok(stream.length <= 96, stream);
   for (const subject of [n.trajSubject("pod-1"), n.dlqSubject, n.trajFilter]) {
     for (const token of subject.split(".")) assert.match(token, /^([A-Za-z0-9_-]+|>)$/, subject);
   }
