@@ -56,7 +56,7 @@ test("--updates 0 is refused like updates: 0 in the job file", () => {
 });
 
 test("every command has --help (its own usage, exit 0), and steppo --version prints package.json's version", () => {
-  for (const command of ["run", "validate", "learner", "worker", "operator"]) {
+  for (const command of ["run", "validate", "learner", "worker", "operator", "results"]) {
     const out = steppo([command, "--help"]);
     assert.equal(out.status, 0, `${command} --help: ${out.stderr}`);
     assert.match(out.stdout, new RegExp(`^usage: steppo ${command} `), command);
