@@ -64,7 +64,7 @@ export const DEFAULT_SETTINGS: AlgosSettings = {
   families: [...FAMILY_NAMES],
   rows: [],
   seeds: [1, 2, 3],
-  envStepBudget: { "multihop-qa": 3000, "paper-search": 800, textworld: 800 },
+  envStepBudget: { "multihop-qa": 3000, "paper-search": 3000, textworld: 800 },
   episodesPerUpdate: 32,
   groupSize: 4,
   model: { preset: "tiny" },
