@@ -8,14 +8,24 @@
 # in /app/dist and no TypeScript sources, so `steppo` (bin/steppo.mjs) runs the build without a TypeScript loader,
 # and the whole `steppo` command (cli/main.ts loads every subcommand's help), though each image runs one subcommand.
 # BuildKit builds only the stages a target needs (the CPU targets never pull the CUDA base).
+# The base images are build arguments: by default the public node images (what a build machine with a
+# registry uses); a machine without one passes its own Node 20 images, e.g. the test setup
+# (test/cluster/images.ts: `buildah bud --build-arg NODE_IMAGE=... --build-arg RUNTIME_IMAGE=...` on a Debian
+# bookworm base with node and npm, built from Debian packages).
+#   NODE_IMAGE       the deps and build stages: node and npm (the full image also has python3, make, g++)
+#   NODE_SLIM_IMAGE  where the GPU image's node binary comes from (/usr/local/bin/node)
+#   RUNTIME_IMAGE    the CPU images (operator, worker): node at /usr/local/bin, groupadd and useradd
 ARG NODE_VERSION=20
+ARG NODE_IMAGE=node:${NODE_VERSION}-bullseye
+ARG NODE_SLIM_IMAGE=node:${NODE_VERSION}-bullseye-slim
+ARG RUNTIME_IMAGE=node:${NODE_VERSION}-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
 
 # Production dependencies, for every image (the optional @tensorflow/tfjs-node downloads its libtensorflow
 # here; the full image has python3, make and g++ in case its addon must be compiled). On Debian bullseye:
 # glibc 2.31, as Ubuntu 20.04, so a native addon compiled here (if no prebuilt one downloads) runs in the
 # CUDA image as well as on bookworm (glibc 2.36).
-FROM node:${NODE_VERSION}-bullseye AS deps
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
@@ -52,11 +62,11 @@ COPY bin ./bin
 COPY --from=build /app/dist ./dist
 
 # Node 20 for the CUDA image, from the official image (its binary needs glibc >= 2.28; Ubuntu 20.04 has 2.31).
-FROM node:${NODE_VERSION}-bullseye-slim AS node
+FROM ${NODE_SLIM_IMAGE} AS node
 
 # The CPU images (operator and worker): tfjs-node (native CPU) when its prebuilt libtensorflow installs,
 # else WebAssembly.
-FROM node:${NODE_VERSION}-bookworm-slim AS cpu
+FROM ${RUNTIME_IMAGE} AS cpu
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -4,22 +4,22 @@
 //   steppo.local/pause:busybox   the pods' sandbox image: Debian's busybox-static running `sleep` (buildah,
 //                                from scratch: one file)
 //   ghcr.io/steppo/steppo:0.1.0  the steppo image (the chart's default, so `helm install` needs no image
-//                                values): a Debian bookworm minbase root filesystem (mmdebstrap, Debian packages
-//                                only: the nodesource apt source is not reachable from this VM), this
-//                                machine's node binary, and what the Dockerfile's cpu stage holds in /app —
-//                                package.json, bin/, the JavaScript build dist/ (`npm run build`) and the
-//                                production node_modules (the lockfile's non-dev entries, copied from this
-//                                checkout's node_modules: `npm ci` in a build needs the npm registry); the
-//                                non-root user 65532, `steppo` on PATH, ENTRYPOINT steppo, CMD operator.
-// It is assembled with buildah (from scratch, add, copy, config, commit: no RUN, so no container runtime is
-// needed to build) instead of `buildah bud` on the Dockerfile, whose stages start from the public node images
-// and run `npm ci`, neither possible without network. Each image is rebuilt only when its inputs change.
-// Needs root and the Debian packages buildah, busybox-static and mmdebstrap (installed with apt-get if missing).
+//                                values), built from the repository's Dockerfile (target operator) with
+//                                `buildah bud --isolation chroot --network host`, its base images passed as
+//                                build arguments: NODE_IMAGE and RUNTIME_IMAGE = a local Node 20 image, a
+//                                Debian bookworm minbase root filesystem (mmdebstrap, Debian packages only: the
+//                                nodesource apt source is not reachable from this VM) plus this machine's node
+//                                binary and its npm. The Dockerfile's RUN steps (npm ci --omit=dev from the npm
+//                                registry, node bin/build.mjs, groupadd/useradd) run in buildah's chroot
+//                                isolation: runc cannot start a container here (it needs to write
+//                                /proc/self/oom_score_adj, see node.ts).
+// Each image is rebuilt only when its inputs change. Needs root, the npm registry (npm ci in the build) and
+// the Debian packages buildah, busybox-static and mmdebstrap (installed with apt-get if missing).
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheDir, defaultLogger, type Logger } from "./binaries.ts";
 import { PAUSE_IMAGE } from "./node.ts";
@@ -37,7 +37,7 @@ function imagesDir(): string {
 }
 
 function sh(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 256 * 1024 * 1024 });
   if (r.status !== 0)
     throw new Error(
       `${cmd} ${args.join(" ")} failed (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout || r.error?.message || "").trim().split("\n").slice(-10).join("\n")}`,
@@ -68,11 +68,11 @@ export function ensureImageTools(log: Logger = defaultLogger): void {
 }
 
 /** Runs `fn` with a buildah whose storage (vfs: no mounts) lives in a temp dir, removed afterwards. */
-function withBuildah<T>(fn: (buildah: (args: string[]) => string) => T): T {
+function withBuildah<T>(fn: (buildah: (args: string[], opts?: { cwd?: string; timeoutMs?: number }) => string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), "steppo-buildah-"));
   const base = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--storage-driver", "vfs"];
   try {
-    return fn((args) => sh("buildah", [...base, ...args]));
+    return fn((args, opts) => sh("buildah", [...base, ...args], opts));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -104,14 +104,13 @@ export function ensurePauseImage(log: Logger = defaultLogger): string {
   return out;
 }
 
-/** Debian bookworm minbase (mmdebstrap) with the steppo user, as a tarball; built once per machine. */
+/**
+ * Debian bookworm minbase (mmdebstrap) as a tarball, built once per machine: the root filesystem of the local
+ * Node 20 base image (node's libstdc++, CA certificates for npm, passwd for the Dockerfile's useradd).
+ */
 function ensureBaseRootfs(log: Logger): string {
-  const packages = ["ca-certificates", "libstdc++6"];
-  const hook = [
-    `echo 'steppo:x:${STEPPO_UID}:' >> "$1/etc/group"`,
-    `echo 'steppo:x:${STEPPO_UID}:${STEPPO_UID}::/nonexistent:/usr/sbin/nologin' >> "$1/etc/passwd"`,
-    'rm -rf "$1/var/cache/apt/"* "$1/var/lib/apt/lists/"* "$1/usr/share/doc" "$1/usr/share/man"',
-  ];
+  const packages = ["ca-certificates", "libstdc++6", "passwd"];
+  const hook = ['rm -rf "$1/var/cache/apt/"* "$1/var/lib/apt/lists/"* "$1/usr/share/doc" "$1/usr/share/man"'];
   const key = createHash("sha256")
     .update(JSON.stringify([BASE_SUITE, BASE_MIRROR, packages, hook]))
     .digest("hex")
@@ -145,93 +144,118 @@ function ensureBaseRootfs(log: Logger): string {
   return out;
 }
 
-/** `npm run build` when dist/ is missing or not the build of these sources (its BUILD_ID). */
-function ensureDist(log: Logger): string {
-  const id = sh(process.execPath, ["-e", "import('./bin/build-id.mjs').then(m => console.log(m.buildId(process.cwd())))"], { cwd: ROOT });
-  const current = existsSync(join(ROOT, "dist", "BUILD_ID")) ? readFileSync(join(ROOT, "dist", "BUILD_ID"), "utf8").trim() : "";
-  if (current !== id) {
-    log("npm run build (dist/ is not the build of these sources)");
-    sh(process.execPath, [join(ROOT, "bin", "build.mjs")], { cwd: ROOT });
-  }
-  return id;
-}
-
-/** The production dependencies: the lockfile's node_modules entries not marked dev, that this checkout has. */
-function productionModules(): string[] {
-  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> };
-  return Object.entries(lock.packages)
-    .filter(([path, p]) => path.startsWith("node_modules/") && !p.dev)
-    .map(([path]) => path)
-    .filter((path) => existsSync(join(ROOT, path)))
+/** Every file under dir (relative paths, sorted), for the cache key. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
     .sort();
 }
 
-/** The steppo image (STEPPO_IMAGE) as a docker-archive, rebuilt when the sources, lockfile or node change. */
+/** npm of this machine's node (a nodesource-style /usr/lib/node_modules/npm), copied into the local base image. */
+function npmDir(node: string): string {
+  for (const d of [join(dirname(dirname(node)), "lib", "node_modules", "npm"), "/usr/lib/node_modules/npm", "/usr/share/nodejs/npm"])
+    if (existsSync(join(d, "bin", "npm-cli.js"))) return d;
+  throw new Error(`no npm next to ${node} (the local base image needs npm for the Dockerfile's npm ci)`);
+}
+
+/** The hash of what the Dockerfile's operator target is built from: the Dockerfile, .dockerignore and the context files it copies. */
+function contextKey(): string {
+  const h = createHash("sha256");
+  const files = ["Dockerfile", ".dockerignore", "package.json", "package-lock.json", "tsconfig.json", ...filesUnder(join(ROOT, "bin")).map((f) => `bin/${f}`)];
+  for (const f of files)
+    h.update(`${f}\0`)
+      .update(readFileSync(join(ROOT, f)))
+      .update("\0");
+  // The source folders the build stage copies and compiles (the same hash as dist/BUILD_ID).
+  h.update(sh(process.execPath, ["-e", "import('./bin/build-id.mjs').then(m => console.log(m.buildId(process.cwd())))"], { cwd: ROOT }));
+  return h.digest("hex");
+}
+
+const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+/** The local Node 20 image the Dockerfile is built on (its NODE_IMAGE and RUNTIME_IMAGE). */
+export const LOCAL_NODE_IMAGE = "localhost/steppo-node:20-bookworm";
+
+/**
+ * The steppo image (STEPPO_IMAGE) as a docker-archive: `buildah bud --target operator` of the repository's
+ * Dockerfile on the local Node 20 base; rebuilt when the Dockerfile, its context files, the base or node change.
+ */
 export function ensureSteppoImage(log: Logger = defaultLogger): string {
   ensureImageTools(log);
   const base = ensureBaseRootfs(log);
-  const buildId = ensureDist(log);
   const node = realpathSync(process.execPath);
-  const modules = productionModules();
+  const npm = npmDir(node);
+  const npmVersion = (JSON.parse(readFileSync(join(npm, "package.json"), "utf8")) as { version: string }).version;
+  // This machine's CA bundle: the npm registry is reached through an egress proxy whose CA only the host's
+  // bundle has (Debian's alone gives npm ci SELF_SIGNED_CERT_IN_CHAIN).
+  const caBundle = readFileSync(HOST_CA_BUNDLE);
   const key = createHash("sha256")
-    .update(JSON.stringify([base, buildId, readFileSync(join(ROOT, "package-lock.json"), "utf8"), node, process.version, modules]))
+    .update(JSON.stringify([base, node, process.version, npmVersion, contextKey()]))
+    .update(caBundle)
     .digest("hex")
     .slice(0, 16);
   const out = join(imagesDir(), `steppo-${key}.tar`);
   if (existsSync(out)) return out;
   const t0 = Date.now();
-  log(`building ${STEPPO_IMAGE} (buildah: ${base}, node ${process.version}, dist/, ${modules.length} production packages)`);
-  const stage = mkdtempSync(join(tmpdir(), "steppo-image-"));
-  try {
-    const app = join(stage, "app");
-    mkdirSync(app);
-    for (const f of ["package.json", "package-lock.json"]) cpSync(join(ROOT, f), join(app, f));
-    cpSync(join(ROOT, "bin"), join(app, "bin"), { recursive: true });
-    cpSync(join(ROOT, "dist"), join(app, "dist"), { recursive: true });
-    // Outer packages first: a nested entry is copied with its parent.
-    const copied: string[] = [];
-    for (const m of modules) {
-      if (copied.some((c) => m.startsWith(`${c}/`))) continue;
-      mkdirSync(dirname(join(app, m)), { recursive: true });
-      cpSync(join(ROOT, m), join(app, m), { recursive: true, dereference: false });
-      copied.push(m);
+  log(
+    `building ${STEPPO_IMAGE} from the Dockerfile (buildah bud --target operator on ${LOCAL_NODE_IMAGE}: ${base}, node ${process.version}, npm ${npmVersion})`,
+  );
+  withBuildah((buildah) => {
+    // The local base: Debian + node + npm where the official node images have them (/usr/local).
+    const c = buildah(["from", "scratch"]);
+    buildah(["add", c, base, "/"]);
+    buildah(["copy", "--chown", "0:0", c, node, "/usr/local/bin/node"]);
+    buildah(["copy", "--chown", "0:0", c, npm, "/usr/local/lib/node_modules/npm"]);
+    // npm in the build trusts what this machine trusts (its global npmrc: /usr/local/etc/npmrc).
+    buildah(["copy", "--chown", "0:0", c, HOST_CA_BUNDLE, "/etc/ssl/certs/ca-certificates.crt"]);
+    const mnt = buildah(["mount", c]);
+    try {
+      for (const [name, target] of [
+        ["npm", "../lib/node_modules/npm/bin/npm-cli.js"],
+        ["npx", "../lib/node_modules/npm/bin/npx-cli.js"],
+      ])
+        sh("ln", ["-sf", target, join(mnt, "usr", "local", "bin", name)]);
+      mkdirSync(join(mnt, "usr", "local", "etc"), { recursive: true });
+      writeFileSync(join(mnt, "usr", "local", "etc", "npmrc"), "cafile=/etc/ssl/certs/ca-certificates.crt\n");
+    } finally {
+      buildah(["umount", c]);
     }
-    // node, and `steppo` on PATH (the operator's pods run command ["steppo", "learner"|"worker"]).
-    const extra = join(stage, "extra");
-    mkdirSync(join(extra, "usr", "local", "bin"), { recursive: true });
-    cpSync(node, join(extra, "usr", "local", "bin", "node"));
-    symlinkSync("/app/bin/steppo.mjs", join(extra, "usr", "local", "bin", "steppo"));
-    chmodSync(join(app, "bin", "steppo.mjs"), 0o755);
-    withBuildah((buildah) => {
-      const c = buildah(["from", "scratch"]);
-      buildah(["add", c, base, "/"]);
-      buildah(["copy", "--chown", "0:0", c, app, "/app"]);
-      buildah(["copy", "--chown", "0:0", c, extra, "/"]);
-      buildah([
-        "config",
-        "--env",
-        "NODE_ENV=production",
-        "--env",
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "--workingdir",
-        "/app",
-        "--user",
-        `${STEPPO_UID}:${STEPPO_UID}`,
-        "--port",
-        "8080",
-        "--port",
-        "9464",
-        "--entrypoint",
-        '["steppo"]',
-        "--cmd",
+    buildah(["config", "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--cmd", "node", c]);
+    buildah(["commit", "--quiet", "--format", "docker", c, LOCAL_NODE_IMAGE]);
+    buildah(["rm", c]);
+    const t1 = Date.now();
+    buildah(
+      [
+        "bud",
+        "--isolation",
+        "chroot",
+        "--network",
+        "host",
+        "--pull-never",
+        "--layers=false",
+        "--format",
+        "docker",
+        "--target",
         "operator",
-        c,
-      ]);
-      commitArchive(buildah, c, STEPPO_IMAGE, out);
-    });
-  } finally {
-    rmSync(stage, { recursive: true, force: true });
-  }
+        "--build-arg",
+        `NODE_IMAGE=${LOCAL_NODE_IMAGE}`,
+        "--build-arg",
+        `RUNTIME_IMAGE=${LOCAL_NODE_IMAGE}`,
+        "-t",
+        STEPPO_IMAGE,
+        "-f",
+        join(ROOT, "Dockerfile"),
+        ROOT,
+      ],
+      { timeoutMs: 1_800_000 },
+    );
+    log(`buildah bud --target operator: ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+    const tmp = `${out}.tmp-${process.pid}`;
+    rmSync(tmp, { force: true });
+    buildah(["push", "--quiet", STEPPO_IMAGE, `docker-archive:${tmp}:${STEPPO_IMAGE}`]);
+    renameSync(tmp, out);
+  });
   log(`${STEPPO_IMAGE} built in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${out}`);
   return out;
 }

@@ -2,7 +2,7 @@
 // and ReplicaSet controllers (kube-controller-manager) make them, the scheduler binds them to the test node and
 // its kubelet runs them; waitDeploymentPods waits until they are Ready.
 import type { TestCluster } from "../cluster/cluster.ts";
-import { CHART_DIR, makeHelm, stageChart } from "../support/helm.ts";
+import { CHART_DIR, makeHelm } from "../support/helm.ts";
 
 export interface InstalledChart {
   release: string;
@@ -24,24 +24,19 @@ export interface InstallOptions {
 }
 
 /**
- * `helm install <release> charts/steppo --namespace <ns> --create-namespace --set nats.url=... --set
- * nats.install=false`. Helm refuses a chart whose declared dependencies are not in its charts/ directory,
- * whatever their condition, and the optional NATS chart can only be fetched over the network: the staged
- * copy of test/support/helm.ts (charts/steppo without that one entry; with nats.install=false it renders
- * the same) is what gets installed.
+ * `helm install <release> charts/steppo --namespace <ns> --create-namespace --set nats.url=...`: the chart of
+ * the checkout itself (it has no dependencies, so it installs with no network; NATS is the test's own
+ * nats-server, as a user installs NATS separately).
  */
 export async function installChart(cluster: TestCluster, o: InstallOptions): Promise<InstalledChart> {
   const release = o.release ?? "steppo";
   const namespace = o.namespace ?? "steppo-system";
-  const staged = stageChart(cluster.dir);
-  if (staged.removed.length > 0)
-    o.log(`installing ${CHART_DIR} staged without its dependencies ${staged.removed.map((d) => d.name).join(", ")} (nats.install=false)`);
   const helm = makeHelm(o.log);
   try {
     const args = [
       "install",
       release,
-      staged.dir,
+      CHART_DIR,
       "--kubeconfig",
       cluster.kubeconfigPath,
       "--namespace",
@@ -49,8 +44,6 @@ export async function installChart(cluster: TestCluster, o: InstallOptions): Pro
       "--create-namespace",
       "--set",
       `nats.url=${o.natsUrl}`,
-      "--set",
-      "nats.install=false",
       ...(o.set ?? []).flatMap((s) => ["--set", s]),
       ...(o.setString ?? []).flatMap((s) => ["--set-string", s]),
     ];
@@ -62,7 +55,6 @@ export async function installChart(cluster: TestCluster, o: InstallOptions): Pro
     return { release, namespace, pods: [], helmOutput: r.stdout };
   } finally {
     helm.remove();
-    staged.remove();
   }
 }
 

@@ -7,11 +7,11 @@
 //   - helm install for real; the ServiceAccount's rights checked with `kubectl auth can-i --as=...`;
 //   - the operator run with the rendered Deployment's command line, env and the ServiceAccount's own token
 //     reconciles a job through its whole life (create, status, events, delete, TTL): the RBAC is sufficient.
-// What is NOT tested here: the NATS chart (nats.install=true) is never rendered, because Helm needs it in
-// charts/ (`helm dependency build`, network) to render the chart at all; see test/support/helm.ts.
+// The chart is rendered and installed from the checkout itself (charts/steppo, no staged copy): it has no
+// dependencies, so helm needs no network. NATS is installed separately (docs/kubernetes.md).
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -24,13 +24,12 @@ import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 import { freePort } from "../support/free-port.ts";
 import { setPodPhase } from "../support/operator-harness.ts";
 import { pollUntil } from "../support/poll.ts";
-import { CHART_DIR, type Helm, type K8sObject, makeHelm, parseManifests, type StagedChart, setArgs, stageChart } from "../support/helm.ts";
+import { CHART_DIR, type Helm, type K8sObject, makeHelm, parseManifests, setArgs } from "../support/helm.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const STEPPO_BIN = join(REPO, "bin", "steppo.mjs");
 const RELEASE = "steppo";
 const NS = "steppo-system";
-const NATS_REPO = "https://nats-io.github.io/k8s/helm/charts/";
 
 /** What the operator calls (operator/kube.ts, informers.ts, events.ts): the rules must be exactly these. */
 const OPERATOR_RULES = [
@@ -57,7 +56,6 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
   ha: { "operator.replicas": 2, "metrics.serviceMonitor.enabled": true, "metrics.serviceMonitor.labels": { release: "prometheus" } },
   single: { "operator.leaderElection": false },
   existingAccount: { "rbac.create": false, "serviceAccount.create": false, "serviceAccount.name": "ops" },
-  natsInstall: { "nats.install": true },
   custom: {
     "image.tag": "1.2.3",
     "image.pullPolicy": "Always",
@@ -83,7 +81,6 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
 };
 
 let helm: Helm;
-let staged: StagedChart;
 
 interface Container {
   name: string;
@@ -118,7 +115,7 @@ type RoleObject = K8sObject & { rules: Rule[] };
 type Binding = K8sObject & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] };
 
 async function template(values: Record<string, unknown>, opts: { release?: string; namespace?: string; extra?: string[] } = {}) {
-  return helm.run(["template", opts.release ?? RELEASE, staged.dir, "--namespace", opts.namespace ?? NS, ...setArgs(values), ...(opts.extra ?? [])]);
+  return helm.run(["template", opts.release ?? RELEASE, CHART_DIR, "--namespace", opts.namespace ?? NS, ...setArgs(values), ...(opts.extra ?? [])]);
 }
 
 async function render(values: Record<string, unknown>, opts: { release?: string; namespace?: string; extra?: string[] } = {}): Promise<K8sObject[]> {
@@ -188,43 +185,27 @@ function rulesOf(r: RoleObject): Rule[] {
   }));
 }
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" })
-    .filter((f) => statSync(join(dir, f)).isFile())
-    .sort();
-}
-
 describe("charts/steppo: helm lint and helm template", () => {
   before(() => {
     helm = makeHelm((m) => process.stderr.write(`[helm-chart.test] ${m}\n`));
-    staged = stageChart();
   });
   after(() => {
-    staged?.remove();
     helm?.remove();
   });
 
-  test("Chart.yaml declares the official NATS chart as a dependency on nats.install; helm renders nothing until it is fetched", async () => {
+  test("Chart.yaml has no dependencies: helm renders the checkout's chart with no network (NATS is installed separately)", async () => {
     const meta = yaml.load(readFileSync(join(CHART_DIR, "Chart.yaml"), "utf8")) as Record<string, unknown>;
     assert.equal(meta.apiVersion, "v2");
     assert.equal(meta.name, "steppo");
     const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
     assert.equal(meta.appVersion, pkg.version, "appVersion (the default image tag) is the steppo version");
-    assert.deepEqual(meta.dependencies, [{ name: "nats", version: "^1.1.0", repository: NATS_REPO, condition: "nats.install" }]);
-    // The machine has no network to the NATS repository: Helm refuses the chart as checked in (even with
-    // nats.install=false), which is why the tests render a staged copy without that one entry.
+    assert.equal(meta.dependencies, undefined, "no dependencies: `helm dependency build` (network) would be needed first");
+    assert.ok(!existsSync(join(CHART_DIR, "charts")), "no vendored subcharts");
+    assert.ok(!existsSync(join(CHART_DIR, "Chart.lock")));
+    // The helm home is empty (no repositories added, nothing cached): helm renders the chart as checked in.
     const r = await helm.run(["template", RELEASE, CHART_DIR, "--namespace", NS]);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /found in Chart\.yaml, but missing in charts\/ directory: nats/);
-    // The staged copy differs from charts/steppo by exactly that entry.
-    assert.deepEqual(staged.removed, meta.dependencies);
-    const stagedMeta = yaml.load(readFileSync(join(staged.dir, "Chart.yaml"), "utf8")) as Record<string, unknown>;
-    const { dependencies: _d, ...rest } = meta;
-    assert.deepEqual(stagedMeta, rest);
-    const files = listFiles(CHART_DIR);
-    assert.deepEqual(listFiles(staged.dir), files);
-    for (const f of files.filter((f) => f !== "Chart.yaml"))
-      assert.equal(readFileSync(join(staged.dir, f), "utf8"), readFileSync(join(CHART_DIR, f), "utf8"), f);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(parseManifests(r.stdout).some((o) => o.kind === "Deployment"));
   });
 
   test("values.yaml has every key of the values contract, with its default", () => {
@@ -244,7 +225,6 @@ describe("charts/steppo: helm lint and helm template", () => {
       "operator.extraEnv": [],
       "jobDefaults.image": "",
       "nats.url": "nats://nats:4222",
-      "nats.install": false,
       "metrics.service.enabled": true,
       "metrics.serviceMonitor.enabled": false,
       "rbac.create": true,
@@ -260,21 +240,18 @@ describe("charts/steppo: helm lint and helm template", () => {
     assert.equal(`${get("image.repository")}:${chart.appVersion}`, DEFAULTS.image, "the chart's default image is the operator's built-in default job image");
   });
 
-  test("helm lint: the chart as checked in has no error and only the missing-dependency warning; the staged chart is --strict clean with every value set", async () => {
-    const r = await helm.run(["lint", CHART_DIR]);
+  test("helm lint: the chart as checked in is --strict clean (no warning) with every value set", async () => {
+    const r = await helm.run(["lint", "--strict", CHART_DIR]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const out = r.stdout + r.stderr;
-    assert.ok(!out.includes("[ERROR]"), out);
-    const warnings = out.split("\n").filter((l) => l.includes("[WARNING]"));
-    assert.equal(warnings.length, 1, out);
-    assert.match(warnings[0], /missing these dependencies: nats/);
+    assert.ok(!out.includes("[ERROR]") && !out.includes("[WARNING]"), out);
     for (const [name, values] of Object.entries(VALUE_SETS)) {
-      const l = await helm.run(["lint", "--strict", staged.dir, "--namespace", NS, ...setArgs(values)]);
+      const l = await helm.run(["lint", "--strict", CHART_DIR, "--namespace", NS, ...setArgs(values)]);
       assert.equal(l.code, 0, `helm lint --strict (${name}):\n${l.stdout}${l.stderr}`);
       assert.match(l.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
     }
     // lint applies the schema too.
-    const bad = await helm.run(["lint", staged.dir, ...setArgs({ "operator.replicas": "two" })]);
+    const bad = await helm.run(["lint", CHART_DIR, ...setArgs({ "operator.replicas": "two" })]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stdout + bad.stderr, /\/operator\/replicas/);
   });
@@ -465,20 +442,17 @@ describe("charts/steppo: helm lint and helm template", () => {
     assert.match(sm.stderr, /metrics\.serviceMonitor\.enabled: the ServiceMonitor scrapes the metrics Service/);
   });
 
-  test("nats.install=true: the jobs' default NATS URL switches to the release's NATS Service (the NATS chart itself is not rendered offline)", async () => {
-    const url = async (values: Record<string, unknown>, release = RELEASE) =>
-      operatorContainer(only<Deployment>(await render({ "nats.install": true, ...values }, { release }), "Deployment")).args?.find((a) =>
-        a.startsWith("--nats="),
-      );
-    // The official chart's nats.fullname: <release>-nats, or the release name when it contains "nats".
-    assert.equal(await url({}), `--nats=nats://steppo-nats.${NS}.svc:4222`);
-    assert.equal(await url({}, "my-nats"), `--nats=nats://my-nats.${NS}.svc:4222`);
-    assert.equal(await url({ "nats.fullnameOverride": "bus" }), `--nats=nats://bus.${NS}.svc:4222`);
-    assert.equal(await url({ "nats.config": { jetstream: { enabled: true }, nats: { port: 4333 } } }), `--nats=nats://steppo-nats.${NS}.svc:4333`);
-    assert.equal(await url({ "nats.url": "nats://elsewhere:4222" }), `--nats=nats://steppo-nats.${NS}.svc:4222`, "nats.url is for an existing server only");
-    // JetStream (which steppo needs) is switched on in the values passed to the NATS chart.
-    const values = yaml.load(readFileSync(join(CHART_DIR, "values.yaml"), "utf8")) as { nats: { config: { jetstream: { enabled: boolean } } } };
-    assert.equal(values.nats.config.jetstream.enabled, true);
+  test("nats.url is the jobs' default NATS URL; the chart installs no NATS (nats.install and NATS chart values are refused)", async () => {
+    const args = async (values: Record<string, unknown>) => operatorContainer(only<Deployment>(await render(values), "Deployment")).args ?? [];
+    assert.ok((await args({})).includes("--nats=nats://nats:4222"));
+    assert.ok((await args({ "nats.url": "nats://nats.messaging.svc:4222" })).includes("--nats=nats://nats.messaging.svc:4222"));
+    assert.ok(!(await render({})).some((o) => /nats/i.test(o.metadata.name)), "no NATS object rendered");
+    // The former dependency's switch and the NATS chart's values are refused by the schema, naming the key.
+    for (const values of [{ "nats.install": true }, { "nats.config": { jetstream: { enabled: true } } }]) {
+      const r = await template(values);
+      assert.notEqual(r.code, 0, JSON.stringify(values));
+      assert.match(r.stderr, /at '\/nats': additional properties '(install|config)' not allowed/);
+    }
   });
 
   test("values.schema.json refuses bad values and names the field", async () => {
@@ -489,7 +463,6 @@ describe("charts/steppo: helm lint and helm template", () => {
       [{ replicas: 2 }, /additional properties 'replicas' not allowed/],
       [{ "image.pullPolicy": "Sometimes" }, /at '\/image\/pullPolicy': value must be one of/],
       [{ "nats.url": "http://nats:4222" }, /at '\/nats\/url'/],
-      [{ "nats.install": "yes" }, /at '\/nats\/install': got string, want boolean/],
       [{ "operator.port": 70000 }, /at '\/operator\/port': maximum/],
       [{ "operator.watchNamespace": "Team_A" }, /at '\/operator\/watchNamespace'/],
       [{ "operator.clusterId": "East_1" }, /at '\/operator\/clusterId'/],
@@ -575,7 +548,7 @@ async function install(release: string, namespace: string, values: Record<string
   const r = await helm.run([
     "install",
     release,
-    staged.dir,
+    CHART_DIR,
     "--kubeconfig",
     cluster.kubeconfigPath,
     "--namespace",
@@ -764,7 +737,6 @@ describe("charts/steppo on a real kube-apiserver", () => {
 
   before(async () => {
     helm = makeHelm((m) => process.stderr.write(`[helm-chart.test] ${m}\n`));
-    staged = stageChart();
     cluster = await startTestCluster();
     process.stderr.write(`[helm-chart.test] cluster ready in ${cluster.startupMs} ms at ${cluster.server}\n`);
     admin = makeClients(loadKubeConfig(cluster.kubeconfigPath));
@@ -775,7 +747,6 @@ describe("charts/steppo on a real kube-apiserver", () => {
   });
   after(async () => {
     await cluster?.stop();
-    staged?.remove();
     helm?.remove();
   });
 
@@ -813,6 +784,7 @@ describe("charts/steppo on a real kube-apiserver", () => {
     const a = await install(RELEASE, NS, {});
     assert.match(a.output, /steppo 0\.1\.0 is installed as release "steppo" in namespace "steppo-system"/);
     assert.match(a.output, /Watching: +StepPOJobs in all namespaces/);
+    assert.match(a.output, /NATS: +nats:\/\/nats:4222 \(for jobs without spec\.nats\.url\), not installed by this chart/);
     installed.cluster = a;
     const b = await install("ops", "team-ops", { "operator.watchNamespace": "team-a" });
     assert.match(b.output, /Watching: +StepPOJobs in namespace "team-a" only/);

@@ -1,14 +1,8 @@
 // The real helm binary (test/cluster/binaries.ts extracts it) run on charts/steppo, for tests.
 //
-// Offline staging: charts/steppo declares the official NATS chart as a dependency (condition nats.install).
-// Helm refuses to render or install a chart whose declared dependencies are missing from its charts/
-// directory WHATEVER their condition ("found in Chart.yaml, but missing in charts/ directory: nats"), and
-// `helm dependency build` needs the NATS chart repository, which this machine cannot reach. stageChart()
-// therefore copies the chart to a temporary directory without that one `dependencies` entry: with
-// nats.install=false the dependency contributes nothing to the release, so the staged chart renders exactly
-// what charts/steppo renders after `helm dependency build`. The NATS resources of nats.install=true are
-// never rendered here.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// charts/steppo has no dependencies (NATS is installed separately, see docs/kubernetes.md), so helm renders,
+// lints and installs the checkout itself with no network: the tests pass CHART_DIR to helm as it is.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,34 +12,6 @@ import { ensureHelm } from "../cluster/binaries.ts";
 
 /** charts/steppo, or STEPPO_CHART_DIR (another copy, e.g. to check that a broken chart fails the tests). */
 export const CHART_DIR = process.env.STEPPO_CHART_DIR ?? fileURLToPath(new URL("../../charts/steppo", import.meta.url));
-
-export interface ChartDependency {
-  name: string;
-  version: string;
-  repository: string;
-  condition?: string;
-}
-
-export interface StagedChart {
-  /** The copy, to pass to helm instead of charts/steppo. */
-  dir: string;
-  /** The dependencies removed from the copy's Chart.yaml (the NATS chart). */
-  removed: ChartDependency[];
-  remove(): void;
-}
-
-/** Copies charts/steppo to a temporary directory without its (network-only) dependencies; see above. */
-export function stageChart(parent: string = tmpdir()): StagedChart {
-  const root = mkdtempSync(join(parent, "steppo-chart-"));
-  const dir = join(root, "steppo");
-  cpSync(CHART_DIR, dir, { recursive: true });
-  const chartYaml = join(dir, "Chart.yaml");
-  const meta = yaml.load(readFileSync(chartYaml, "utf8")) as Record<string, unknown>;
-  const removed = (meta.dependencies as ChartDependency[] | undefined) ?? [];
-  delete meta.dependencies;
-  writeFileSync(chartYaml, yaml.dump(meta, { lineWidth: -1 }));
-  return { dir, removed, remove: () => rmSync(root, { recursive: true, force: true }) };
-}
 
 export type HelmResult = BinaryResult;
 

@@ -84,8 +84,9 @@ function parseDockerfile(text: string): Dockerfile {
     });
   for (const ins of instructions) {
     if (ins.cmd === "ARG" && stages.length === 0) {
-      const [k, v] = ins.args.split("=");
-      args[k] = v ?? "";
+      // A global ARG's default may use the ARGs before it (ARG NODE_IMAGE=node:${NODE_VERSION}-bullseye).
+      const eq = ins.args.indexOf("=");
+      args[eq < 0 ? ins.args : ins.args.slice(0, eq)] = eq < 0 ? "" : subst(ins.args.slice(eq + 1));
     } else if (ins.cmd === "FROM") {
       const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
       assert.ok(m, `line ${ins.line}: FROM ${ins.args}`);
@@ -453,6 +454,44 @@ for (const [target, want] of Object.entries(TARGETS)) {
     for (const doc of [DOCKERFILE, "docs/kubernetes.md"]) assert.ok(command.test(readFileSync(join(REPO, doc), "utf8")), `${doc} gives ${command.source}`);
   });
 }
+
+test(`${DOCKERFILE}: the base images are build arguments, the public node images by default; the test setup builds --target operator with its own`, () => {
+  const df = dockerfile();
+  // The global ARGs, their defaults resolved (as docker and buildah do): the public images, pinned to Node 20.
+  assert.equal(df.args.NODE_VERSION, "20");
+  assert.equal(df.args.NODE_IMAGE, "node:20-bullseye");
+  assert.equal(df.args.NODE_SLIM_IMAGE, "node:20-bullseye-slim");
+  assert.equal(df.args.RUNTIME_IMAGE, "node:20-bookworm-slim");
+  // Every FROM on an image (not scratch, not an earlier stage) names its base by one of those ARGs.
+  const raw = readFileSync(join(REPO, DOCKERFILE), "utf8");
+  const froms = [...raw.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?\s*$/gim)].map((m) => ({ image: m[1], name: m[2]?.toLowerCase() }));
+  assert.equal(froms.length, df.stages.length);
+  const stageNames = new Set(df.stages.map((s) => s.name).filter(Boolean));
+  const argOf = new Map<string, string>();
+  for (const f of froms) {
+    if (f.image === "scratch" || stageNames.has(f.image.toLowerCase())) continue;
+    const m = /^\$\{(\w+)\}$/.exec(f.image);
+    assert.ok(m, `FROM ${f.image} AS ${f.name}: the base is a build argument (FROM \${NAME})`);
+    assert.ok(m[1] in df.args, `ARG ${m[1]} is declared before the first FROM`);
+    if (f.name) argOf.set(f.name, m[1]);
+  }
+  assert.deepEqual(Object.fromEntries(argOf), { deps: "NODE_IMAGE", node: "NODE_SLIM_IMAGE", cpu: "RUNTIME_IMAGE", "learner-gpu": "CUDA_IMAGE" });
+  // The CPU targets are built on NODE_IMAGE and RUNTIME_IMAGE only: those two build arguments replace every base.
+  for (const t of ["operator", "worker"]) {
+    const roots = needed(df, stageNamed(df, t)).filter((s) => !s.parent && s.image !== "scratch");
+    assert.deepEqual(roots.map((s) => s.name).sort(), ["cpu", "deps"], t);
+  }
+  // test/cluster/images.ts builds the steppo image from this Dockerfile, with buildah, on its local base.
+  const images = readFileSync(join(REPO, "test", "cluster", "images.ts"), "utf8");
+  for (const arg of [
+    /"bud"/,
+    /"--target",\s*"operator"/,
+    /`NODE_IMAGE=\$\{LOCAL_NODE_IMAGE\}`/,
+    /`RUNTIME_IMAGE=\$\{LOCAL_NODE_IMAGE\}`/,
+    /join\(ROOT, "Dockerfile"\)/,
+  ])
+    assert.match(images, arg, "test/cluster/images.ts passes it");
+});
 
 test("the GPU learner: tfjs-node-gpu at the installed tfjs version on the CUDA 11.2 base; the CPU targets never pull it", () => {
   const df = dockerfile();

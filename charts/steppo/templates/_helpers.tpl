@@ -82,39 +82,10 @@ Default image of job pods (`steppo operator --image`): jobDefaults.image, else t
 {{- end }}
 
 {{/*
-Service name the official NATS chart gives its client Service: its nats.fullname helper (fullnameOverride,
-else the release name when it contains "nats" (or nameOverride), else <release>-nats), unless
-service.name is set.
-*/}}
-{{- define "steppo.natsServiceName" -}}
-{{- $v := .Values.nats }}
-{{- $svc := (get $v "service") | default dict }}
-{{- if get $svc "name" }}
-{{- get $svc "name" }}
-{{- else if get $v "fullnameOverride" }}
-{{- get $v "fullnameOverride" | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- $name := default "nats" (get $v "nameOverride") }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-{{- end }}
-
-{{/*
-Default NATS URL of jobs (`steppo operator --nats`). With nats.install the in-release server, by its
-namespace-qualified Service name (jobs may run in other namespaces); else nats.url.
+Default NATS URL of jobs (`steppo operator --nats`): nats.url (NATS is installed separately, not by this chart).
 */}}
 {{- define "steppo.natsUrl" -}}
-{{- if .Values.nats.install }}
-{{- $ns := default .Release.Namespace (get .Values.nats "namespaceOverride") }}
-{{- $port := dig "config" "nats" "port" 4222 .Values.nats }}
-{{- printf "nats://%s.%s.svc:%v" (include "steppo.natsServiceName" .) $ns $port }}
-{{- else }}
 {{- .Values.nats.url }}
-{{- end }}
 {{- end }}
 
 {{/*
