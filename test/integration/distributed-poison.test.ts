@@ -10,8 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { DLQ_HEADERS } from "../../runtime/nats/dead-letters.ts";
 import { connectNats } from "../../runtime/nats/connection.ts";
-import { jobNames, natsJobRef } from "../../core/nats-names.ts";
-import { NatsWeightStore } from "../../runtime/nats/weights.ts";
+import { jobNames, KV_KEYS, natsJobRef } from "../../core/nats-names.ts";
+import { JobStateKV, NatsWeightStore } from "../../runtime/nats/weights.ts";
 import { decodeTrajectory, encodeTrajectory } from "../../core/trajectory-codec.ts";
 import { encodeWeights } from "../../core/weights-codec.ts";
 import type { DistributedSummary } from "../../runtime/learner-process.ts";
@@ -87,20 +87,26 @@ describe("poison trajectories (real processes, real nats-server)", { timeout: 15
 
   it("a malformed weights blob as the newest version: workers keep their policy, log why, and training completes", async () => {
     const job = "bad-weights";
-    const updates = 5;
+    const updates = 12; // room for the workers to look between batches before the run ends
     const jobFile = ws.writeJob({ name: job, updates, maxPolicyLag: 1, replicas: 2 });
     const runDir = join(ws.dir, "run-bad-weights");
     const run = startSteppo("run", ["run", jobFile, "--nats", server.url, "--workers", "2", "--run-dir", runDir]);
     const watch = await ProgressWatch.open(server.url, job);
     await watch.until((p) => p.phase === "training" && p.update >= 1, 90_000, "the learner's first update");
 
-    // Far ahead of the learner, so no publish of its own overtakes it before the workers look.
+    // Far ahead of the learner. The learner points the workers back at its own version after each update (as
+    // after a restore that found a newer one), and workers read the pointer between batches, so the pointer is
+    // set again until a worker has looked at it and said why it refused the blob.
     const nc = await connectNats({ servers: server.url, name: "test-weights", log: () => {} });
     const store = await NatsWeightStore.open(nc, { job: natsJobRef({ name: job }), log: () => {} });
+    const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: job }) });
     const truncated = encodeWeights([{ name: "a", shape: [4], data: new Float32Array(4) }]).subarray(0, 20);
     await store.publish(10_000, truncated);
     const refusal = /policy v10000 from the object store refused \(weights blob: .+\); keeping policy v\d+/;
-    while (!run.lines.some((l) => refusal.test(l)) && run.running()) await new Promise((r) => setTimeout(r, 50));
+    while (!run.lines.some((l) => refusal.test(l)) && run.running()) {
+      await new Promise((r) => setTimeout(r, 100));
+      await kv.put(KV_KEYS.policyVersion, 10_000).catch(() => {});
+    }
     assert.ok(
       run.lines.some((l) => refusal.test(l)),
       `a worker logged the refusal with cause and version:\n${run.lines.slice(-20).join("\n")}`,
