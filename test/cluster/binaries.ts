@@ -8,6 +8,7 @@
 // STEPPO_KUBE_SCHEDULER, STEPPO_KUBELET, STEPPO_ETCD, STEPPO_KUBECTL and STEPPO_HELM point at prebuilt binaries instead. Builds never run in parallel (a lock in the cache
 // dir serialises them across processes), run under `nice -n 19` with one compile job and GOMAXPROCS=1,
 // and print progress, since the first kube-apiserver build compiles ~2000 packages.
+import { pidAlive } from "../support/system.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -61,15 +62,6 @@ function findGo(): string {
     );
   }
   return go;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Runs `fn` holding the machine-wide build lock (a directory, so creation is atomic). */

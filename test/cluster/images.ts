@@ -15,6 +15,7 @@
 //                                /proc/self/oom_score_adj, see node.ts).
 // Each image is rebuilt only when its inputs change. Needs root, the npm registry (npm ci in the build) and
 // the Debian packages buildah, busybox-static and mmdebstrap (installed with apt-get if missing).
+import { aptInstall } from "../support/system.ts";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -54,17 +55,7 @@ export function ensureImageTools(log: Logger = defaultLogger): void {
   ]
     .filter(([, path]) => !existsSync(path))
     .map(([pkg]) => pkg);
-  if (need.length === 0) return;
-  if (process.getuid?.() !== 0)
-    throw new Error(`building the test images needs the Debian packages ${need.join(", ")} (apt-get install -y ${need.join(" ")}, as root)`);
-  log(`apt-get install -y ${need.join(" ")}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  let r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...need], { encoding: "utf8", env, timeout: 600_000 });
-  if (r.status !== 0) {
-    spawnSync("apt-get", ["update"], { encoding: "utf8", env, timeout: 600_000 });
-    r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...need], { encoding: "utf8", env, timeout: 600_000 });
-  }
-  if (r.status !== 0) throw new Error(`apt-get install -y ${need.join(" ")} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-5).join(" | ")}`);
+  aptInstall(need, "building the test images", log);
 }
 
 /** Runs `fn` with a buildah whose storage (vfs: no mounts) lives in a temp dir, removed afterwards. */

@@ -14,6 +14,7 @@
 // One node per machine: those paths are shared. What this VM needs, and why, is in docs/kubernetes.md.
 // Needs root, and the Debian packages containerd, runc and containernetworking-plugins (ensureNodePackages
 // installs them with apt-get).
+import { aptInstall, pidAlive } from "../support/system.ts";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -100,17 +101,7 @@ export function ensureNodePackages(log: Logger = defaultLogger): void {
   if (!onPath("runc")) need.push("runc");
   if (!existsSync("/usr/lib/cni/bridge")) need.push("containernetworking-plugins");
   if (!onPath("iptables")) need.push("iptables"); // kubelet probes it at start
-  if (need.length === 0) return;
-  if (process.getuid?.() !== 0)
-    throw new Error(`a test node needs the Debian packages ${need.join(", ")} and root to install them (apt-get install -y ${need.join(" ")})`);
-  log(`apt-get install -y ${need.join(" ")}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  let r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...need], { encoding: "utf8", env, timeout: 600_000 });
-  if (r.status !== 0) {
-    spawnSync("apt-get", ["update"], { encoding: "utf8", env, timeout: 600_000 });
-    r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...need], { encoding: "utf8", env, timeout: 600_000 });
-  }
-  if (r.status !== 0) throw new Error(`apt-get install -y ${need.join(" ")} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-5).join(" | ")}`);
+  aptInstall(need, "a test node", log);
 }
 
 function tailOf(path: string, lines = 30): string {
@@ -245,15 +236,6 @@ function teardown(m: Marker, keepDir: boolean): string[] {
   if (!keepDir) rmSync(m.dir, { recursive: true, force: true });
   rmSync(MARKER, { force: true });
   return problems;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Cleans up after a node whose process died without stop() (its marker is still there). */
