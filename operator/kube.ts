@@ -5,6 +5,7 @@ import {
   ApiException,
   CoordinationV1Api,
   CoreV1Api,
+  type createConfiguration,
   CustomObjectsApi,
   KubeConfig,
   type V1ConfigMap,
@@ -16,6 +17,7 @@ import { GROUP, VERSION } from "../crds/steppojob.ts";
 import type { StepPOJobStatus } from "../crds/steppojob-status.ts";
 import type { Child } from "./plan.ts";
 import { PLURAL } from "../crds/names.ts";
+import { makePooledApiClient, SharedConnections } from "./api-connections.ts";
 
 export interface Clients {
   kc: KubeConfig;
@@ -33,8 +35,11 @@ export function loadKubeConfig(path?: string): KubeConfig {
   return kc;
 }
 
+/** The API clients, sharing one pool of keep-alive connections (api-connections.ts: why). */
 export function makeClients(kc: KubeConfig): Clients {
-  return { kc, core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), coordination: kc.makeApiClient(CoordinationV1Api) };
+  const auth = new SharedConnections(kc);
+  const client = <T>(api: new (config: ReturnType<typeof createConfiguration>) => T) => makePooledApiClient(kc, auth, api, "steppo-operator");
+  return { kc, core: client(CoreV1Api), custom: client(CustomObjectsApi), coordination: client(CoordinationV1Api) };
 }
 
 export function statusCode(err: unknown): number | undefined {

@@ -45,7 +45,13 @@ export class OperatorMetrics {
     l.push("# TYPE steppo_operator_queue_depth gauge", `steppo_operator_queue_depth ${this.queueDepth()}`);
     l.push("# HELP steppo_operator_jobs StepPOJobs in the cache by phase.", "# TYPE steppo_operator_jobs gauge");
     for (const [phase, n] of this.jobsByPhase()) l.push(`steppo_operator_jobs{phase="${phase}"} ${n}`);
-    l.push(`# TYPE process_resident_memory_bytes gauge`, `process_resident_memory_bytes ${process.memoryUsage().rss}`);
+    // Node's own memory, named as prom-client's default metrics: RSS alone cannot tell live objects from heap
+    // V8 has not given back.
+    const mem = process.memoryUsage();
+    l.push(`# TYPE process_resident_memory_bytes gauge`, `process_resident_memory_bytes ${mem.rss}`);
+    l.push(`# TYPE nodejs_heap_size_total_bytes gauge`, `nodejs_heap_size_total_bytes ${mem.heapTotal}`);
+    l.push(`# TYPE nodejs_heap_size_used_bytes gauge`, `nodejs_heap_size_used_bytes ${mem.heapUsed}`);
+    l.push(`# TYPE nodejs_external_memory_bytes gauge`, `nodejs_external_memory_bytes ${mem.external}`);
     return `${l.join("\n")}\n`;
   }
 }

@@ -145,13 +145,16 @@ export class Reconciler {
     const deleted = await Promise.all(p.deletePods.map((n) => deletePod(this.c, namespace, n)));
     if (m) m.podsDeleted += deleted.filter(Boolean).length;
 
-    if (canonical(p.status) !== canonical(job.status ?? {})) await writeStatus(this.c, namespace, name, job.metadata.uid ?? "", p.status);
+    // Progress records the watch refused (a wrong type, out of range, too long): never in status, each told once.
+    const events = [...p.events, ...(createFailure ? [createFailure] : []), ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
+    // Status and Events do not depend on each other: one round trip for both.
+    await Promise.all([
+      canonical(p.status) !== canonical(job.status ?? {}) ? writeStatus(this.c, namespace, name, job.metadata.uid ?? "", p.status) : undefined,
+      events.length > 0 ? recordEvents(this.c, job, events, this.o.host, this.o.log) : undefined,
+    ]);
     if (p.scale && !(await writeScale(this.c, namespace, name, p.scale.from, p.scale.to))) {
       this.o.log(`${key}: autoscaler decision ${p.scale.from} → ${p.scale.to} not applied: replicas changed meanwhile`);
     }
-    // Progress records the watch refused (a wrong type, out of range, too long): never in status, each told once.
-    const events = [...p.events, ...(createFailure ? [createFailure] : []), ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
-    if (events.length > 0) await recordEvents(this.c, job, events, this.o.host, this.o.log);
     // Re-queued with backoff by the controller; the next pass starts its batches at 1 again.
     if (pass.error !== undefined) throw pass.error;
     if (p.deleteJob) {

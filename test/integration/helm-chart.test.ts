@@ -221,6 +221,7 @@ describe("charts/steppo: helm lint and helm template", () => {
       "operator.clusterId": "",
       "operator.maxReplicas": 0,
       "operator.port": 8080,
+      "operator.nodeOptions": "--max-old-space-size=128 --max-semi-space-size=1",
       "operator.extraArgs": [],
       "operator.extraEnv": [],
       "jobDefaults.image": "",

@@ -40,12 +40,12 @@ describe("operator replica limit and slow-start creation on a real kube-apiserve
   test("a pod quota stops a pass at the first failed batch (FailedCreate); the rest follow once the quota is lifted", async () => {
     const namespace = "quota";
     await h.clients.core.createNamespace({ body: { metadata: { name: namespace } } });
-    await h.clients.core.createNamespacedResourceQuota({ namespace, body: { metadata: { name: "pods" }, spec: { hard: { pods: "3" } } } });
+    await h.clients.core.createNamespacedResourceQuota({ namespace, body: { metadata: { name: "pods" }, spec: { hard: { pods: "1" } } } });
     // No kube-controller-manager here: play its part and publish the quota's status, which admission uses.
     await h.clients.core.replaceNamespacedResourceQuotaStatus({
       namespace,
       name: "pods",
-      body: { metadata: { name: "pods", namespace }, spec: { hard: { pods: "3" } }, status: { hard: { pods: "3" }, used: { pods: "0" } } },
+      body: { metadata: { name: "pods", namespace }, spec: { hard: { pods: "1" } }, status: { hard: { pods: "1" }, used: { pods: "0" } } },
     });
     await h.clients.custom.createNamespacedCustomObject({
       group: GROUP,
@@ -55,18 +55,19 @@ describe("operator replica limit and slow-start creation on a real kube-apiserve
       body: { apiVersion: `${GROUP}/${VERSION}`, kind: "StepPOJob", metadata: { name: "quoted", namespace }, spec: { rollout: { replicas: 4 } } },
     });
     const pods = async () => (await h.clients.core.listNamespacedPod({ namespace })).items.map((p) => p.metadata!.name!).sort();
-    // Batches 1 and 2 (the learner and two workers) fit the quota; later passes start again at 1 and stop there.
+    // The first batch (4 of the 5 pods) meets the quota of 1: one pod is created, the fifth is not tried;
+    // later passes fail their first batch again and stop there.
     const stopped = await eventually(
       "a pass that stopped after its first batch",
       async () => {
         const ev = await h.clients.core.listNamespacedEvent({ namespace, fieldSelector: "involvedObject.name=quoted" });
-        return ev.items.find((e) => e.reason === "FailedCreate" && /created 0 of 2 pod\(s\); stopped after a failed batch \(1 not tried/.test(e.message ?? ""));
+        return ev.items.find((e) => e.reason === "FailedCreate" && /created 1 of 5 pod\(s\); stopped after a failed batch \(1 not tried/.test(e.message ?? ""));
       },
       30_000,
     );
     assert.equal(stopped.type, "Warning");
     assert.match(stopped.message ?? "", /exceeded quota/);
-    assert.equal((await pods()).length, 3);
+    assert.equal((await pods()).length, 1);
     await h.clients.core.deleteNamespacedResourceQuota({ namespace, name: "pods" });
     const all = await eventually("all five pods", async () => ((await pods()).length === 5 ? pods() : undefined), 60_000);
     assert.deepEqual(all, ["quoted-learner-0", "quoted-rollout-0", "quoted-rollout-1", "quoted-rollout-2", "quoted-rollout-3"]);

@@ -67,12 +67,14 @@ describe("replica limits", () => {
 });
 
 describe("slow-start pod creation", () => {
-  test("batches double from 1, the last one cut to what is left", () => {
+  test("batches double from 4, the last one cut to what is left", () => {
     assert.deepEqual(slowStartBatches(0), []);
     assert.deepEqual(slowStartBatches(1), [1]);
-    assert.deepEqual(slowStartBatches(7), [1, 2, 4]);
-    assert.deepEqual(slowStartBatches(20), [1, 2, 4, 8, 5]);
-    assert.equal(slowStartBatches(20_000).length, 15);
+    assert.deepEqual(slowStartBatches(3), [3], "a learner and two rollout pods: one round trip");
+    assert.deepEqual(slowStartBatches(7), [4, 3]);
+    assert.deepEqual(slowStartBatches(20), [4, 8, 8]);
+    assert.equal(slowStartBatches(20_000).length, 13);
+    assert.deepEqual(slowStartBatches(7, 1), [1, 2, 4], "the ReplicaSet's batches from 1");
   });
 
   test("all items are created when nothing fails, each batch concurrently", async () => {
@@ -98,26 +100,26 @@ describe("slow-start pod creation", () => {
     const tried: number[] = [];
     const r = await slowStart([...Array(20).keys()], async (i) => {
       tried.push(i);
-      if (i >= 3) throw new Error(`quota exceeded for ${i}`);
+      if (i >= 6) throw new Error(`quota exceeded for ${i}`);
     });
-    // Batches [0], [1, 2], [3..6]: the third fails, nothing after it is tried.
+    // Batches [0..3], [4..11]: the second fails (from 6 on), nothing after it is tried.
     assert.deepEqual(
       [...tried].sort((a, b) => a - b),
-      [0, 1, 2, 3, 4, 5, 6],
+      [...Array(12).keys()],
     );
-    assert.equal(r.succeeded, 3);
-    assert.equal(r.attempted, 7);
-    assert.equal(r.skipped, 13);
-    assert.equal((r.error as Error).message, "quota exceeded for 3");
+    assert.equal(r.succeeded, 6);
+    assert.equal(r.attempted, 12);
+    assert.equal(r.skipped, 8);
+    assert.equal((r.error as Error).message, "quota exceeded for 6");
   });
 
-  test("when every creation fails, a pass of 20000 pods costs one request", async () => {
+  test("when every creation fails, a pass of 20000 pods costs one batch of requests", async () => {
     let calls = 0;
     const r = await slowStart([...Array(20_000).keys()], async () => {
       calls++;
       throw new Error("forbidden");
     });
-    assert.equal(calls, 1);
-    assert.equal(r.skipped, 19_999);
+    assert.equal(calls, 4);
+    assert.equal(r.skipped, 19_996);
   });
 });
