@@ -143,7 +143,7 @@ export function markdownReport(r: ReportInput): string {
       `${(r.meta.totalWallSeconds / 60).toFixed(1)} min in all.`,
     "",
     `Every cell is the mean ± sample std over seeds ${s.seeds.join(", ")} (n = ${s.seeds.length}) of the success rate after RL: greedy on ` +
-      `${s.evalEpisodes} fixed tasks of the in-domain test split and of each held-out (OOD) family, and sampled on ${s.evalEpisodes} training tasks. ` +
+      `${s.evalEpisodes} fixed tasks of the in-domain test split${tuned ? ", of the validation split" : ""} and of each held-out (OOD) family, and sampled on ${s.evalEpisodes} training tasks. ` +
       "Per (family, seed) every row starts from one shared behaviour-cloning warm start (its success is the first line: what RL starts from) and " +
       `trains until the family's budget of environment steps is reached (${s.families.map((f) => `${f} ${s.envStepBudget[f]}`).join(", ")}; ` +
       `the last update may overshoot it, the env steps column shows by how much). ${s.episodesPerUpdate} episodes per update for every row: ` +

@@ -7,15 +7,16 @@
 // topK 2 (passages per search), maxPassages 2 (evidence kept in context), maxContextWords 96,
 // testFraction 0.25 (share of bridge questions held out for the test split), validationFraction 0.1 (the
 // next share, for the validation split; carved out of what was train, so test is what it always was),
-// freshFacts false. At the default KB (44 bridge questions) that is about 11 test and 4 validation
-// questions; at the benchmark's (24 films, 12 companies: 84) about 21 and 8.
+// freshFacts false. At the default KB (44 bridge questions) that is 7–18 test and 4–5 validation
+// questions (seeds 1–3); at the benchmark's (24 films, 12 companies: 84) 9–23 and 8–11. A KB too small to
+// hold any validation question serves no validation split (`splits`), so evaluation leaves it out.
 //
 // freshFacts: every task comes with a knowledge base of its own — the same names, facts drawn anew from a
 // seed in the task id — and the validation, test and OOD tasks' fact seeds are never training ones, nor
 // each other's (envs/held-out.ts: 2²⁸ fact seeds per split, train and test the ones they always were;
-// validation's lie above all of them). Answers can then
-// not be recalled, only read: the agent must search, read the passage and copy the entity. Without it the
-// splits share one knowledge base, and a held-out question mostly asks for a fact training taught.
+// validation's lie above all of them). Answers can then not be recalled, only read: the agent must search,
+// read the passage and copy the entity. Without it the splits share one knowledge base, and a held-out
+// question mostly asks for a fact training taught.
 import type { Rng } from "../../core/rng.ts";
 import { parserMessages, parserVocabulary } from "../action-parser.ts";
 import { SPLITS, type Environment, type Episode, type Split, type Task } from "../environment.ts";
@@ -44,7 +45,7 @@ export function parseMultihopQaConfig(config: Record<string, unknown> | undefine
 export class MultihopQa implements Environment {
   readonly name = "multihop-qa";
   readonly families = { train: [...FAMILIES.train], ood: [...FAMILIES.ood] };
-  readonly splits = SPLITS;
+  readonly splits: readonly Split[];
   readonly config: MultihopQaConfig;
   readonly kb: KnowledgeBase;
   private readonly vocab: string[];
@@ -60,6 +61,9 @@ export class MultihopQa implements Environment {
     this.seed = seed;
     this.reserved = new Set(grammar.map((w) => w.toLowerCase()));
     this.kb = new KnowledgeBase(this.config, seed, this.config, this.reserved);
+    // Without fresh facts the validation share of a small KB may hold no question at all.
+    const noValidation = !this.config.freshFacts && this.tasks("validation").length === 0;
+    this.splits = noValidation ? SPLITS.filter((x) => x !== "validation") : SPLITS;
     const facts = this.config.freshFacts ? this.kb.yearWords : [];
     this.vocab = [...new Set([...grammar, ...this.kb.words(), ...facts])].sort();
   }

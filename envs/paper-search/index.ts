@@ -48,7 +48,8 @@ function hashString(s: string): number {
 export class PaperSearch implements Environment {
   readonly name = "paper-search";
   readonly families = { train: [...FAMILIES.train] as string[], ood: [...FAMILIES.ood] as string[] };
-  readonly splits = SPLITS;
+  /** Without freshCorpus, validation only where every in-domain family has validation tasks (a small corpus may not). */
+  readonly splits: readonly Split[] = SPLITS;
   readonly config: PaperSearchConfig;
   /** The corpus of every task (without freshCorpus); with it, the corpus of no task, kept for its words. */
   readonly corpus: Corpus;
@@ -104,11 +105,12 @@ export class PaperSearch implements Environment {
         this.pool.set(key, [...(this.pool.get(key) ?? []), toTask(this.corpus, q, split)]);
       }
     }
-    for (const split of SPLITS) {
-      for (const family of this.familiesOf(split)) {
-        if (!this.pool.get(`${split}/${family}`)?.length)
-          throw new Error(`paper-search: the corpus has no ${split} tasks of family ${family}; raise spec.environment.config.papers`);
-      }
+    const missing = (split: Split) => this.familiesOf(split).find((family) => !this.pool.get(`${split}/${family}`)?.length);
+    // A corpus that poses no validation task of some family serves no validation split (evaluation leaves it out).
+    if (missing("validation")) this.splits = SPLITS.filter((x) => x !== "validation");
+    for (const split of this.splits) {
+      const family = missing(split);
+      if (family) throw new Error(`paper-search: the corpus has no ${split} tasks of family ${family}; raise spec.environment.config.papers`);
     }
   }
 
@@ -125,6 +127,9 @@ export class PaperSearch implements Environment {
 
   sampleTask(rng: Rng, split: Split, family?: string): Task {
     if (!SPLITS.includes(split)) throw new Error(`paper-search: unknown split "${split}" (have: ${SPLITS.join(", ")})`);
+    if (!this.splits.includes(split)) {
+      throw new Error(`paper-search: the corpus poses no ${split} task of some family; raise spec.environment.config.papers or validationFraction`);
+    }
     const families = this.familiesOf(split);
     const fam = family ?? rng.pick(families);
     if (!families.includes(fam)) throw new Error(`paper-search: family "${fam}" is not in the ${split} split (have: ${families.join(", ")})`);

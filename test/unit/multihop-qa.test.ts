@@ -7,6 +7,7 @@ import { Rng } from "../../core/rng.ts";
 import type { Environment, Split, StepOutcome, Task } from "../../envs/environment.ts";
 import { splitOfWorldSeed, VALIDATION_SEED_BASE } from "../../envs/held-out.ts";
 import { createMultihopQa, MultihopQa } from "../../envs/multihop-qa/index.ts";
+import { evalSets } from "../../learner/evaluation.ts";
 import { VARIANTS } from "../../envs/multihop-qa/questions.ts";
 
 const SEED = 7;
@@ -112,6 +113,22 @@ test("multihop-qa: validation is a third task list, disjoint from train and test
     () => new MultihopQa({ testFraction: 0.5, validationFraction: 0.5 }, SEED),
     /spec\.environment\.config\.validationFraction: expected testFraction \+ validationFraction below 1/,
   );
+});
+
+test("multihop-qa: a knowledge base too small for any validation question serves no validation split, and evaluation leaves it out", () => {
+  const small = new MultihopQa({ people: 4, films: 2, cities: 2, companies: 2 }, 3);
+  assert.equal(small.tasks("validation").length, 0);
+  assert.deepEqual(small.splits, ["train", "test", "ood"]);
+  assert.throws(() => small.sampleTask(new Rng(1), "validation"), /the validation split has no bridge questions/);
+  assert.deepEqual(
+    evalSets(small, 1, 5).map((s) => s.name),
+    ["train", "test", "comparison", "compositional"],
+  );
+  assert.deepEqual(
+    evalSets(env, 1, 5).map((s) => s.name),
+    ["train", "test", "validation", "comparison", "compositional"],
+  );
+  assert.deepEqual(new MultihopQa({ people: 4, films: 2, cities: 2, companies: 2, freshFacts: 1 }, 3).splits, ["train", "validation", "test", "ood"]);
 });
 
 test("multihop-qa: the optimal demonstrator takes at most 3 steps on a bridge question and solves every test task", async () => {

@@ -50,6 +50,10 @@ test("paper-search: validation is a third task list, disjoint from train and tes
   const widerIds = new Set(wider.tasks("validation").map((t) => t.id));
   for (const id of vIds) assert.ok(widerIds.has(id), `${id} stays in validation`);
   assert.throws(() => createPaperSearch({ testFraction: 0.6, validationFraction: 0.4 }, 3), /spec\.environment\.config\.validationFraction/);
+  // A corpus that poses no validation task of some family serves no validation split (it used to open, and still does).
+  const small = createPaperSearch({ papers: 24, authors: 8 }, 2) as PaperSearch;
+  assert.deepEqual(small.splits, ["train", "test", "ood"]);
+  assert.throws(() => small.sampleTask(new Rng(1), "validation"), /poses no validation task of some family/);
 });
 
 test("paper-search: a search without hits lists no results; submit ends the episode; a step after the end is an error", async () => {
