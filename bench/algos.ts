@@ -16,6 +16,8 @@
 // ×2 of the row's default) on the tuning seeds (default 101, 102) and keeps the config with the best mean
 // validation success; then the final seeds (default 1–5) run each row's chosen config and are reported on
 // test, paired by seed as without tuning. The tuning runs are kept in the part (`tuning[]`) with the choice.
+// A tuned part of 3 rows is 7 warm starts + 39 trainings: an estimated 25–31 min for multihop-qa on 2 cores
+// (docs/benchmarks.md, "Tuning on validation": per-task CPU times measured 2026-12-01, not a full run).
 //
 // Measured on a 2-core machine (2026-11-30; wasm backend, tiny preset, default settings, seeds 1–3; CPU
 // seconds per task, which is also its wall time when each worker process has a core to itself — the wasm
