@@ -1,4 +1,5 @@
-// `npm run bench:algos [-- --quick] [--families a,b] [--rows x,y] [--seeds 1,2,3] [--jobs N] [--out PREFIX]`
+// `npm run bench:algos [-- --quick] [--families a,b] [--rows x,y] [--seeds 1,2,3] [--jobs N] [--out PREFIX]
+//                     [--tune [--tuning-seeds 101,102]]`
 //
 // StepPO against the paper's ablation and the usual baselines (bench/algos/rows.ts), on each task family
 // (multihop-qa, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
@@ -10,6 +11,13 @@
 // with its seed, wall and CPU time, env steps and curve; means ± std over seeds), bench/results/algos.md
 // (the tables, also printed at the end) and bench/results/algos-<family>.svg (learning curves).
 // --quick writes the same files as algos-quick.*.
+//
+// --tune (bench/algos/tuning.ts): first every row trains the same grid (learning rate 3e-4, 1e-4 × clip ×1,
+// ×2 of the row's default) on the tuning seeds (default 101, 102) and keeps the config with the best mean
+// validation success; then the final seeds (default 1–5) run each row's chosen config and are reported on
+// test, paired by seed as without tuning. The tuning runs are kept in the part (`tuning[]`) with the choice.
+// A tuned part of 3 rows is 7 warm starts + 39 trainings: an estimated 25–31 min for multihop-qa on 2 cores
+// (docs/benchmarks.md, "Tuning on validation": per-task CPU times measured 2026-12-01, not a full run).
 //
 // Measured on a 2-core machine (2026-11-30; wasm backend, tiny preset, default settings, seeds 1–3; CPU
 // seconds per task, which is also its wall time when each worker process has a core to itself — the wasm
@@ -30,11 +38,12 @@ import { type AlgosPart, assembleParts } from "./algos/assemble.ts";
 import { markdownReport } from "./algos/markdown.ts";
 import { defaultPairs, pairedDiffs } from "./algos/paired.ts";
 import { familyCurvesSvg } from "./algos/plot.ts";
-import { runTasks } from "./algos/pool.ts";
-import type { TrainResult, WarmStartResult } from "./algos/results.ts";
+import { runTasks, warmKey } from "./algos/pool.ts";
+import type { TaskResult, TrainResult, WarmStartResult } from "./algos/results.ts";
 import { selectRows } from "./algos/rows.ts";
-import { type AlgosSettings, DEFAULT_SETTINGS, FAMILY_NAMES, type Family, QUICK_SETTINGS } from "./algos/settings.ts";
-import { planTasks, taskName } from "./algos/tasks.ts";
+import { type AlgosSettings, DEFAULT_SETTINGS, FAMILY_NAMES, type Family, QUICK_SETTINGS, TUNED_SEEDS } from "./algos/settings.ts";
+import { planFinalTasks, planTasks, planTuningTasks, type Task, taskName } from "./algos/tasks.ts";
+import { chooseConfigs, DEFAULT_TUNE_GRID, type TuneChoice } from "./algos/tuning.ts";
 
 /** About an hour: `npm run bench` runs it only when named (`npm run bench -- algos`), see bench/run.ts. */
 export const runByDefault = false;
@@ -63,58 +72,96 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
       seeds: { type: "string" },
       jobs: { type: "string" },
       out: { type: "string" },
+      tune: { type: "boolean", default: false },
+      "tuning-seeds": { type: "string" },
     },
   });
   const base = values.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS;
   const families = list("families", values.families) ?? base.families;
   const unknown = families.filter((f) => !(FAMILY_NAMES as readonly string[]).includes(f));
   if (unknown.length > 0) throw new Error(`--families: unknown ${unknown.join(", ")}; known: ${FAMILY_NAMES.join(", ")}`);
-  const seeds = (list("seeds", values.seeds) ?? base.seeds.map(String)).map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--seeds: expected non-negative integers, got "${s}"`);
-    return n;
-  });
+  const seedList = (flag: string, items: string[]) =>
+    items.map((s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag}: expected non-negative integers, got "${s}"`);
+      return n;
+    });
+  if (!values.tune && values["tuning-seeds"] !== undefined) throw new Error("--tuning-seeds: only with --tune");
+  const seeds = seedList("seeds", list("seeds", values.seeds) ?? (values.tune ? TUNED_SEEDS : base.seeds).map(String));
+  const tuningSeeds = values.tune ? seedList("tuning-seeds", list("tuning-seeds", values["tuning-seeds"]) ?? DEFAULT_TUNE_GRID.seeds.map(String)) : [];
+  // A run selected on a seed would report that seed's luck; the run directories would collide, too.
+  const shared = tuningSeeds.filter((s) => seeds.includes(s));
+  if (shared.length > 0) throw new Error(`--tuning-seeds: ${shared.join(", ")} also final seed(s); tuning seeds must differ from --seeds`);
   const jobs = values.jobs === undefined ? base.jobs : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer, got "${values.jobs}"`);
   const out = values.out ?? join(RESULTS, values.quick ? "algos-quick" : "algos");
-  return { ...base, families: families as Family[], rows: selectRows(list("rows", values.rows)).map((r) => r.id), seeds, jobs, out };
+  const tune = values.tune ? { ...DEFAULT_TUNE_GRID, seeds: tuningSeeds } : undefined;
+  return { ...base, families: families as Family[], rows: selectRows(list("rows", values.rows)).map((r) => r.id), seeds, jobs, out, ...(tune ? { tune } : {}) };
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   const settings = settingsFromArgs(argv);
   const rows = selectRows(settings.rows);
-  const tasks = planTasks(settings, settings.rows);
   const workDir = mkdtempSync(join(tmpdir(), "steppo-bench-algos-"));
   const verbose = Boolean(process.env.STEPPO_BENCH_VERBOSE);
   const log = (line: string) => process.stderr.write(`  ${line}\n`);
-  log(
-    `algos (${settings.mode}): ${settings.families.length} families × ${rows.length} rows × ${settings.seeds.length} seeds = ` +
-      `${tasks.filter((t) => t.kind === "train").length} trainings + ${tasks.filter((t) => t.kind === "warm-start").length} warm starts, ${settings.jobs} worker process(es)`,
-  );
   const t0 = Date.now();
-  let done = 0;
-  const results = await (async () => {
-    try {
-      return await runTasks(tasks, settings, {
-        jobs: settings.jobs,
-        workDir,
-        verbose,
-        log,
-        onResult: (task, r) => {
-          done++;
-          const what =
-            r.kind === "warm-start"
-              ? `test ${r.initial.test.toFixed(2)} before RL`
-              : `test ${r.test.toFixed(2)}, ${Object.entries(r.ood)
-                  .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-                  .join(", ")}; ${r.envSteps} env steps in ${r.updates} updates`;
-          log(`[${done}/${tasks.length}] ${taskName(task)}: ${what}; ${r.wallSeconds.toFixed(0)} s wall, ${r.cpuSeconds.toFixed(0)} s CPU`);
-        },
-      });
-    } finally {
-      rmSync(workDir, { recursive: true, force: true });
+  const run = async (tasks: Task[], warmStartsDone: string[] = []) => {
+    let done = 0;
+    return runTasks(tasks, settings, {
+      jobs: settings.jobs,
+      workDir,
+      verbose,
+      log,
+      warmStartsDone,
+      onResult: (task, r) => {
+        done++;
+        const what =
+          r.kind === "warm-start"
+            ? `test ${r.initial.test.toFixed(2)} before RL`
+            : `${r.validation === undefined ? "" : `validation ${r.validation.toFixed(2)}, `}test ${r.test.toFixed(2)}, ${Object.entries(r.ood)
+                .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+                .join(", ")}; ${r.envSteps} env steps in ${r.updates} updates`;
+        log(`[${done}/${tasks.length}] ${taskName(task)}: ${what}; ${r.wallSeconds.toFixed(0)} s wall, ${r.cpuSeconds.toFixed(0)} s CPU`);
+      },
+    });
+  };
+  const counts = (tasks: Task[]) =>
+    `${tasks.filter((t) => t.kind === "train").length} trainings + ${tasks.filter((t) => t.kind === "warm-start").length} warm starts`;
+  let results: TaskResult[];
+  let tuning: TrainResult[] = [];
+  let choices: TuneChoice[] = [];
+  let tuningWarmStarts: WarmStartResult[] = [];
+  try {
+    if (!settings.tune) {
+      const tasks = planTasks(settings, settings.rows);
+      log(
+        `algos (${settings.mode}): ${settings.families.length} families × ${rows.length} rows × ${settings.seeds.length} seeds = ${counts(tasks)}, ${settings.jobs} worker process(es)`,
+      );
+      results = await run(tasks);
+    } else {
+      const grid = settings.tune;
+      const first = planTuningTasks(settings, settings.rows);
+      log(
+        `algos (${settings.mode}, tuned): ${settings.families.length} families × ${rows.length} rows × ${grid.learningRates.length * grid.clipFactors.length} configs × ` +
+          `tuning seeds ${grid.seeds.join(", ")}, then final seeds ${settings.seeds.join(", ")}; tuning phase: ${counts(first)}, ${settings.jobs} worker process(es)`,
+      );
+      const firstResults = await run(first);
+      tuning = firstResults.filter((r): r is TrainResult => r.kind === "train");
+      choices = chooseConfigs(tuning, settings.families, rows, grid);
+      for (const c of choices) {
+        log(`${c.family} ${c.row}: chose ${c.chosen.id} (validation ${c.scores.map((x) => `${x.config.id} ${x.mean.toFixed(3)}`).join(", ")})`);
+      }
+      const final = planFinalTasks(settings, choices);
+      log(`final phase: ${counts(final)}`);
+      const warm = firstResults.filter((r): r is WarmStartResult => r.kind === "warm-start");
+      // The tuning seeds' warm starts are the tuning runs' reference, not the reported rows': kept apart.
+      tuningWarmStarts = warm.filter((w) => !settings.seeds.includes(w.seed));
+      results = [...warm.filter((w) => settings.seeds.includes(w.seed)), ...(await run(final, warm.map(warmKey)))];
     }
-  })();
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
   const totalWallSeconds = (Date.now() - t0) / 1000;
 
   const warmStarts = results.filter((r): r is WarmStartResult => r.kind === "warm-start");
@@ -130,18 +177,20 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   }
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, totalWallSeconds };
   const paired = pairedDiffs(runs, warmStarts, settings.families, defaultPairs(settings.rows));
-  const markdown = markdownReport({ settings, rows, aggregates, runs, paired, meta, svgs: relativeTo(dirname(prefix), svgs) });
+  const markdown = markdownReport({ settings, rows, aggregates, runs, paired, meta, svgs: relativeTo(dirname(prefix), svgs), tuning, choices });
   const json = {
     benchmark: "algos",
     description:
       "StepPO vs the paper's ablation and baselines: per (family, seed) one behaviour-cloning warm start shared by every row; each row trains " +
       "with the embedded runner until the family's environment-step budget is reached, with the same episodes per update, then greedy success " +
-      "on the in-domain test split and each OOD family (fixed, seeded task sets). std is the sample std over seeds (n − 1).",
+      "on the in-domain test split and each OOD family (fixed, seeded task sets). std is the sample std over seeds (n − 1). With settings.tune: " +
+      "tuning[] holds every row's grid on the tuning seeds, choices[] each row's config by mean validation success; runs[] ran the chosen config.",
     ...meta,
     settings,
     rows: rows.map((r) => ({ ...r, groupSize: runs.find((x) => x.row === r.id)?.groupSize })),
     warmStarts,
     runs,
+    ...(settings.tune ? { tuning, tuningWarmStarts, choices } : {}),
     aggregates,
     paired,
   };

@@ -2,7 +2,15 @@
 // so an environment never sees token ids.
 import type { Rng } from "../core/rng.ts";
 
-export type Split = "train" | "test" | "ood";
+/**
+ * train: what RL trains on. validation: held out like test (disjoint from train and from test, by the same
+ * rules), for choosing settings — a benchmark tunes on it, so test stays untouched by tuning. test: the
+ * held-out in-domain split results are reported on. ood: the held-out families.
+ */
+export type Split = "train" | "validation" | "test" | "ood";
+
+/** Every split, in the order the in-process environments serve them. */
+export const SPLITS: readonly Split[] = ["train", "validation", "test", "ood"];
 
 export interface Task {
   id: string;
@@ -50,8 +58,13 @@ export interface Environment {
   readonly name: string;
   /** Every word an environment can show or accept (the tokenizer's vocabulary besides specials). */
   vocabulary(): string[];
-  /** In-domain families (train/test splits) and held-out families (ood). */
+  /** In-domain families (train/validation/test splits) and held-out families (ood). */
   readonly families: { train: string[]; ood: string[] };
+  /**
+   * The splits this environment serves: all of SPLITS in-process; a remote one serves validation only where
+   * its server says so (a server written before the split existed does not), and evaluation skips it there.
+   */
+  readonly splits: readonly Split[];
   /** Draw a task. `family` defaults to a random one of the split's families. */
   sampleTask(rng: Rng, split: Split, family?: string): Task;
   /** Begin an episode of `task`. Asynchronous because a remote environment resets its server here. */

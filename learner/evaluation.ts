@@ -6,6 +6,9 @@ import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../workers/a
 import type { Environment, Split, Task } from "../envs/environment.ts";
 import type { Tokenizer } from "../policy/tokenizer.ts";
 
+/** The validation set's name among the evaluation sets (and the key of its success rate). */
+export const VALIDATION_SET = "validation";
+
 export interface EvalSet {
   name: string;
   tasks: Task[];
@@ -15,7 +18,10 @@ export interface EvalSet {
 
 /**
  * "train": in-domain training questions, sampled at the rollout temperature — the success rate of the
- * policy RL optimises. "test": held-out in-domain questions, greedy. One greedy set per OOD family.
+ * policy RL optimises. "test": held-out in-domain questions, greedy. "validation": the other held-out
+ * in-domain split, evaluated exactly as test (greedy, distinct tasks), for choosing settings so that test
+ * stays untouched by tuning; only where the environment serves it (envs/environment.ts `splits`). One
+ * greedy set per OOD family.
  *
  * Every greedy set holds distinct tasks (drawn without replacement, by task id): greedy decoding is
  * deterministic, so a repeated task adds no information, only false confidence — with replacement, 100
@@ -31,6 +37,8 @@ export function evalSets(env: Environment, seed: number, episodes: number): Eval
   };
   sets.push({ name: "train", tasks: draw("train", undefined, 2, false), decoding: "sampled" });
   sets.push({ name: "test", tasks: draw("test", undefined, 1, true), decoding: "greedy" });
+  // Its own salt: every other set draws the very tasks it drew before validation existed.
+  if (env.splits.includes("validation")) sets.push({ name: VALIDATION_SET, tasks: draw("validation", undefined, 3, true), decoding: "greedy" });
   env.families.ood.forEach((family, i) => {
     sets.push({ name: family, tasks: draw("ood", family, 100 + i, true), decoding: "greedy" });
   });

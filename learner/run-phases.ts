@@ -5,6 +5,7 @@ import type { StepPOJob } from "../crds/steppojob.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../workers/agent-loop.ts";
 import type { Environment } from "../envs/environment.ts";
 import { collectDemonstrations } from "./demonstrations.ts";
+import { VALIDATION_SET } from "./evaluation.ts";
 import type { Trajectory } from "../core/trajectory.ts";
 import type { Learner, UpdateStats } from "./learner.ts";
 import type { CurvePoint } from "./report.ts";
@@ -87,6 +88,11 @@ export interface RunSummary {
   successRate: { initial: number; final: number; demonstrations?: number };
   /** Held-out in-domain questions, greedy. */
   test: { initial: number; final: number };
+  /**
+   * The validation split, greedy like test (for choosing settings); absent where the environment serves no
+   * validation split. `initial` is absent for a run started from a warm start written before the split existed.
+   */
+  validation?: { initial?: number; final: number };
   /** Held-out families, greedy, after training. */
   ood: Record<string, number>;
   oodInitial: Record<string, number>;
@@ -122,8 +128,8 @@ export function summarize(
   resumedFrom?: string,
 ): RunSummary {
   const a = learner.algorithm;
-  const { train: finalTrain, test: finalTest, ...ood } = final;
-  const { train: initialTrain, test: initialTest, ...oodInitial } = record.initial;
+  const { train: finalTrain, test: finalTest, [VALIDATION_SET]: finalValidation, ...ood } = final;
+  const { train: initialTrain, test: initialTest, [VALIDATION_SET]: initialValidation, ...oodInitial } = record.initial;
   return {
     job: job.metadata.name,
     updates: learner.version,
@@ -137,6 +143,7 @@ export function summarize(
     parameters: learner.model.parameterCount(),
     successRate: { initial: initialTrain, final: finalTrain, demonstrations: record.demonstrations },
     test: { initial: initialTest, final: finalTest },
+    ...(finalValidation === undefined ? {} : { validation: { initial: initialValidation, final: finalValidation } }),
     ood,
     oodInitial,
     checkpoints: record.checkpoints,

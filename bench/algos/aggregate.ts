@@ -25,6 +25,8 @@ export interface RowAggregate {
   /** Episodes per task (the same for every seed of a row). */
   groupSize: number;
   test: Stat;
+  /** Greedy validation success after RL, where every seed measured it (parts before the split: absent). */
+  validation?: Stat;
   ood: Record<string, Stat>;
   train: Stat;
   envSteps: Stat;
@@ -56,6 +58,7 @@ export function aggregateRuns(runs: readonly TrainResult[], families: readonly s
         seeds: cell.map((r) => r.seed),
         groupSize: cell[0].groupSize,
         test: meanStd(cell.map((r) => r.test)),
+        ...(cell.every((r) => r.validation !== undefined) ? { validation: meanStd(cell.map((r) => r.validation as number)) } : {}),
         ood: Object.fromEntries(oodNames.map((name) => [name, meanStd(cell.map((r) => r.ood[name]))])),
         train: meanStd(cell.map((r) => r.train)),
         envSteps: meanStd(cell.map((r) => r.envSteps)),

@@ -5,6 +5,7 @@ import type { PairedDiff } from "./paired.ts";
 import type { TrainResult } from "./results.ts";
 import type { AlgoRow } from "./rows.ts";
 import type { AlgosSettings } from "./settings.ts";
+import type { TuneChoice } from "./tuning.ts";
 
 /** "0.48 ± 0.03"; the bare mean when there is no spread to show (one seed). */
 export function formatStat(s: Stat | undefined, digits = 2): string {
@@ -22,12 +23,15 @@ export interface FamilyTableInput {
 }
 
 export function familyTable(t: FamilyTableInput): string {
+  // The validation column only where the runs measured it (parts written before the split have none).
+  const validation = t.aggregates.some((a) => a.family === t.family && a.validation !== undefined);
   const header = [
     "row",
     "estimator",
     "ratio",
     "G",
     "test (in-domain)",
+    ...(validation ? ["validation"] : []),
     ...t.oodNames.map((n) => `OOD ${n}`),
     "train (sampled)",
     "env steps",
@@ -38,7 +42,7 @@ export function familyTable(t: FamilyTableInput): string {
   if (t.warmStart) {
     const w = t.warmStart.initial;
     lines.push(
-      `| warm start (no RL) | – | – | – | ${formatStat(w.test)} | ${t.oodNames.map((n) => formatStat(w[n])).join(" | ")} | ${formatStat(w.train)} | 0 | 0 | ${formatStat(t.warmStart.wallSeconds, 0)} |`,
+      `| warm start (no RL) | – | – | – | ${formatStat(w.test)} | ${validation ? `${formatStat(w.validation)} | ` : ""}${t.oodNames.map((n) => formatStat(w[n])).join(" | ")} | ${formatStat(w.train)} | 0 | 0 | ${formatStat(t.warmStart.wallSeconds, 0)} |`,
     );
   }
   for (const row of t.rows) {
@@ -50,6 +54,7 @@ export function familyTable(t: FamilyTableInput): string {
       row.ratio,
       String(a.groupSize),
       formatStat(a.test),
+      ...(validation ? [formatStat(a.validation)] : []),
       ...t.oodNames.map((n) => formatStat(a.ood[n])),
       formatStat(a.train),
       formatStat(a.envSteps, 0),
@@ -87,10 +92,46 @@ export interface ReportInput {
   meta: { date: string; node: string; cpus: number; totalWallSeconds: number };
   /** Learning-curve picture per family, relative to the report. */
   svgs: Record<string, string>;
+  /** --tune: every grid run on the tuning seeds, and each row's choice; absent or empty: untuned. */
+  tuning?: TrainResult[];
+  choices?: TuneChoice[];
+}
+
+/** The grid of one family: per row and config the validation success per tuning seed, its mean, the choice. */
+export function tuningTable(choices: readonly TuneChoice[]): string {
+  const lines = ["| row | config | learning rate | clip | validation per tuning seed | mean | chosen |", "|---|---|---:|---:|---|---:|---|"];
+  for (const c of choices) {
+    for (const x of c.scores) {
+      const chosen = x.config.id === c.chosen.id ? "✓" : "";
+      lines.push(
+        `| ${c.row} | ${x.config.id} | ${x.config.learningRate} | ${x.config.clip} | ${x.seeds.map((seed, i) => `${seed}: ${x.validation[i].toFixed(2)}`).join(", ")} | ${x.mean.toFixed(3)} | ${chosen} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+/** The paragraph that says how (whether) the rows were tuned. */
+export function tuningParagraph(s: AlgosSettings, choices: readonly TuneChoice[]): string {
+  const g = s.tune;
+  if (!g || choices.length === 0) {
+    return "Untuned: every row ran the shared settings above (this part predates the tuning protocol, or ran without --tune).";
+  }
+  return (
+    `Tuned (--tune, bench/algos/tuning.ts): every row trained the same ${g.learningRates.length * g.clipFactors.length}-point grid — learning rate ` +
+    `${g.learningRates.join(", ")} × clip ${g.clipFactors.map((f) => `×${f}`).join(", ")} of the row's own default — on tuning seeds ${g.seeds.join(", ")} ` +
+    `(own warm starts, never final seeds), and kept the config with the best mean greedy success on the validation split ` +
+    "(disjoint from train and test; ties go to the earlier config in grid order, the first being the untuned default). The final seeds then ran " +
+    "each row's chosen config; test played no part in the choice. Chosen: " +
+    choices.map((c) => `${c.family} ${c.row} ${c.chosen.id} (lr ${c.chosen.learningRate}, clip ${c.chosen.clip})`).join("; ") +
+    "."
+  );
 }
 
 export function markdownReport(r: ReportInput): string {
   const s = r.settings;
+  const choices = r.choices ?? [];
+  const tuned = s.tune !== undefined && choices.length > 0;
   const familyEpochs = Object.entries(s.warmupEpochs ?? {})
     .map(([f, e]) => ` (${f} ${e})`)
     .join("");
@@ -102,7 +143,7 @@ export function markdownReport(r: ReportInput): string {
       `${(r.meta.totalWallSeconds / 60).toFixed(1)} min in all.`,
     "",
     `Every cell is the mean ± sample std over seeds ${s.seeds.join(", ")} (n = ${s.seeds.length}) of the success rate after RL: greedy on ` +
-      `${s.evalEpisodes} fixed tasks of the in-domain test split and of each held-out (OOD) family, and sampled on ${s.evalEpisodes} training tasks. ` +
+      `${s.evalEpisodes} fixed tasks of the in-domain test split${tuned ? ", of the validation split" : ""} and of each held-out (OOD) family, and sampled on ${s.evalEpisodes} training tasks. ` +
       "Per (family, seed) every row starts from one shared behaviour-cloning warm start (its success is the first line: what RL starts from) and " +
       `trains until the family's budget of environment steps is reached (${s.families.map((f) => `${f} ${s.envStepBudget[f]}`).join(", ")}; ` +
       `the last update may overshoot it, the env steps column shows by how much). ${s.episodesPerUpdate} episodes per update for every row: ` +
@@ -110,12 +151,15 @@ export function markdownReport(r: ReportInput): string {
       `Model ${model}; warm-up ${s.warmup.demonstrations} demonstrations (${s.warmup.suboptimalFraction * 100}% sub-optimal) × ${s.warmup.epochs} epochs${familyEpochs}; ` +
       `RL ${s.algorithm.epochs} PPO epochs, minibatches of ${s.algorithm.minibatchSteps} steps, learning rate ${s.algorithm.learningRate}, ` +
       `rollout temperature ${s.temperature} for every row; clip, γ and λ are each ratio mode's and estimator's defaults unless the row names its own ` +
-      "(below); nothing was tuned per row.",
+      `(below)${tuned ? "; learning rate and clip as tuned per row (below)" : "; nothing was tuned per row"}.`,
+    "",
+    tuningParagraph(s, choices),
     "",
     `Per row (ratio mode, clip, γ, λ, episodes per task G): ${r.rows
       .map((row) => {
         const x = r.runs.find((run) => run.row === row.id);
-        return x ? `${row.id} ${x.ratio}, clip ${x.clip}, γ ${x.gamma}, λ ${x.lambda}, G ${x.groupSize}` : `${row.id} (not run)`;
+        const lr = x?.learningRate ?? s.algorithm.learningRate;
+        return x ? `${row.id} ${x.ratio}, lr ${lr}, clip ${x.clip}, γ ${x.gamma}, λ ${x.lambda}, G ${x.groupSize}` : `${row.id} (not run)`;
       })
       .join("; ")}. Why each ratio mode: ${r.rows.map((row) => `${row.id}: ${row.ratioSource}`).join("; ")}.`,
     "",
@@ -124,6 +168,15 @@ export function markdownReport(r: ReportInput): string {
     const oodNames = [...new Set(r.runs.filter((x) => x.family === family).flatMap((x) => Object.keys(x.ood)))];
     const warmStart = r.aggregates.warmStarts.find((w) => w.family === family);
     out.push(`## ${family}`, "", familyTable({ family, oodNames, warmStart, rows: r.rows, aggregates: r.aggregates.rows }), "");
+    const familyChoices = choices.filter((c) => c.family === family);
+    if (familyChoices.length > 0) {
+      out.push(
+        `Tuning on validation (seeds ${s.tune?.seeds.join(", ")}): each row's grid, greedy validation success after RL per tuning seed; ✓ the config the final seeds ran.`,
+        "",
+        tuningTable(familyChoices),
+        "",
+      );
+    }
     const paired = r.paired.filter((d) => d.family === family);
     if (paired.length > 0) {
       out.push(

@@ -14,11 +14,13 @@ export interface PoolOptions {
   verbose: boolean;
   log: (line: string) => void;
   onResult: (task: Task, result: TaskResult) => void;
+  /** Warm starts (`family/seed`) an earlier call already wrote into `workDir` (--tune's final phase). */
+  warmStartsDone?: readonly string[];
 }
 
 const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 
-const warmKey = (t: Task) => `${t.family}/${t.seed}`;
+export const warmKey = (t: { family: string; seed: number }) => `${t.family}/${t.seed}`;
 
 export async function runTasks(tasks: readonly Task[], settings: AlgosSettings, opts: PoolOptions): Promise<TaskResult[]> {
   if (opts.jobs <= 1) {
@@ -36,7 +38,7 @@ export async function runTasks(tasks: readonly Task[], settings: AlgosSettings, 
 function runInWorkers(tasks: readonly Task[], settings: AlgosSettings, opts: PoolOptions): Promise<TaskResult[]> {
   const pending = [...tasks];
   const results: TaskResult[] = [];
-  const warmDone = new Set<string>();
+  const warmDone = new Set<string>(opts.warmStartsDone ?? []);
   const busy = new Map<ChildProcess, Task>();
   const ready = (t: Task) => t.kind === "warm-start" || warmDone.has(warmKey(t));
   const children = Array.from({ length: Math.min(opts.jobs, tasks.length) }, () =>

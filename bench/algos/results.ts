@@ -1,5 +1,7 @@
-// What one benchmark task returns: a warm start per (family, seed), a training per (family, row, seed).
-// Plain JSON, so results cross the worker-process boundary and go into bench/results/algos.json as they are.
+// What one benchmark task returns: a warm start per (family, seed), a training per (family, row, seed)
+// (and, with --tune, per grid config on the tuning seeds). Plain JSON, so results cross the worker-process
+// boundary and go into bench/results/algos.json as they are.
+import type { TuneConfig } from "./tuning.ts";
 
 /** The learning curve kept per run: one point per update (test success only where it was evaluated). */
 export interface CurveSample {
@@ -17,7 +19,7 @@ export interface WarmStartResult {
   seed: number;
   /** The scripted demonstrations' own success rate. */
   demonstrations?: number;
-  /** Success before RL: train (sampled), test and each OOD family (greedy). */
+  /** Success before RL: train (sampled), test, validation (parts written before it existed lack it) and each OOD family (greedy). */
   initial: Record<string, number>;
   wallSeconds: number;
   cpuSeconds: number;
@@ -31,6 +33,8 @@ export interface TrainResult {
   estimator: string;
   ratio: string;
   clip: number;
+  /** Absent in parts written before the tuning protocol (they all ran the settings' learning rate). */
+  learningRate?: number;
   gamma: number;
   lambda: number;
   groupSize: number;
@@ -41,6 +45,10 @@ export interface TrainResult {
   train: number;
   /** Held-out in-domain test split, greedy, after RL. */
   test: number;
+  /** The validation split, greedy, after RL: what --tune selects on. Absent in parts written before it existed. */
+  validation?: number;
+  /** --tune: the grid point this run trained with (a tuning run), or the one chosen for its row (a final run). */
+  config?: TuneConfig;
   /** Each held-out (OOD) family, greedy, after RL. */
   ood: Record<string, number>;
   wallSeconds: number;

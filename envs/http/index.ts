@@ -6,7 +6,7 @@
 // /reset, so all episodes of a group (GRPO, GiGPO) and every evaluation replay the same task.
 import type { Rng } from "../../core/rng.ts";
 import { redactUrl } from "../../crds/secrets.ts";
-import type { Environment, Episode, Split, Task } from "../environment.ts";
+import { type Environment, type Episode, SPLITS, type Split, type Task } from "../environment.ts";
 import { EnvClient } from "./client.ts";
 import { parseHttpEnvConfig, type ResolvedHttpEnvConfig, resolveHeaders } from "./config.ts";
 import { clientWords, HttpEpisode } from "./episode.ts";
@@ -15,11 +15,12 @@ import { type DemonstrateRequest, type InfoReply, parseDemonstrateReply, parseIn
 /** First back-off of a retried request (doubling each time). */
 const RETRY_DELAY_MS = 250;
 
-const TASK_ID = /^(train|test|ood)\/(.+)\/(\d+)$/;
+const TASK_ID = /^(train|validation|test|ood)\/(.+)\/(\d+)$/;
 
 class HttpEnvironment implements Environment {
   readonly name: string;
   readonly families: { train: string[]; ood: string[] };
+  readonly splits: readonly Split[];
 
   constructor(
     readonly config: ResolvedHttpEnvConfig,
@@ -28,6 +29,8 @@ class HttpEnvironment implements Environment {
   ) {
     this.name = `http:${info.name}`;
     this.families = { train: [...info.families.train], ood: [...info.families.ood] };
+    // A server written before the validation split existed would refuse it at /reset: it must say it serves it.
+    this.splits = info.validation ? SPLITS : SPLITS.filter((s) => s !== "validation");
   }
 
   vocabulary(): string[] {
@@ -35,6 +38,11 @@ class HttpEnvironment implements Environment {
   }
 
   sampleTask(rng: Rng, split: Split, family?: string): Task {
+    if (!this.splits.includes(split)) {
+      throw new Error(
+        `${this.name}: the environment server at ${redactUrl(this.config.url)} serves no ${split} split (its /info does not say "validation": true)`,
+      );
+    }
     const families = split === "ood" ? this.families.ood : this.families.train;
     const fam = family ?? rng.pick(families);
     if (!families.includes(fam)) throw new Error(`${this.name}: family "${fam}" is not in the ${split} split (have: ${families.join(", ") || "none"})`);

@@ -11,6 +11,8 @@ export interface InfoReply {
   families: { train: string[]; ood: string[] };
   /** The server answers POST /demonstrate (behaviour-cloning warm-up). */
   demonstrations: boolean;
+  /** The server serves the validation split at /reset (servers written before it existed do not). */
+  validation: boolean;
 }
 
 /** POST /reset body: a task is (split, family, seed); the same triple must give the same task. */
@@ -115,14 +117,15 @@ export function parseInfoReply(v: unknown): InfoReply {
   const ood = wordList(families.ood ?? [], "families.ood", { nonEmpty: false });
   const clash = ood.find((f) => train.includes(f));
   if (clash) throw new ReplyShapeError(`families: "${clash}" is both in train and in ood`);
-  if (o.demonstrations !== undefined && typeof o.demonstrations !== "boolean") {
-    throw new ReplyShapeError(`demonstrations: expected true or false, got ${describe(o.demonstrations)}`);
+  for (const key of ["demonstrations", "validation"]) {
+    if (o[key] !== undefined && typeof o[key] !== "boolean") throw new ReplyShapeError(`${key}: expected true or false, got ${describe(o[key])}`);
   }
   return {
     name: string(o, "name", { nonEmpty: true }),
     vocabulary: wordList(o.vocabulary, "vocabulary", { nonEmpty: true }),
     families: { train, ood },
     demonstrations: o.demonstrations === true,
+    validation: o.validation === true,
   };
 }
 

@@ -2,6 +2,7 @@
 // as `spec.environment.config.<key>` and say what was expected.
 
 import { type ConfigRules, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
+import { checkHeldOutFractions } from "../held-out.ts";
 export interface MultihopQaConfig {
   /** Knowledge-base size per entity type. */
   people: number;
@@ -16,6 +17,8 @@ export interface MultihopQaConfig {
   maxContextWords: number;
   /** Share of bridge anchors (films, companies) held out for the in-domain test split. */
   testFraction: number;
+  /** The next share of bridge questions, held out for the validation split (taken from what was train). */
+  validationFraction: number;
   /** 1: every task has a knowledge base of its own (same names, fresh facts); test facts are never training facts. */
   freshFacts: number;
 }
@@ -29,6 +32,7 @@ export const DEFAULT_CONFIG: Readonly<MultihopQaConfig> = {
   maxPassages: 2,
   maxContextWords: 96,
   testFraction: 0.25,
+  validationFraction: 0.1,
   freshFacts: 0,
 };
 
@@ -41,6 +45,7 @@ const RULES: ConfigRules<MultihopQaConfig> = {
   maxPassages: { kind: "int", min: 1, max: 10 },
   maxContextWords: { kind: "int", min: 1, max: 4096 },
   testFraction: { kind: "fraction" },
+  validationFraction: { kind: "fraction" },
   freshFacts: { kind: "int", min: 0, max: 1 },
 };
 
@@ -50,6 +55,7 @@ const RULES: ConfigRules<MultihopQaConfig> = {
  */
 export function parseConfig(raw: Record<string, unknown> | undefined, minContextWords: number): MultihopQaConfig {
   const out = parseEnvConfig(raw, DEFAULT_CONFIG, RULES);
+  checkHeldOutFractions(out);
   if (out.maxContextWords < minContextWords) {
     throw new Error(
       `${CONFIG_FIELD}.maxContextWords: expected an integer of at least ${minContextWords} (the longest question plus a note), got ${out.maxContextWords}`,

@@ -1,19 +1,26 @@
 // multihop-qa: multi-hop question answering over a seeded knowledge base of fictional entities with a
 // BM25 `search [ query ]` tool and `answer [ text ]` to finish (reward 1 for an exact match, else 0,
-// only on the final step). In-domain family: bridge (2 hops; train/test splits over disjoint anchor
-// entities). Held-out families (ood split): comparison and compositional (3–4 hops).
+// only on the final step). In-domain family: bridge (2 hops; train/validation/test splits over disjoint
+// (question, anchor) pairs). Held-out families (ood split): comparison and compositional (3–4 hops).
 //
 // spec.environment.config (all optional): people 24, films 12, cities 8, companies 8 (KB size),
 // topK 2 (passages per search), maxPassages 2 (evidence kept in context), maxContextWords 96,
-// testFraction 0.25 (share of bridge anchors held out for the test split), freshFacts false.
+// testFraction 0.25 (share of bridge questions held out for the test split), validationFraction 0.1 (the
+// next share, for the validation split; carved out of what was train, so test is what it always was),
+// freshFacts false. At the default KB (44 bridge questions) that is 7–18 test and 4–5 validation
+// questions (seeds 1–3); at the benchmark's (24 films, 12 companies: 84) 9–23 and 8–11. A KB too small to
+// hold any validation question serves no validation split (`splits`), so evaluation leaves it out.
 //
 // freshFacts: every task comes with a knowledge base of its own — the same names, facts drawn anew from a
-// seed in the task id — and the test (and OOD) tasks' fact seeds are never training ones. Answers can then
-// not be recalled, only read: the agent must search, read the passage and copy the entity. Without it the
-// splits share one knowledge base, and a held-out question mostly asks for a fact training taught.
+// seed in the task id — and the validation, test and OOD tasks' fact seeds are never training ones, nor
+// each other's (envs/held-out.ts: 2²⁸ fact seeds per split, train and test the ones they always were;
+// validation's lie above all of them). Answers can then not be recalled, only read: the agent must search,
+// read the passage and copy the entity. Without it the splits share one knowledge base, and a held-out
+// question mostly asks for a fact training taught.
 import type { Rng } from "../../core/rng.ts";
 import { parserMessages, parserVocabulary } from "../action-parser.ts";
-import type { Environment, Episode, Split, Task } from "../environment.ts";
+import { SPLITS, type Environment, type Episode, type Split, type Task } from "../environment.ts";
+import { drawWorldSeed } from "../held-out.ts";
 import { type MultihopQaConfig, parseConfig } from "./config.ts";
 import { demonstratorWords, makeDemonstrator } from "./demonstrator.ts";
 import { episodeWords, frameWords, MultihopEpisode, TOOLS } from "./episode.ts";
@@ -22,8 +29,6 @@ import { FAMILIES, longestPrompt, parseTaskId, questionWords, resolveQuestion, s
 
 export type { MultihopQaConfig } from "./config.ts";
 export { DEFAULT_CONFIG } from "./config.ts";
-
-const SPLITS: readonly Split[] = ["train", "test", "ood"];
 
 /** The grammar: every word the environment or its demonstrator can write that is not a name or a year. */
 function grammarWords(): string[] {
@@ -40,6 +45,7 @@ export function parseMultihopQaConfig(config: Record<string, unknown> | undefine
 export class MultihopQa implements Environment {
   readonly name = "multihop-qa";
   readonly families = { train: [...FAMILIES.train], ood: [...FAMILIES.ood] };
+  readonly splits: readonly Split[];
   readonly config: MultihopQaConfig;
   readonly kb: KnowledgeBase;
   private readonly vocab: string[];
@@ -54,7 +60,10 @@ export class MultihopQa implements Environment {
     const grammar = grammarWords();
     this.seed = seed;
     this.reserved = new Set(grammar.map((w) => w.toLowerCase()));
-    this.kb = new KnowledgeBase(this.config, seed, this.config.testFraction, this.reserved);
+    this.kb = new KnowledgeBase(this.config, seed, this.config, this.reserved);
+    // Without fresh facts the validation share of a small KB may hold no question at all.
+    const noValidation = !this.config.freshFacts && this.tasks("validation").length === 0;
+    this.splits = noValidation ? SPLITS.filter((x) => x !== "validation") : SPLITS;
     const facts = this.config.freshFacts ? this.kb.yearWords : [];
     this.vocab = [...new Set([...grammar, ...this.kb.words(), ...facts])].sort();
   }
@@ -66,18 +75,18 @@ export class MultihopQa implements Environment {
   sampleTask(rng: Rng, split: Split, family?: string): Task {
     if (!SPLITS.includes(split)) throw new Error(`multihop-qa: unknown split "${split}" (have: ${SPLITS.join(", ")})`);
     if (!this.config.freshFacts) return toTask(sampleQuestion(this.kb, rng, split, family));
-    const factSeed = drawFactSeed(rng, split);
+    const factSeed = drawWorldSeed(rng, split);
     const q = sampleQuestion(this.kbOf(factSeed), rng, split, family, { allAnchors: true });
     return toTask({ ...q, id: `${FACTS_PREFIX}${factSeed}:${q.id}`, split });
   }
 
   /** Every task of an in-domain split (bridge questions over that split's anchors), in a stable order. */
-  tasks(split: "train" | "test"): Task[] {
+  tasks(split: "train" | "validation" | "test"): Task[] {
     const out: Task[] = [];
     for (const v of VARIANTS) {
       if (v.kind !== "chain" || !FAMILIES.train.includes(v.family)) continue;
       for (const anchor of this.kb.namesOf(v.anchor)) {
-        if (this.kb.isTestQuestion(v.name, anchor) === (split === "test")) out.push(toTask(resolveQuestion(this.kb, v, [anchor])));
+        if (this.kb.questionSplit(v.name, anchor) === split) out.push(toTask(resolveQuestion(this.kb, v, [anchor])));
       }
     }
     return out;
@@ -98,7 +107,7 @@ export class MultihopQa implements Environment {
   private kbOf(factSeed: number): KnowledgeBase {
     let kb = this.factKbs.get(factSeed);
     if (!kb) {
-      kb = new KnowledgeBase(this.config, this.seed, this.config.testFraction, this.reserved, factSeed);
+      kb = new KnowledgeBase(this.config, this.seed, this.config, this.reserved, factSeed);
       if (this.factKbs.size >= FACT_KB_CACHE) this.factKbs.delete(this.factKbs.keys().next().value as number);
       this.factKbs.set(factSeed, kb);
     }
@@ -120,13 +129,6 @@ export class MultihopQa implements Environment {
 const FACTS_PREFIX = "facts";
 const FACTS_ID = /^facts(\d+):(.*)$/;
 const FACT_KB_CACHE = 512;
-/** Fact seeds are split by residue, so no test or OOD task ever shares its facts with a training task. */
-const SPLIT_RESIDUE: Record<Split, number> = { train: 0, test: 1, ood: 2 };
-
-function drawFactSeed(rng: Rng, split: Split): number {
-  return 3 * rng.int(1 << 28) + SPLIT_RESIDUE[split];
-}
-
 export function createMultihopQa(config: Record<string, unknown>, seed: number): Environment {
   return new MultihopQa(config, seed);
 }

@@ -2,6 +2,7 @@
 // templated passage, and a BM25 index over the passages. Every passage names its subject twice, so a
 // search for an entity's name ranks that entity's own passage first.
 import { Rng } from "../../core/rng.ts";
+import { type InDomainSplit, inDomainSplit } from "../held-out.ts";
 import { Bm25Index } from "../search/bm25.ts";
 import { generateNames } from "./names.ts";
 
@@ -92,9 +93,9 @@ export class KnowledgeBase {
   readonly passages: string[][];
   /** The entity each document describes. */
   readonly subjects: string[];
-  /** Films and companies whose bridge questions belong to the in-domain test split. */
+  /** Salts the hash that puts each bridge question in the train, validation or test split. */
   private readonly splitSalt: number;
-  private readonly testFraction: number;
+  private readonly fractions: { testFraction: number; validationFraction: number };
   private readonly entities = new Map<string, { type: EntityType; doc: number }>();
   private readonly index: Bm25Index;
 
@@ -106,7 +107,7 @@ export class KnowledgeBase {
    * (years, who works where, who directed what …) from their own seed over the same names: the
    * knowledge bases of one env seed then share names, and so a vocabulary, but not facts.
    */
-  constructor(sizes: KbSizes, seed: number, testFraction: number, reserved: ReadonlySet<string>, factSeed?: number) {
+  constructor(sizes: KbSizes, seed: number, fractions: { testFraction: number; validationFraction: number }, reserved: ReadonlySet<string>, factSeed?: number) {
     const nameRng = new Rng(seed);
     const taken = new Set<string>();
     const cityNames = generateNames(nameRng, sizes.cities, taken, reserved);
@@ -153,14 +154,17 @@ export class KnowledgeBase {
     // HotpotQA dev-set situation. (Holding out entities would instead test copying names the policy
     // has never written, which a model this size cannot learn in a quickstart's budget.)
     this.splitSalt = nameRng.nextUint32();
-    this.testFraction = testFraction;
+    this.fractions = { testFraction: fractions.testFraction, validationFraction: fractions.validationFraction };
   }
 
-  /** Whether the in-domain question `variant/anchor` belongs to the test split (seeded hash). */
-  isTestQuestion(variant: string, anchor: string): boolean {
+  /**
+   * The split of the in-domain question `variant/anchor` (seeded hash, envs/held-out.ts): test below
+   * testFraction, as it always was, validation in the next validationFraction, train above.
+   */
+  questionSplit(variant: string, anchor: string): InDomainSplit {
     let h = this.splitSalt ^ 0x811c9dc5;
     for (const ch of `${variant}/${anchor}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-    return h / 4294967296 < this.testFraction;
+    return inDomainSplit(h / 4294967296, this.fractions.testFraction, this.fractions.validationFraction);
   }
 
   typeOf(name: string): EntityType | undefined {

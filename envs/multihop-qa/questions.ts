@@ -228,7 +228,7 @@ export function resolveQuestion(kb: KnowledgeBase, variant: Variant, entities: s
   if (variant.kind === "chain") {
     if (entities.length !== 1 || kb.typeOf(entities[0]) !== variant.anchor) throw new Error(`multihop-qa: task ${id}: expected one ${variant.anchor}`);
     const { chain, answer } = followChain(kb, entities[0], variant.path);
-    const split: Split = variant.family !== "bridge" ? "ood" : kb.isTestQuestion(variant.name, entities[0]) ? "test" : "train";
+    const split: Split = variant.family !== "bridge" ? "ood" : kb.questionSplit(variant.name, entities[0]);
     return { id, variant, entities, chain, answer, split, prompt: variant.prompt(entities[0]) };
   }
   const [a, b] = entities;
@@ -276,11 +276,12 @@ export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family
       v.kind === "chain"
         ? kb
             .namesOf(v.anchor)
-            .filter((a) => opts.allAnchors || kb.isTestQuestion(v.name, a) === (split === "test"))
+            .filter((a) => opts.allAnchors || kb.questionSplit(v.name, a) === split)
             .map((a) => [v, a] as const)
         : [],
     );
-    if (pool.length === 0) throw new Error(`multihop-qa: the ${split} split has no ${fam} questions (raise the KB size or change testFraction)`);
+    if (pool.length === 0)
+      throw new Error(`multihop-qa: the ${split} split has no ${fam} questions (raise the KB size or change testFraction / validationFraction)`);
     const [v, anchor] = rng.pick(pool);
     return resolveQuestion(kb, v, [anchor]);
   }

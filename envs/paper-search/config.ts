@@ -1,6 +1,7 @@
 // `spec.environment.config` for paper-search: defaults and validation. Errors name the offending field
 // as `spec.environment.config.<key>` and say what was expected.
 import { type ConfigRules, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
+import { checkHeldOutFractions } from "../held-out.ts";
 import { AUTHOR_NAMES } from "./words.ts";
 
 export interface PaperSearchConfig {
@@ -20,6 +21,8 @@ export interface PaperSearchConfig {
   maxContextWords: number;
   /** Share of in-domain tasks held out for the test split. */
   testFraction: number;
+  /** The next share of in-domain tasks, held out for the validation split (taken from what was train). */
+  validationFraction: number;
   /** Tasks are kept only if the optimal demonstrator submits within this many steps. */
   stepBudget: number;
   /**
@@ -38,6 +41,7 @@ export const PAPER_SEARCH_DEFAULTS: Readonly<PaperSearchConfig> = {
   topK: 3,
   maxContextWords: 96,
   testFraction: 0.2,
+  validationFraction: 0.1,
   stepBudget: 5,
   freshCorpus: 0,
 };
@@ -51,12 +55,14 @@ const RULES: ConfigRules<PaperSearchConfig> = {
   topK: { kind: "int", min: 1, max: 10 },
   maxContextWords: { kind: "int", min: 64, max: 100000 },
   testFraction: { kind: "fraction" },
+  validationFraction: { kind: "fraction" },
   stepBudget: { kind: "int", min: 3, max: 100 },
   freshCorpus: { kind: "int", min: 0, max: 1 },
 };
 
 export function parsePaperSearchConfig(raw: Record<string, unknown> | undefined): PaperSearchConfig {
   const out = parseEnvConfig(raw, PAPER_SEARCH_DEFAULTS, RULES);
+  checkHeldOutFractions(out);
   if (out.authors * out.maxPapersPerAuthor < out.papers) {
     throw new Error(
       `${CONFIG_FIELD}.authors: expected at least ${Math.ceil(out.papers / out.maxPapersPerAuthor)} authors for ${out.papers} papers at ${out.maxPapersPerAuthor} per author, got ${out.authors}`,

@@ -3,24 +3,28 @@
 // `open [ p17 ]` (venue, abstract and references with their authors) and `submit [ p17 ]`, which ends
 // the episode with reward 1 for the right paper, else 0.
 //
-// Families: in-domain author-year, cites, cited-by (train/test: disjoint task sets, split by a hash of
-// the task id); held-out (ood) unseen-combination (author + year + citation, a constraint combination
-// never posed in training) and citation-chain (two citation hops). Every task is kept only if the
+// Families: in-domain author-year, cites, cited-by (train/validation/test: disjoint task sets, split by a
+// hash of the task id: test below testFraction, validation in the next validationFraction, train above);
+// held-out (ood) unseen-combination (author + year + citation, a constraint combination never posed in
+// training) and citation-chain (two citation hops). Every task is kept only if the
 // optimal demonstrator submits the answer within `stepBudget` steps.
 //
 // spec.environment.config (all optional): papers 60, authors 24, maxPapersPerAuthor 3, years 10,
-// maxRefs 3, topK 3, maxContextWords 96, testFraction 0.2, stepBudget 5, freshCorpus 0.
+// maxRefs 3, topK 3, maxContextWords 96, testFraction 0.2, validationFraction 0.1 (carved out of what was
+// train, so test is what it always was), stepBudget 5, freshCorpus 0.
 //
 // freshCorpus: every task comes with a corpus of its own — the same authors, years and paper ids, the
 // papers drawn anew (who wrote what when, titles, citations, which id is which) from a seed in the task id,
-// `corpus<seed>:<family>/…` — and corpus seeds are split by residue (train 0, test 1, ood 2 mod 3), so no
-// test or OOD corpus is ever a training corpus. The test split is then every in-domain task of the test
-// corpora (testFraction is not used). An answer can not be recalled, only found: the agent must search,
-// read the results and copy the id. Without it every split shares one corpus, and a held-out question
+// `corpus<seed>:<family>/…` — and corpus seeds are split (envs/held-out.ts: train, test, ood by residue
+// mod 3 as they always were, validation above all of them; 2²⁸ corpus seeds each), so no validation, test
+// or OOD corpus is ever a training corpus, nor one of another held-out split. The validation and test
+// splits are then every in-domain task of their corpora (testFraction and validationFraction are not
+// used). An answer can not be recalled, only found: the agent must search, read the results and copy the id. Without it every split shares one corpus, and a held-out question
 // mostly asks about papers whose authors, years and citations training taught.
 import { Rng } from "../../core/rng.ts";
 import { parserMessages, parserVocabulary } from "../action-parser.ts";
-import type { Environment, Episode, Split, Task } from "../environment.ts";
+import { SPLITS, type Environment, type Episode, type Split, type Task } from "../environment.ts";
+import { drawWorldSeed, inDomainSplit } from "../held-out.ts";
 import { type PaperSearchConfig, parsePaperSearchConfig } from "./config.ts";
 import { Corpus } from "./corpus.ts";
 import { DEMONSTRATOR_WORDS, makeDemonstrator, optimalMove } from "./demonstrator.ts";
@@ -30,8 +34,6 @@ import { END, OBS, TEMPLATE_WORDS, TOOLS } from "./words.ts";
 
 export type { PaperSearchConfig } from "./config.ts";
 export { PAPER_SEARCH_DEFAULTS } from "./config.ts";
-
-const SPLITS: readonly Split[] = ["train", "test", "ood"];
 
 /** FNV-1a over a string, 32 bits. */
 function hashString(s: string): number {
@@ -46,6 +48,8 @@ function hashString(s: string): number {
 export class PaperSearch implements Environment {
   readonly name = "paper-search";
   readonly families = { train: [...FAMILIES.train] as string[], ood: [...FAMILIES.ood] as string[] };
+  /** Without freshCorpus, validation only where every in-domain family has validation tasks (a small corpus may not). */
+  readonly splits: readonly Split[] = SPLITS;
   readonly config: PaperSearchConfig;
   /** The corpus of every task (without freshCorpus); with it, the corpus of no task, kept for its words. */
   readonly corpus: Corpus;
@@ -94,20 +98,19 @@ export class PaperSearch implements Environment {
     for (const family of [...FAMILIES.train, ...FAMILIES.ood]) {
       for (const q of enumerate(this.corpus, family)) {
         if (!solvable(this.corpus, q, cfg.stepBudget)) continue;
-        const split: Split = FAMILIES.ood.includes(family as never)
-          ? "ood"
-          : hashString(`${seed}|${queryId(q)}`) % 10000 < cfg.testFraction * 10000
-            ? "test"
-            : "train";
+        // Compared in ten-thousandths exactly as the test split always was, so test keeps the same tasks.
+        const k = hashString(`${seed}|${queryId(q)}`) % 10000;
+        const split: Split = FAMILIES.ood.includes(family as never) ? "ood" : inDomainSplit(k, cfg.testFraction * 10000, cfg.validationFraction * 10000);
         const key = `${split}/${family}`;
         this.pool.set(key, [...(this.pool.get(key) ?? []), toTask(this.corpus, q, split)]);
       }
     }
-    for (const split of SPLITS) {
-      for (const family of this.familiesOf(split)) {
-        if (!this.pool.get(`${split}/${family}`)?.length)
-          throw new Error(`paper-search: the corpus has no ${split} tasks of family ${family}; raise spec.environment.config.papers`);
-      }
+    const missing = (split: Split) => this.familiesOf(split).find((family) => !this.pool.get(`${split}/${family}`)?.length);
+    // A corpus that poses no validation task of some family serves no validation split (evaluation leaves it out).
+    if (missing("validation")) this.splits = SPLITS.filter((x) => x !== "validation");
+    for (const split of this.splits) {
+      const family = missing(split);
+      if (family) throw new Error(`paper-search: the corpus has no ${split} tasks of family ${family}; raise spec.environment.config.papers`);
     }
   }
 
@@ -124,12 +127,15 @@ export class PaperSearch implements Environment {
 
   sampleTask(rng: Rng, split: Split, family?: string): Task {
     if (!SPLITS.includes(split)) throw new Error(`paper-search: unknown split "${split}" (have: ${SPLITS.join(", ")})`);
+    if (!this.splits.includes(split)) {
+      throw new Error(`paper-search: the corpus poses no ${split} task of some family; raise spec.environment.config.papers or validationFraction`);
+    }
     const families = this.familiesOf(split);
     const fam = family ?? rng.pick(families);
     if (!families.includes(fam)) throw new Error(`paper-search: family "${fam}" is not in the ${split} split (have: ${families.join(", ")})`);
     if (!this.config.freshCorpus) return rng.pick(this.pool.get(`${split}/${fam}`)!);
     for (let tries = 0; tries < FRESH_TRIES; tries++) {
-      const corpusSeed = drawCorpusSeed(rng, split);
+      const corpusSeed = drawWorldSeed(rng, split);
       const corpus = this.corpusOf(corpusSeed);
       // A uniform draw among the corpus's well-posed queries, rejecting those the demonstrator cannot
       // finish within the step budget: a uniform draw among the solvable ones.
@@ -186,13 +192,6 @@ const CORPUS_ID = /^corpus(\d+):(.*)$/;
 const CORPUS_CACHE = 512;
 /** Fresh corpora drawn before a family counts as never posed (a default corpus poses every family). */
 const FRESH_TRIES = 50;
-/** Corpus seeds are split by residue, so no test or OOD task ever shares its corpus with a training task. */
-const SPLIT_RESIDUE: Record<Split, number> = { train: 0, test: 1, ood: 2 };
-
-function drawCorpusSeed(rng: Rng, split: Split): number {
-  return 3 * rng.int(1 << 28) + SPLIT_RESIDUE[split];
-}
-
 function toTask(corpus: Corpus, q: PaperQuery, split: Split): Task {
   return { id: queryId(q), family: q.family, split, prompt: promptWords(q), answer: resolve(corpus, q)!.id };
 }

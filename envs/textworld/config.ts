@@ -1,6 +1,7 @@
 // Validation of `spec.environment.config` for the textworld: unknown keys and bad values are errors
 // that name the field.
 import { type ConfigRules, CONFIG_FIELD, parseEnvConfig } from "../config-rules.ts";
+import { checkHeldOutFractions } from "../held-out.ts";
 export interface TextworldConfig {
   /** Rooms in the in-domain (fetch, place) and `locked` maps. */
   rooms: number;
@@ -11,6 +12,8 @@ export interface TextworldConfig {
   maxContextWords: number;
   /** Share of in-domain worlds that belong to the test split. */
   testFraction: number;
+  /** The next share of in-domain worlds (goals, with heldOutGoals) for the validation split (taken from what was train). */
+  validationFraction: number;
   /** Chance that an in-domain map locks a door on the way (its key lies in the start room). */
   lockedProb: number;
   /** Chance that a room holds a container. */
@@ -31,6 +34,7 @@ export const TEXTWORLD_DEFAULTS: TextworldConfig = {
   stepBudget: 8,
   maxContextWords: 96,
   testFraction: 0.2,
+  validationFraction: 0.1,
   lockedProb: 0.25,
   containerProb: 0.6,
   distractors: 2,
@@ -43,6 +47,7 @@ const RULES: ConfigRules<TextworldConfig> = {
   stepBudget: { kind: "int", min: 3, max: 100 },
   maxContextWords: { kind: "int", min: 64, max: 100000 },
   testFraction: { kind: "number", min: 0.01, max: 0.99 },
+  validationFraction: { kind: "number", min: 0.01, max: 0.98 },
   lockedProb: { kind: "number", min: 0, max: 1 },
   containerProb: { kind: "number", min: 0, max: 1 },
   distractors: { kind: "int", min: 0, max: 8 },
@@ -51,6 +56,7 @@ const RULES: ConfigRules<TextworldConfig> = {
 
 export function parseTextworldConfig(raw: Record<string, unknown> | undefined): TextworldConfig {
   const out = parseEnvConfig(raw, TEXTWORLD_DEFAULTS, RULES);
+  checkHeldOutFractions(out);
   if (out.oodRooms <= out.rooms) throw new Error(`${CONFIG_FIELD}.oodRooms: expected more rooms than rooms (${out.rooms}), got ${out.oodRooms}`);
   return out;
 }

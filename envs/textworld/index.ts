@@ -8,12 +8,16 @@
 // `locked` (a locked door on the way whose key lies in another room). Every task is generated so the
 // optimal demonstrator finishes within `stepBudget` steps.
 //
-// Train and test never share a world (split by a hash of the world's content), and no episode's contexts
-// equal a training episode's, but most test goals are training goals in another world (there are ~1350
-// goals). `heldOutGoals: 1` splits by the goal instead: test (and OOD) goals are object–room (–container)
-// combinations training never asks for.
+// Train, validation and test never share a world (split by a hash of the world's content: test below
+// testFraction 0.2, validation in the next validationFraction 0.1, carved out of what was train, so test
+// keeps its worlds), and no episode's contexts equal a training episode's, but most held-out goals are
+// training goals in another world (there are ~1350 goals). `heldOutGoals: 1` splits by the goal instead:
+// validation and test goals are object–room (–container) combinations training never asks for, and
+// neither asks for the other's (about 270 test and 135 validation goals, each in ~2³² generated worlds);
+// OOD goals are test goals, as before.
 import { Rng } from "../../core/rng.ts";
-import type { Environment, Episode, Split, Task } from "../environment.ts";
+import { SPLITS, type Environment, type Episode, type Split, type Task } from "../environment.ts";
+import { type InDomainSplit, inDomainSplit } from "../held-out.ts";
 import { parseTextworldConfig, type TextworldConfig } from "./config.ts";
 import { optimalDecision, textworldPlayer } from "./demonstrator.ts";
 import { goalWords, TextworldEpisode } from "./episode.ts";
@@ -53,6 +57,7 @@ export function optimalSteps(world: World, budget: number, maxContextWords: numb
 class Textworld implements Environment {
   readonly name = "textworld";
   readonly families = { train: [...TEXTWORLD_FAMILIES.train], ood: [...TEXTWORLD_FAMILIES.ood] };
+  readonly splits = SPLITS;
   private readonly vocab = textworldVocabulary();
   private readonly cache = new Map<string, World>();
 
@@ -92,12 +97,14 @@ class Textworld implements Environment {
   }
 
   /**
-   * In-domain worlds go to train or test by a hash of their content, so equal worlds share a split; with
-   * heldOutGoals, by a hash of their goal, so no test goal is a training goal.
+   * In-domain worlds go to train, validation or test by a hash of their content, so equal worlds share a
+   * split; with heldOutGoals, by a hash of their goal, so no held-out goal is a training goal. Compared in
+   * ten-thousandths exactly as the test split always was, so test keeps the same worlds.
    */
-  splitOf(w: World): "train" | "test" {
+  splitOf(w: World): InDomainSplit {
     const key = this.config.heldOutGoals ? `goal|${answerOf(w)}` : signature(w);
-    return hashString(`${this.seed}|${key}`) % 10000 < this.config.testFraction * 10000 ? "test" : "train";
+    const c = this.config;
+    return inDomainSplit(hashString(`${this.seed}|${key}`) % 10000, c.testFraction * 10000, c.validationFraction * 10000);
   }
 
   sampleTask(rng: Rng, split: Split, family?: string): Task {

@@ -7,8 +7,10 @@
 //   answer [ 15 ]                            → answer 15 is correct   (reward 1, done)
 //
 // Families: in-domain `add` and `sub` (one calculation), held out `chain` ("what is 8 plus 7 minus 5 ?",
-// two calculations). The test split holds out a fixed fifth of the (operation, a, b) questions, which the
-// train split never asks. Everything is deterministic in (split, family, seed), as the protocol requires.
+// two calculations). The test split holds out a fixed fifth of the (operation, a, b) questions and the
+// validation split another fifth (taken from train when the split was added: test kept its questions),
+// which the train split never asks: 15 add and 9 sub questions in test, 17 and 9 in validation (of 81 and
+// 45; server.py's crc32 split: 22 and 8, 15 and 7). Everything is deterministic in (split, family, seed), as the protocol requires.
 //
 // Usage: node examples/http-env/server.mjs [--port 8765] [--host 127.0.0.1]   (--port 0: any free port)
 // Prints "listening on http://HOST:PORT" once it accepts requests.
@@ -52,9 +54,9 @@ function hash(text) {
   return h;
 }
 
-/** The held-out fifth of the one-step questions. */
-function isTestQuestion(op, a, b) {
-  return hash(`${op}|${a}|${b}`) % 5 === 0;
+/** The split of a one-step question: a held-out fifth for test, another for validation, the rest train. */
+function splitOfQuestion(op, a, b) {
+  return ["test", "validation"][hash(`${op}|${a}|${b}`) % 5] ?? "train";
 }
 
 /** A task: the prompt, the calculations the optimal agent makes, and the answer. */
@@ -79,7 +81,7 @@ function makeTask(split, family, seed) {
     let b = int(1, OPERAND_MAX);
     if (family === "sub" && a < b) [a, b] = [b, a];
     const op = family === "add" ? "+" : "-";
-    if (isTestQuestion(op, a, b) !== (split === "test")) continue;
+    if (splitOfQuestion(op, a, b) !== split) continue;
     return { prompt: `question : what is ${a} ${family === "add" ? "plus" : "minus"} ${b} ?`, steps: [[a, op, b]], answer: op === "+" ? a + b : a - b };
   }
 }
@@ -164,9 +166,9 @@ function episodeOf(body) {
 }
 
 const ROUTES = {
-  "GET /info": () => ({ name: "calculator", vocabulary: vocabulary(), families: FAMILIES, demonstrations: true }),
+  "GET /info": () => ({ name: "calculator", vocabulary: vocabulary(), families: FAMILIES, demonstrations: true, validation: true }),
   "POST /reset": (body) => {
-    const split = field(body, "split", (v) => ["train", "test", "ood"].includes(v), "train, test or ood");
+    const split = field(body, "split", (v) => ["train", "validation", "test", "ood"].includes(v), "train, validation, test or ood");
     const families = split === "ood" ? FAMILIES.ood : FAMILIES.train;
     const family = field(body, "family", (v) => families.includes(v), `one of ${families.join(", ")} for split ${split}`);
     const seed = field(body, "seed", (v) => Number.isInteger(v) && v >= 0, "an integer >= 0");

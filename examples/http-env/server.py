@@ -32,9 +32,10 @@ class HttpError(Exception):
         self.status = status
 
 
-def is_test_question(op, a, b):
+def split_of_question(op, a, b):
+    """A held-out fifth for test, another for validation, the rest train (as in server.mjs)."""
     # crc32, not hash(): Python salts str hashes per process, and the split must never change.
-    return zlib.crc32(f"{op}|{a}|{b}".encode()) % 5 == 0
+    return {0: "test", 1: "validation"}.get(zlib.crc32(f"{op}|{a}|{b}".encode()) % 5, "train")
 
 
 def make_task(split, family, seed):
@@ -48,7 +49,7 @@ def make_task(split, family, seed):
         if family == "sub" and a < b:
             a, b = b, a
         op = "+" if family == "add" else "-"
-        if is_test_question(op, a, b) == (split == "test"):
+        if split_of_question(op, a, b) == split:
             word = "plus" if op == "+" else "minus"
             return {"prompt": f"question : what is {a} {word} {b} ?", "steps": [(a, op, b)], "answer": a + b if op == "+" else a - b}
 
@@ -128,7 +129,7 @@ def is_seed(v):
 
 
 def reset(body):
-    split = field(body, "split", lambda v: v in ("train", "test", "ood"), "train, test or ood")
+    split = field(body, "split", lambda v: v in ("train", "validation", "test", "ood"), "train, validation, test or ood")
     families = FAMILIES["ood"] if split == "ood" else FAMILIES["train"]
     family = field(body, "family", lambda v: v in families, f"one of {', '.join(families)} for split {split}")
     seed = field(body, "seed", is_seed, "an integer >= 0")
@@ -154,7 +155,7 @@ def demonstrate_route(body):
 
 
 ROUTES = {
-    ("GET", "/info"): lambda body: {"name": "calculator-py", "vocabulary": VOCABULARY, "families": FAMILIES, "demonstrations": True},
+    ("GET", "/info"): lambda body: {"name": "calculator-py", "vocabulary": VOCABULARY, "families": FAMILIES, "demonstrations": True, "validation": True},
     ("POST", "/reset"): reset,
     ("POST", "/step"): step_route,
     ("POST", "/demonstrate"): demonstrate_route,

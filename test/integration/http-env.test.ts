@@ -17,6 +17,7 @@ import { InMemoryBus } from "../../runtime/in-memory-bus.ts";
 import { parseJob } from "../../crds/job-spec.ts";
 import { Rng } from "../../core/rng.ts";
 import { collectDemonstrations } from "../../learner/demonstrations.ts";
+import { evalSets } from "../../learner/evaluation.ts";
 import { runJob } from "../../runtime/run-job.ts";
 import type { Decoder } from "../../policy/model.ts";
 import { EOS_STEP, Tokenizer } from "../../policy/tokenizer.ts";
@@ -182,21 +183,24 @@ for (const reference of REFERENCE_SERVERS)
       assert.notEqual(trajs[0].steps[0].stateKey, trajs[0].steps[1].stateKey, "the state moves with the observations");
     });
 
-    test("a task is (split, family, seed): the same at every reset; test questions never appear in train", async () => {
+    test("a task is (split, family, seed): the same at every reset; test and validation questions never appear in train, nor in each other", async () => {
       const rng = new Rng(3);
       const task = env.sampleTask(rng, "ood", "chain");
       assert.match(task.id, /^ood\/chain\/\d+$/);
       const [a, b] = await Promise.all([env.start(task), env.start(task)]);
       assert.deepEqual(a.context(), b.context());
       assert.match(a.context().join(" "), /^question : what is \d+ plus \d+ minus \d+ \?$/);
-      const prompts = async (split: "train" | "test", n: number) => {
+      const prompts = async (split: "train" | "validation" | "test", n: number) => {
         const eps = await Promise.all(Array.from({ length: n }, () => env.start(env.sampleTask(rng, split))));
         return new Set(eps.map((e) => e.context().join(" ")));
       };
       const train = await prompts("train", 300);
       const test = await prompts("test", 60);
-      assert.ok(train.size > 60 && test.size > 8, `${train.size} train, ${test.size} test questions`);
+      const validation = await prompts("validation", 60);
+      assert.ok(train.size > 50 && test.size > 8 && validation.size > 8, `${train.size} train, ${test.size} test, ${validation.size} validation questions`);
       for (const q of test) assert.ok(!train.has(q), `test question asked in train: ${q}`);
+      for (const q of validation) assert.ok(!train.has(q) && !test.has(q), `validation question asked in train or test: ${q}`);
+      assert.deepEqual(env.splits, ["train", "validation", "test", "ood"], "the reference server declares validation");
       assert.throws(() => env.sampleTask(rng, "train", "chain"), /family "chain" is not in the train split/);
     });
 
@@ -234,6 +238,7 @@ for (const reference of REFERENCE_SERVERS)
       assert.equal(summary.updates, 2);
       assert.ok(summary.envSteps >= 16, `${summary.envSteps} environment steps`);
       assert.deepEqual(Object.keys(summary.ood), ["chain"]);
+      assert.ok(summary.validation.final >= 0 && summary.validation.final <= 1, "the validation set is evaluated, not an OOD family");
       assert.ok(summary.successRate.demonstrations > 0.3, "the warm-up played the server's demonstrations");
       for (const p of summary.checkpoints) assert.ok(existsSync(p), p);
     });
@@ -328,6 +333,16 @@ describe("http environment with a misbehaving server", () => {
   });
   after(async () => {
     await close(server);
+  });
+
+  test("a server whose /info does not declare validation serves no validation split: sampling refuses it, evaluation leaves it out", async () => {
+    const env = await openHttp({ url, timeoutMs: 200, retries: 0 });
+    assert.deepEqual(env.splits, ["train", "test", "ood"]);
+    assert.throws(() => env.sampleTask(new Rng(1), "validation"), /serves no validation split \(its \/info does not say "validation": true\)/);
+    assert.deepEqual(
+      evalSets(env, 1, 3).map((s) => s.name),
+      ["train", "test"],
+    );
   });
 
   test("failed /step requests become error observations with the cause; the episode goes on", async () => {

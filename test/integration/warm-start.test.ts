@@ -52,7 +52,12 @@ test("a run from a warm start equals the run that warms up itself (cpu backend)"
   const straight = await runJob(tinyJob("straight"), { runDir: join(root, "straight"), log: quiet });
 
   const warm = await writeWarmStart(tinyJob("warm"), join(root, "warm"), quiet);
-  assert.deepEqual(warm.initial, { train: straight.successRate.initial, test: straight.test.initial, ...straight.oodInitial });
+  assert.deepEqual(warm.initial, {
+    train: straight.successRate.initial,
+    test: straight.test.initial,
+    validation: straight.validation?.initial,
+    ...straight.oodInitial,
+  });
   const logs: string[] = [];
   const fromWarm = await runJob(tinyJob("from-warm"), { runDir: join(root, "from-warm"), log: (l) => logs.push(l), warmStart: join(root, "warm") });
   assert.ok(
@@ -64,6 +69,7 @@ test("a run from a warm start equals the run that warms up itself (cpu backend)"
   assert.deepEqual(withoutTimes(fromWarm.curve), withoutTimes(straight.curve));
   assert.deepEqual(fromWarm.ood, straight.ood);
   assert.deepEqual(fromWarm.test, straight.test);
+  assert.deepEqual(fromWarm.validation, straight.validation);
   assert.equal(fromWarm.successRate.demonstrations, straight.successRate.demonstrations);
   // Bit-identical weights and Adam state after the updates, and the updates did move away from the warm start.
   const a = await newestWeights(join(root, "straight", "checkpoints"));

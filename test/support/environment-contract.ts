@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Rng } from "../../core/rng.ts";
 import { parseToolCall } from "../../envs/action-parser.ts";
-import type { Environment, Episode, Split, StepOutcome, Task } from "../../envs/environment.ts";
+import { type Environment, type Episode, SPLITS, type Split, type StepOutcome, type Task } from "../../envs/environment.ts";
 
 export type MakeEnv = (config: Record<string, unknown>, seed: number) => Environment | Promise<Environment>;
 
@@ -23,7 +23,7 @@ export interface EnvironmentContractOptions {
   tools: string[];
   /** Inclusive bounds on a demonstrated action's length in words. */
   actionWords: [number, number];
-  /** Least success rate of the optimal demonstrator on train, on test and on each held-out family (default 0.95 each). */
+  /** Least success rate of the optimal demonstrator on train, validation, test and each held-out family (default 0.95 each; validation: test's). */
   minSuccess?: Partial<Record<Split, number>>;
   /** The sub-optimal demonstrator, too, always ends its episode within the step budget. */
   suboptimalEnds?: boolean;
@@ -34,8 +34,8 @@ export interface EnvironmentContractOptions {
   /** False where the environment seed does not change the tasks (a server decides them). Default true. */
   seedMatters?: boolean;
   /**
-   * What must never be shared between train and test: by default a task's first context (its question
-   * as the agent sees it); an environment may name its own (textworld: the world).
+   * What must never be shared between train, validation and test: by default a task's first context (its
+   * question as the agent sees it); an environment may name its own (textworld: the world).
    */
   splitKey?: (env: Environment, task: Task) => Promise<string>;
   /** Distinct tasks (split keys) at least among 300 train draws (default 1; a small task set has few). */
@@ -45,8 +45,6 @@ export interface EnvironmentContractOptions {
   /** Configs `makeEnv` refuses, each with what the error must say (the field's path). */
   configErrors: [Record<string, unknown>, RegExp][];
 }
-
-const SPLITS: Split[] = ["train", "test", "ood"];
 
 export interface Played {
   task: Task;
@@ -85,7 +83,13 @@ const words = (p: Played) => [...p.contexts, ...p.actions, ...p.outcomes.map((o)
 export function environmentContract(name: string, makeEnv: MakeEnv, options: EnvironmentContractOptions): void {
   const o = { suboptimalEnds: false, suboptimalMargin: 0.1, episodes: 100, seedMatters: true, boundedConfigs: [], ...options };
   const splitKey = o.splitKey ?? (async (env: Environment, task: Task) => (await env.start(task)).context().join(" "));
-  const minSuccess: Record<Split, number> = { train: 0.95, test: 0.95, ood: 0.95, ...options.minSuccess };
+  const minSuccess: Record<Split, number> = {
+    train: 0.95,
+    test: 0.95,
+    ood: 0.95,
+    ...options.minSuccess,
+    validation: options.minSuccess?.validation ?? options.minSuccess?.test ?? 0.95,
+  };
   const budget = o.stepBudget;
   const n = o.episodes;
 
@@ -98,8 +102,8 @@ export function environmentContract(name: string, makeEnv: MakeEnv, options: Env
     const ra = new Rng(5);
     const rb = new Rng(5);
     const played: Played[] = [];
-    for (let i = 0; i < 30; i++) {
-      const split = SPLITS[i % 3];
+    for (let i = 0; i < 40; i++) {
+      const split = SPLITS[i % SPLITS.length];
       const ta = a.sampleTask(ra, split);
       const tb = b.sampleTask(rb, split);
       assert.deepEqual(ta, tb);
@@ -121,22 +125,23 @@ export function environmentContract(name: string, makeEnv: MakeEnv, options: Env
     const c = await makeEnv({}, 12);
     const rc = new Rng(5);
     let differ = 0;
-    for (let i = 0; i < 30; i++) {
-      const tc = c.sampleTask(rc, SPLITS[i % 3]);
+    for (let i = 0; i < 40; i++) {
+      const tc = c.sampleTask(rc, SPLITS[i % SPLITS.length]);
       const pc = await playDemonstrator(c, tc, rc, i % 2 === 0, budget);
       if (JSON.stringify(words(pc)) !== JSON.stringify(words(played[i]))) differ++;
     }
-    assert.ok(differ >= 5, `another environment seed changed only ${differ} of 30 episodes`);
+    assert.ok(differ >= 5, `another environment seed changed only ${differ} of 40 episodes`);
   });
 
-  test(`${name} contract: train and test are disjoint tasks of the in-domain families; ood holds only held-out families`, async () => {
+  test(`${name} contract: train, validation and test are pairwise disjoint tasks of the in-domain families; ood holds only held-out families`, async () => {
     const env = await makeEnv({}, 3);
     const { train, ood } = env.families;
     assert.ok(train.length > 0 && ood.length > 0, JSON.stringify(env.families));
     for (const f of ood) assert.ok(!train.includes(f), `${f} is both in-domain and held out`);
     const rng = new Rng(9);
-    const keys: Record<Split, Set<string>> = { train: new Set(), test: new Set(), ood: new Set() };
-    const families: Record<Split, Set<string>> = { train: new Set(), test: new Set(), ood: new Set() };
+    assert.deepEqual([...env.splits], [...SPLITS], "every split is served");
+    const keys: Record<Split, Set<string>> = { train: new Set(), validation: new Set(), test: new Set(), ood: new Set() };
+    const families: Record<Split, Set<string>> = { train: new Set(), validation: new Set(), test: new Set(), ood: new Set() };
     for (let i = 0; i < 300; i++) {
       for (const split of SPLITS) {
         if (split !== "train" && i >= n) continue;
@@ -148,16 +153,22 @@ export function environmentContract(name: string, makeEnv: MakeEnv, options: Env
       }
     }
     for (const k of keys.test) assert.ok(!keys.train.has(k), `a test task also occurs in train: ${k}`);
+    for (const k of keys.validation) {
+      assert.ok(!keys.train.has(k), `a validation task also occurs in train: ${k}`);
+      assert.ok(!keys.test.has(k), `a validation task also occurs in test: ${k}`);
+    }
     assert.ok(keys.train.size >= (o.minDistinctTrainTasks ?? 1), `only ${keys.train.size} distinct train tasks in 300`);
     assert.deepEqual([...families.train].sort(), [...train].sort(), "train samples every in-domain family");
     assert.deepEqual([...families.test].sort(), [...train].sort(), "test samples every in-domain family");
+    assert.deepEqual([...families.validation].sort(), [...train].sort(), "validation samples every in-domain family");
     assert.deepEqual([...families.ood].sort(), [...ood].sort(), "ood samples every held-out family");
     assert.throws(() => env.sampleTask(rng, "train", ood[0]), /not in the train split/);
     assert.throws(() => env.sampleTask(rng, "test", ood[0]), /not in the test split/);
+    assert.throws(() => env.sampleTask(rng, "validation", ood[0]), /not in the validation split/);
     assert.throws(() => env.sampleTask(rng, "ood", train[0]), /not in the ood split/);
   });
 
-  test(`${name} contract: the optimal demonstrator solves train, test and each held-out family within ${budget} steps; the sub-optimal one is clearly worse`, async () => {
+  test(`${name} contract: the optimal demonstrator solves train, validation, test and each held-out family within ${budget} steps; the sub-optimal one is clearly worse`, async () => {
     const env = await makeEnv({}, 3);
     const rng = new Rng(21);
     const rate = async (split: Split, suboptimal: boolean, family?: string) => {
@@ -178,6 +189,8 @@ export function environmentContract(name: string, makeEnv: MakeEnv, options: Env
     assert.ok(optimal >= minSuccess.train, `optimal train success ${optimal}`);
     const test = await rate("test", false);
     assert.ok(test >= minSuccess.test, `optimal test success ${test}`);
+    const validation = await rate("validation", false);
+    assert.ok(validation >= minSuccess.validation, `optimal validation success ${validation}`);
     for (const family of env.families.ood) {
       const r = await rate("ood", false, family);
       assert.ok(r >= minSuccess.ood, `${family}: optimal success ${r}`);
@@ -197,7 +210,7 @@ export function environmentContract(name: string, makeEnv: MakeEnv, options: Env
       const all = env.vocabulary();
       const rng = new Rng(2);
       for (let i = 0; i < n; i++) {
-        const task = env.sampleTask(rng, SPLITS[i % 3]);
+        const task = env.sampleTask(rng, SPLITS[i % SPLITS.length]);
         inVocab(task.prompt, `${task.id} prompt`);
         const ep = await env.start(task);
         const goal = o.goal(task, ep.context());
@@ -224,7 +237,7 @@ export function environmentContract(name: string, makeEnv: MakeEnv, options: Env
     const rng = new Rng(8);
     let rewarded = 0;
     for (let i = 0; i < n; i++) {
-      const p = await playDemonstrator(env, env.sampleTask(rng, SPLITS[i % 3]), rng, i % 3 === 0, budget);
+      const p = await playDemonstrator(env, env.sampleTask(rng, SPLITS[i % SPLITS.length]), rng, i % 3 === 0, budget);
       p.outcomes.forEach((x, t) => {
         assert.equal(x.done, t === p.outcomes.length - 1 && x.done, `${p.task.id}: done only at the end`);
         if (!x.done) assert.deepEqual([x.reward, x.success], [0, false], `${p.task.id} step ${t}`);

@@ -9,7 +9,7 @@ import type { Decoder } from "../../policy/model.ts";
 import { EOS_STEP, Tokenizer } from "../../policy/tokenizer.ts";
 import { generateSteps, sampleTokens, type TokenPolicy } from "../../policy/decoding.ts";
 import { type EpisodeRequest, runEpisodes } from "../../workers/agent-loop.ts";
-import type { Environment, Task } from "../../envs/environment.ts";
+import { type Environment, SPLITS, type Task } from "../../envs/environment.ts";
 import { RolloutWorker } from "../../workers/rollout-worker.ts";
 
 test("sampleTokens: greedy picks the argmax; log-probs are log-softmax(logits / T)", () => {
@@ -80,6 +80,7 @@ function countingEnvironment(lengths: number[], onStep: (t: number) => void): { 
     name: "counting",
     vocabulary: () => ["a"],
     families: { train: ["f"], ood: [] },
+    splits: SPLITS,
     sampleTask: () => task(0),
     start: async (t) => {
       const len = lengths[started++];
@@ -149,6 +150,7 @@ function faultyEnvironment(fault: (taskId: string, nth: number) => boolean): Env
     name: "faulty",
     vocabulary: () => ["a"],
     families: { train: ["f"], ood: [] },
+    splits: SPLITS,
     sampleTask: () => task(sampled++),
     start: async (t) => {
       const nth = starts.get(t.id) ?? 0;

@@ -8,7 +8,7 @@ import { HttpEpisode } from "../../envs/http/episode.ts";
 import { parseDemonstrateReply, parseInfoReply, parseResetReply, parseStepReply, ReplyShapeError, words } from "../../envs/http/protocol.ts";
 import { createEnvironment, openEnvironment } from "../../envs/registry.ts";
 
-const INFO = { name: "calc", vocabulary: ["what", "is", "?"], families: { train: ["add"], ood: ["chain"] }, demonstrations: true };
+const INFO = { name: "calc", vocabulary: ["what", "is", "?"], families: { train: ["add"], ood: ["chain"] }, demonstrations: true, validation: true };
 
 function rejects(parse: (v: unknown) => unknown, value: unknown, message: RegExp): void {
   assert.throws(
@@ -25,6 +25,7 @@ test("http protocol: /info replies are read, with defaults for the optional fiel
     vocabulary: ["a"],
     families: { train: ["f"], ood: [] },
     demonstrations: false,
+    validation: false,
   });
 });
 
@@ -39,6 +40,7 @@ test("http protocol: malformed /info replies name the field", () => {
   rejects(parseInfoReply, { ...INFO, families: { train: [] } }, /^families\.train: expected at least one entry/);
   rejects(parseInfoReply, { ...INFO, families: { train: ["a"], ood: ["a"] } }, /^families: "a" is both in train and in ood/);
   rejects(parseInfoReply, { ...INFO, demonstrations: "yes" }, /^demonstrations: expected true or false, got "yes"/);
+  rejects(parseInfoReply, { ...INFO, validation: 1 }, /^validation: expected true or false, got 1/);
 });
 
 test("http protocol: /reset, /step and /demonstrate replies are validated field by field", () => {

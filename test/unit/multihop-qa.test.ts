@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Rng } from "../../core/rng.ts";
 import type { Environment, Split, StepOutcome, Task } from "../../envs/environment.ts";
+import { splitOfWorldSeed, VALIDATION_SEED_BASE } from "../../envs/held-out.ts";
 import { createMultihopQa, MultihopQa } from "../../envs/multihop-qa/index.ts";
+import { evalSets } from "../../learner/evaluation.ts";
+import { VARIANTS } from "../../envs/multihop-qa/questions.ts";
 
 const SEED = 7;
 const env = new MultihopQa({}, SEED);
@@ -81,6 +84,51 @@ test("multihop-qa: the task lists of train and test are disjoint, sampling draws
     assert.ok(testIds.has(te.id), te.id);
     for (const t of [tr, te, env.sampleTask(rng, "ood")]) assertInVocabulary([t.answer], `${t.id} answer`);
   }
+});
+
+test("multihop-qa: validation is a third task list, disjoint from train and test; more validation leaves test as it was", () => {
+  const validation = env.tasks("validation");
+  const ids = (split: "train" | "validation" | "test", e = env) => new Set(e.tasks(split).map((t) => t.id));
+  const [train, test] = [ids("train"), ids("test")];
+  assert.ok(validation.length > 0);
+  for (const t of validation) {
+    assert.equal(t.split, "validation");
+    assert.ok(!train.has(t.id) && !test.has(t.id), t.id);
+  }
+  const all = VARIANTS.filter((v) => v.kind === "chain" && v.family === "bridge").reduce(
+    (n, v) => n + (v.kind === "chain" ? env.kb.namesOf(v.anchor).length : 0),
+    0,
+  );
+  assert.equal(train.size + validation.length + test.size, all, "every bridge question is in exactly one split");
+  const rng = new Rng(12);
+  const vIds = new Set(validation.map((t) => t.id));
+  for (let i = 0; i < 100; i++) assert.ok(vIds.has(env.sampleTask(rng, "validation").id));
+  // Deterministic in the seed; validationFraction moves questions between train and validation only.
+  assert.deepEqual(new MultihopQa({}, SEED).tasks("validation"), validation);
+  const wider = new MultihopQa({ validationFraction: 0.3 }, SEED);
+  assert.deepEqual(wider.tasks("test"), env.tasks("test"));
+  assert.ok(wider.tasks("validation").length > validation.length);
+  for (const id of vIds) assert.ok(ids("validation", wider).has(id), `${id} stays in validation`);
+  assert.throws(
+    () => new MultihopQa({ testFraction: 0.5, validationFraction: 0.5 }, SEED),
+    /spec\.environment\.config\.validationFraction: expected testFraction \+ validationFraction below 1/,
+  );
+});
+
+test("multihop-qa: a knowledge base too small for any validation question serves no validation split, and evaluation leaves it out", () => {
+  const small = new MultihopQa({ people: 4, films: 2, cities: 2, companies: 2 }, 3);
+  assert.equal(small.tasks("validation").length, 0);
+  assert.deepEqual(small.splits, ["train", "test", "ood"]);
+  assert.throws(() => small.sampleTask(new Rng(1), "validation"), /the validation split has no bridge questions/);
+  assert.deepEqual(
+    evalSets(small, 1, 5).map((s) => s.name),
+    ["train", "test", "comparison", "compositional"],
+  );
+  assert.deepEqual(
+    evalSets(env, 1, 5).map((s) => s.name),
+    ["train", "test", "validation", "comparison", "compositional"],
+  );
+  assert.deepEqual(new MultihopQa({ people: 4, films: 2, cities: 2, companies: 2, freshFacts: 1 }, 3).splits, ["train", "validation", "test", "ood"]);
 });
 
 test("multihop-qa: the optimal demonstrator takes at most 3 steps on a bridge question and solves every test task", async () => {
@@ -197,18 +245,21 @@ test("multihop-qa: a valid config is kept", () => {
   assert.equal(new MultihopQa({ topK: 3, maxPassages: 3 }, 1).config.topK, 3);
 });
 
-test("multihop-qa freshFacts: each task reads its own knowledge base; test and OOD facts are never training facts", async () => {
+test("multihop-qa freshFacts: each task reads its own knowledge base; validation, test and OOD facts are never training facts (nor each other's)", async () => {
   const fresh = new MultihopQa({ freshFacts: 1 }, SEED);
   const freshVocab = new Set(fresh.vocabulary());
   assert.deepEqual(new MultihopQa({ freshFacts: 1 }, SEED).vocabulary(), fresh.vocabulary(), "one vocabulary per env seed");
   const rng = new Rng(11);
   const seedOf = (t: Task) => Number(/^facts(\d+):/.exec(t.id)?.[1]);
   const answers = new Map<string, Set<string>>(); // question (without its facts) → answers seen
-  for (const split of ["train", "test", "ood"] as Split[]) {
+  for (const split of ["train", "validation", "test", "ood"] as Split[]) {
     for (let i = 0; i < 40; i++) {
       const task = fresh.sampleTask(rng, split);
       assert.equal(task.split, split);
-      assert.equal(seedOf(task) % 3, { train: 0, test: 1, ood: 2 }[split], `${task.id}: fact seed of the ${split} split`);
+      assert.equal(splitOfWorldSeed(seedOf(task)), split, `${task.id}: fact seed of the ${split} split`);
+      // train, test and ood keep the residues they always had; validation's seeds lie above all of them.
+      if (split === "validation") assert.ok(seedOf(task) >= VALIDATION_SEED_BASE, task.id);
+      else assert.ok(seedOf(task) < VALIDATION_SEED_BASE && seedOf(task) % 3 === { train: 0, test: 1, ood: 2 }[split], task.id);
       const question = task.id.replace(/^facts\d+:/, "");
       answers.set(question, (answers.get(question) ?? new Set()).add(task.answer));
       const played = await play(fresh, task, new Rng(i), false);

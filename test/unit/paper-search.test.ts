@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { Rng } from "../../core/rng.ts";
 import { environmentConfigProblem } from "../../envs/config-check.ts";
 import type { Split, Task } from "../../envs/environment.ts";
+import { splitOfWorldSeed, VALIDATION_SEED_BASE } from "../../envs/held-out.ts";
 import { parsePaperSearchConfig } from "../../envs/paper-search/config.ts";
 import { compactOpenWords, type PaperEpisode } from "../../envs/paper-search/episode.ts";
 import { createPaperSearch, PAPER_SEARCH_DEFAULTS, type PaperSearch } from "../../envs/paper-search/index.ts";
@@ -28,6 +29,31 @@ test("paper-search: the task lists: train and test disjoint in ids and questions
     assert.ok(trainIds.has(env.sampleTask(rng, "train").id));
     assert.ok(testIds.has(env.sampleTask(rng, "test").id));
   }
+});
+
+test("paper-search: validation is a third task list, disjoint from train and test in ids and questions; more validation leaves test as it was", () => {
+  const validation = env.tasks("validation");
+  assert.ok(validation.length >= 10, `${validation.length} validation tasks`);
+  const others = [...env.tasks("train"), ...env.tasks("test")];
+  const ids = new Set(others.map((t) => t.id));
+  const prompts = new Set(others.map((t) => t.prompt.join(" ")));
+  for (const t of validation) {
+    assert.equal(t.split, "validation");
+    assert.ok(!ids.has(t.id) && !prompts.has(t.prompt.join(" ")), t.id);
+  }
+  const rng = new Rng(10);
+  const vIds = new Set(validation.map((t) => t.id));
+  for (let i = 0; i < 100; i++) assert.ok(vIds.has(env.sampleTask(rng, "validation").id));
+  assert.deepEqual((createPaperSearch({}, 3) as PaperSearch).tasks("validation"), validation, "deterministic in the seed");
+  const wider = createPaperSearch({ validationFraction: 0.3 }, 3) as PaperSearch;
+  assert.deepEqual(wider.tasks("test"), env.tasks("test"), "test keeps its tasks");
+  const widerIds = new Set(wider.tasks("validation").map((t) => t.id));
+  for (const id of vIds) assert.ok(widerIds.has(id), `${id} stays in validation`);
+  assert.throws(() => createPaperSearch({ testFraction: 0.6, validationFraction: 0.4 }, 3), /spec\.environment\.config\.validationFraction/);
+  // A corpus that poses no validation task of some family serves no validation split (it used to open, and still does).
+  const small = createPaperSearch({ papers: 24, authors: 8 }, 2) as PaperSearch;
+  assert.deepEqual(small.splits, ["train", "test", "ood"]);
+  assert.throws(() => small.sampleTask(new Rng(1), "validation"), /poses no validation task of some family/);
 });
 
 test("paper-search: a search without hits lists no results; submit ends the episode; a step after the end is an error", async () => {
@@ -90,7 +116,7 @@ async function answerPaper(e: PaperSearch, t: Task): Promise<string> {
   return [p.id, ...p.title, p.author, p.year, ...compactOpenWords(ep.corpus, p)].join(" ");
 }
 
-test("paper-search freshCorpus: no test or OOD answer is a training answer; recalling training answers solves almost nothing", async () => {
+test("paper-search freshCorpus: no validation, test or OOD answer is a training answer; recalling training answers solves almost nothing", async () => {
   for (const seed of [1, 2, 3, 4]) {
     const e = fresh(seed);
     const rng = new Rng(40 + seed);
@@ -105,13 +131,15 @@ test("paper-search freshCorpus: no test or OOD answer is a training answer; reca
       const m = recall.get(t.prompt.join(" ")) ?? new Map<string, number>();
       recall.set(t.prompt.join(" "), m.set(t.answer, (m.get(t.answer) ?? 0) + 1));
     }
-    for (const split of ["test", "ood"] as const) {
+    for (const split of ["validation", "test", "ood"] as const) {
       let recalled = 0;
       const n = 200;
       for (let i = 0; i < n; i++) {
         const t = e.sampleTask(rng, split);
         assert.equal(t.split, split);
-        assert.equal(corpusSeedOf(t) % 3, split === "test" ? 1 : 2, `${t.id}: corpus seed of the ${split} split`);
+        assert.equal(splitOfWorldSeed(corpusSeedOf(t)), split, `${t.id}: corpus seed of the ${split} split`);
+        if (split === "validation") assert.ok(corpusSeedOf(t) >= VALIDATION_SEED_BASE, t.id);
+        else assert.equal(corpusSeedOf(t) % 3, split === "test" ? 1 : 2, `${t.id}: test and ood keep their residues`);
         assert.ok(!trainSeeds.has(corpusSeedOf(t)));
         const paper = await answerPaper(e, t);
         assert.ok(!trainPapers.has(paper), `seed ${seed}: the ${split} answer of ${t.id} (${paper}) is a training answer`);
@@ -171,7 +199,12 @@ test("paper-search freshCorpus: the optimal demonstrator solves every split, ≥
   for (const seed of [1, 2]) {
     const e = fresh(seed);
     const rng = new Rng(seed);
-    const sets: [Split, string | undefined][] = [["train", undefined], ["test", undefined], ...e.families.ood.map((f): [Split, string] => ["ood", f])];
+    const sets: [Split, string | undefined][] = [
+      ["train", undefined],
+      ["validation", undefined],
+      ["test", undefined],
+      ...e.families.ood.map((f): [Split, string] => ["ood", f]),
+    ];
     for (const [split, family] of sets) {
       const ids = new Set<string>();
       let wins = 0;

@@ -211,7 +211,7 @@ test("textworld: oodRooms sets the size of the larger maps", async () => {
   assert.equal(((await e.start(t)) as TextworldEpisode).world.rooms.length, 5);
 });
 
-test("textworld: no test world is a training world; with heldOutGoals no test or OOD goal is a training goal either", async () => {
+test("textworld: no test or validation world is a training world (nor each other's); with heldOutGoals no held-out goal is a training goal either", async () => {
   for (const seed of [1, 2, 3]) {
     const byWorld = createTextworld({}, seed);
     const byGoal = createTextworld({ heldOutGoals: 1 }, seed);
@@ -237,6 +237,20 @@ test("textworld: no test world is a training world; with heldOutGoals no test or
     assert.ok(sharedGoals > 150, `by world, most test goals are training goals (${sharedGoals}/300)`);
     for (let i = 0; i < 1500; i++) heldOutGoals.add(byGoal.sampleTask(rng, "test").answer);
     assert.ok(heldOutGoals.size >= 200, `seed ${seed}: ${heldOutGoals.size} distinct held-out goals`);
+    // Validation: neither a training nor a test world; with heldOutGoals neither a training nor a test (or OOD) goal.
+    const testWorlds = new Set<string>();
+    for (let i = 0; i < 300; i++) testWorlds.add(await sig(byWorld, byWorld.sampleTask(rng, "test")));
+    const validationGoals = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const t = byWorld.sampleTask(rng, "validation");
+      assert.equal(t.split, "validation");
+      const w = await sig(byWorld, t);
+      assert.ok(!worlds.has(w) && !testWorlds.has(w), `seed ${seed}: validation world ${t.id} is a training or test world`);
+      const g = byGoal.sampleTask(rng, "validation").answer;
+      assert.ok(!goals.has(g) && !heldOutGoals.has(g), `seed ${seed}: heldOutGoals validation goal "${g}" is a training or held-out test goal`);
+      validationGoals.add(g);
+    }
+    assert.ok(validationGoals.size >= 50, `seed ${seed}: ${validationGoals.size} distinct validation goals`);
   }
   assert.throws(() => createTextworld({ heldOutGoals: 2 }, 1), /spec\.environment\.config\.heldOutGoals: expected an integer between 0 and 1, got 2/);
 });
