@@ -191,3 +191,51 @@ export function attentionCached(
   const p = attentionWeights(q, k, mask, s);
   return { out: mixValues(p, v, s), kv: { k, v } };
 }
+
+/**
+ * Attention of some query rows over every key: the last layer of the trunk, where only the positions a loss
+ * reads need an output (model.ts) but every position still supplies its key and value. xq [Q·B, D] holds
+ * Q query slots of each of the B sequences, time-major (row j·B + b: slot j of sequence b), gathered from
+ * the layer-normed input x [Tk·B, D] (time-major, every position); w, b as in `attention`; mask broadcasts
+ * to [Q, B, H, Tk] and hides from each slot the keys after its own position (its row of the causal mask),
+ * so every slot gets exactly the output `attention` gives at that position. Differentiable in xq, x, w and
+ * b. → [Q·B, D] (before the output projection)
+ */
+export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.Tensor, s: AttentionShape): tf.Tensor2D {
+  const scale = 1 / Math.sqrt(s.dh);
+  const d = s.H * s.dh;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xqi, xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    // Three products, not one split: q reads other rows (xq) than k and v (x).
+    const ws = tf.split(wi, 3, 1) as tf.Tensor2D[];
+    const bs = tf.split(bi, 3, 0);
+    const part = (rows: tf.Tensor2D, i: number) => tf.reshape(tf.fused.matMul({ a: rows, b: ws[i], bias: bs[i] }), [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
+    const q = tf.mul(part(xqi, 0), scale) as tf.Tensor3D; // [Q, N, dh], N = B·H
+    const k = part(xi, 1); // [Tk, N, dh]
+    const v = part(xi, 2); // [Tk, N, dh]
+    const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s); // [Q, N, Tk]
+    save([xqi, xi, wi, q, k, v, p]);
+    return {
+      value: mixValues(p, v, s),
+      gradFunc: (dy, saved) => {
+        const [sxq, sx, sw, sq, sk, sv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        // The backward pass of `attention` with Q query slots in place of T positions.
+        const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [Q, N, dh]
+        const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [Q, N, Tk]
+        const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
+        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [Q, N, Tk]
+        const dQ = tf.reshape(tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale), [-1, d]) as tf.Tensor2D; // [Q·B, D]
+        const dK = tf.reshape(channelProduct(tf.transpose(dS, [2, 0, 1]) as tf.Tensor3D, sq), [-1, d]) as tf.Tensor2D; // [Tk·B, D] (sq is scaled)
+        const dVr = tf.reshape(dV, [-1, d]) as tf.Tensor2D;
+        const wT = tf.split(tf.transpose(sw), 3, 0); // 3 × [D, D]: rows of Wᵀ
+        const xT = tf.transpose(sx); // [D, Tk·B]
+        const dxq = tf.matMul(dQ, wT[0]);
+        const dx = tf.add(tf.matMul(dK, wT[1]), tf.matMul(dVr, wT[2]));
+        const dw = tf.concat([tf.matMul(tf.transpose(sxq), dQ), tf.matMul(xT, dK), tf.matMul(xT, dVr)], 1);
+        const db = tf.concat([columnSums(dQ), columnSums(dK), columnSums(dVr)], 0);
+        return [dxq, dx, dw, db];
+      },
+    };
+  });
+  return f(xq, x, w, b) as tf.Tensor2D;
+}
