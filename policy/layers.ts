@@ -239,3 +239,49 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
   });
   return f(xq, x, w, b) as tf.Tensor2D;
 }
+
+/**
+ * The log-probability of each row's target token and the entropy of each row's distribution, softmax(logits
+ * / temperature) over the vocabulary, as one op with a closed-form gradient. logits [P, V], targets [P] →
+ * [2, P]: row 0 log π(target), row 1 the entropy H.
+ *
+ * The losses read both over every loss position ([P, V] is the largest activation of a training step), and
+ * wasm runs each elementwise pass over it as a scalar loop: log-softmax, a one-hot product for the target
+ * and exp(log p)·log p for the entropy cost ~21 passes and 3 exponentials with autodiff's gradient; this
+ * takes ~16 passes and one exponential. With z = logits / τ, lse = log Σ exp z, p = softmax z and S = Σ p·z:
+ *   log π(t) = z_t − lse                       ∂/∂z = onehot(t) − p
+ *   H = lse − S  (= −Σ p·log p)                ∂/∂z = −p ⊙ (z − S)   (= −p ⊙ (log p + H))
+ */
+export function targetLogProbsAndEntropy(logits: tf.Tensor2D, targets: Int32Array, temperature: number): tf.Tensor2D {
+  const [P, V] = logits.shape;
+  if (targets.length !== P) throw new Error(`targetLogProbsAndEntropy: ${P} rows, ${targets.length} targets`);
+  const flat = tf.tensor1d(
+    Int32Array.from(targets, (t, i) => i * V + t),
+    "int32",
+  ); // [P] into the flattened [P·V]
+  // The indices are an input (with a zero "gradient") so that the tape keeps them until the backward pass.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [li, fi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const z = temperature === 1 ? li : (tf.div(li, temperature) as tf.Tensor2D);
+    const max = tf.max(z, -1, true); // [P, 1]
+    const e = tf.exp(tf.sub(z, max)); // [P, V]
+    const sumE = tf.sum(e, -1, true); // [P, 1]
+    const p = tf.div(e, sumE); // [P, V]
+    const lse = tf.add(max, tf.log(sumE)); // [P, 1]
+    const S = tf.sum(tf.mul(p, z), -1, true); // [P, 1]
+    const picked = tf.sub(tf.reshape(tf.gather(tf.reshape(z, [P * V]), fi), [P, 1]), lse); // [P, 1]
+    save([p, z, S, fi]);
+    return {
+      value: tf.concat([tf.reshape(picked, [1, P]), tf.reshape(tf.sub(lse, S), [1, P])], 0) as tf.Tensor2D,
+      gradFunc: (dy, saved) => {
+        const [sp, sz, sS, sf] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        const [dPicked, dEnt] = tf.split(tf.reshape(dy as tf.Tensor, [2, P, 1]), 2, 0).map((t) => tf.reshape(t, [P, 1]));
+        // p ⊙ (dH · (S − z) − dlogπ), then + dlogπ at each row's target
+        const dense = tf.mul(sp, tf.sub(tf.mul(dEnt, tf.sub(sS, sz)), dPicked));
+        const dz = tf.add(dense, tf.reshape(tf.scatterND(tf.reshape(sf, [P, 1]), tf.reshape(dPicked, [P]), [P * V]), [P, V]));
+        return [temperature === 1 ? dz : tf.div(dz, temperature), tf.zerosLike(sf)];
+      },
+    };
+  });
+  return f(logits, flat) as tf.Tensor2D;
+}

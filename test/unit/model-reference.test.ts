@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { selectBackend, tf } from "../../policy/backend.ts";
-import { attention, layerNorm, linear } from "../../policy/layers.ts";
+import { attention, layerNorm, linear, targetLogProbsAndEntropy } from "../../policy/layers.ts";
 import { type BatchedProductMode, setBatchedProductMode } from "../../policy/matmul.ts";
 import { gatherRows, PolicyModel, readWindows } from "../../policy/model.ts";
 import { referenceForward } from "../support/reference-model.ts";
@@ -210,4 +210,28 @@ test("readWindows: one window per sequence from its first to its last read posit
   assert.deepEqual(row(2, 0), [1, 1, 1, 1, 1, 0]);
   assert.deepEqual(row(1, 1), [1, 1, 1, 1, 1, 1]); // clamped to the last column
   assert.equal(readWindows(new Int32Array(0), 2, T).Q, 0);
+});
+
+test("targetLogProbsAndEntropy equals log-softmax picked by a one-hot and −Σ p·log p, in value and gradient, at temperatures 1 and 0.5", () => {
+  tf.tidy(() => {
+    const [P, V] = [7, 11];
+    // One row far spread (probabilities that underflow to 0) and one constant row.
+    const base = tf.randomNormal([P, V], 0, 2, "float32", 12).arraySync() as number[][];
+    base[3] = base[3].map((x, j) => x * 40 + j);
+    base[5] = base[5].map(() => 1.5);
+    const logits = tf.tensor2d(base);
+    const targets = Int32Array.of(0, 10, 3, 3, 7, 1, 10);
+    for (const temperature of [1, 0.5]) {
+      const plain = (l: tf.Tensor) => {
+        const logp = tf.logSoftmax(tf.div(l, temperature));
+        const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, "int32"), V).toFloat()), -1);
+        const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
+        return tf.stack([picked, entropy]);
+      };
+      assertClose(targetLogProbsAndEntropy(logits, targets, temperature), plain(logits), `value (τ = ${temperature})`);
+      const got = tf.grad((l: tf.Tensor) => weighted([targetLogProbsAndEntropy(l as tf.Tensor2D, targets, temperature)]))(logits);
+      const want = tf.grad((l: tf.Tensor) => weighted([plain(l)]))(logits);
+      assertClose(got, want, `gradient (τ = ${temperature})`);
+    }
+  });
 });
