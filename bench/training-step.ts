@@ -111,7 +111,9 @@ function squareProductMs(a: tf.Tensor, b: tf.Tensor): number {
  * FLOPs of the products of forward + backward on packed micro-batches of `samples` (the micro-batching of
  * learner/micro-batch.ts: length-sorted, 8 steps each): per layer q/k/v, attention scores and mix, output
  * projection and the MLP at every position; the heads at the loss's positions only; backward = 2 × forward.
- * The count stays that of 8-step micro-batches whatever MICRO_BATCH_STEPS is: larger micro-batches pad more,
+ * The count is of the full model at every position even where the learner skips work (the last layer runs only at
+ * the positions the loss reads: PolicyModel.featuresAt), so work not done counts as work done faster.
+ * The count stays that of 8-step micro-batches whatever MICRO_BATCH_BUDGET allows: larger micro-batches pad more,
  * and padding is not work to be credited.
  */
 export function minibatchFlops(samples: StepSample[], d: number, layers: number, vocab: number, microBatch = 8): number {

@@ -8,6 +8,7 @@ import type { Trajectory } from "../core/trajectory.ts";
 import type { AlgorithmSpec, StepPOJobSpec } from "../crds/steppojob.ts";
 import { Adam } from "./adam.ts";
 import { tf } from "../policy/backend.ts";
+import { targetLogProbsAndEntropy } from "../policy/layers.ts";
 import type { Advantages, AdvantageEstimator, EstimatorConfig, ValuedTrajectory } from "./estimators/estimator.ts";
 import { getEstimator } from "./estimators/registry.ts";
 import { applyWhitening, raggedMoments } from "./estimators/whiten.ts";
@@ -105,8 +106,12 @@ export class Learner {
       // Only the action-predicting positions go through the heads and the log-softmax (PolicyModel.headsAt),
       // in step order: position Lc − 1 + i predicts action token i.
       const positions: number[] = [];
+      const targets: number[] = [];
       chunk.forEach((s, b) => {
-        for (let i = 0; i < s.actionIds.length; i++) positions.push(b * T + s.contextIds.length - 1 + i);
+        for (let i = 0; i < s.actionIds.length; i++) {
+          positions.push(b * T + s.contextIds.length - 1 + i);
+          targets.push(s.actionIds[i]);
+        }
       });
       if (positions.length === 0) {
         for (const _ of chunk) {
@@ -117,25 +122,19 @@ export class Learner {
       }
       // tidy returns the tensors, not their data: it walks whatever it returns entry by entry, and walking a
       // large Float32Array took a third of an update's time.
-      const [logpT, valuesT] = tf.tidy(() => {
+      const [scoresT, valuesT] = tf.tidy(() => {
         const { logits, values: vals } = model.headsAt(padBatch(seqs, T), Int32Array.from(positions));
-        return [tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)), vals];
+        return [targetLogProbsAndEntropy(logits, Int32Array.from(targets), temperature), vals];
       });
-      const lp = logpT.dataSync() as Float32Array; // [P, V]
+      const lp = scoresT.dataSync() as Float32Array; // [2, P]: row 0 the log-probs
       const v = valuesT.dataSync() as Float32Array; // [P]
-      tf.dispose([logpT, valuesT]);
-      const V = model.config.vocabSize;
+      tf.dispose([scoresT, valuesT]);
       let row = 0;
       for (const s of chunk) {
         const L = s.actionIds.length;
-        const slp = new Float32Array(L);
-        const sv = new Float32Array(L);
-        for (let i = 0; i < L; i++, row++) {
-          slp[i] = lp[row * V + s.actionIds[i]];
-          sv[i] = v[row];
-        }
-        logProbs.push(slp);
-        values.push(sv);
+        logProbs.push(lp.slice(row, row + L));
+        values.push(v.slice(row, row + L));
+        row += L;
       }
     }
     return { logProbs, values };
@@ -147,12 +146,10 @@ export class Learner {
     for (let start = 0; start < contexts.length; start += SCORE_CHUNK) {
       const chunk = contexts.slice(start, start + SCORE_CHUNK);
       const T = Math.max(...chunk.map((c) => c.length));
-      const valuesT = tf.tidy(() => this.model.forward(padBatch(chunk, T)).values); // a tensor out of tidy, as in scoreSteps
-      const v = valuesT.dataSync() as Float32Array;
+      const last = Int32Array.from(chunk, (c, b) => b * T + c.length - 1);
+      const valuesT = tf.tidy(() => this.model.headsAt(padBatch(chunk, T), last).values); // [B], out of tidy as in scoreSteps
+      out.set(valuesT.dataSync() as Float32Array, start);
       valuesT.dispose();
-      chunk.forEach((c, i) => {
-        out[start + i] = v[i * T + c.length - 1];
-      });
     }
     return out;
   }
@@ -301,16 +298,18 @@ export class Learner {
       const chunk = samples.slice(start, start + SCORE_CHUNK);
       const seqs = chunk.map((s) => concatIds(s.contextIds, s.actionIds));
       const T = Math.max(...seqs.map((s) => s.length));
-      const featuresT = tf.tidy(() => this.model.features(padBatch(seqs, T))); // [B, T, D], out of tidy as in scoreSteps
-      const f = featuresT.dataSync() as Float32Array;
-      featuresT.dispose();
+      const positions: number[] = [];
       chunk.forEach((s, b) => {
         s.valueOffsets.forEach((off, k) => {
-          const pos = b * T + s.contextIds.length - 1 + off;
-          rows.push(f.slice(pos * d, (pos + 1) * d));
+          positions.push(b * T + s.contextIds.length - 1 + off);
           targets.push(s.valueTargets[k]);
         });
       });
+      if (positions.length === 0) continue;
+      const featuresT = tf.tidy(() => this.model.featuresAt(padBatch(seqs, T), Int32Array.from(positions))); // [P, D], out of tidy as in scoreSteps
+      const f = featuresT.dataSync() as Float32Array;
+      featuresT.dispose();
+      for (let i = 0; i < positions.length; i++) rows.push(f.slice(i * d, (i + 1) * d));
     }
     const { w, b } = fitRidge(rows, targets, ridge);
     this.model.setValueHead(w, b);

@@ -2,20 +2,23 @@
 //
 // A packed minibatch is padded to its longest step, and attention's cost grows with the square of that
 // length: textworld's steps run from ~40 to ~115 tokens, so a random minibatch is mostly padding where
-// attention is concerned. Sorting the minibatch's steps by length and packing every MICRO_BATCH_STEPS of
-// them on their own cuts the padding. Each micro-batch's loss is normalised by the whole minibatch's
-// counts (MinibatchNorm), so their gradients add up to the minibatch's gradient: the optimiser still
-// takes one step per minibatch on the same steps, and nothing changes beyond float rounding (unlike
-// spec.algorithm.shuffle.bucketByLength, which changes which steps share a minibatch).
+// attention is concerned. Sorting the minibatch's steps by length and packing similar lengths together
+// cuts the padding. Each micro-batch's loss is normalised by the whole minibatch's counts (MinibatchNorm),
+// so their gradients add up to the minibatch's gradient: the optimiser still takes one step per minibatch
+// on the same steps, and nothing changes beyond float rounding (unlike spec.algorithm.shuffle.bucketByLength,
+// which changes which steps share a minibatch).
 import { tf } from "../policy/backend.ts";
 import { type PackedBatch, packSteps, type StepSample } from "./step-batch.ts";
 
 /**
- * Steps per micro-batch. 8 was the fastest of 8, 16 and whole minibatches of 32 and 64 on the wasm backend
- * with the previous model; with its one-op layers (policy/layers.ts) a micro-batch costs far fewer kernels
- * and 16 is the fastest of 4, 8, 12, 16 and 32 (a 64-step PPO minibatch, CPU time: 559, 516, 443, 451, 526 ms).
+ * How much a micro-batch holds: length-sorted steps join it while steps × (longest length)² stays within
+ * this. Every micro-batch costs a fixed ~800 kernel launches (~0.04 ms each on wasm) besides its
+ * arithmetic, so short steps want many per micro-batch and long ones few (attention's padded work grows
+ * with the square of the length). A fixed count of 16 steps was the fastest of 4–32 on the bench's
+ * 55–115-token steps (B·T² ≈ 160 000 at T = 100), while the quickstart's 24–50-token steps ran fastest
+ * as one micro-batch of 64 (B·T² ≈ 160 000 at T = 50): this budget gives both.
  */
-export const MICRO_BATCH_STEPS = 16;
+export const MICRO_BATCH_BUDGET = 160_000;
 
 /** The counts a minibatch's loss terms are averaged over, whichever micro-batch computes them. */
 export interface MinibatchNorm {
@@ -35,12 +38,24 @@ export function minibatchNorm(samples: readonly StepSample[]): MinibatchNorm {
   };
 }
 
-/** The samples sorted by length (context + action; stable), cut into groups of `size`. */
-export function lengthSortedMicroBatches(samples: readonly StepSample[], size = MICRO_BATCH_STEPS): StepSample[][] {
+/**
+ * The samples sorted by length (context + action; stable), cut into runs whose steps × (longest length)²
+ * stays within `budget` (at least one step each).
+ */
+export function lengthSortedMicroBatches(samples: readonly StepSample[], budget = MICRO_BATCH_BUDGET): StepSample[][] {
   const length = (s: StepSample) => s.contextIds.length + s.actionIds.length;
   const sorted = [...samples].sort((a, b) => length(a) - length(b));
   const out: StepSample[][] = [];
-  for (let i = 0; i < sorted.length; i += size) out.push(sorted.slice(i, i + size));
+  let part: StepSample[] = [];
+  for (const s of sorted) {
+    // Sorted: s is the longest of the run it would join.
+    if (part.length > 0 && (part.length + 1) * length(s) ** 2 > budget) {
+      out.push(part);
+      part = [];
+    }
+    part.push(s);
+  }
+  if (part.length > 0) out.push(part);
   return out;
 }
 
@@ -53,12 +68,12 @@ export type MinibatchGradients<S> = (p: PackedBatch, norm: MinibatchNorm) => { g
 export function minibatchGradients<S extends { [K in keyof S]: number }>(
   samples: readonly StepSample[],
   gradients: MinibatchGradients<S>,
-  size = MICRO_BATCH_STEPS,
+  budget = MICRO_BATCH_BUDGET,
 ): { grads: Record<string, tf.Tensor>; stats: S } {
   if (samples.length === 0) throw new Error("minibatchGradients: empty minibatch");
   const norm = minibatchNorm(samples);
   let total: { grads: Record<string, tf.Tensor>; stats: S } | undefined;
-  for (const part of lengthSortedMicroBatches(samples, size)) {
+  for (const part of lengthSortedMicroBatches(samples, budget)) {
     const r = gradients(packSteps(part), norm);
     if (!total) {
       total = { grads: r.grads, stats: { ...r.stats } };

@@ -10,6 +10,7 @@
 import type { RatioMode } from "../crds/steppojob.ts";
 import { tf } from "../policy/backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
+import { targetLogProbsAndEntropy } from "../policy/layers.ts";
 import { type PolicyModel, scatterRows } from "../policy/model.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
@@ -95,13 +96,12 @@ export function lossPositions(p: PackedBatch): Int32Array {
 export function tokenLogProbs(model: PolicyModel, ids: tf.Tensor2D, targets: Int32Array, temperature: number, positions: Int32Array) {
   const [B, T] = ids.shape;
   const { logits, values } = model.headsAt(ids, positions); // [P, V], [P]
-  const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor2D; // [P, V]
-  const targetsP = tf.tensor1d(
+  const scores = targetLogProbsAndEntropy(
+    logits,
     Int32Array.from(positions, (i) => targets[i]),
-    "int32",
-  ); // [P]
-  const pickedP = tf.sum(tf.mul(logp, tf.oneHot(targetsP, model.config.vocabSize).toFloat()), -1) as tf.Tensor1D; // [P]
-  const entropyP = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor1D; // [P]
+    temperature,
+  ); // [2, P]
+  const [pickedP, entropyP] = tf.split(scores, 2, 0).map((t) => tf.reshape(t, [positions.length]) as tf.Tensor1D);
   const grid = (x: tf.Tensor1D) => tf.reshape(scatterRows(x, positions, B * T), [B, T]) as tf.Tensor2D;
   return { picked: grid(pickedP), entropy: grid(entropyP), values: grid(values) };
 }

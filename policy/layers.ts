@@ -191,3 +191,97 @@ export function attentionCached(
   const p = attentionWeights(q, k, mask, s);
   return { out: mixValues(p, v, s), kv: { k, v } };
 }
+
+/**
+ * Attention of some query rows over every key: the last layer of the trunk, where only the positions a loss
+ * reads need an output (model.ts) but every position still supplies its key and value. xq [Q·B, D] holds
+ * Q query slots of each of the B sequences, time-major (row j·B + b: slot j of sequence b), gathered from
+ * the layer-normed input x [Tk·B, D] (time-major, every position); w, b as in `attention`; mask broadcasts
+ * to [Q, B, H, Tk] and hides from each slot the keys after its own position (its row of the causal mask),
+ * so every slot gets exactly the output `attention` gives at that position. Differentiable in xq, x, w and
+ * b. → [Q·B, D] (before the output projection)
+ */
+export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.Tensor, s: AttentionShape): tf.Tensor2D {
+  const scale = 1 / Math.sqrt(s.dh);
+  const d = s.H * s.dh;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xqi, xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    // Three products, not one split: q reads other rows (xq) than k and v (x).
+    const ws = tf.split(wi, 3, 1) as tf.Tensor2D[];
+    const bs = tf.split(bi, 3, 0);
+    const part = (rows: tf.Tensor2D, i: number) => tf.reshape(tf.fused.matMul({ a: rows, b: ws[i], bias: bs[i] }), [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
+    const q = tf.mul(part(xqi, 0), scale) as tf.Tensor3D; // [Q, N, dh], N = B·H
+    const k = part(xi, 1); // [Tk, N, dh]
+    const v = part(xi, 2); // [Tk, N, dh]
+    const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s); // [Q, N, Tk]
+    save([xqi, xi, wi, q, k, v, p]);
+    return {
+      value: mixValues(p, v, s),
+      gradFunc: (dy, saved) => {
+        const [sxq, sx, sw, sq, sk, sv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        // The backward pass of `attention` with Q query slots in place of T positions.
+        const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [Q, N, dh]
+        const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [Q, N, Tk]
+        const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
+        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [Q, N, Tk]
+        const dQ = tf.reshape(tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale), [-1, d]) as tf.Tensor2D; // [Q·B, D]
+        const dK = tf.reshape(channelProduct(tf.transpose(dS, [2, 0, 1]) as tf.Tensor3D, sq), [-1, d]) as tf.Tensor2D; // [Tk·B, D] (sq is scaled)
+        const dVr = tf.reshape(dV, [-1, d]) as tf.Tensor2D;
+        const wT = tf.split(tf.transpose(sw), 3, 0); // 3 × [D, D]: rows of Wᵀ
+        const xT = tf.transpose(sx); // [D, Tk·B]
+        const dxq = tf.matMul(dQ, wT[0]);
+        const dx = tf.add(tf.matMul(dK, wT[1]), tf.matMul(dVr, wT[2]));
+        const dw = tf.concat([tf.matMul(tf.transpose(sxq), dQ), tf.matMul(xT, dK), tf.matMul(xT, dVr)], 1);
+        const db = tf.concat([columnSums(dQ), columnSums(dK), columnSums(dVr)], 0);
+        return [dxq, dx, dw, db];
+      },
+    };
+  });
+  return f(xq, x, w, b) as tf.Tensor2D;
+}
+
+/**
+ * The log-probability of each row's target token and the entropy of each row's distribution, softmax(logits
+ * / temperature) over the vocabulary, as one op with a closed-form gradient. logits [P, V], targets [P] →
+ * [2, P]: row 0 log π(target), row 1 the entropy H.
+ *
+ * The losses read both over every loss position ([P, V] is the largest activation of a training step), and
+ * wasm runs each elementwise pass over it as a scalar loop: log-softmax, a one-hot product for the target
+ * and exp(log p)·log p for the entropy cost ~21 passes and 3 exponentials with autodiff's gradient; this
+ * takes ~16 passes and one exponential. With z = logits / τ, lse = log Σ exp z, p = softmax z and S = Σ p·z:
+ *   log π(t) = z_t − lse                       ∂/∂z = onehot(t) − p
+ *   H = lse − S  (= −Σ p·log p)                ∂/∂z = −p ⊙ (z − S)   (= −p ⊙ (log p + H))
+ */
+export function targetLogProbsAndEntropy(logits: tf.Tensor2D, targets: Int32Array, temperature: number): tf.Tensor2D {
+  const [P, V] = logits.shape;
+  if (targets.length !== P) throw new Error(`targetLogProbsAndEntropy: ${P} rows, ${targets.length} targets`);
+  const flat = tf.tensor1d(
+    Int32Array.from(targets, (t, i) => i * V + t),
+    "int32",
+  ); // [P] into the flattened [P·V]
+  // The indices are an input (with a zero "gradient") so that the tape keeps them until the backward pass.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [li, fi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const z = temperature === 1 ? li : (tf.div(li, temperature) as tf.Tensor2D);
+    const max = tf.max(z, -1, true); // [P, 1]
+    const e = tf.exp(tf.sub(z, max)); // [P, V]
+    const sumE = tf.sum(e, -1, true); // [P, 1]
+    const p = tf.div(e, sumE); // [P, V]
+    const lse = tf.add(max, tf.log(sumE)); // [P, 1]
+    const S = tf.sum(tf.mul(p, z), -1, true); // [P, 1]
+    const picked = tf.sub(tf.reshape(tf.gather(tf.reshape(z, [P * V]), fi), [P, 1]), lse); // [P, 1]
+    save([p, z, S, fi]);
+    return {
+      value: tf.concat([tf.reshape(picked, [1, P]), tf.reshape(tf.sub(lse, S), [1, P])], 0) as tf.Tensor2D,
+      gradFunc: (dy, saved) => {
+        const [sp, sz, sS, sf] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        const [dPicked, dEnt] = tf.split(tf.reshape(dy as tf.Tensor, [2, P, 1]), 2, 0).map((t) => tf.reshape(t, [P, 1]));
+        // p ⊙ (dH · (S − z) − dlogπ), then + dlogπ at each row's target
+        const dense = tf.mul(sp, tf.sub(tf.mul(dEnt, tf.sub(sS, sz)), dPicked));
+        const dz = tf.add(dense, tf.reshape(tf.scatterND(tf.reshape(sf, [P, 1]), tf.reshape(dPicked, [P]), [P * V]), [P, V]));
+        return [temperature === 1 ? dz : tf.div(dz, temperature), tf.zerosLike(sf)];
+      },
+    };
+  });
+  return f(logits, flat) as tf.Tensor2D;
+}

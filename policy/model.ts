@@ -8,7 +8,7 @@
 import { Rng } from "../core/rng.ts";
 import { MODEL_PRESETS, type ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
-import { type AttentionShape, attention, attentionCached, type KeyValues, layerNorm, layerNormValue, linear, linearValue } from "./layers.ts";
+import { type AttentionShape, attention, attentionAt, attentionCached, type KeyValues, layerNorm, layerNormValue, linear, linearValue } from "./layers.ts";
 
 const layerNormOp = layerNorm;
 const linearOp = linear;
@@ -139,17 +139,50 @@ export class PolicyModel {
    * need the fewest transposes (layers.ts). → [T·B, D], layer-normed.
    */
   private trunk(ids: tf.Tensor2D): tf.Tensor2D {
+    const [B, T] = ids.shape;
+    const mask = tf.reshape(causalMask(T), [T, 1, 1, T]);
+    const shape = this.attentionShape(T, B);
+    let x = this.embed(ids);
+    for (let l = 0; l < this.config.layers; l++) x = this.block(x, l, (normed, w, b) => attention(normed, w, b, mask, shape));
+    return layerNorm(x, this.p("ln_f.g"), this.p("ln_f.b"));
+  }
+
+  /** Token plus position embeddings of ids [B, T], time-major. → [T·B, D] */
+  private embed(ids: tf.Tensor2D): tf.Tensor2D {
     const c = this.config;
     const [B, T] = ids.shape;
     if (T > c.contextLength) throw new Error(`model: sequence of ${T} tokens exceeds contextLength ${c.contextLength}`);
     const d = c.dModel;
     const tok = gatherRows(this.p("tok_emb"), tf.reshape(tf.transpose(ids), [T * B]) as tf.Tensor1D); // [T·B, D]
     const pos = tf.reshape(tf.slice(this.p("pos_emb"), [0, 0], [T, d]), [T, 1, d]);
-    let x = tf.reshape(tf.add(tf.reshape(tok, [T, B, d]), pos), [T * B, d]) as tf.Tensor2D;
+    return tf.reshape(tf.add(tf.reshape(tok, [T, B, d]), pos), [T * B, d]) as tf.Tensor2D;
+  }
+
+  /**
+   * The trunk's output at the query slots of `win` only, [Q·B, D] layer-normed (row j·B + b: slot j of
+   * sequence b). Every layer but the last runs at every position, since the next layer's keys and values
+   * read them all; the last layer's keys and values too, but its queries, attention, output projection,
+   * MLP and the final norm run at the slots alone. Each slot attends over the keys up to its own position,
+   * so the rows equal the full trunk's at those positions.
+   */
+  private trunkAt(ids: tf.Tensor2D, win: ReadWindows): tf.Tensor2D {
+    const [B, T] = ids.shape;
+    const last = this.config.layers - 1;
     const mask = tf.reshape(causalMask(T), [T, 1, 1, T]);
     const shape = this.attentionShape(T, B);
-    for (let l = 0; l < c.layers; l++) x = this.block(x, l, (normed, w, b) => attention(normed, w, b, mask, shape));
-    return layerNorm(x, this.p("ln_f.g"), this.p("ln_f.b"));
+    let x = this.embed(ids);
+    for (let l = 0; l < last; l++) x = this.block(x, l, (normed, w, b) => attention(normed, w, b, mask, shape));
+    const slots = tf.tensor1d(win.slotRows, "int32");
+    const slotMask = tf.tensor4d(win.mask, [win.Q, B, 1, T]);
+    const slotShape = this.attentionShape(win.Q, B);
+    const xAt = this.block(
+      x,
+      last,
+      (normed, w, b) => attentionAt(gatherRows(normed, slots), normed, w, b, slotMask, slotShape),
+      false,
+      (t) => gatherRows(t, slots), // the residual stream at the slots, [Q·B, D]
+    );
+    return layerNorm(xAt, this.p("ln_f.g"), this.p("ln_f.b"));
   }
 
   private attentionShape(T: number, B: number): AttentionShape {
@@ -159,15 +192,30 @@ export class PolicyModel {
   /**
    * Logits and values at some positions only: `positions` are flat indices b·T + t into ids [B, T]. The
    * losses read a handful of positions per step (its action tokens), so the heads and the log-softmax over
-   * the vocabulary run on those rows alone. → logits [P, V], values [P]
+   * the vocabulary run on those rows alone, and so does most of the last layer (featuresAt).
+   * → logits [P, V], values [P]
    */
   headsAt(ids: tf.Tensor2D, positions: Int32Array): { logits: tf.Tensor2D; values: tf.Tensor1D } {
-    const [B, T] = ids.shape;
-    const rows = Int32Array.from(positions, (i) => (i % T) * B + Math.floor(i / T)); // b·T + t → t·B + b
-    const hP = gatherRows(this.trunk(ids), tf.tensor1d(rows, "int32")); // [P, D]
+    const hP = this.featuresAt(ids, positions); // [P, D]
     const logits = matMul(hP, this.p("lm_head")) as tf.Tensor2D; // [P, V]
     const values = tf.reshape(linear(hP, this.p("value_head.w"), this.p("value_head.b")), [positions.length]) as tf.Tensor1D;
     return { logits, values };
+  }
+
+  /**
+   * The trunk's final, layer-normed hidden state at `positions` (flat b·T + t into ids [B, T]; repeats
+   * allowed) → [P, D]: the rows of `features` there. Each sequence's last layer runs over the window from
+   * its first to its last read position (trunkAt); the full trunk runs where the windows would span the
+   * whole batch anyway (or there is no layer to cut).
+   */
+  featuresAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    const [B, T] = ids.shape;
+    const win = readWindows(positions, B, T);
+    if (this.config.layers === 0 || win.Q === 0 || win.Q >= T) {
+      const rows = Int32Array.from(positions, (i) => (i % T) * B + Math.floor(i / T)); // b·T + t → t·B + b
+      return gatherRows(this.trunk(ids), tf.tensor1d(rows, "int32"));
+    }
+    return gatherRows(this.trunkAt(ids, win), tf.tensor1d(win.slotOf, "int32"));
   }
 
   /** Sets the linear value head: V = h·w + b. w: [D] */
@@ -182,16 +230,23 @@ export class PolicyModel {
 
   /**
    * One pre-LN transformer block on time-major rows x [T·B, D]; `attend` maps the layer-normed input and
-   * the q|k|v projection's weights to the attention output [T·B, D] (training: causal attention; decoding:
-   * over a cache too).
+   * the q|k|v projection's weights to the attention output [R, D] (training: causal attention; decoding:
+   * over a cache too; the last layer of trunkAt: at some rows only, R of them). `atRows` picks the same R
+   * rows of the residual stream (all of them by default), and the rest of the block runs on those.
    */
-  private block(x: tf.Tensor2D, l: number, attend: (normed: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D, inference = false): tf.Tensor2D {
+  private block(
+    x: tf.Tensor2D,
+    l: number,
+    attend: (normed: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D,
+    inference = false,
+    atRows: (x: tf.Tensor2D) => tf.Tensor2D = (t) => t,
+  ): tf.Tensor2D {
     const layerNorm = inference ? layerNormValue : layerNormOp;
     const linear = inference ? linearValue : linearOp;
     const normed = layerNorm(x, this.p(`h${l}.ln1.g`), this.p(`h${l}.ln1.b`));
-    const attended = attend(normed, this.p(`h${l}.attn.w_qkv`), this.p(`h${l}.attn.b_qkv`)); // [T·B, D]
-    const x1 = tf.add(x, linear(attended, this.p(`h${l}.attn.w_o`), this.p(`h${l}.attn.b_o`))) as tf.Tensor2D;
-    const hidden = linear(layerNorm(x1, this.p(`h${l}.ln2.g`), this.p(`h${l}.ln2.b`)), this.p(`h${l}.mlp.w_in`), this.p(`h${l}.mlp.b_in`), "relu"); // [T·B, 4D]
+    const attended = attend(normed, this.p(`h${l}.attn.w_qkv`), this.p(`h${l}.attn.b_qkv`)); // [R, D]
+    const x1 = tf.add(atRows(x), linear(attended, this.p(`h${l}.attn.w_o`), this.p(`h${l}.attn.b_o`))) as tf.Tensor2D;
+    const hidden = linear(layerNorm(x1, this.p(`h${l}.ln2.g`), this.p(`h${l}.ln2.b`)), this.p(`h${l}.mlp.w_in`), this.p(`h${l}.mlp.b_in`), "relu"); // [R, 4D]
     return tf.add(x1, linear(hidden, this.p(`h${l}.mlp.w_out`), this.p(`h${l}.mlp.b_out`))) as tf.Tensor2D;
   }
 
@@ -413,6 +468,52 @@ export function scatterRows(x: tf.Tensor1D, positions: Int32Array, n: number): t
     };
   });
   return f(x, tf.tensor1d(positions, "int32")) as tf.Tensor1D;
+}
+
+/**
+ * The query slots of the last layer when only `positions` (flat b·T + t into [B, T]) are read: sequence b's
+ * window runs from its first to its last read position (a step's action-predicting positions are one
+ * contiguous run, its value positions within it), Q = the longest window, and slot j of sequence b sits at
+ * position start_b + j (clamped to T − 1: the slots past a shorter window are computed and never read).
+ */
+export interface ReadWindows {
+  /** Slots per sequence. */
+  Q: number;
+  /** Time-major trunk row t·B + b of slot j of sequence b, at j·B + b. [Q·B] */
+  slotRows: Int32Array;
+  /** The slot row j·B + b of each read position, in the order given. [P] */
+  slotOf: Int32Array;
+  /** Additive mask [Q, B, 1, T]: the causal mask's row of each slot's position. */
+  mask: Float32Array;
+}
+
+export function readWindows(positions: Int32Array, B: number, T: number): ReadWindows {
+  const first = new Int32Array(B).fill(T);
+  const lastRead = new Int32Array(B).fill(-1);
+  for (const i of positions) {
+    const b = Math.floor(i / T);
+    const t = i % T;
+    if (b < 0 || b >= B) throw new Error(`readWindows: position ${i} is outside [0, ${B * T - 1}]`);
+    first[b] = Math.min(first[b], t);
+    lastRead[b] = Math.max(lastRead[b], t);
+  }
+  let Q = 0;
+  for (let b = 0; b < B; b++) {
+    if (lastRead[b] < 0)
+      first[b] = 0; // nothing read: any valid slots
+    else Q = Math.max(Q, lastRead[b] - first[b] + 1);
+  }
+  const slotRows = new Int32Array(Q * B);
+  const mask = new Float32Array(Q * B * T);
+  for (let j = 0; j < Q; j++) {
+    for (let b = 0; b < B; b++) {
+      const t = Math.min(first[b] + j, T - 1);
+      slotRows[j * B + b] = t * B + b;
+      mask.fill(MASKED, (j * B + b) * T + t + 1, (j * B + b + 1) * T);
+    }
+  }
+  const slotOf = Int32Array.from(positions, (i) => (i % T) - first[Math.floor(i / T)]).map((j, k) => j * B + Math.floor(positions[k] / T));
+  return { Q, slotRows, mask, slotOf };
 }
 
 /** Additive causal mask: 0 on and below the diagonal, a large negative number above. [T, T] */

@@ -160,9 +160,12 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
   };
 }
 
-/** The job as a plain manifest without the fields the baseline's schema does not know. */
+/** The job as a plain manifest without the fields the baseline's schema does not know (added since 1bb9297). */
 function loadRaw(job: StepPOJob): unknown {
-  const raw = JSON.parse(JSON.stringify(job)) as { spec: { algorithm: Record<string, unknown>; environment: { config?: Record<string, unknown> } } };
+  const raw = JSON.parse(JSON.stringify(job)) as {
+    spec: Record<string, unknown> & { algorithm: Record<string, unknown>; environment: { config?: Record<string, unknown> } };
+  };
   delete raw.spec.algorithm.criticWarmup;
+  delete raw.spec.results;
   return raw;
 }

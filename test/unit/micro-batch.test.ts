@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { Rng } from "../../core/rng.ts";
 import { selectBackend, tf } from "../../policy/backend.ts";
-import { lengthSortedMicroBatches, MICRO_BATCH_STEPS, minibatchGradients } from "../../learner/micro-batch.ts";
+import { lengthSortedMicroBatches, MICRO_BATCH_BUDGET, minibatchGradients } from "../../learner/micro-batch.ts";
 import { PolicyModel } from "../../policy/model.ts";
 import { cloneGradients, type LossConfig, ppoGradients } from "../../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../../learner/step-batch.ts";
@@ -47,11 +47,26 @@ function assertSameGradients(got: Record<string, tf.Tensor>, want: Record<string
   }
 }
 
-test("micro-batches: sorted by length, every step once, at most MICRO_BATCH_STEPS each", () => {
+/** Steps × (longest length)² of a micro-batch: what MICRO_BATCH_BUDGET bounds. */
+const padded = (part: StepSample[]) => part.length * Math.max(...part.map((s) => s.contextIds.length + s.actionIds.length)) ** 2;
+
+/** A budget small enough that `steps(≈20)` splits into several micro-batches (up to ~1600 = one 40-token step). */
+const SMALL_BUDGET = 6000;
+
+test("micro-batches: sorted by length, every step once, within the budget, as few as the budget allows", () => {
   const samples = steps(21, 1);
-  const parts = lengthSortedMicroBatches(samples);
-  assert.equal(parts.length, Math.ceil(21 / MICRO_BATCH_STEPS));
-  assert.ok(parts.every((p) => p.length <= MICRO_BATCH_STEPS));
+  assert.equal(lengthSortedMicroBatches(samples).length, 1, "the default budget holds 21 short steps");
+  const parts = lengthSortedMicroBatches(samples, SMALL_BUDGET);
+  assert.ok(parts.length > 2, `${parts.length} micro-batches`);
+  assert.ok(parts.every((p) => p.length === 1 || padded(p) <= SMALL_BUDGET));
+  // Each run is cut only where the next step would not fit.
+  for (let i = 0; i + 1 < parts.length; i++) assert.ok(padded([...parts[i], parts[i + 1][0]]) > SMALL_BUDGET);
+  // A step too long for the budget gets a micro-batch of its own.
+  assert.deepEqual(
+    lengthSortedMicroBatches(samples, 1).map((p) => p.length),
+    samples.map(() => 1),
+  );
+  assert.ok(MICRO_BATCH_BUDGET >= 160_000);
   const flat = parts.flat();
   assert.deepEqual(new Set(flat), new Set(samples));
   const lengths = flat.map((s) => s.contextIds.length + s.actionIds.length);
@@ -67,7 +82,7 @@ for (const ratio of ["step", "token"] as const) {
     const samples = steps(21, 2);
     const cfg: LossConfig = { ratio, clip: 0.2, valueCoef: 0.5, entropyCoef: 0.01, klCoef: 0.1, importanceCap: 2, temperature: 1 };
     const whole = ppoGradients(model, packSteps(samples), cfg);
-    const micro = minibatchGradients(samples, (p, norm) => ppoGradients(model, p, cfg, norm));
+    const micro = minibatchGradients(samples, (p, norm) => ppoGradients(model, p, cfg, norm), SMALL_BUDGET);
     assertSameGradients(micro.grads, whole.grads);
     for (const key of Object.keys(whole.stats) as (keyof typeof whole.stats)[]) {
       assert.ok(
@@ -84,7 +99,7 @@ test("cloning: the micro-batched gradient and loss equal the whole minibatch's",
   const model = new PolicyModel(config, 6);
   const samples = steps(19, 3);
   const whole = cloneGradients(model, packSteps(samples));
-  const micro = minibatchGradients(samples, (p, norm) => cloneGradients(model, p, norm));
+  const micro = minibatchGradients(samples, (p, norm) => cloneGradients(model, p, norm), SMALL_BUDGET);
   assertSameGradients(micro.grads, whole.grads);
   assert.ok(Math.abs(micro.stats.loss - whole.stats.loss) < 1e-5, `${micro.stats.loss} vs ${whole.stats.loss}`);
   tf.dispose([...Object.values(whole.grads), ...Object.values(micro.grads)]);
@@ -95,7 +110,7 @@ test("minibatchGradients frees the per-micro-batch gradients it sums", () => {
   const model = new PolicyModel(config, 7);
   const samples = steps(20, 4);
   const before = tf.memory().numTensors;
-  const { grads } = minibatchGradients(samples, (p, norm) => cloneGradients(model, p, norm));
+  const { grads } = minibatchGradients(samples, (p, norm) => cloneGradients(model, p, norm), SMALL_BUDGET);
   assert.equal(tf.memory().numTensors, before + Object.keys(grads).length);
   tf.dispose(Object.values(grads));
   model.dispose();

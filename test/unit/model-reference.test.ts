@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { selectBackend, tf } from "../../policy/backend.ts";
-import { attention, layerNorm, linear } from "../../policy/layers.ts";
+import { attention, layerNorm, linear, targetLogProbsAndEntropy } from "../../policy/layers.ts";
 import { type BatchedProductMode, setBatchedProductMode } from "../../policy/matmul.ts";
-import { PolicyModel } from "../../policy/model.ts";
+import { gatherRows, PolicyModel, readWindows } from "../../policy/model.ts";
 import { referenceForward } from "../support/reference-model.ts";
 
 const config = { vocabSize: 29, dModel: 24, layers: 2, heads: 3, contextLength: 16 };
@@ -151,4 +151,87 @@ test("attention on time-major rows (its projection included) equals per-head sof
     });
     setBatchedProductMode(previous);
   }
+});
+
+// The last layer at the read positions only (PolicyModel.featuresAt) against the full trunk: ids [3, 11],
+// positions flat b·T + t. Row 0 reads a window of 4, row 1 one position, row 2 nothing; then repeats,
+// gaps, the first and the last column; then windows spanning the whole sequence (the full-trunk path).
+const POSITION_CASES: [string, Int32Array][] = [
+  ["windows of 4, 1 and 0 positions", Int32Array.of(3, 4, 5, 6, 11 + 7)],
+  ["repeats, gaps, first and last column", Int32Array.of(0, 0, 5, 11 + 2, 11 + 9, 11 + 9, 22 + 10, 22 + 4)],
+  ["a window over the whole sequence", Int32Array.of(0, 10, 11 + 5, 22 + 1)],
+];
+
+for (const mode of ["auto", "matmul"] as BatchedProductMode[]) {
+  for (const [what, positions] of POSITION_CASES) {
+    test(`headsAt (the last layer at the read windows) equals the full forward pass in logits, values and gradients: ${what} (${mode === "auto" ? "depthwise" : "tf.matMul"} products)`, () => {
+      const previous = setBatchedProductMode(mode);
+      try {
+        tf.tidy(() => {
+          const x = ids();
+          const idx = tf.tensor1d(positions, "int32");
+          const full = () => {
+            const o = model.forward(x);
+            return [
+              gatherRows(tf.reshape(o.logits, [33, config.vocabSize]), idx),
+              tf.reshape(gatherRows(tf.reshape(o.values, [33, 1]), idx), [positions.length]),
+            ];
+          };
+          const at = () => {
+            const o = model.headsAt(x, positions);
+            return [o.logits, o.values];
+          };
+          const [wl, wv] = full();
+          const [gl, gv] = at();
+          assertClose(gl, wl, "logits");
+          assertClose(gv, wv, "values");
+          const want = tf.variableGrads(() => weighted(full()), model.variables).grads;
+          const got = tf.variableGrads(() => weighted(at()), model.variables).grads;
+          for (const [name, wg] of Object.entries(want)) assertClose(got[name], wg, `gradient of ${name}`, 2e-4);
+          const f = model.featuresAt(x, positions);
+          assertClose(f, gatherRows(tf.reshape(model.features(x), [33, config.dModel]), idx), "featuresAt");
+        });
+      } finally {
+        setBatchedProductMode(previous);
+      }
+    });
+  }
+}
+
+test("readWindows: one window per sequence from its first to its last read position, slots clamped, each slot's causal row", () => {
+  const T = 6;
+  const w = readWindows(Int32Array.of(2, 3, 4, 6 + 5, 6 + 5), 3, T); // row 0: 2..4, row 1: 5, row 2: nothing
+  assert.equal(w.Q, 3);
+  // slot j of sequence b at j·B + b; trunk rows t·B + b
+  assert.deepEqual([...w.slotRows], [2 * 3 + 0, 5 * 3 + 1, 0 * 3 + 2, 3 * 3 + 0, 5 * 3 + 1, 1 * 3 + 2, 4 * 3 + 0, 5 * 3 + 1, 2 * 3 + 2]);
+  assert.deepEqual([...w.slotOf], [0, 3, 6, 1, 1]);
+  const row = (j: number, b: number) => [...w.mask.subarray((j * 3 + b) * T, (j * 3 + b + 1) * T)].map((m) => (m === 0 ? 1 : 0));
+  assert.deepEqual(row(0, 0), [1, 1, 1, 0, 0, 0]);
+  assert.deepEqual(row(2, 0), [1, 1, 1, 1, 1, 0]);
+  assert.deepEqual(row(1, 1), [1, 1, 1, 1, 1, 1]); // clamped to the last column
+  assert.equal(readWindows(new Int32Array(0), 2, T).Q, 0);
+});
+
+test("targetLogProbsAndEntropy equals log-softmax picked by a one-hot and −Σ p·log p, in value and gradient, at temperatures 1 and 0.5", () => {
+  tf.tidy(() => {
+    const [P, V] = [7, 11];
+    // One row far spread (probabilities that underflow to 0) and one constant row.
+    const base = tf.randomNormal([P, V], 0, 2, "float32", 12).arraySync() as number[][];
+    base[3] = base[3].map((x, j) => x * 40 + j);
+    base[5] = base[5].map(() => 1.5);
+    const logits = tf.tensor2d(base);
+    const targets = Int32Array.of(0, 10, 3, 3, 7, 1, 10);
+    for (const temperature of [1, 0.5]) {
+      const plain = (l: tf.Tensor) => {
+        const logp = tf.logSoftmax(tf.div(l, temperature));
+        const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, "int32"), V).toFloat()), -1);
+        const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
+        return tf.stack([picked, entropy]);
+      };
+      assertClose(targetLogProbsAndEntropy(logits, targets, temperature), plain(logits), `value (τ = ${temperature})`);
+      const got = tf.grad((l: tf.Tensor) => weighted([targetLogProbsAndEntropy(l as tf.Tensor2D, targets, temperature)]))(logits);
+      const want = tf.grad((l: tf.Tensor) => weighted([plain(l)]))(logits);
+      assertClose(got, want, `gradient (τ = ${temperature})`);
+    }
+  });
 });
