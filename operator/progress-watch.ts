@@ -93,6 +93,11 @@ export class ProgressWatcher {
     this.watches.delete(key);
   }
 
+  /** Whether job `key` (namespace/name) is watched (or its watch is being retried). */
+  isWatching(key: string): boolean {
+    return this.watches.has(key);
+  }
+
   get watching(): number {
     return this.watches.size;
   }

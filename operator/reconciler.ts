@@ -2,7 +2,7 @@
 // what should change, and execute it — creates, updates, deletes, then the status and the Events. It keeps
 // no memory between calls (level-triggered), so any number of runs, on any replica, converge on one state.
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
 import { natsJobRef } from "../core/nats-names.ts";
 import { redactUrl } from "../crds/secrets.ts";
 import type { Defaults, JobObject } from "./desired.ts";
@@ -16,6 +16,7 @@ import type { Log } from "./log.ts";
 import type { NatsCleaner } from "./nats-cleanup.ts";
 import { configMapName, jobKey, pvcName, serviceName, splitKey } from "../crds/names.ts";
 import { type JobEvent, type Observed, plan } from "./plan.ts";
+import { byRole } from "./plan/pods.ts";
 import type { ProgressWatcher, RejectedProgress } from "./progress-watch.ts";
 import { type SlowStartResult, slowStart } from "./slow-start.ts";
 
@@ -37,6 +38,11 @@ export interface ReconcilerOptions {
 }
 
 const tracer = trace.getTracer("steppo-operator");
+
+/** A learner pod of the job has started (Running, or already finished): it writes progress from then on. */
+function learnerStarted(pods: readonly V1Pod[]): boolean {
+  return byRole([...pods], "learner").some((p) => p.status?.phase !== undefined && p.status.phase !== "Pending");
+}
 
 function ownedBy(uid: string | undefined) {
   return (o: { metadata?: V1ObjectMeta }) => uid !== undefined && (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller);
@@ -82,21 +88,28 @@ export class Reconciler {
   /** What the cache holds for this job: children matched by owner uid, not only by name or label. */
   observe(job: JobObject, o: { progress?: boolean } = {}): Observed {
     const ns = job.metadata.namespace ?? "default";
+    const key = jobKey(ns, job.metadata.name);
     const mine = ownedBy(job.metadata.uid);
     const one = <T extends KubernetesObject>(o: T | undefined) => (o && mine(o) ? o : undefined);
+    const pods = this.caches.pods.list(ns).filter(mine);
+    // The progress watch starts once a learner pod has left Pending, not with the job: the learner creates
+    // the job's KV bucket itself when it starts, and opening it here first put a JetStream stream and
+    // consumer on the NATS server for every job the moment it was created — queued ones (Kueue, suspend)
+    // included — and ~40 ms on each new job's way to its pods (bench operator). A watch once started is
+    // read whatever the pods do next, so a replaced learner does not blank the status.
+    const watch = (o.progress ?? true) && (learnerStarted(pods) || this.o.progress?.isWatching(key) === true);
     return {
-      pods: this.caches.pods.list(ns).filter(mine),
+      pods,
       configMap: one(this.caches.configMaps.get(configMapName(job.metadata.name), ns)),
       service: one(this.caches.services.get(serviceName(job.metadata.name), ns)),
       pvc: one(this.caches.pvcs.get(pvcName(job.metadata.name), ns)),
-      progress:
-        (o.progress ?? true)
-          ? this.o.progress?.latest(
-              jobKey(ns, job.metadata.name),
-              natsJobRef({ name: job.metadata.name, namespace: ns }, this.defaults.clusterId),
-              job.spec.nats.url ?? this.defaults.natsUrl,
-            )
-          : undefined,
+      progress: watch
+        ? this.o.progress?.latest(
+            key,
+            natsJobRef({ name: job.metadata.name, namespace: ns }, this.defaults.clusterId),
+            job.spec.nats.url ?? this.defaults.natsUrl,
+          )
+        : undefined,
     };
   }
 

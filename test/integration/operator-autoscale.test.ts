@@ -13,7 +13,7 @@ import { NatsServer } from "../support/nats-server.ts";
 import { GROUP, VERSION } from "../../crds/steppojob.ts";
 import type { StepPOJobStatus } from "../../crds/steppojob-status.ts";
 import { PLURAL } from "../../crds/names.ts";
-import { createJob, eventually, getJob, type Harness, jobManifest, jobPods, names, startHarness } from "../support/operator-harness.ts";
+import { createJob, eventually, getJob, type Harness, jobManifest, jobPods, names, setPodPhase, startHarness } from "../support/operator-harness.ts";
 
 let h: Harness;
 let nats: NatsServer;
@@ -54,6 +54,18 @@ async function statusIn(namespace: string, name: string): Promise<StepPOJobStatu
   return j.status;
 }
 
+/**
+ * Plays the kubelet for the job's learner: once its pod exists it runs. The operator watches a job's
+ * progress only from then on (a learner writes it only then).
+ */
+async function learnerRuns(name: string, namespace = "default"): Promise<void> {
+  const pod = `${name}-learner-0`;
+  await eventually(`${namespace}/${pod} created`, async () =>
+    (await h.clients.core.listNamespacedPod({ namespace })).items.some((p) => p.metadata?.name === pod) ? true : undefined,
+  );
+  await setPodPhase(h.clients, pod, "Running", { namespace });
+}
+
 const rolloutNames = async (job: string) => names((await jobPods(h.clients, job)).filter((p) => p.metadata?.labels?.["steppo.dev/role"] === "rollout"));
 
 describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
@@ -71,6 +83,7 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
 
   test("the learner's KV progress reaches the job status (update, success rate, checkpoint)", async () => {
     await createJob(h.clients, "prog", {});
+    await learnerRuns("prog");
     const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: "prog" }) });
     const at = new Date().toISOString();
     await kv.put(KV_KEYS.learnerProgress, progress(7, {}, { testSuccess: 0.625, lastCheckpoint: { update: 6, path: "/var/lib/steppo/checkpoints/u6", at } }));
@@ -86,6 +99,7 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
   test("same-named jobs in two namespaces: each status comes from its own KV bucket only", async () => {
     await createJobIn("ns-a", "quickstart");
     await createJobIn("ns-b", "quickstart");
+    await Promise.all([learnerRuns("quickstart", "ns-a"), learnerRuns("quickstart", "ns-b")]);
     await eventually("ns-a/quickstart reconciled", async () => ((await statusIn("ns-a", "quickstart"))?.phase ? true : undefined));
     // ns-b's learner reports first; once ns-b's status shows it, ns-a's must still have no update.
     await (await JobStateKV.open(nc, { job: { namespace: "ns-b", name: "quickstart" } })).put(KV_KEYS.learnerProgress, progress(42, {}));
@@ -98,6 +112,7 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
 
   test("a malformed progress record: a Warning Event names the field, and status goes on updating", async () => {
     await createJob(h.clients, "poison", {});
+    await learnerRuns("poison");
     const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: "poison" }) });
     await kv.put(KV_KEYS.learnerProgress, progress(3, {}));
     await eventually("status update 3", async () => ((await getJob(h.clients, "poison")).status?.update === 3 ? true : undefined));
@@ -119,6 +134,7 @@ describe("operator + NATS KV: progress in status, built-in autoscaler", () => {
       rollout: { replicas: 1, minReplicas: 1, maxReplicas: 4, episodesPerUpdate: 8, autoscale: { enabled: true, stabilizationSeconds: 0, maxStep: 2 } },
     });
     await eventually("1 rollout pod", async () => ((await rolloutNames("auto")).length === 1 ? true : undefined));
+    await learnerRuns("auto");
     const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: "auto" }) });
 
     await kv.put(KV_KEYS.learnerProgress, progress(1, { waitSecondsLastUpdate: 5, workers: 1 }));

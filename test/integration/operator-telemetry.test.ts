@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { makeLog } from "../../operator/log.ts";
 import { startOperator } from "../../operator/operator.ts";
-import { createJob, eventually, type Harness, jobPods, startHarness } from "../support/operator-harness.ts";
+import { createJob, eventually, type Harness, jobPods, startHarness, setPodPhase } from "../support/operator-harness.ts";
 
 let h: Harness;
 let collector: Server;
@@ -45,6 +45,8 @@ describe("operator telemetry on a real kube-apiserver", () => {
     try {
       await createJob(h.clients, "traced", { rollout: { replicas: 1 } });
       await eventually("2 pods", async () => ((await jobPods(h.clients, "traced")).length === 2 ? true : undefined));
+      // Playing the kubelet: once the learner runs, the operator watches its progress (NATS here is unreachable).
+      await setPodPhase(h.clients, "traced-learner-0", "Running");
       await eventually("a progress-watch line about the job", async () =>
         lines.map((l) => JSON.parse(l)).find((l) => l.component === "progress-watch" && l.job === "default/traced"),
       );
