@@ -288,6 +288,7 @@ describe("charts/steppo: helm lint and helm template", () => {
       [
         ["POD_NAME", "metadata.name"],
         ["POD_NAMESPACE", "metadata.namespace"],
+        ["NODE_OPTIONS", undefined],
       ],
     );
     assert.deepEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
@@ -413,8 +414,10 @@ describe("charts/steppo: helm lint and helm template", () => {
     ]);
     assert.deepEqual(
       c.env?.map((e) => e.name),
-      ["POD_NAME", "POD_NAMESPACE", "STEPPO_LOG"],
+      ["POD_NAME", "POD_NAMESPACE", "NODE_OPTIONS", "STEPPO_LOG"],
     );
+    // The V8 heap sized for the pod (values.yaml operator.nodeOptions, what bench operator measures).
+    assert.equal(c.env?.find((e) => e.name === "NODE_OPTIONS")?.value, "--max-old-space-size=128 --max-semi-space-size=1");
     assert.deepEqual(c.ports, [{ name: "http", containerPort: 9090, protocol: "TCP" }]);
     assert.deepEqual(c.resources, { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: 1, memory: "1Gi" } });
     assert.deepEqual(
