@@ -41,7 +41,7 @@ const tracer = trace.getTracer("steppo-operator");
 
 /** A learner pod of the job has started (Running, or already finished): it writes progress from then on. */
 function learnerStarted(pods: readonly V1Pod[]): boolean {
-  return byRole([...pods], "learner").some((p) => p.status?.phase !== undefined && p.status.phase !== "Pending");
+  return byRole(pods, "learner").some((p) => p.status?.phase !== undefined && p.status.phase !== "Pending");
 }
 
 function ownedBy(uid: string | undefined) {

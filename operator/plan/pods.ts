@@ -28,7 +28,7 @@ export function active(p: V1Pod): boolean {
   return ph === "Pending" || ph === "Running" || ph === "Unknown";
 }
 
-export function byRole(pods: V1Pod[], role: "learner" | "rollout"): V1Pod[] {
+export function byRole(pods: readonly V1Pod[], role: "learner" | "rollout"): V1Pod[] {
   return pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === role);
 }
 
