@@ -48,12 +48,12 @@ export function statusCode(err: unknown): number | undefined {
   return typeof c === "number" ? c : undefined;
 }
 
-/** Creates a child; true if created, false if it already existed. */
 /** The address of one StepPOJob for the custom-objects API. */
 function jobRef(namespace: string, name: string) {
   return { group: GROUP, version: VERSION, namespace, plural: PLURAL, name };
 }
 
+/** Creates a child; true if created, false if it already existed. */
 export async function createChild(c: Clients, namespace: string, obj: Child): Promise<boolean> {
   try {
     switch (obj.kind) {
@@ -140,17 +140,34 @@ export async function removeFinalizer(c: Clients, namespace: string, name: strin
 }
 
 /**
- * Writes the status subresource. The JSON patch tests the uid so a status computed for a deleted-and-
- * recreated job of the same name is never written onto the new one.
+ * Writes the status subresource, computed from `seen` (the job as the cache held it). The JSON patch tests
+ * the uid, so a status computed for a deleted-and-recreated job of the same name is never written onto the
+ * new one, and sets the resourceVersion the status was computed from, which the API server checks as a
+ * precondition: a status computed from a job the cache had not yet refreshed would overwrite what a newer
+ * pass wrote (a Restarting condition, say) with older conditions. Such a write is refused (409) and false
+ * returned; the newer version's watch event brings the job back to the queue, so nothing is retried here.
  */
-export async function writeStatus(c: Clients, namespace: string, name: string, uid: string, status: StepPOJobStatus): Promise<void> {
-  await c.custom.patchNamespacedCustomObjectStatus({
-    ...jobRef(namespace, name),
-    body: [
-      { op: "test", path: "/metadata/uid", value: uid },
-      { op: "add", path: "/status", value: status },
-    ],
-  });
+export async function writeStatus(
+  c: Clients,
+  namespace: string,
+  name: string,
+  seen: { uid?: string; resourceVersion?: string },
+  status: StepPOJobStatus,
+): Promise<boolean> {
+  try {
+    await c.custom.patchNamespacedCustomObjectStatus({
+      ...jobRef(namespace, name),
+      body: [
+        { op: "test", path: "/metadata/uid", value: seen.uid ?? "" },
+        ...(seen.resourceVersion ? [{ op: "replace", path: "/metadata/resourceVersion", value: seen.resourceVersion }] : []),
+        { op: "add", path: "/status", value: status },
+      ],
+    });
+    return true;
+  } catch (err) {
+    if (statusCode(err) === 409) return false;
+    throw err;
+  }
 }
 
 /**

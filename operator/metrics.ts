@@ -10,6 +10,8 @@ export class OperatorMetrics {
   durationCount = 0;
   childrenCreated = 0;
   podsDeleted = 0;
+  /** Status writes the API server refused because the job had changed since the cache's copy (409). */
+  staleStatusWrites = 0;
   watchErrors = 0;
   isLeader = 0;
   queueDepth: () => number = () => 0;
@@ -36,6 +38,11 @@ export class OperatorMetrics {
     l.push(`steppo_operator_reconcile_duration_seconds_sum ${this.durationSum}`, `steppo_operator_reconcile_duration_seconds_count ${this.durationCount}`);
     l.push("# TYPE steppo_operator_children_created_total counter", `steppo_operator_children_created_total ${this.childrenCreated}`);
     l.push("# TYPE steppo_operator_pods_deleted_total counter", `steppo_operator_pods_deleted_total ${this.podsDeleted}`);
+    l.push(
+      "# HELP steppo_operator_stale_status_writes_total Status writes refused because the job changed after the cache's copy.",
+      "# TYPE steppo_operator_stale_status_writes_total counter",
+      `steppo_operator_stale_status_writes_total ${this.staleStatusWrites}`,
+    );
     l.push("# TYPE steppo_operator_watch_errors_total counter", `steppo_operator_watch_errors_total ${this.watchErrors}`);
     l.push(
       "# HELP steppo_operator_leader 1 while this replica holds the leader lease.",

@@ -158,13 +158,20 @@ export class Reconciler {
     const deleted = await Promise.all(p.deletePods.map((n) => deletePod(this.c, namespace, n)));
     if (m) m.podsDeleted += deleted.filter(Boolean).length;
 
-    // Progress records the watch refused (a wrong type, out of range, too long): never in status, each told once.
-    const events = [...p.events, ...(createFailure ? [createFailure] : []), ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
-    // Status and Events do not depend on each other: one round trip for both.
-    await Promise.all([
-      canonical(p.status) !== canonical(job.status ?? {}) ? writeStatus(this.c, namespace, name, job.metadata.uid ?? "", p.status) : undefined,
-      events.length > 0 ? recordEvents(this.c, job, events, this.o.host, this.o.log) : undefined,
-    ]);
+    // A status computed from a job the cache had not refreshed yet is refused (false); so are the plan's Events,
+    // which tell the same stale story. The newer version's watch event brings the job back to decide again.
+    const statusChanged = canonical(p.status) !== canonical(job.status ?? {});
+    const written = !statusChanged || (await writeStatus(this.c, namespace, name, job.metadata, p.status));
+    // Facts of this pass are told whatever the status: a failed create, and progress records the watch refused
+    // (a wrong type, out of range, too long: never in status, each told once).
+    const facts = [...(createFailure ? [createFailure] : []), ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
+    const events = [...(written ? p.events : []), ...facts];
+    if (events.length > 0) await recordEvents(this.c, job, events, this.o.host, this.o.log);
+    if (!written) {
+      if (m) m.staleStatusWrites++;
+      if (pass.error !== undefined) throw pass.error;
+      return {};
+    }
     if (p.scale && !(await writeScale(this.c, namespace, name, p.scale.from, p.scale.to))) {
       this.o.log(`${key}: autoscaler decision ${p.scale.from} → ${p.scale.to} not applied: replicas changed meanwhile`);
     }
@@ -204,7 +211,8 @@ export class Reconciler {
       }
     }
     const s = cleanupStatus(job, problem, this.now());
-    if (canonical(s.status) !== canonical(job.status ?? {})) await writeStatus(this.c, namespace, name, job.metadata.uid ?? "", s.status);
+    // A stale job (false): its newer version comes back through the queue and decides again.
+    if (canonical(s.status) !== canonical(job.status ?? {}) && !(await writeStatus(this.c, namespace, name, job.metadata, s.status))) return {};
     if (s.events.length > 0) await recordEvents(this.c, job, s.events, this.o.host, this.o.log);
     if (problem !== undefined) throw new Error(`NATS cleanup of ${key} failed: ${problem}`);
     await removeFinalizer(this.c, namespace, name, job.metadata.finalizers ?? [], FINALIZER);

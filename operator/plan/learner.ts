@@ -5,7 +5,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { StepPOJobCondition } from "../../crds/steppojob-status.ts";
 import { podIndex } from "../../crds/names.ts";
 import { type Defaults, desiredLearnerPod, type JobObject, specHash } from "../desired.ts";
-import { type Step, turnOff } from "./draft.ts";
+import { type ConditionChange, type Step, turnOff } from "./draft.ts";
 import { active, failureReason, outdated, podPhase, terminating } from "./pods.ts";
 
 export interface Incarnation {
@@ -13,24 +13,36 @@ export interface Incarnation {
   restarts: number;
   /** Its pod, when the cache holds it. */
   current?: V1Pod;
+  /** The incarnation before it (kept as evidence when it failed), when the cache holds it. */
+  previous?: V1Pod;
 }
 
 /**
  * The current incarnation is the highest index seen (failed incarnations are kept as evidence, which also
  * keeps the index monotonic when the job's status lags behind the cache).
  */
-export function incarnation(job: string, learners: V1Pod[], recorded: number): Incarnation {
+export function incarnation(job: string, learners: readonly V1Pod[], recorded: number): Incarnation {
   let restarts = recorded;
   for (const p of learners) restarts = Math.max(restarts, podIndex(job, "learner", p.metadata?.name ?? "") ?? 0);
-  const current = learners.find((p) => podIndex(job, "learner", p.metadata?.name ?? "") === restarts);
-  return { restarts, current };
+  const at = (i: number) => learners.find((p) => podIndex(job, "learner", p.metadata?.name ?? "") === i);
+  return { restarts, current: at(restarts), previous: restarts > 0 ? at(restarts - 1) : undefined };
+}
+
+/** The Restarting condition for incarnation `next` replacing the failed `failed`. */
+function restartingCondition(failed: V1Pod, next: string, restarts: number, backoffLimit: number): ConditionChange {
+  return {
+    type: "Restarting",
+    status: "True",
+    reason: "LearnerFailed",
+    message: `learner pod ${failed.metadata?.name} failed (${failureReason(failed)}); recreated as ${next} (restart ${restarts} of ${backoffLimit})`,
+  };
 }
 
 /**
  * What the current incarnation's state asks for: the next incarnation, a replacement for an outdated spec,
  * a first pod, or a verdict (Succeeded, or Failed once the backoff limit is spent). status.restarts follows.
  */
-export function learner(job: JobObject, { restarts, current }: Incarnation, conditions: readonly StepPOJobCondition[], defaults: Defaults): Step {
+export function learner(job: JobObject, { restarts, current, previous }: Incarnation, conditions: readonly StepPOJobCondition[], defaults: Defaults): Step {
   const name = current?.metadata?.name;
   const backoffLimit = job.spec.runPolicy.backoffLimit ?? 3;
 
@@ -56,12 +68,7 @@ export function learner(job: JobObject, { restarts, current }: Incarnation, cond
       status: { restarts: restarts + 1 },
       conditions: [
         ...turnOff(conditions, ["Running"], "LearnerFailed", `learner pod ${name} failed`),
-        {
-          type: "Restarting",
-          status: "True",
-          reason: "LearnerFailed",
-          message: `learner pod ${name} failed (${why}); recreated as ${next.metadata?.name} (restart ${restarts + 1} of ${backoffLimit})`,
-        },
+        restartingCondition(current, next.metadata?.name ?? "", restarts + 1, backoffLimit),
       ],
     };
   }
@@ -93,6 +100,18 @@ export function learner(job: JobObject, { restarts, current }: Incarnation, cond
     return {
       status: { restarts },
       conditions: [...turnOff(conditions, ["Restarting"], "LearnerRunning", message), { type: "Running", status: "True", reason: "LearnerRunning", message }],
+    };
+  }
+  // Pending or Unknown after a failed incarnation: Restarting holds until the new one runs. Derived from the
+  // failed pod kept as evidence, not only set by the pass that created the new one, so a status write that
+  // pass lost (or one computed from a job the cache had not refreshed yet) cannot leave the job "Running".
+  if (previous && podPhase(previous) === "Failed") {
+    return {
+      status: { restarts },
+      conditions: [
+        ...turnOff(conditions, ["Running"], "LearnerFailed", `learner pod ${previous.metadata?.name} failed`),
+        restartingCondition(previous, name ?? "", restarts, backoffLimit),
+      ],
     };
   }
   // Pending or Unknown: nothing to decide until the kubelet reports more.

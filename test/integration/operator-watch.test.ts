@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CRD_NAME, CRD_PATH } from "../../crds/generate.ts";
 import { type InformerSet, makeInformers, startInformers, stopInformers } from "../../operator/informers.ts";
-import { type Clients, loadKubeConfig, makeClients } from "../../operator/kube.ts";
+import { type Clients, loadKubeConfig, makeClients, writeStatus } from "../../operator/kube.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
-import { createJob, eventually, jobPods } from "../support/operator-harness.ts";
+import { createJob, deleteJob, eventually, getJob, jobPods } from "../support/operator-harness.ts";
 
 let cluster: TestCluster;
 let clients: Clients;
@@ -38,6 +38,20 @@ describe("informers: 410 Gone re-list and reconnect after a control-plane restar
   });
   after(async () => {
     await cluster?.stop();
+  });
+
+  test("a status computed from an older copy of the job is refused (409), never written over a newer one", async () => {
+    // No operator runs yet: this test alone writes the job's status.
+    await createJob(clients, "stale", { rollout: { replicas: 1 } });
+    const first = (await getJob(clients, "stale")).metadata;
+    assert.equal(await writeStatus(clients, "default", "stale", first, { phase: "Restarting", restarts: 1 }), true);
+    // The same (now outdated) copy again, as a pass working from a cache that has not seen the first write.
+    assert.equal(await writeStatus(clients, "default", "stale", first, { phase: "Running", restarts: 0 }), false);
+    const now = await getJob(clients, "stale");
+    assert.deepEqual([now.status?.phase, now.status?.restarts], ["Restarting", 1]);
+    assert.equal(await writeStatus(clients, "default", "stale", now.metadata, { phase: "Running", restarts: 1 }), true);
+    assert.equal((await getJob(clients, "stale")).status?.phase, "Running");
+    await deleteJob(clients, "stale");
   });
 
   test("a watch resumed from a compacted resourceVersion gets 410 and the informer re-lists", async () => {

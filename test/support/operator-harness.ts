@@ -76,7 +76,7 @@ export async function getJob(
   c: Clients,
   name: string,
 ): Promise<{
-  metadata: { uid: string; finalizers?: string[]; deletionTimestamp?: string };
+  metadata: { uid: string; resourceVersion?: string; finalizers?: string[]; deletionTimestamp?: string };
   spec: Record<string, Record<string, unknown>>;
   status?: StepPOJobStatus;
 }> {

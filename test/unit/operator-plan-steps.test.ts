@@ -165,8 +165,27 @@ describe("plan step: learner", () => {
 
   test("the incarnation is the highest index seen, never below the recorded restarts", () => {
     const pods = [failed(desiredLearnerPod(j, 0)), desiredLearnerPod(j, 1)];
-    assert.deepEqual(incarnation("j", pods, 0), { restarts: 1, current: pods[1] });
-    assert.deepEqual(incarnation("j", pods.slice(0, 1), 2), { restarts: 2, current: undefined });
+    assert.deepEqual(incarnation("j", pods, 0), { restarts: 1, current: pods[1], previous: pods[0] });
+    assert.deepEqual(incarnation("j", pods.slice(0, 1), 2), { restarts: 2, current: undefined, previous: undefined });
+  });
+
+  test("the next incarnation pending after a failure: Restarting holds, from the failed pod kept as evidence", () => {
+    // As a pass sees it when the one that created j-learner-1 lost its status write, or worked from a job
+    // the cache had not refreshed yet: Running still True, no Restarting.
+    const inc = { restarts: 1, current: desiredLearnerPod(j, 1), previous: failed(desiredLearnerPod(j, 0), 137) };
+    const s = learner(j, inc, [cond("Running", "True")], DEFAULTS);
+    assert.equal(s.create, undefined);
+    assert.deepEqual(s.status, { restarts: 1 });
+    assert.deepEqual(
+      s.conditions?.map((c) => [c.type, c.status, c.reason]),
+      [
+        ["Running", "False", "LearnerFailed"],
+        ["Restarting", "True", "LearnerFailed"],
+      ],
+    );
+    assert.match(s.conditions?.[1].message ?? "", /j-learner-0 failed \(.*exit code 137.*\); recreated as j-learner-1 \(restart 1 of 1\)/);
+    // The previous incarnation did not fail (deleted by hand, say): nothing to decide.
+    assert.deepEqual(learner(j, { restarts: 1, current: desiredLearnerPod(j, 1) }, [], DEFAULTS), { status: { restarts: 1 } });
   });
 
   test("no pod: the current incarnation is created", () => {
