@@ -19,10 +19,8 @@ import {
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
-/** What the kubeconfig's Agent is built from: a change (another context, a rotated certificate in the file) builds a new one. */
-function connectionKey(kc: KubeConfig): string {
-  const c = kc.getCurrentCluster();
-  const u = kc.getCurrentUser();
+/** What the kubeconfig's Agent is built from: a change (another context, new TLS material) builds a new one. */
+function connectionKey(c: ReturnType<KubeConfig["getCurrentCluster"]>, u: ReturnType<KubeConfig["getCurrentUser"]>): string {
   return JSON.stringify([
     c?.server,
     c?.name,
@@ -41,6 +39,8 @@ function connectionKey(kc: KubeConfig): string {
 
 export class SharedConnections implements SecurityAuthentication {
   private shared?: { key: string; dispatcher: Dispatcher };
+  /** The key of the last cluster and user objects seen: serialised again only when the kubeconfig hands out others. */
+  private keyOf?: { cluster: unknown; user: unknown; key: string };
 
   constructor(private readonly kc: KubeConfig) {}
 
@@ -52,7 +52,7 @@ export class SharedConnections implements SecurityAuthentication {
     await this.kc.applySecurityAuthentication(context);
     const fresh = context.getDispatcher();
     if (!fresh) return; // plain http (tests, a proxy sidecar): nothing to pool
-    const key = connectionKey(this.kc);
+    const key = this.currentKey();
     if (this.shared?.key === key) {
       context.setDispatcher(this.shared.dispatcher);
       void fresh.close();
@@ -62,6 +62,14 @@ export class SharedConnections implements SecurityAuthentication {
     this.shared = { key, dispatcher: fresh };
     // Requests still on the old Agent finish first: close() waits for them.
     if (previous) void previous.close();
+  }
+
+  private currentKey(): string {
+    const cluster = this.kc.getCurrentCluster();
+    const user = this.kc.getCurrentUser();
+    // The key holds the CA bundle (kilobytes): not serialised on every request while the objects stay the same.
+    if (this.keyOf?.cluster !== cluster || this.keyOf?.user !== user) this.keyOf = { cluster, user, key: connectionKey(cluster, user) };
+    return this.keyOf.key;
   }
 
   /** Closes the pooled connections (the operator's shutdown). */
