@@ -5,17 +5,18 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { DistributedSummary } from "../../runtime/learner-process.ts";
-import { NatsServer } from "../support/nats-server.ts";
-import { exitCode, type Proc, ProgressWatch, killAll, startSteppo, Workspace } from "../support/steppo-process.ts";
+import { natsRunFixture } from "../support/nats-run-fixture.ts";
+import { exitCode, type Proc, ProgressWatch, startSteppo } from "../support/steppo-process.ts";
 
-let server: NatsServer;
-let ws: Workspace;
+const fx = natsRunFixture(async () => {
+  for (const w of watches) await w.close().catch(() => {});
+});
 const watches: ProgressWatch[] = [];
 
 async function watchJob(name: string): Promise<ProgressWatch> {
-  const w = await ProgressWatch.open(server.url, name);
+  const w = await ProgressWatch.open(fx.server.url, name);
   watches.push(w);
   return w;
 }
@@ -28,13 +29,13 @@ interface Job {
 }
 
 function job(name: string, updates: number, maxPolicyLag: number): Job {
-  const file = ws.writeJob({ name, updates, maxPolicyLag, checkpointInterval: 2 });
-  const runDir = join(ws.dir, name);
-  return { name, file, runDir, learnerArgs: ["learner", "--job", file, "--nats", server.url, "--run-dir", runDir] };
+  const file = fx.ws.writeJob({ name, updates, maxPolicyLag, checkpointInterval: 2 });
+  const runDir = join(fx.ws.dir, name);
+  return { name, file, runDir, learnerArgs: ["learner", "--job", file, "--nats", fx.server.url, "--run-dir", runDir] };
 }
 
 function startWorkers(j: Job, n: number): Proc[] {
-  return Array.from({ length: n }, (_, i) => startSteppo(`worker-${i}`, ["worker", "--job", j.file, "--nats", server.url, "--id", `w${i}`]));
+  return Array.from({ length: n }, (_, i) => startSteppo(`worker-${i}`, ["worker", "--job", j.file, "--nats", fx.server.url, "--id", `w${i}`]));
 }
 
 function summaryOf(j: Job): DistributedSummary {
@@ -53,17 +54,6 @@ async function finish(learner: Proc, workers: Proc[]): Promise<void> {
 }
 
 describe("distributed runtime under faults (real processes, real nats-server)", { timeout: 180_000 }, () => {
-  before(async () => {
-    server = await NatsServer.start();
-    ws = new Workspace();
-  });
-  after(async () => {
-    killAll();
-    for (const w of watches) await w.close().catch(() => {});
-    await server?.dispose();
-    ws?.dispose();
-  });
-
   it("a worker SIGKILLed and another SIGTERMed mid-run: training completes on the last one (synchronous, maxPolicyLag 0)", async () => {
     const j = job("kill-worker", 5, 0);
     const watch = await watchJob(j.name);
@@ -113,7 +103,7 @@ describe("distributed runtime under faults (real processes, real nats-server)", 
     const learner = startSteppo("learner", j.learnerArgs);
     const workers = startWorkers(j, 3);
     await watch.until((p) => p.update >= 2, 45_000, "update 2");
-    await server.restart({ downMs: 1000 });
+    await fx.server.restart({ downMs: 1000 });
     await finish(learner, workers);
     const s = summaryOf(j);
     assert.equal(s.updates, 6);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { DLQ_HEADERS } from "../../runtime/nats/dead-letters.ts";
 import { connectNats } from "../../runtime/nats/connection.ts";
@@ -15,40 +15,29 @@ import { JobStateKV, NatsWeightStore } from "../../runtime/nats/weights.ts";
 import { decodeTrajectory, encodeTrajectory } from "../../core/trajectory-codec.ts";
 import { encodeWeights } from "../../core/weights-codec.ts";
 import type { DistributedSummary } from "../../runtime/learner-process.ts";
-import { NatsServer } from "../support/nats-server.ts";
+import { natsRunFixture } from "../support/nats-run-fixture.ts";
 import { handmadeTrajectory } from "../support/trajectories.ts";
-import { exitCode, killAll, ProgressWatch, startSteppo, Workspace } from "../support/steppo-process.ts";
+import { exitCode, ProgressWatch, startSteppo } from "../support/steppo-process.ts";
 
-let server: NatsServer;
-let ws: Workspace;
+const fx = natsRunFixture();
 
 describe("poison trajectories (real processes, real nats-server)", { timeout: 150_000 }, () => {
-  before(async () => {
-    server = await NatsServer.start();
-    ws = new Workspace();
-  });
-  after(async () => {
-    killAll();
-    await server?.dispose();
-    ws?.dispose();
-  });
-
   it("a NaN reward and an out-of-vocabulary token are dead-lettered with their causes; training completes; accounting counts them", async () => {
     const job = "poison";
     const updates = 5;
-    const jobFile = ws.writeJob({ name: job, updates, maxPolicyLag: 1, replicas: 2 });
+    const jobFile = fx.ws.writeJob({ name: job, updates, maxPolicyLag: 1, replicas: 2 });
     const names = jobNames(natsJobRef({ name: job }));
-    const runDir = join(ws.dir, "run-poison");
-    const run = startSteppo("run", ["run", jobFile, "--nats", server.url, "--workers", "2", "--run-dir", runDir]);
+    const runDir = join(fx.ws.dir, "run-poison");
+    const run = startSteppo("run", ["run", jobFile, "--nats", fx.server.url, "--workers", "2", "--run-dir", runDir]);
 
     // Once the learner has trained, publish the poison among what the workers keep publishing.
-    const watch = await ProgressWatch.open(server.url, job);
+    const watch = await ProgressWatch.open(fx.server.url, job);
     await watch.until((p) => p.phase === "training" && p.update >= 1, 90_000, "the learner's first update");
     const nan = handmadeTrajectory("poison-nan", "intruder");
     nan.steps[0].reward = Number.NaN;
     const oov = handmadeTrajectory("poison-oov", "intruder");
     oov.steps[0].actionIds = Int32Array.of(5, 1_000_000);
-    const nc = await connectNats({ servers: server.url, name: "test", log: () => {} });
+    const nc = await connectNats({ servers: fx.server.url, name: "test", log: () => {} });
     const js = jetstream(nc);
     for (const t of [nan, oov]) await js.publish(names.trajSubject("intruder"), encodeTrajectory(t), { msgID: t.trajId });
 
@@ -88,16 +77,16 @@ describe("poison trajectories (real processes, real nats-server)", { timeout: 15
   it("a malformed weights blob as the newest version: workers keep their policy, log why, and training completes", async () => {
     const job = "bad-weights";
     const updates = 12; // room for the workers to look between batches before the run ends
-    const jobFile = ws.writeJob({ name: job, updates, maxPolicyLag: 1, replicas: 2 });
-    const runDir = join(ws.dir, "run-bad-weights");
-    const run = startSteppo("run", ["run", jobFile, "--nats", server.url, "--workers", "2", "--run-dir", runDir]);
-    const watch = await ProgressWatch.open(server.url, job);
+    const jobFile = fx.ws.writeJob({ name: job, updates, maxPolicyLag: 1, replicas: 2 });
+    const runDir = join(fx.ws.dir, "run-bad-weights");
+    const run = startSteppo("run", ["run", jobFile, "--nats", fx.server.url, "--workers", "2", "--run-dir", runDir]);
+    const watch = await ProgressWatch.open(fx.server.url, job);
     await watch.until((p) => p.phase === "training" && p.update >= 1, 90_000, "the learner's first update");
 
     // Far ahead of the learner. The learner points the workers back at its own version after each update (as
     // after a restore that found a newer one), and workers read the pointer between batches, so the pointer is
     // set again until a worker has looked at it and said why it refused the blob.
-    const nc = await connectNats({ servers: server.url, name: "test-weights", log: () => {} });
+    const nc = await connectNats({ servers: fx.server.url, name: "test-weights", log: () => {} });
     const store = await NatsWeightStore.open(nc, { job: natsJobRef({ name: job }), log: () => {} });
     const kv = await JobStateKV.open(nc, { job: natsJobRef({ name: job }) });
     const truncated = encodeWeights([{ name: "a", shape: [4], data: new Float32Array(4) }]).subarray(0, 20);

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { loadJobFile } from "../../crds/job-spec.ts";
@@ -27,12 +27,14 @@ import { decodeWeights } from "../../core/weights-codec.ts";
 import { selectBackend } from "../../policy/backend.ts";
 import type { DistributedSummary } from "../../runtime/learner-process.ts";
 import { PolicyModel } from "../../policy/model.ts";
-import { NatsServer } from "../support/nats-server.ts";
+import { natsRunFixture } from "../support/nats-run-fixture.ts";
 import { pollUntil } from "../support/poll.ts";
-import { exitCode, killAll, type Proc, startSteppo, tinyJobYaml, Workspace } from "../support/steppo-process.ts";
+import { exitCode, type Proc, startSteppo, tinyJobYaml } from "../support/steppo-process.ts";
 
-let server: NatsServer;
-let ws: Workspace;
+const observers: Observer[] = [];
+const fx = natsRunFixture(async () => {
+  for (const o of observers) await o.close().catch(() => {});
+});
 
 const MAX_STEPS = 3; // tinyJobYaml's environment.maxSteps
 /** No worker is presumed dead in this test: a SIGTERMed worker must return its tickets itself. */
@@ -173,24 +175,12 @@ function lineMatching(p: Proc, re: RegExp): RegExpExecArray | undefined {
 }
 
 describe("scaling rollout workers mid-run (real processes, real nats-server)", { timeout: 240_000 }, () => {
-  const observers: Observer[] = [];
-  before(async () => {
-    server = await NatsServer.start();
-    ws = new Workspace();
-  });
-  after(async () => {
-    killAll();
-    for (const o of observers) await o.close().catch(() => {});
-    await server?.dispose();
-    ws?.dispose();
-  });
-
   it("1 worker, then 3, then 2 SIGTERMed mid-episode: clean exits, current weights on scale-up, identity intact", async (t) => {
     const name = "scale";
     const updates = 12;
     // An entropy bonus moves the weights at every update even before any episode succeeds, so consecutive
     // policy versions are told apart by the log-probs they give.
-    const file = join(ws.dir, `${name}.yaml`);
+    const file = join(fx.ws.dir, `${name}.yaml`);
     const yaml = tinyJobYaml({ name, updates, maxPolicyLag: 1, checkpointInterval: 4, toolLatencyMs: [200, 400] });
     const tuned = yaml.replace(
       "algorithm: {epochs: 1, minibatchSteps: 32, criticWarmup: {episodes: 16}}",
@@ -198,13 +188,13 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
     );
     assert.notEqual(tuned, yaml);
     writeFileSync(file, tuned);
-    const runDir = join(ws.dir, name);
-    const o = await Observer.open(server.url, name);
+    const runDir = join(fx.ws.dir, name);
+    const o = await Observer.open(fx.server.url, name);
     observers.push(o);
-    const worker = (id: string) => startSteppo(id, ["worker", "--job", file, "--nats", server.url, "--id", id], ENV);
+    const worker = (id: string) => startSteppo(id, ["worker", "--job", file, "--nats", fx.server.url, "--id", id], ENV);
 
     const t0 = Date.now();
-    const learner = startSteppo("learner", ["learner", "--job", file, "--nats", server.url, "--run-dir", runDir], ENV);
+    const learner = startSteppo("learner", ["learner", "--job", file, "--nats", fx.server.url, "--run-dir", runDir], ENV);
     const w0 = worker("w0");
     await pollUntil("update 1 (one worker)", 90_000, async () => ((await o.progress())?.update ?? 0) >= 1 || undefined);
 
@@ -313,13 +303,13 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
 
   it("NATS unreachable during a scale-down: the worker still exits within STEPPO_SHUTDOWN_TIMEOUT_MS", async (t) => {
     const name = "scale-nats-down";
-    const file = ws.writeJob({ name, updates: 50, maxPolicyLag: 1, toolLatencyMs: [200, 400] });
-    const o = await Observer.open(server.url, name);
+    const file = fx.ws.writeJob({ name, updates: 50, maxPolicyLag: 1, toolLatencyMs: [200, 400] });
+    const o = await Observer.open(fx.server.url, name);
     observers.push(o);
-    const learner = startSteppo("learner-b", ["learner", "--job", file, "--nats", server.url, "--run-dir", join(ws.dir, name)], ENV);
-    const w = startSteppo("wb", ["worker", "--job", file, "--nats", server.url, "--id", "wb"], { ...ENV, STEPPO_SHUTDOWN_TIMEOUT_MS: "3000" });
+    const learner = startSteppo("learner-b", ["learner", "--job", file, "--nats", fx.server.url, "--run-dir", join(fx.ws.dir, name)], ENV);
+    const w = startSteppo("wb", ["worker", "--job", file, "--nats", fx.server.url, "--id", "wb"], { ...ENV, STEPPO_SHUTDOWN_TIMEOUT_MS: "3000" });
     await pollUntil("a first trajectory", 90_000, () => o.of("wb").length > 0 || undefined);
-    await server.stop();
+    await fx.server.stop();
     const t0 = Date.now();
     w.kill("SIGTERM");
     const code = await exitCode(w, 20_000);
@@ -330,6 +320,6 @@ describe("scaling rollout workers mid-run (real processes, real nats-server)", {
     assert.ok(lineMatching(w, /clean shutdown did not finish within 3000 ms/));
     learner.kill("SIGKILL");
     await learner.exited;
-    await server.restart();
+    await fx.server.restart();
   });
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { DLQ_HEADERS } from "../../runtime/nats/dead-letters.ts";
 import { NatsTrajectoryPublisher } from "../../runtime/nats/trajectory-publisher.ts";
@@ -11,12 +11,11 @@ import { connectNats } from "../../runtime/nats/connection.ts";
 import { jobNames, natsJobRef } from "../../core/nats-names.ts";
 import { encodeTrajectory } from "../../core/trajectory-codec.ts";
 import type { DistributedSummary } from "../../runtime/learner-process.ts";
-import { NatsServer } from "../support/nats-server.ts";
+import { natsRunFixture } from "../support/nats-run-fixture.ts";
 import { handmadeTrajectory } from "../support/trajectories.ts";
-import { exitCode, metricsPort, type Proc, killAll, startSteppo, tinyJobYaml, Workspace } from "../support/steppo-process.ts";
+import { exitCode, metricsPort, type Proc, startSteppo, tinyJobYaml } from "../support/steppo-process.ts";
 
-let server: NatsServer;
-let ws: Workspace;
+const fx = natsRunFixture();
 
 async function scrape(p: Proc, path: string): Promise<{ status: number; body: string } | undefined> {
   const port = metricsPort(p);
@@ -30,23 +29,13 @@ async function scrape(p: Proc, path: string): Promise<{ status: number; body: st
 }
 
 describe("distributed training (real processes, real nats-server)", { timeout: 120_000 }, () => {
-  before(async () => {
-    server = await NatsServer.start();
-    ws = new Workspace();
-  });
-  after(async () => {
-    killAll();
-    await server?.dispose();
-    ws?.dispose();
-  });
-
   it("trains 1 learner + 3 workers; accounting identity; garbage dead-lettered; duplicate suppressed; /metrics and /healthz", async () => {
     const job = "dist-e2e";
-    const jobFile = ws.writeJob({ name: job, updates: 4, maxPolicyLag: 1 });
+    const jobFile = fx.ws.writeJob({ name: job, updates: 4, maxPolicyLag: 1 });
     const names = jobNames(natsJobRef({ name: job }));
 
     // Before the run: a garbage message and the same trajectory published twice with one message id.
-    const nc = await connectNats({ servers: server.url, name: "test", log: () => {} });
+    const nc = await connectNats({ servers: fx.server.url, name: "test", log: () => {} });
     const bus = await NatsTrajectoryPublisher.open(nc, { job: natsJobRef({ name: job }), workerId: "test", log: () => {} }); // creates the stream
     await bus.close();
     const js = jetstream(nc);
@@ -57,9 +46,9 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
     assert.equal(first.duplicate, false);
     assert.equal(second.duplicate, true, "the stream suppresses a duplicate publish of the same trajId");
 
-    const runDir = join(ws.dir, "run-e2e");
+    const runDir = join(fx.ws.dir, "run-e2e");
     const t0 = Date.now();
-    const run = startSteppo("run", ["run", jobFile, "--nats", server.url, "--workers", "3", "--run-dir", runDir]);
+    const run = startSteppo("run", ["run", jobFile, "--nats", fx.server.url, "--workers", "3", "--run-dir", runDir]);
     // Scrape the learner and a worker while they run.
     const learnerOf = () => ({ ...run, lines: run.lines.filter((l) => l.includes("[learner]")) });
     const workerOf = () => ({ ...run, lines: run.lines.filter((l) => l.includes("[worker-0]")) });
@@ -109,11 +98,11 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
   });
 
   it("a worker whose job spec gives another vocabulary refuses to run, naming the mismatch", async () => {
-    const jobFile = ws.writeJob({ name: "vocab-check" });
-    const otherFile = join(ws.dir, "vocab-check-textworld.yaml");
+    const jobFile = fx.ws.writeJob({ name: "vocab-check" });
+    const otherFile = join(fx.ws.dir, "vocab-check-textworld.yaml");
     writeFileSync(otherFile, tinyJobYaml({ name: "vocab-check" }).replace("multihop-qa", "textworld"));
-    const learner = startSteppo("learner", ["learner", "--job", jobFile, "--nats", server.url, "--run-dir", join(ws.dir, "run-vocab")]);
-    const worker = startSteppo("worker", ["worker", "--job", otherFile, "--nats", server.url, "--id", "odd"]);
+    const learner = startSteppo("learner", ["learner", "--job", jobFile, "--nats", fx.server.url, "--run-dir", join(fx.ws.dir, "run-vocab")]);
+    const worker = startSteppo("worker", ["worker", "--job", otherFile, "--nats", fx.server.url, "--id", "odd"]);
     assert.equal(await exitCode(worker, 60_000), 1, worker.lines.slice(-10).join("\n"));
     assert.ok(
       worker.lines.some((l) => /vocabulary mismatch with the learner .*same job file/.test(l)),
@@ -124,11 +113,11 @@ describe("distributed training (real processes, real nats-server)", { timeout: 1
   });
 
   it("a run directory moves between runtimes: embedded → distributed → embedded continues one run", async () => {
-    const jobFile = ws.writeJob({ name: "cross-runtime", updates: 3, replicas: 1 });
-    const runDir = join(ws.dir, "run-cross");
+    const jobFile = fx.ws.writeJob({ name: "cross-runtime", updates: 3, replicas: 1 });
+    const runDir = join(fx.ws.dir, "run-cross");
     const embedded = startSteppo("embedded", ["run", jobFile, "--updates", "1", "--run-dir", runDir]);
     assert.equal(await exitCode(embedded, 90_000), 0, embedded.lines.slice(-10).join("\n"));
-    const dist = startSteppo("distributed", ["run", jobFile, "--nats", server.url, "--workers", "1", "--updates", "2", "--run-dir", runDir]);
+    const dist = startSteppo("distributed", ["run", jobFile, "--nats", fx.server.url, "--workers", "1", "--updates", "2", "--run-dir", runDir]);
     assert.equal(await exitCode(dist, 90_000), 0, dist.lines.slice(-20).join("\n"));
     assert.ok(
       dist.lines.some((l) => /resumed from .* at update 1 \(written by the embedded runtime; distributed starts its own transport state\)/.test(l)),
