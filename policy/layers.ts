@@ -25,7 +25,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation: "
       gradFunc: (dy, saved) => {
         const [sx, sw, sy] = saved as tf.Tensor2D[];
         const g = activation === "relu" ? tf.mul(dy as tf.Tensor, tf.step(sy)) : (dy as tf.Tensor);
-        return [tf.matMul(g, tf.transpose(sw)), tf.matMul(tf.transpose(sx), g), columnSums(g)];
+        return [tf.matMul(g, tf.transpose(sw)), tf.matMul(tf.transpose(sx), g), packedColumnSums(g)];
       },
     };
   });
@@ -59,7 +59,9 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor
         const dxhat = tf.mul(d, sg);
         // dx = (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) / std
         const centred = tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(dxhat, sxhat), -1, true)));
-        return [tf.div(centred, sstd), columnSums(tf.mul(d, sxhat)), columnSums(d)];
+        // Reductions over rows, not products with a row of ones: d and d ⊙ x̂ are fresh, and a product
+        // would pack each first (see packedColumnSums).
+        return [tf.div(centred, sstd), tf.sum(tf.mul(d, sxhat), 0), tf.sum(d, 0)];
       },
     };
   });
@@ -67,8 +69,8 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor
 }
 
 /**
- * Keys and values of attention in the layouts its products read: k as [dh, B·H, Tk] (a channel product's
- * filter, transposed), v as [Tk, B·H, dh] (as the projection writes it). The decoder's cache.
+ * The decoder's cache of one layer's keys and values, both [B·H, Tk, dh]: attentionStep's products read
+ * them as batched operands, and a new position appends to each as one contiguous run per (sequence, head).
  */
 export interface KeyValues {
   k: tf.Tensor3D;
@@ -86,8 +88,13 @@ export interface AttentionShape {
 /** Up to this many rows, splitting one q|k|v product costs less than three products. */
 const SMALL_ROWS = 256;
 
-/** Column sums of x [R, N] → [N], as a product with a row of ones (a reduction over rows transposes on wasm). */
-function columnSums(x: tf.Tensor): tf.Tensor1D {
+/**
+ * Column sums of x [R, N] → [N] for an x that a product has just taken as its right operand (a weight's
+ * gradient xᵀ·g): a product with a row of ones. XNNPACK (wasm) packs a product's right operand before
+ * multiplying and keeps the packing while the tensor lives, so this reuses it, where tf.sum(x, 0) would
+ * transpose x first. For a fresh x the packing costs ~3× tf.sum(x, 0), which is then the faster.
+ */
+function packedColumnSums(x: tf.Tensor): tf.Tensor1D {
   const [R, N] = x.shape;
   return tf.reshape(tf.matMul(tf.ones([1, R]), x), [N]) as tf.Tensor1D;
 }
@@ -161,7 +168,7 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
           1,
         );
         const db = tf.concat(
-          dParts.map((g) => columnSums(g)),
+          dParts.map((g) => packedColumnSums(g)),
           0,
         );
         return [dx, dw, db];
@@ -172,24 +179,45 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
 }
 
 /**
- * Attention for incremental decoding (no gradient): the T new positions attend over `past` keys/values and
- * their own; returns the output [T·B, D] and the grown keys/values (the next call's `past`).
+ * Attention over a prompt for incremental decoding (no gradient): the T positions attend over each other
+ * under `mask` ([T, B, 1, T]); returns the output [T·B, D] and the keys and values as attentionStep's cache.
  */
-export function attentionCached(
+export function attentionPrompt(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.Tensor, s: AttentionShape): { out: tf.Tensor2D; kv: KeyValues } {
+  const [q0, k, v] = projections(x, w, b, s); // [T, N, dh] each
+  const q = tf.mul(q0, 1 / Math.sqrt(s.dh)) as tf.Tensor3D;
+  const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
+  const kv = { k: tf.transpose(k, [1, 0, 2]) as tf.Tensor3D, v: tf.transpose(v, [1, 0, 2]) as tf.Tensor3D }; // [N, T, dh]
+  return { out: mixValues(p, v, s), kv };
+}
+
+/**
+ * One new position per sequence attending over `past` and itself (decoding after the prompt, no gradient):
+ * x [B, D] → the output [B, D] and the grown cache. mask: additive over the keys, [B, 1, Tk] once this
+ * step's key is appended. With one query row per (sequence, head) both products are batched matrix-vector
+ * products, tf.matMul's: as channel products (training's attention) each token would pack the whole cache
+ * as a convolution filter on wasm. The cache grows along its middle axis, one contiguous copy per
+ * (sequence, head); wasm's Concat copies each run of the axes before the joined one separately, which
+ * made a cache with time last (N·dh runs per token) the costliest op of a decoding step.
+ */
+export function attentionStep(
   x: tf.Tensor2D,
   w: tf.Tensor,
   b: tf.Tensor,
   mask: tf.Tensor,
   s: AttentionShape,
-  past?: KeyValues,
+  past: KeyValues,
 ): { out: tf.Tensor2D; kv: KeyValues } {
-  const [q0, kNew, vNew] = projections(x, w, b, s);
-  const q = tf.mul(q0, 1 / Math.sqrt(s.dh)) as tf.Tensor3D;
-  const kT = tf.transpose(kNew, [2, 1, 0]) as tf.Tensor3D; // [dh, N, T]
-  const k = past ? (tf.concat([past.k, kT], 2) as tf.Tensor3D) : kT;
-  const v = past ? (tf.concat([past.v, vNew], 0) as tf.Tensor3D) : vNew;
-  const p = attentionWeights(q, k, mask, s);
-  return { out: mixValues(p, v, s), kv: { k, v } };
+  if (s.T !== 1) throw new Error(`attentionStep: one new position per sequence, not ${s.T}`);
+  const N = s.B * s.H;
+  const [q0, kNew, vNew] = projections(x, w, b, s); // [1, N, dh] each
+  const q = tf.reshape(tf.mul(q0, 1 / Math.sqrt(s.dh)), [N, 1, s.dh]);
+  const k = tf.concat([past.k, tf.reshape(kNew, [N, 1, s.dh])], 1) as tf.Tensor3D; // [N, Tk, dh]
+  const v = tf.concat([past.v, tf.reshape(vNew, [N, 1, s.dh])], 1) as tf.Tensor3D; // [N, Tk, dh]
+  const Tk = k.shape[1];
+  const scores = tf.reshape(tf.matMul(q, k, false, true), [s.B, s.H, Tk]); // [B, H, Tk]
+  const p = tf.reshape(tf.softmax(tf.add(scores, tf.reshape(mask, [s.B, 1, Tk]))), [N, 1, Tk]);
+  const out = tf.reshape(tf.matMul(p, v), [s.B, s.H * s.dh]) as tf.Tensor2D; // [N, 1, dh] → [B, D]
+  return { out, kv: { k, v } };
 }
 
 /**
@@ -232,7 +260,7 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
         const dxq = tf.matMul(dQ, wT[0]);
         const dx = tf.add(tf.matMul(dK, wT[1]), tf.matMul(dVr, wT[2]));
         const dw = tf.concat([tf.matMul(tf.transpose(sxq), dQ), tf.matMul(xT, dK), tf.matMul(xT, dVr)], 1);
-        const db = tf.concat([columnSums(dQ), columnSums(dK), columnSums(dVr)], 0);
+        const db = tf.concat([packedColumnSums(dQ), packedColumnSums(dK), packedColumnSums(dVr)], 0);
         return [dxq, dx, dw, db];
       },
     };

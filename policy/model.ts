@@ -8,7 +8,18 @@
 import { Rng } from "../core/rng.ts";
 import { MODEL_PRESETS, type ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
-import { type AttentionShape, attention, attentionAt, attentionCached, type KeyValues, layerNorm, layerNormValue, linear, linearValue } from "./layers.ts";
+import {
+  type AttentionShape,
+  attention,
+  attentionAt,
+  attentionPrompt,
+  attentionStep,
+  type KeyValues,
+  layerNorm,
+  layerNormValue,
+  linear,
+  linearValue,
+} from "./layers.ts";
 
 const layerNormOp = layerNorm;
 const linearOp = linear;
@@ -262,7 +273,8 @@ export class PolicyModel {
   /**
    * @internal used by KvDecoder: T new time-major positions of B rows (ids and positions [T·B]) through the
    * trunk, attending over `past` (one cache per layer) and themselves under `mask` ([T, B, 1, Tk]); returns
-   * the logits of the last position of every row [B, V] and the grown caches.
+   * the logits of the last position of every row [B, V] and the grown caches. Without `past` the T positions
+   * are a prompt; with it, T is 1 (one token per row, attentionStep).
    */
   decodeStep(
     ids: tf.Tensor1D,
@@ -281,7 +293,7 @@ export class PolicyModel {
         x,
         l,
         (normed, w, b) => {
-          const { out, kv } = attentionCached(normed, w, b, mask, shape, past?.[l]);
+          const { out, kv } = past ? attentionStep(normed, w, b, mask, shape, past[l]) : attentionPrompt(normed, w, b, mask, shape);
           cache.push(kv);
           return out;
         },
