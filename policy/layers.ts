@@ -100,24 +100,33 @@ function packedColumnSums(x: tf.Tensor): tf.Tensor1D {
 }
 
 /**
- * x·W + b per part of W's columns (q | k | v), each as [T, B·H, dh]: three products
- * with no split of a large [T·B, 3D] activation (a strided copy, slow on wasm); a few rows (a decoding step)
+ * x·W + b per part of W's columns (q | k | v), each as [T, B·H, dh], the queries scaled by 1/√dh (the
+ * scores' scale): three products with no split of a large [T·B, 3D] activation (a strided copy, slow on
+ * wasm), the scale on q's weights and bias ([D, D]) rather than on q itself; a few rows (a decoding step)
  * take one product and split it instead.
  */
 function projections(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, s: AttentionShape): [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D] {
-  if (x.shape[0] <= SMALL_ROWS)
-    return tf.split(tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b }), 3, 1).map((t) => tf.reshape(t, [-1, s.B * s.H, s.dh])) as [
-      tf.Tensor3D,
-      tf.Tensor3D,
-      tf.Tensor3D,
-    ];
-  const ws = tf.split(w, 3, 1);
-  const bs = tf.split(b, 3, 0);
-  return ws.map((wi, i) => tf.reshape(tf.fused.matMul({ a: x, b: wi as tf.Tensor2D, bias: bs[i] }), [-1, s.B * s.H, s.dh])) as [
-    tf.Tensor3D,
-    tf.Tensor3D,
-    tf.Tensor3D,
-  ];
+  const heads = (t: tf.Tensor) => tf.reshape(t, [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
+  if (x.shape[0] <= SMALL_ROWS) {
+    const [q, k, v] = tf.split(tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b }), 3, 1);
+    return [heads(tf.mul(q, queryScale(s))), heads(k), heads(v)];
+  }
+  const [wq, wk, wv] = scaledQueryWeights(w, b, s);
+  return [wq, wk, wv].map(({ w: wi, b: bi }) => heads(tf.fused.matMul({ a: x, b: wi, bias: bi }))) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+}
+
+/** The scores' scale 1/√dh. */
+function queryScale(s: AttentionShape): number {
+  return 1 / Math.sqrt(s.dh);
+}
+
+/** W [D, 3D] and b [3D] split into q | k | v, q's part scaled by 1/√dh: projections give scaled queries. */
+function scaledQueryWeights(w: tf.Tensor, b: tf.Tensor, s: AttentionShape): { w: tf.Tensor2D; b: tf.Tensor1D }[] {
+  const ws = tf.split(w, 3, 1) as tf.Tensor2D[];
+  const bs = tf.split(b, 3, 0) as tf.Tensor1D[];
+  ws[0] = tf.mul(ws[0], queryScale(s));
+  bs[0] = tf.mul(bs[0], queryScale(s));
+  return ws.map((wi, i) => ({ w: wi, b: bs[i] }));
 }
 
 /** softmax(q·kᵀ + mask) over the keys → [T, B·H, Tk], for q [T, B·H, dh] already scaled by 1/√dh; mask broadcasts to [T, B, H, Tk]. */
@@ -125,6 +134,17 @@ function attentionWeights(q: tf.Tensor3D, kFilter: tf.Tensor3D, mask: tf.Tensor,
   const Tk = kFilter.shape[2];
   const scores = channelProduct(tf.transpose(q, [0, 2, 1]) as tf.Tensor3D, kFilter); // [T, B·H, Tk]
   return tf.reshape(tf.softmax(tf.add(tf.reshape(scores, [s.T, s.B, s.H, Tk]), mask)), [s.T, s.B * s.H, Tk]) as tf.Tensor3D;
+}
+
+/**
+ * The gradient of the scores through the softmax, dS = p ⊙ (dP − Σ_keys dP ⊙ p), with the row sums taken
+ * as Σ_channels dOut ⊙ out (FlashAttention's D): Σ_s p_s·dP_s = Σ_s p_s Σ_j dOut_j·v_sj = Σ_j dOut_j·out_j,
+ * a pass over [T, N, dh] in place of two over the weights [T, N, Tk]. p, dP [T, N, Tk]; dOut [T, N, dh];
+ * out [T·B, D] the attention's output. → [T, N, Tk]
+ */
+function softmaxGradient(p: tf.Tensor3D, dP: tf.Tensor3D, dOut: tf.Tensor3D, out: tf.Tensor2D): tf.Tensor3D {
+  const rowSums = tf.sum(tf.mul(dOut, tf.reshape(out, dOut.shape)), -1, true); // [T, N, 1]
+  return tf.mul(p, tf.sub(dP, rowSums)) as tf.Tensor3D;
 }
 
 /** The attention weights' mix of the values: p [T, B·H, Tk], v [Tk, B·H, dh] → [T·B, D]. */
@@ -144,19 +164,18 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
   const d = s.H * s.dh;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-    const [q0, k, v] = projections(xi, wi, bi, s);
-    const q = tf.mul(q0, scale) as tf.Tensor3D; // the scores' scale, on the (smaller) queries
+    const [q, k, v] = projections(xi, wi, bi, s); // q scaled
     const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
-    save([xi, wi, q, k, v, p]);
+    const out = mixValues(p, v, s);
+    save([xi, wi, q, k, v, p, out]);
     return {
-      value: mixValues(p, v, s),
+      value: out,
       gradFunc: (dy, saved) => {
-        const [sx, sw, sq, sk, sv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const [sx, sw, sq, sk, sv, sp, sout] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D];
         const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [T, N, dh]
         const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [T, N, Tk]
         const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
-        // softmax: dS = p ⊙ (dP − Σ_keys dP ⊙ p)
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [T, N, Tk]
+        const dS = softmaxGradient(sp, dP, dOut, sout); // [T, N, Tk]
         const dQ = tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale); // [T, N, dh]
         const dK = channelProduct(tf.transpose(dS, [2, 0, 1]) as tf.Tensor3D, sq); // [Tk, N, dh] (sq is scaled)
         const dParts = [dQ, dK, dV].map((t) => tf.reshape(t, [rows, d]) as tf.Tensor2D);
@@ -183,8 +202,7 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
  * under `mask` ([T, B, 1, T]); returns the output [T·B, D] and the keys and values as attentionStep's cache.
  */
 export function attentionPrompt(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.Tensor, s: AttentionShape): { out: tf.Tensor2D; kv: KeyValues } {
-  const [q0, k, v] = projections(x, w, b, s); // [T, N, dh] each
-  const q = tf.mul(q0, 1 / Math.sqrt(s.dh)) as tf.Tensor3D;
+  const [q, k, v] = projections(x, w, b, s); // [T, N, dh] each, q scaled
   const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
   const kv = { k: tf.transpose(k, [1, 0, 2]) as tf.Tensor3D, v: tf.transpose(v, [1, 0, 2]) as tf.Tensor3D }; // [N, T, dh]
   return { out: mixValues(p, v, s), kv };
@@ -209,8 +227,8 @@ export function attentionStep(
 ): { out: tf.Tensor2D; kv: KeyValues } {
   if (s.T !== 1) throw new Error(`attentionStep: one new position per sequence, not ${s.T}`);
   const N = s.B * s.H;
-  const [q0, kNew, vNew] = projections(x, w, b, s); // [1, N, dh] each
-  const q = tf.reshape(tf.mul(q0, 1 / Math.sqrt(s.dh)), [N, 1, s.dh]);
+  const [q0, kNew, vNew] = projections(x, w, b, s); // [1, N, dh] each, q scaled
+  const q = tf.reshape(q0, [N, 1, s.dh]);
   const k = tf.concat([past.k, tf.reshape(kNew, [N, 1, s.dh])], 1) as tf.Tensor3D; // [N, Tk, dh]
   const v = tf.concat([past.v, tf.reshape(vNew, [N, 1, s.dh])], 1) as tf.Tensor3D; // [N, Tk, dh]
   const Tk = k.shape[1];
@@ -235,23 +253,33 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xqi, xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
     // Three products, not one split: q reads other rows (xq) than k and v (x).
-    const ws = tf.split(wi, 3, 1) as tf.Tensor2D[];
-    const bs = tf.split(bi, 3, 0);
-    const part = (rows: tf.Tensor2D, i: number) => tf.reshape(tf.fused.matMul({ a: rows, b: ws[i], bias: bs[i] }), [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
-    const q = tf.mul(part(xqi, 0), scale) as tf.Tensor3D; // [Q, N, dh], N = B·H
+    const parts = scaledQueryWeights(wi, bi, s);
+    const part = (rows: tf.Tensor2D, i: number) =>
+      tf.reshape(tf.fused.matMul({ a: rows, b: parts[i].w, bias: parts[i].b }), [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
+    const q = part(xqi, 0); // [Q, N, dh], N = B·H, scaled
     const k = part(xi, 1); // [Tk, N, dh]
     const v = part(xi, 2); // [Tk, N, dh]
     const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s); // [Q, N, Tk]
-    save([xqi, xi, wi, q, k, v, p]);
+    const out = mixValues(p, v, s);
+    save([xqi, xi, wi, q, k, v, p, out]);
     return {
-      value: mixValues(p, v, s),
+      value: out,
       gradFunc: (dy, saved) => {
-        const [sxq, sx, sw, sq, sk, sv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const [sxq, sx, sw, sq, sk, sv, sp, sout] = saved as [
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor3D,
+          tf.Tensor3D,
+          tf.Tensor3D,
+          tf.Tensor3D,
+          tf.Tensor2D,
+        ];
         // The backward pass of `attention` with Q query slots in place of T positions.
         const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [Q, N, dh]
         const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [Q, N, Tk]
         const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [Q, N, Tk]
+        const dS = softmaxGradient(sp, dP, dOut, sout); // [Q, N, Tk]
         const dQ = tf.reshape(tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale), [-1, d]) as tf.Tensor2D; // [Q·B, D]
         const dK = tf.reshape(channelProduct(tf.transpose(dS, [2, 0, 1]) as tf.Tensor3D, sq), [-1, d]) as tf.Tensor2D; // [Tk·B, D] (sq is scaled)
         const dVr = tf.reshape(dV, [-1, d]) as tf.Tensor2D;
