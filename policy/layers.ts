@@ -341,3 +341,39 @@ export function targetLogProbsAndEntropy(logits: tf.Tensor2D, targets: Int32Arra
   });
   return f(logits, flat) as tf.Tensor2D;
 }
+
+/**
+ * The log-probability of each row's target token under softmax(logits / temperature), as one op with a
+ * closed-form gradient: what behaviour cloning reads, without targetLogProbsAndEntropy's entropy (two passes
+ * over [P, V] each way). logits [P, V], targets [P] → [P]. With z = logits / τ and p = softmax z:
+ *   log π(t) = z_t − log Σ exp z        ∂/∂z = onehot(t) − p
+ */
+export function targetLogProbs(logits: tf.Tensor2D, targets: Int32Array, temperature: number): tf.Tensor1D {
+  const [P, V] = logits.shape;
+  if (targets.length !== P) throw new Error(`targetLogProbs: ${P} rows, ${targets.length} targets`);
+  const flat = tf.tensor1d(
+    Int32Array.from(targets, (t, i) => i * V + t),
+    "int32",
+  ); // [P] into the flattened [P·V]
+  // The indices are an input (with a zero "gradient") so that the tape keeps them until the backward pass.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [li, fi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const z = temperature === 1 ? li : (tf.div(li, temperature) as tf.Tensor2D);
+    const max = tf.max(z, -1, true); // [P, 1]
+    const e = tf.exp(tf.sub(z, max)); // [P, V]
+    const sumE = tf.sum(e, -1, true); // [P, 1]
+    const lse = tf.add(max, tf.log(sumE)); // [P, 1]
+    save([tf.div(e, sumE), fi]);
+    return {
+      value: tf.reshape(tf.sub(tf.reshape(tf.gather(tf.reshape(z, [P * V]), fi), [P, 1]), lse), [P]) as tf.Tensor1D,
+      gradFunc: (dy, saved) => {
+        const [sp, sf] = saved as [tf.Tensor2D, tf.Tensor1D];
+        const d = dy as tf.Tensor1D; // [P]
+        // −p ⊙ d, then + d at each row's target
+        const dz = tf.add(tf.mul(sp, tf.neg(tf.reshape(d, [P, 1]))), tf.reshape(tf.scatterND(tf.reshape(sf, [P, 1]), d, [P * V]), [P, V]));
+        return [temperature === 1 ? dz : tf.div(dz, temperature), tf.zerosLike(sf)];
+      },
+    };
+  });
+  return f(logits, flat) as tf.Tensor1D;
+}

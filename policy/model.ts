@@ -213,6 +213,11 @@ export class PolicyModel {
     return { logits, values };
   }
 
+  /** Next-token logits at `positions` (flat b·T + t into ids [B, T]) alone, as headsAt's. → [P, V] */
+  logitsAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    return matMul(this.featuresAt(ids, positions), this.p("lm_head")) as tf.Tensor2D;
+  }
+
   /**
    * The trunk's final, layer-normed hidden state at `positions` (flat b·T + t into ids [B, T]; repeats
    * allowed) → [P, D]: the rows of `features` there. Each sequence's last layer runs over the window from
