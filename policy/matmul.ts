@@ -68,8 +68,11 @@ export function channelProduct(image: tf.Tensor3D, filter: tf.Tensor3D): tf.Tens
 /** Floats of one image of a channel product's convolution beyond which it pays to cut the image into a batch. */
 export const IMAGE_ITEM_FLOATS = 1 << 18;
 
-/** The fewest rows of an image batch item: items of a row or two ran slower than the whole image. */
-const ITEM_MIN_ROWS = 8;
+/**
+ * The fewest rows of an image batch item: items of two rows ran slower than the whole image, and a minimum of
+ * 8 rows cost the quickstart's last layer (Q ≈ 25 query slots: 5 items of 5 rows) ~5 % of an update.
+ */
+const ITEM_MIN_ROWS = 4;
 
 /**
  * How many batch items a channel product's image [m, k, N] is cut into along m (a reshape: the rows of

@@ -71,7 +71,7 @@ test("a batched product as one depthwise convolution equals tf.matMul (attention
 test("a channel product cut into a batch of images equals tf.matMul (images past IMAGE_ITEM_FLOATS, m with and without divisors)", () => {
   for (const [m, k, N, n] of [
     [50, 50, 256, 16], // the quickstart's mix: 5 items of 10 rows
-    [53, 40, 128, 16], // m prime: no items of 8 rows or more, one item
+    [53, 40, 128, 16], // m prime: no items of 4 rows or more, one item
     [96, 40, 128, 16], // 2 items of 48 rows
     [78, 16, 100, 78], // under the threshold: one item
   ]) {
