@@ -94,13 +94,20 @@ export class Learner {
     };
   }
 
-  /** Log-probs of each step's action tokens and the values before each of them, under `model`. */
+  /**
+   * Log-probs of each step's action tokens and the values before each of them, under `model`. The steps go
+   * through the model in chunks of similar length (sorted by length, results in the order given), so that
+   * each chunk is padded little.
+   */
   scoreSteps(model: PolicyModel, steps: { contextIds: Int32Array; actionIds: Int32Array }[]): { logProbs: Float32Array[]; values: Float32Array[] } {
-    const logProbs: Float32Array[] = [];
-    const values: Float32Array[] = [];
+    const logProbs: Float32Array[] = new Array(steps.length);
+    const values: Float32Array[] = new Array(steps.length);
     const temperature = this.spec.rollout.temperature;
+    const length = (i: number) => steps[i].contextIds.length + steps[i].actionIds.length;
+    const order = steps.map((_, i) => i).sort((a, b) => length(a) - length(b));
     for (let start = 0; start < steps.length; start += SCORE_CHUNK) {
-      const chunk = steps.slice(start, start + SCORE_CHUNK);
+      const indices = order.slice(start, start + SCORE_CHUNK);
+      const chunk = indices.map((i) => steps[i]);
       const seqs = chunk.map((s) => concatIds(s.contextIds, s.actionIds));
       const T = Math.max(...seqs.map((s) => s.length));
       // Only the action-predicting positions go through the heads and the log-softmax (PolicyModel.headsAt),
@@ -114,9 +121,9 @@ export class Learner {
         }
       });
       if (positions.length === 0) {
-        for (const _ of chunk) {
-          logProbs.push(new Float32Array(0));
-          values.push(new Float32Array(0));
+        for (const i of indices) {
+          logProbs[i] = new Float32Array(0);
+          values[i] = new Float32Array(0);
         }
         continue;
       }
@@ -130,10 +137,10 @@ export class Learner {
       const v = valuesT.dataSync() as Float32Array; // [P]
       tf.dispose([scoresT, valuesT]);
       let row = 0;
-      for (const s of chunk) {
-        const L = s.actionIds.length;
-        logProbs.push(lp.slice(row, row + L));
-        values.push(v.slice(row, row + L));
+      for (const i of indices) {
+        const L = steps[i].actionIds.length;
+        logProbs[i] = lp.slice(row, row + L);
+        values[i] = v.slice(row, row + L);
         row += L;
       }
     }

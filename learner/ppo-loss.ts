@@ -10,7 +10,7 @@
 import type { RatioMode } from "../crds/steppojob.ts";
 import { tf } from "../policy/backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
-import { targetLogProbsAndEntropy } from "../policy/layers.ts";
+import { targetLogProbs, targetLogProbsAndEntropy } from "../policy/layers.ts";
 import { type PolicyModel, scatterRows } from "../policy/model.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
@@ -193,26 +193,36 @@ export function ppoGradients(
   });
 }
 
-/** Behaviour cloning on demonstration steps: −log π(a_t | c_t), seq-mean-token-mean over `norm.steps`. */
+/**
+ * Behaviour cloning on demonstration steps: −log π(a_t | c_t), seq-mean-token-mean over `norm.steps`, as a
+ * weighted sum over the action-predicting positions: each of step b's tokens weighs 1 / (L_b · steps). Only
+ * the log-probs are read (no values, no entropy), at those positions alone.
+ */
 export function cloneGradients(
   model: PolicyModel,
   p: PackedBatch,
   norm: Pick<MinibatchNorm, "steps"> = { steps: p.B },
 ): { grads: Record<string, tf.Tensor>; stats: { loss: number } } {
   return scoped(() => {
-    const shape: [number, number] = [p.B, p.T];
-    const ids = tf.tensor2d(p.ids, shape, "int32");
-    const positions = lossPositions(p);
-    const mask = tf.tensor2d(p.actionMask, shape);
-    const invLength = tf.tensor1d(p.invLength);
+    const ids = tf.tensor2d(p.ids, [p.B, p.T], "int32");
+    const positions = actionPositions(p);
+    const targets = Int32Array.from(positions, (i) => p.targets[i]);
+    const weights = tf.tensor1d(Float32Array.from(positions, (i) => -p.invLength[Math.floor(i / p.T)] / norm.steps)); // [P]
     const names = [...model.params.keys()];
     const { value, grads } = tf.variableGrads(() => {
-      const { picked } = tokenLogProbs(model, ids, p.targets, 1, positions);
-      return tf.neg(seqMeanTokenMean(picked, mask, invLength, norm.steps)) as tf.Scalar;
+      const picked = targetLogProbs(model.logitsAt(ids, positions), targets, 1); // [P]
+      return tf.sum(tf.mul(picked, weights)) as tf.Scalar;
     }, model.variables);
     const byName: Record<string, tf.Tensor> = {};
     const varNames = new Map(model.variables.map((v, i) => [v.name, names[i]]));
     for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
     return { grads: byName, stats: { loss: value.dataSync()[0] } };
   });
+}
+
+/** The action-predicting positions of `p`, as flat b·T + t. */
+function actionPositions(p: PackedBatch): Int32Array {
+  const out: number[] = [];
+  for (let i = 0; i < p.actionMask.length; i++) if (p.actionMask[i]) out.push(i);
+  return Int32Array.from(out);
 }

@@ -25,7 +25,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation: "
       gradFunc: (dy, saved) => {
         const [sx, sw, sy] = saved as tf.Tensor2D[];
         const g = activation === "relu" ? tf.mul(dy as tf.Tensor, tf.step(sy)) : (dy as tf.Tensor);
-        return [tf.matMul(g, tf.transpose(sw)), tf.matMul(tf.transpose(sx), g), columnSums(g)];
+        return [tf.matMul(g, tf.transpose(sw)), tf.matMul(tf.transpose(sx), g), packedColumnSums(g)];
       },
     };
   });
@@ -59,7 +59,9 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor
         const dxhat = tf.mul(d, sg);
         // dx = (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) / std
         const centred = tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(dxhat, sxhat), -1, true)));
-        return [tf.div(centred, sstd), columnSums(tf.mul(d, sxhat)), columnSums(d)];
+        // Reductions over rows, not products with a row of ones: d and d ⊙ x̂ are fresh, and a product
+        // would pack each first (see packedColumnSums).
+        return [tf.div(centred, sstd), tf.sum(tf.mul(d, sxhat), 0), tf.sum(d, 0)];
       },
     };
   });
@@ -67,8 +69,8 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor
 }
 
 /**
- * Keys and values of attention in the layouts its products read: k as [dh, B·H, Tk] (a channel product's
- * filter, transposed), v as [Tk, B·H, dh] (as the projection writes it). The decoder's cache.
+ * The decoder's cache of one layer's keys and values, both [B·H, Tk, dh]: attentionStep's products read
+ * them as batched operands, and a new position appends to each as one contiguous run per (sequence, head).
  */
 export interface KeyValues {
   k: tf.Tensor3D;
@@ -86,31 +88,45 @@ export interface AttentionShape {
 /** Up to this many rows, splitting one q|k|v product costs less than three products. */
 const SMALL_ROWS = 256;
 
-/** Column sums of x [R, N] → [N], as a product with a row of ones (a reduction over rows transposes on wasm). */
-function columnSums(x: tf.Tensor): tf.Tensor1D {
+/**
+ * Column sums of x [R, N] → [N] for an x that a product has just taken as its right operand (a weight's
+ * gradient xᵀ·g): a product with a row of ones. XNNPACK (wasm) packs a product's right operand before
+ * multiplying and keeps the packing while the tensor lives, so this reuses it, where tf.sum(x, 0) would
+ * transpose x first. For a fresh x the packing costs ~3× tf.sum(x, 0), which is then the faster.
+ */
+function packedColumnSums(x: tf.Tensor): tf.Tensor1D {
   const [R, N] = x.shape;
   return tf.reshape(tf.matMul(tf.ones([1, R]), x), [N]) as tf.Tensor1D;
 }
 
 /**
- * x·W + b per part of W's columns (q | k | v), each as [T, B·H, dh]: three products
- * with no split of a large [T·B, 3D] activation (a strided copy, slow on wasm); a few rows (a decoding step)
+ * x·W + b per part of W's columns (q | k | v), each as [T, B·H, dh], the queries scaled by 1/√dh (the
+ * scores' scale): three products with no split of a large [T·B, 3D] activation (a strided copy, slow on
+ * wasm), the scale on q's weights and bias ([D, D]) rather than on q itself; a few rows (a decoding step)
  * take one product and split it instead.
  */
 function projections(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, s: AttentionShape): [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D] {
-  if (x.shape[0] <= SMALL_ROWS)
-    return tf.split(tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b }), 3, 1).map((t) => tf.reshape(t, [-1, s.B * s.H, s.dh])) as [
-      tf.Tensor3D,
-      tf.Tensor3D,
-      tf.Tensor3D,
-    ];
-  const ws = tf.split(w, 3, 1);
-  const bs = tf.split(b, 3, 0);
-  return ws.map((wi, i) => tf.reshape(tf.fused.matMul({ a: x, b: wi as tf.Tensor2D, bias: bs[i] }), [-1, s.B * s.H, s.dh])) as [
-    tf.Tensor3D,
-    tf.Tensor3D,
-    tf.Tensor3D,
-  ];
+  const heads = (t: tf.Tensor) => tf.reshape(t, [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
+  if (x.shape[0] <= SMALL_ROWS) {
+    const [q, k, v] = tf.split(tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b }), 3, 1);
+    return [heads(tf.mul(q, queryScale(s))), heads(k), heads(v)];
+  }
+  const [wq, wk, wv] = scaledQueryWeights(w, b, s);
+  return [wq, wk, wv].map(({ w: wi, b: bi }) => heads(tf.fused.matMul({ a: x, b: wi, bias: bi }))) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+}
+
+/** The scores' scale 1/√dh. */
+function queryScale(s: AttentionShape): number {
+  return 1 / Math.sqrt(s.dh);
+}
+
+/** W [D, 3D] and b [3D] split into q | k | v, q's part scaled by 1/√dh: projections give scaled queries. */
+function scaledQueryWeights(w: tf.Tensor, b: tf.Tensor, s: AttentionShape): { w: tf.Tensor2D; b: tf.Tensor1D }[] {
+  const ws = tf.split(w, 3, 1) as tf.Tensor2D[];
+  const bs = tf.split(b, 3, 0) as tf.Tensor1D[];
+  ws[0] = tf.mul(ws[0], queryScale(s));
+  bs[0] = tf.mul(bs[0], queryScale(s));
+  return ws.map((wi, i) => ({ w: wi, b: bs[i] }));
 }
 
 /** softmax(q·kᵀ + mask) over the keys → [T, B·H, Tk], for q [T, B·H, dh] already scaled by 1/√dh; mask broadcasts to [T, B, H, Tk]. */
@@ -118,6 +134,17 @@ function attentionWeights(q: tf.Tensor3D, kFilter: tf.Tensor3D, mask: tf.Tensor,
   const Tk = kFilter.shape[2];
   const scores = channelProduct(tf.transpose(q, [0, 2, 1]) as tf.Tensor3D, kFilter); // [T, B·H, Tk]
   return tf.reshape(tf.softmax(tf.add(tf.reshape(scores, [s.T, s.B, s.H, Tk]), mask)), [s.T, s.B * s.H, Tk]) as tf.Tensor3D;
+}
+
+/**
+ * The gradient of the scores through the softmax, dS = p ⊙ (dP − Σ_keys dP ⊙ p), with the row sums taken
+ * as Σ_channels dOut ⊙ out (FlashAttention's D): Σ_s p_s·dP_s = Σ_s p_s Σ_j dOut_j·v_sj = Σ_j dOut_j·out_j,
+ * a pass over [T, N, dh] in place of two over the weights [T, N, Tk]. p, dP [T, N, Tk]; dOut [T, N, dh];
+ * out [T·B, D] the attention's output. → [T, N, Tk]
+ */
+function softmaxGradient(p: tf.Tensor3D, dP: tf.Tensor3D, dOut: tf.Tensor3D, out: tf.Tensor2D): tf.Tensor3D {
+  const rowSums = tf.sum(tf.mul(dOut, tf.reshape(out, dOut.shape)), -1, true); // [T, N, 1]
+  return tf.mul(p, tf.sub(dP, rowSums)) as tf.Tensor3D;
 }
 
 /** The attention weights' mix of the values: p [T, B·H, Tk], v [Tk, B·H, dh] → [T·B, D]. */
@@ -137,19 +164,18 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
   const d = s.H * s.dh;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-    const [q0, k, v] = projections(xi, wi, bi, s);
-    const q = tf.mul(q0, scale) as tf.Tensor3D; // the scores' scale, on the (smaller) queries
+    const [q, k, v] = projections(xi, wi, bi, s); // q scaled
     const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
-    save([xi, wi, q, k, v, p]);
+    const out = mixValues(p, v, s);
+    save([xi, wi, q, k, v, p, out]);
     return {
-      value: mixValues(p, v, s),
+      value: out,
       gradFunc: (dy, saved) => {
-        const [sx, sw, sq, sk, sv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const [sx, sw, sq, sk, sv, sp, sout] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D];
         const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [T, N, dh]
         const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [T, N, Tk]
         const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
-        // softmax: dS = p ⊙ (dP − Σ_keys dP ⊙ p)
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [T, N, Tk]
+        const dS = softmaxGradient(sp, dP, dOut, sout); // [T, N, Tk]
         const dQ = tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale); // [T, N, dh]
         const dK = channelProduct(tf.transpose(dS, [2, 0, 1]) as tf.Tensor3D, sq); // [Tk, N, dh] (sq is scaled)
         const dParts = [dQ, dK, dV].map((t) => tf.reshape(t, [rows, d]) as tf.Tensor2D);
@@ -161,7 +187,7 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
           1,
         );
         const db = tf.concat(
-          dParts.map((g) => columnSums(g)),
+          dParts.map((g) => packedColumnSums(g)),
           0,
         );
         return [dx, dw, db];
@@ -172,24 +198,44 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
 }
 
 /**
- * Attention for incremental decoding (no gradient): the T new positions attend over `past` keys/values and
- * their own; returns the output [T·B, D] and the grown keys/values (the next call's `past`).
+ * Attention over a prompt for incremental decoding (no gradient): the T positions attend over each other
+ * under `mask` ([T, B, 1, T]); returns the output [T·B, D] and the keys and values as attentionStep's cache.
  */
-export function attentionCached(
+export function attentionPrompt(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.Tensor, s: AttentionShape): { out: tf.Tensor2D; kv: KeyValues } {
+  const [q, k, v] = projections(x, w, b, s); // [T, N, dh] each, q scaled
+  const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
+  const kv = { k: tf.transpose(k, [1, 0, 2]) as tf.Tensor3D, v: tf.transpose(v, [1, 0, 2]) as tf.Tensor3D }; // [N, T, dh]
+  return { out: mixValues(p, v, s), kv };
+}
+
+/**
+ * One new position per sequence attending over `past` and itself (decoding after the prompt, no gradient):
+ * x [B, D] → the output [B, D] and the grown cache. mask: additive over the keys, [B, 1, Tk] once this
+ * step's key is appended. With one query row per (sequence, head) both products are batched matrix-vector
+ * products, tf.matMul's: as channel products (training's attention) each token would pack the whole cache
+ * as a convolution filter on wasm. The cache grows along its middle axis, one contiguous copy per
+ * (sequence, head); wasm's Concat copies each run of the axes before the joined one separately, which
+ * made a cache with time last (N·dh runs per token) the costliest op of a decoding step.
+ */
+export function attentionStep(
   x: tf.Tensor2D,
   w: tf.Tensor,
   b: tf.Tensor,
   mask: tf.Tensor,
   s: AttentionShape,
-  past?: KeyValues,
+  past: KeyValues,
 ): { out: tf.Tensor2D; kv: KeyValues } {
-  const [q0, kNew, vNew] = projections(x, w, b, s);
-  const q = tf.mul(q0, 1 / Math.sqrt(s.dh)) as tf.Tensor3D;
-  const kT = tf.transpose(kNew, [2, 1, 0]) as tf.Tensor3D; // [dh, N, T]
-  const k = past ? (tf.concat([past.k, kT], 2) as tf.Tensor3D) : kT;
-  const v = past ? (tf.concat([past.v, vNew], 0) as tf.Tensor3D) : vNew;
-  const p = attentionWeights(q, k, mask, s);
-  return { out: mixValues(p, v, s), kv: { k, v } };
+  if (s.T !== 1) throw new Error(`attentionStep: one new position per sequence, not ${s.T}`);
+  const N = s.B * s.H;
+  const [q0, kNew, vNew] = projections(x, w, b, s); // [1, N, dh] each, q scaled
+  const q = tf.reshape(q0, [N, 1, s.dh]);
+  const k = tf.concat([past.k, tf.reshape(kNew, [N, 1, s.dh])], 1) as tf.Tensor3D; // [N, Tk, dh]
+  const v = tf.concat([past.v, tf.reshape(vNew, [N, 1, s.dh])], 1) as tf.Tensor3D; // [N, Tk, dh]
+  const Tk = k.shape[1];
+  const scores = tf.reshape(tf.matMul(q, k, false, true), [s.B, s.H, Tk]); // [B, H, Tk]
+  const p = tf.reshape(tf.softmax(tf.add(scores, tf.reshape(mask, [s.B, 1, Tk]))), [N, 1, Tk]);
+  const out = tf.reshape(tf.matMul(p, v), [s.B, s.H * s.dh]) as tf.Tensor2D; // [N, 1, dh] → [B, D]
+  return { out, kv: { k, v } };
 }
 
 /**
@@ -207,23 +253,33 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xqi, xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
     // Three products, not one split: q reads other rows (xq) than k and v (x).
-    const ws = tf.split(wi, 3, 1) as tf.Tensor2D[];
-    const bs = tf.split(bi, 3, 0);
-    const part = (rows: tf.Tensor2D, i: number) => tf.reshape(tf.fused.matMul({ a: rows, b: ws[i], bias: bs[i] }), [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
-    const q = tf.mul(part(xqi, 0), scale) as tf.Tensor3D; // [Q, N, dh], N = B·H
+    const parts = scaledQueryWeights(wi, bi, s);
+    const part = (rows: tf.Tensor2D, i: number) =>
+      tf.reshape(tf.fused.matMul({ a: rows, b: parts[i].w, bias: parts[i].b }), [-1, s.B * s.H, s.dh]) as tf.Tensor3D;
+    const q = part(xqi, 0); // [Q, N, dh], N = B·H, scaled
     const k = part(xi, 1); // [Tk, N, dh]
     const v = part(xi, 2); // [Tk, N, dh]
     const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s); // [Q, N, Tk]
-    save([xqi, xi, wi, q, k, v, p]);
+    const out = mixValues(p, v, s);
+    save([xqi, xi, wi, q, k, v, p, out]);
     return {
-      value: mixValues(p, v, s),
+      value: out,
       gradFunc: (dy, saved) => {
-        const [sxq, sx, sw, sq, sk, sv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const [sxq, sx, sw, sq, sk, sv, sp, sout] = saved as [
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor3D,
+          tf.Tensor3D,
+          tf.Tensor3D,
+          tf.Tensor3D,
+          tf.Tensor2D,
+        ];
         // The backward pass of `attention` with Q query slots in place of T positions.
         const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [Q, N, dh]
         const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [Q, N, Tk]
         const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [Q, N, Tk]
+        const dS = softmaxGradient(sp, dP, dOut, sout); // [Q, N, Tk]
         const dQ = tf.reshape(tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale), [-1, d]) as tf.Tensor2D; // [Q·B, D]
         const dK = tf.reshape(channelProduct(tf.transpose(dS, [2, 0, 1]) as tf.Tensor3D, sq), [-1, d]) as tf.Tensor2D; // [Tk·B, D] (sq is scaled)
         const dVr = tf.reshape(dV, [-1, d]) as tf.Tensor2D;
@@ -232,7 +288,7 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
         const dxq = tf.matMul(dQ, wT[0]);
         const dx = tf.add(tf.matMul(dK, wT[1]), tf.matMul(dVr, wT[2]));
         const dw = tf.concat([tf.matMul(tf.transpose(sxq), dQ), tf.matMul(xT, dK), tf.matMul(xT, dVr)], 1);
-        const db = tf.concat([columnSums(dQ), columnSums(dK), columnSums(dVr)], 0);
+        const db = tf.concat([packedColumnSums(dQ), packedColumnSums(dK), packedColumnSums(dVr)], 0);
         return [dxq, dx, dw, db];
       },
     };
@@ -284,4 +340,40 @@ export function targetLogProbsAndEntropy(logits: tf.Tensor2D, targets: Int32Arra
     };
   });
   return f(logits, flat) as tf.Tensor2D;
+}
+
+/**
+ * The log-probability of each row's target token under softmax(logits / temperature), as one op with a
+ * closed-form gradient: what behaviour cloning reads, without targetLogProbsAndEntropy's entropy (two passes
+ * over [P, V] each way). logits [P, V], targets [P] → [P]. With z = logits / τ and p = softmax z:
+ *   log π(t) = z_t − log Σ exp z        ∂/∂z = onehot(t) − p
+ */
+export function targetLogProbs(logits: tf.Tensor2D, targets: Int32Array, temperature: number): tf.Tensor1D {
+  const [P, V] = logits.shape;
+  if (targets.length !== P) throw new Error(`targetLogProbs: ${P} rows, ${targets.length} targets`);
+  const flat = tf.tensor1d(
+    Int32Array.from(targets, (t, i) => i * V + t),
+    "int32",
+  ); // [P] into the flattened [P·V]
+  // The indices are an input (with a zero "gradient") so that the tape keeps them until the backward pass.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [li, fi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const z = temperature === 1 ? li : (tf.div(li, temperature) as tf.Tensor2D);
+    const max = tf.max(z, -1, true); // [P, 1]
+    const e = tf.exp(tf.sub(z, max)); // [P, V]
+    const sumE = tf.sum(e, -1, true); // [P, 1]
+    const lse = tf.add(max, tf.log(sumE)); // [P, 1]
+    save([tf.div(e, sumE), fi]);
+    return {
+      value: tf.reshape(tf.sub(tf.reshape(tf.gather(tf.reshape(z, [P * V]), fi), [P, 1]), lse), [P]) as tf.Tensor1D,
+      gradFunc: (dy, saved) => {
+        const [sp, sf] = saved as [tf.Tensor2D, tf.Tensor1D];
+        const d = dy as tf.Tensor1D; // [P]
+        // −p ⊙ d, then + d at each row's target
+        const dz = tf.add(tf.mul(sp, tf.neg(tf.reshape(d, [P, 1]))), tf.reshape(tf.scatterND(tf.reshape(sf, [P, 1]), d, [P * V]), [P, V]));
+        return [temperature === 1 ? dz : tf.div(dz, temperature), tf.zerosLike(sf)];
+      },
+    };
+  });
+  return f(logits, flat) as tf.Tensor1D;
 }

@@ -8,7 +8,18 @@
 import { Rng } from "../core/rng.ts";
 import { MODEL_PRESETS, type ModelSpec } from "../crds/steppojob.ts";
 import { tf } from "./backend.ts";
-import { type AttentionShape, attention, attentionAt, attentionCached, type KeyValues, layerNorm, layerNormValue, linear, linearValue } from "./layers.ts";
+import {
+  type AttentionShape,
+  attention,
+  attentionAt,
+  attentionPrompt,
+  attentionStep,
+  type KeyValues,
+  layerNorm,
+  layerNormValue,
+  linear,
+  linearValue,
+} from "./layers.ts";
 
 const layerNormOp = layerNorm;
 const linearOp = linear;
@@ -202,6 +213,11 @@ export class PolicyModel {
     return { logits, values };
   }
 
+  /** Next-token logits at `positions` (flat b·T + t into ids [B, T]) alone, as headsAt's. → [P, V] */
+  logitsAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    return matMul(this.featuresAt(ids, positions), this.p("lm_head")) as tf.Tensor2D;
+  }
+
   /**
    * The trunk's final, layer-normed hidden state at `positions` (flat b·T + t into ids [B, T]; repeats
    * allowed) → [P, D]: the rows of `features` there. Each sequence's last layer runs over the window from
@@ -262,7 +278,8 @@ export class PolicyModel {
   /**
    * @internal used by KvDecoder: T new time-major positions of B rows (ids and positions [T·B]) through the
    * trunk, attending over `past` (one cache per layer) and themselves under `mask` ([T, B, 1, Tk]); returns
-   * the logits of the last position of every row [B, V] and the grown caches.
+   * the logits of the last position of every row [B, V] and the grown caches. Without `past` the T positions
+   * are a prompt; with it, T is 1 (one token per row, attentionStep).
    */
   decodeStep(
     ids: tf.Tensor1D,
@@ -281,7 +298,7 @@ export class PolicyModel {
         x,
         l,
         (normed, w, b) => {
-          const { out, kv } = attentionCached(normed, w, b, mask, shape, past?.[l]);
+          const { out, kv } = past ? attentionStep(normed, w, b, mask, shape, past[l]) : attentionPrompt(normed, w, b, mask, shape);
           cache.push(kv);
           return out;
         },

@@ -1,6 +1,7 @@
 // The learner's scoring passes (proximal log-probs and values, bootstrap values) read the heads at a few
 // positions only and run the last layer there alone (PolicyModel.headsAt): they must equal a full forward
-// pass's log-softmax and values at the same positions, for ragged steps, a step with no action tokens and
+// pass's log-softmax and values at the same positions, for ragged steps in no particular order (scoreSteps
+// scores them in length-sorted chunks and returns them in the order given), a step with no action tokens and
 // more steps than one scoring chunk.
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { selectBackend, tf } from "../../policy/backend.ts";
-import { depthwiseBatchMatMul, matMul, matMulTransposed, setBatchedProductMode } from "../../policy/matmul.ts";
+import { channelProduct, depthwiseBatchMatMul, IMAGE_ITEM_FLOATS, imageBatch, matMul, matMulTransposed, setBatchedProductMode } from "../../policy/matmul.ts";
 
 before(async () => {
   await selectBackend("wasm", () => {});
@@ -66,6 +66,34 @@ test("a batched product as one depthwise convolution equals tf.matMul (attention
     assertClose(depthwiseBatchMatMul(a, b), tf.matMul(a, b), `[${N},${m},${k}]·[${N},${k},${n}]`);
   }
   assert.throws(() => depthwiseBatchMatMul(tf.zeros([2, 3, 4]) as tf.Tensor3D, tf.zeros([2, 5, 4]) as tf.Tensor3D), /do not match/);
+});
+
+test("a channel product cut into a batch of images equals tf.matMul (images past IMAGE_ITEM_FLOATS, m with and without divisors)", () => {
+  for (const [m, k, N, n] of [
+    [50, 50, 256, 16], // the quickstart's mix: 5 items of 10 rows
+    [53, 40, 128, 16], // m prime: no items of 4 rows or more, one item
+    [96, 40, 128, 16], // 2 items of 48 rows
+    [78, 16, 100, 78], // under the threshold: one item
+  ]) {
+    const image = tf.randomNormal([m, k, N], 0, 1, "float32", 21) as tf.Tensor3D;
+    const filter = tf.randomNormal([k, N, n], 0, 1, "float32", 22) as tf.Tensor3D;
+    const items = imageBatch(m, k * N);
+    assert.ok(m % items === 0 && ((m / items) * k * N <= IMAGE_ITEM_FLOATS || items === 1), `[${m},${k},${N}]: ${items} items`);
+    const previous = setBatchedProductMode("depthwise");
+    try {
+      const got = channelProduct(image, filter);
+      setBatchedProductMode("matmul");
+      assertClose(got, channelProduct(image, filter), `[${m},${k},${N}]·[${k},${N},${n}] in ${items} items`);
+    } finally {
+      setBatchedProductMode(previous);
+    }
+    tf.dispose([image, filter]);
+  }
+  assert.equal(imageBatch(50, 50 * 256), 5);
+  assert.equal(imageBatch(53, 40 * 128), 1);
+  assert.equal(imageBatch(96, 40 * 128), 2);
+  assert.equal(imageBatch(94, 94 * 68), 1);
+  assert.equal(imageBatch(78, 16 * 100), 1);
 });
 
 test("the two batched-product modes give the same values and gradients; the decoding shape (one query row) keeps the flag", () => {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { selectBackend, tf } from "../../policy/backend.ts";
-import { attention, layerNorm, linear, targetLogProbsAndEntropy } from "../../policy/layers.ts";
+import { attention, layerNorm, linear, targetLogProbs, targetLogProbsAndEntropy } from "../../policy/layers.ts";
 import { type BatchedProductMode, setBatchedProductMode } from "../../policy/matmul.ts";
 import { gatherRows, PolicyModel, readWindows } from "../../policy/model.ts";
 import { referenceForward } from "../support/reference-model.ts";
@@ -230,6 +230,25 @@ test("targetLogProbsAndEntropy equals log-softmax picked by a one-hot and −Σ 
       };
       assertClose(targetLogProbsAndEntropy(logits, targets, temperature), plain(logits), `value (τ = ${temperature})`);
       const got = tf.grad((l: tf.Tensor) => weighted([targetLogProbsAndEntropy(l as tf.Tensor2D, targets, temperature)]))(logits);
+      const want = tf.grad((l: tf.Tensor) => weighted([plain(l)]))(logits);
+      assertClose(got, want, `gradient (τ = ${temperature})`);
+    }
+  });
+});
+
+test("targetLogProbs equals log-softmax picked by a one-hot, in value and gradient, at temperatures 1 and 0.5", () => {
+  tf.tidy(() => {
+    const [P, V] = [7, 11];
+    // One row far spread (probabilities that underflow to 0) and one constant row.
+    const base = tf.randomNormal([P, V], 0, 2, "float32", 13).arraySync() as number[][];
+    base[3] = base[3].map((x, j) => x * 40 + j);
+    base[5] = base[5].map(() => 1.5);
+    const logits = tf.tensor2d(base);
+    const targets = Int32Array.of(0, 10, 3, 3, 7, 1, 10);
+    for (const temperature of [1, 0.5]) {
+      const plain = (l: tf.Tensor) => tf.sum(tf.mul(tf.logSoftmax(tf.div(l, temperature)), tf.oneHot(tf.tensor1d(targets, "int32"), V).toFloat()), -1);
+      assertClose(targetLogProbs(logits, targets, temperature), plain(logits), `value (τ = ${temperature})`);
+      const got = tf.grad((l: tf.Tensor) => weighted([targetLogProbs(l as tf.Tensor2D, targets, temperature)]))(logits);
       const want = tf.grad((l: tf.Tensor) => weighted([plain(l)]))(logits);
       assertClose(got, want, `gradient (τ = ${temperature})`);
     }

@@ -118,6 +118,42 @@ test("the loss's positions alone give the full forward pass's log-probs, entropy
   model.dispose();
 });
 
+test("cloneGradients (log-probs at the action positions, weighted per step) equals the seq-mean-token-mean of the full forward pass's log-softmax, in loss and gradients", () => {
+  const model = new PolicyModel(config, 6);
+  const step = (context: number[], action: number[]): StepSample => ({
+    trajId: "t",
+    workerId: "w",
+    policyVersion: 0,
+    contextIds: Int32Array.from(context),
+    actionIds: Int32Array.from(action),
+    behaviourLogProbs: new Float32Array(action.length),
+    oldLogProbs: new Float32Array(action.length),
+    advantages: new Float32Array(action.length),
+    valueTargets: new Float32Array(0),
+    oldValues: new Float32Array(0),
+    valueOffsets: new Int32Array(0),
+  });
+  const p = packSteps([step([1, 6, 7, 8], [9, 10, 2]), step([1, 11], [6, 6, 6, 12, 2]), step([1, 3, 4, 5, 6, 7], [8])]);
+  // The loss as written before: −Σ_b (1 / L_b) Σ_t mask · log π(target) / B over the full forward pass.
+  const dense = () => {
+    const logp = tf.reshape(tf.logSoftmax(model.forward(tf.tensor2d(p.ids, [p.B, p.T], "int32")).logits), [p.B * p.T, config.vocabSize]);
+    const picked = tf.reshape(tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(p.targets, "int32"), config.vocabSize).toFloat()), -1), [p.B, p.T]);
+    const perStep = tf.mul(tf.sum(tf.mul(picked, tf.tensor2d(p.actionMask, [p.B, p.T])), 1), tf.tensor1d(p.invLength));
+    return tf.neg(tf.div(tf.sum(perStep), p.B)) as tf.Scalar;
+  };
+  const want = tf.variableGrads(dense, model.variables);
+  const got = cloneGradients(model, p);
+  assert.ok(Math.abs(got.stats.loss - want.value.dataSync()[0]) < 1e-5, `loss ${got.stats.loss} vs ${want.value.dataSync()[0]}`);
+  const names = new Map(model.variables.map((v, i) => [v.name, [...model.params.keys()][i]]));
+  for (const [vname, w] of Object.entries(want.grads)) {
+    const name = names.get(vname)!;
+    const [g, d] = [got.grads[name].dataSync(), w.dataSync()];
+    for (let j = 0; j < d.length; j++) assert.ok(Math.abs(g[j] - d[j]) < 1e-4, `gradient of ${name}[${j}]: ${g[j]} vs ${d[j]}`);
+  }
+  tf.dispose([...Object.values(want.grads), want.value, ...Object.values(got.grads)]);
+  model.dispose();
+});
+
 test("gathered rows equal one-hot × table in value and gradient, repeated indices summed", () => {
   const table = tf.randomNormal([6, 3], 0, 1, "float32", 11);
   const idx = tf.tensor1d(Int32Array.of(4, 1, 4, 0, 5, 4), "int32");
