@@ -28,6 +28,9 @@
 //   paper-search 40–51 s (~850, 9–10 updates), textworld 76–101 s (800 → ~1015, 4 updates of ~250 steps).
 // The default grid (9 warm starts + 63 trainings, 5187 CPU s) on 2 worker processes: 44.9 min
 // (--jobs 1: about twice that).
+// textworld at its current budget (2026-12-01, 15 epochs of cloning, 3000 env steps, seeds 1–5, rows steppo,
+// ppo, grpo): warm starts ~240 CPU s, trainings 63–86 CPU s (~15 updates); 2388 CPU s in all, 54.8 min wall
+// beside other jobs (load average 5–9), about 20 min on a quiet machine.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";

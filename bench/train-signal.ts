@@ -4,7 +4,8 @@
 // evaluates the test split or an OOD family, so it can be used to diagnose and choose settings (issue #13).
 //   node --import tsx bench/train-signal.ts '{"family":"paper-search","row":"steppo","seed":1,"budget":3000,"evalEvery":10}'
 // Optional keys: settings (AlgosSettings fields), algorithm, warmup, env (environment fields / config),
-// keep (write every batch's episodes as text), quiet, tag. Per-update CSV and episodes go to /tmp/runs/<tag>*.
+// keep (write every batch's episodes as text), quiet, tag, validation (also greedy success on the bench's
+// validation set at every evaluation: held out from train and from test, so it may choose settings; never test). Per-update CSV and episodes go to /tmp/runs/<tag>*.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { Rng } from "../core/rng.ts";
 import type { Trajectory } from "../core/trajectory.ts";
@@ -13,7 +14,7 @@ import { ROWS } from "./algos/rows.ts";
 import { setUpRun } from "../learner/run-setup.ts";
 import { warmUp, warmUpCritic } from "../learner/run-phases.ts";
 import { restoreLearner, saveLearner } from "../learner/checkpoint.ts";
-import { successRate, distinctTasks } from "../learner/evaluation.ts";
+import { successRate, distinctTasks, evalSets, VALIDATION_SET } from "../learner/evaluation.ts";
 import { runEpisodes, type EpisodeRequest } from "../workers/agent-loop.ts";
 import { createHash } from "node:crypto";
 
@@ -84,12 +85,15 @@ const trainGreedy = {
   ),
   decoding: "greedy" as const,
 };
+// The bench's own validation set (same draw as a benchmark run of this seed), only when asked for.
+const validationSet = arg.validation ? evalSets(env, seed, settings.evalEpisodes).find((s) => s.name === VALIDATION_SET) : undefined;
 const evalTrain = async () => ({
   sampled: await successRate(env, trainSampled, policy, tokenizer, spec, setup.config.contextLength),
   greedy: await successRate(env, trainGreedy, policy, tokenizer, spec, setup.config.contextLength),
+  validation: validationSet ? await successRate(env, validationSet, policy, tokenizer, spec, setup.config.contextLength) : Number.NaN,
 });
 const init = await evalTrain();
-console.log(`init train sampled ${init.sampled.toFixed(2)} greedy ${init.greedy.toFixed(2)}`);
+console.log(`init train sampled ${init.sampled.toFixed(2)} greedy ${init.greedy.toFixed(2)} validation ${init.validation.toFixed(2)}`);
 await warmUpCritic(env, tokenizer, learner, policy, log);
 
 const rng = new Rng(seed * 1000);
@@ -147,7 +151,9 @@ while (envSteps < budget) {
   if (!arg.quiet) console.log(line);
   if (evalEvery && learner.version % evalEvery === 0) {
     const e = await evalTrain();
-    mid.push(`u${learner.version}: sampled ${e.sampled.toFixed(2)} greedy ${e.greedy.toFixed(2)}`);
+    mid.push(
+      `u${learner.version} (${envSteps} env steps): sampled ${e.sampled.toFixed(2)} greedy ${e.greedy.toFixed(2)} validation ${e.validation.toFixed(2)}`,
+    );
     console.log(`  eval ${mid.at(-1)}`);
   }
 }
@@ -172,5 +178,5 @@ if (arg.keep)
 const bs = rows.slice(1).map((r) => Number(r.split(",")[2]));
 const m = (a: number[]) => a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
 console.log(
-  `RESULT ${tag}: updates ${learner.version} envSteps ${envSteps}; train sampled ${init.sampled.toFixed(2)} -> ${fin.sampled.toFixed(2)}, greedy ${init.greedy.toFixed(2)} -> ${fin.greedy.toFixed(2)}; batch success first5 ${m(bs.slice(0, 5)).toFixed(3)} last5 ${m(bs.slice(-5)).toFixed(3)}; wall ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  `RESULT ${tag}: updates ${learner.version} envSteps ${envSteps}; train sampled ${init.sampled.toFixed(2)} -> ${fin.sampled.toFixed(2)}, greedy ${init.greedy.toFixed(2)} -> ${fin.greedy.toFixed(2)}, validation ${init.validation.toFixed(2)} -> ${fin.validation.toFixed(2)}; batch success first5 ${m(bs.slice(0, 5)).toFixed(3)} last5 ${m(bs.slice(-5)).toFixed(3)}; wall ${((Date.now() - t0) / 1000).toFixed(0)} s`,
 );

@@ -26,6 +26,14 @@ export interface TextworldConfig {
    * still occurs in training goals). 0: by content; test worlds are new, their goals mostly are not.
    */
   heldOutGoals: number;
+  /**
+   * 1: every room description starts with the number of steps taken so far (`step 3 .`). An episode ends
+   * at a step limit the context does not otherwise show, so without it two equal contexts at step 1 and at
+   * step 7 look alike though one has 7 steps left and the other 1: the task is not Markov in what the agent
+   * sees, and a critic cannot tell them apart ("Time Limits in Reinforcement Learning", Pardo et al. 2018).
+   * 0: no counter (the original observations).
+   */
+  stepCounter: number;
 }
 
 export const TEXTWORLD_DEFAULTS: TextworldConfig = {
@@ -39,6 +47,7 @@ export const TEXTWORLD_DEFAULTS: TextworldConfig = {
   containerProb: 0.6,
   distractors: 2,
   heldOutGoals: 0,
+  stepCounter: 0,
 };
 
 const RULES: ConfigRules<TextworldConfig> = {
@@ -52,6 +61,7 @@ const RULES: ConfigRules<TextworldConfig> = {
   containerProb: { kind: "number", min: 0, max: 1 },
   distractors: { kind: "int", min: 0, max: 8 },
   heldOutGoals: { kind: "int", min: 0, max: 1 },
+  stepCounter: { kind: "int", min: 0, max: 1 },
 };
 
 export function parseTextworldConfig(raw: Record<string, unknown> | undefined): TextworldConfig {

@@ -3,7 +3,7 @@
 import type { Episode, StepOutcome, Task } from "../environment.ts";
 import { isParseError, parseToolCall } from "../action-parser.ts";
 import { type ContainerDef, edgeKey, type Goal, type World } from "./world.ts";
-import { CONTAINERS, DIRS, type Dir, KEY, OBJECTS, TOOLS } from "./words.ts";
+import { CONTAINERS, DIRS, type Dir, digitWords, KEY, OBJECTS, STEP_WORD, TOOLS } from "./words.ts";
 
 const DIR_SET = new Set<string>(DIRS);
 const CONTAINER_SET = new Set<string>(CONTAINERS);
@@ -32,6 +32,8 @@ export class TextworldEpisode implements Episode {
   /** Visited rooms, least recently left first; the current room is last. */
   readonly visited: number[];
   lastResult: string[] | null = null;
+  /** Actions taken so far, errors included (what the step counter shows). */
+  steps = 0;
   done = false;
   success = false;
   readonly goal: Goal;
@@ -40,6 +42,8 @@ export class TextworldEpisode implements Episode {
     readonly task: Task,
     readonly world: World,
     private readonly maxContextWords: number,
+    /** Start the room description with the steps taken (config `stepCounter`). */
+    private readonly stepCounter = false,
   ) {
     this.at = world.start;
     this.floor = world.floor.map((f) => [...f]);
@@ -96,6 +100,7 @@ export class TextworldEpisode implements Episode {
   describe(): string[] {
     const room = this.world.rooms[this.at];
     return [
+      ...(this.stepCounter ? [STEP_WORD, ...digitWords(this.steps), "."] : []),
       "you",
       "are",
       "in",
@@ -184,6 +189,7 @@ export class TextworldEpisode implements Episode {
     }
     let result: string[];
     let error: string | undefined;
+    this.steps++;
     try {
       result = this.apply(action);
     } catch (e) {

@@ -44,9 +44,9 @@ export function hashString(s: string): number {
  * Steps the optimal demonstrator needs on `world` with the episodes' context budget (it forgets the
  * memories the context drops), or Infinity beyond `budget`.
  */
-export function optimalSteps(world: World, budget: number, maxContextWords: number): number {
+export function optimalSteps(world: World, budget: number, maxContextWords: number, stepCounter = false): number {
   const task: Task = { id: "probe", family: "probe", split: "train", prompt: [], answer: "" };
-  const ep = new TextworldEpisode(task, world, maxContextWords);
+  const ep = new TextworldEpisode(task, world, maxContextWords, stepCounter);
   for (let t = 1; t <= budget; t++) {
     const out = ep.stepSync(optimalDecision(ep).words);
     if (out.done) return out.success ? t : Number.POSITIVE_INFINITY;
@@ -58,13 +58,15 @@ class Textworld implements Environment {
   readonly name = "textworld";
   readonly families = { train: [...TEXTWORLD_FAMILIES.train], ood: [...TEXTWORLD_FAMILIES.ood] };
   readonly splits = SPLITS;
-  private readonly vocab = textworldVocabulary();
+  private readonly vocab: string[];
   private readonly cache = new Map<string, World>();
 
   constructor(
     readonly config: TextworldConfig,
     readonly seed: number,
-  ) {}
+  ) {
+    this.vocab = textworldVocabulary(config.stepCounter === 1);
+  }
 
   vocabulary(): string[] {
     return [...this.vocab];
@@ -88,7 +90,7 @@ class Textworld implements Environment {
         containerProb: c.containerProb,
       };
       const w = generateWorld(rng, opts);
-      if (!w || optimalSteps(w, c.stepBudget, c.maxContextWords) > c.stepBudget) continue;
+      if (!w || optimalSteps(w, c.stepBudget, c.maxContextWords, c.stepCounter === 1) > c.stepBudget) continue;
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       this.cache.set(id, w);
       return w;
@@ -124,7 +126,7 @@ class Textworld implements Environment {
   }
 
   async start(task: Task): Promise<Episode> {
-    return new TextworldEpisode(task, this.worldOf(task), this.config.maxContextWords);
+    return new TextworldEpisode(task, this.worldOf(task), this.config.maxContextWords, this.config.stepCounter === 1);
   }
 
   private worldOf(task: Task): World {

@@ -112,8 +112,19 @@ export const TEMPLATE_WORDS = [
   "lies",
 ] as const;
 
-export function textworldVocabulary(): string[] {
+/** The step counter's words (config `stepCounter`): a count is written digit by digit, `step 1 2 .`. */
+export const STEP_WORD = "step";
+export const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] as const;
+
+/** `n` as the counter shows it: one word per decimal digit (a closed vocabulary for any step limit). */
+export function digitWords(n: number): string[] {
+  return String(n).split("");
+}
+
+/** The closed vocabulary; the counter's words only with `stepCounter` (the vocabulary, and so the model, is otherwise unchanged). */
+export function textworldVocabulary(stepCounter = false): string[] {
   const words = new Set<string>([
+    ...(stepCounter ? [STEP_WORD, ...DIGITS] : []),
     "<obs>",
     "</obs>",
     ...TEMPLATE_WORDS,

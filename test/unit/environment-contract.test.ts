@@ -138,3 +138,11 @@ environmentContract("textworld heldOutGoals", (config, seed) => createTextworld(
   splitKey: async (_env, task) => task.answer,
   configErrors: [...TEXTWORLD.configErrors, [{ heldOutGoals: 0.5 }, /spec\.environment\.config\.heldOutGoals: expected an integer between 0 and 1, got 0\.5/]],
 });
+
+// stepCounter: the benchmark's textworld (with heldOutGoals) shows the steps taken; the contract holds as without.
+environmentContract("textworld stepCounter", (config, seed) => createTextworld({ heldOutGoals: 1, stepCounter: 1, ...config }, seed), {
+  ...TEXTWORLD,
+  minDistinctTrainTasks: 200,
+  splitKey: async (_env, task) => task.answer,
+  configErrors: [...TEXTWORLD.configErrors, [{ stepCounter: 2 }, /spec\.environment\.config\.stepCounter: expected an integer between 0 and 1, got 2/]],
+});

@@ -254,3 +254,29 @@ test("textworld: no test or validation world is a training world (nor each other
   }
   assert.throws(() => createTextworld({ heldOutGoals: 2 }, 1), /spec\.environment\.config\.heldOutGoals: expected an integer between 0 and 1, got 2/);
 });
+
+test("textworld stepCounter: the room description starts with the steps taken, errors included; off, nothing changes", async () => {
+  const counted = createTextworld({ stepCounter: 1 }, 3);
+  const rng = new Rng(8);
+  const task = counted.sampleTask(rng, "train", "fetch");
+  const ep = (await counted.start(task)) as TextworldEpisode;
+  const current = () => {
+    const ctx = ep.context();
+    return ctx.slice(ctx.lastIndexOf("<obs>") + 1);
+  };
+  assert.deepEqual(current().slice(0, 4), ["step", "0", ".", "you"]);
+  const noExit = DIRS.find((d) => ep.world.rooms[ep.at].exits[d] === undefined);
+  const out = await ep.step(["go", "[", noExit ?? "up", "]"]);
+  assert.ok(out.error, "a command that fails is still a step");
+  assert.deepEqual(current().slice(0, 3), ["step", "1", "."]);
+  assert.deepEqual(out.observation.slice(out.observation.lastIndexOf("<obs>") + 1).slice(0, 3), ["step", "1", "."]);
+  for (let t = 2; t <= 12; t++) await ep.step(["go", "[", noExit ?? "up", "]"]);
+  assert.deepEqual(current().slice(0, 4), ["step", "1", "2", "."], "a count of two digits is two words");
+  const vocab = new Set(counted.vocabulary());
+  for (const w of ["step", ...Array.from({ length: 10 }, (_, i) => String(i))]) assert.ok(vocab.has(w), w);
+
+  // Off (the default): no counter, and the vocabulary has no digits (the model is the same as before).
+  const plain = (await env.start(env.sampleTask(new Rng(8), "train", "fetch"))) as TextworldEpisode;
+  assert.ok(!plain.context().includes("step") && !plain.context().includes("0"));
+  assert.ok(!env.vocabulary().includes("0"));
+});
