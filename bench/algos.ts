@@ -2,7 +2,7 @@
 //                     [--tune [--tuning-seeds 101,102]]`
 //
 // StepPO against the paper's ablation and the usual baselines (bench/algos/rows.ts), on each task family
-// (multihop-qa, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
+// (multihop-qa, its long-horizon setting multihop-qa-long, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
 // warm-up runs once (learner/warm-start.ts) and every row starts from that same model; each row then
 // trains with the embedded runner (runtime/run-job.ts) until the family's budget of environment steps is
 // reached, with the same episodes per update (grouped estimators: 8 tasks × 4 episodes; the others: 32
