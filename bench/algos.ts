@@ -28,6 +28,9 @@
 //   paper-search 40–51 s (~850, 9–10 updates), textworld 76–101 s (800 → ~1015, 4 updates of ~250 steps).
 // The default grid (9 warm starts + 63 trainings, 5187 CPU s) on 2 worker processes: 44.9 min
 // (--jobs 1: about twice that).
+// multihop-qa-long (added since; its 6-step, ~220-token episodes): warm start 133–156 CPU s, one training
+// 81–115 CPU s (2026-12-01, 5 seeds × 4 rows, load average 5–8) — the default grid now adds 3 warm starts
+// and 27 trainings of it, roughly another 3400 CPU s.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
