@@ -2,7 +2,7 @@
 //                     [--tune [--tuning-seeds 101,102]]`
 //
 // StepPO against the paper's ablation and the usual baselines (bench/algos/rows.ts), on each task family
-// (multihop-qa, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
+// (multihop-qa, its long-horizon setting multihop-qa-long, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
 // warm-up runs once (learner/warm-start.ts) and every row starts from that same model; each row then
 // trains with the embedded runner (runtime/run-job.ts) until the family's budget of environment steps is
 // reached, with the same episodes per update (grouped estimators: 8 tasks × 4 episodes; the others: 32
@@ -31,6 +31,9 @@
 // textworld at its current budget (2026-12-01, 15 epochs of cloning, 3000 env steps, seeds 1–5, rows steppo,
 // ppo, grpo): warm starts ~240 CPU s, trainings 63–86 CPU s (~15 updates); 2388 CPU s in all, 54.8 min wall
 // beside other jobs (load average 5–9), about 20 min on a quiet machine.
+// multihop-qa-long (added since; its 6-step, ~220-token episodes): warm start 133–156 CPU s, one training
+// 81–115 CPU s (2026-12-01, 5 seeds × 4 rows, load average 5–8) — the default grid now adds 3 warm starts
+// and 27 trainings of it, roughly another 3400 CPU s.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";

@@ -6,7 +6,7 @@ import type { BackendChoice } from "../../policy/backend.ts";
 import { type AlgoRow, groupSizeFor } from "./rows.ts";
 import type { TuneConfig, TuneGrid } from "./tuning.ts";
 
-export const FAMILY_NAMES = ["multihop-qa", "paper-search", "textworld"] as const;
+export const FAMILY_NAMES = ["multihop-qa", "multihop-qa-long", "paper-search", "textworld"] as const;
 export type Family = (typeof FAMILY_NAMES)[number];
 
 /**
@@ -21,6 +21,17 @@ export const FAMILY_ENVIRONMENTS: Record<Family, Partial<EnvironmentSpec>> = {
     config: { people: 48, films: 24, companies: 12, cities: 10, freshFacts: 1 },
     maxSteps: 5,
     maxStepTokens: 24,
+  },
+  // The long-horizon setting (issue #13): multihop-qa's KB with 5-hop in-domain questions (six steps) and a
+  // demonstrator that restates the question's chain and the fact it read before every call (32–39 tokens a
+  // step, ~220 an episode), so token-level credit decays over an episode (0.99^220 ≈ 0.11, 0.95^220 ≈ 1e-5)
+  // where the short settings' ≤ 24-token steps barely let it. maxStepTokens 48 leaves the tiny model's
+  // 128-token context 80 for the context (the longest is 52 words); sub-optimal plans take up to 7 steps.
+  "multihop-qa-long": {
+    name: "multihop-qa",
+    config: { people: 48, films: 24, companies: 12, cities: 10, freshFacts: 1, longChains: 1, verboseReasoning: 1, maxContextWords: 78 },
+    maxSteps: 8,
+    maxStepTokens: 48,
   },
   // freshCorpus: every task searches a corpus of its own and held-out corpora are never training ones, so test
   // success is searching and reading, not recalling who wrote what.
@@ -76,7 +87,7 @@ export const DEFAULT_SETTINGS: AlgosSettings = {
   // textworld was 800 (4 updates: its episodes run to ~7 steps) and RL had barely started. On the validation
   // split (bench/train-signal.ts, seeds 1–2, StepPO and PPO, up to 6600 env steps; docs/benchmarks.md) greedy
   // success rose over the first ~2500–3500 env steps and then flattened or fell back, so 3000, as the others.
-  envStepBudget: { "multihop-qa": 3000, "paper-search": 3000, textworld: 3000 },
+  envStepBudget: { "multihop-qa": 3000, "multihop-qa-long": 3000, "paper-search": 3000, textworld: 3000 },
   episodesPerUpdate: 32,
   groupSize: 4,
   model: { preset: "tiny" },
@@ -103,7 +114,7 @@ export const QUICK_SETTINGS: AlgosSettings = {
   ...DEFAULT_SETTINGS,
   mode: "quick",
   seeds: [1, 2],
-  envStepBudget: { "multihop-qa": 150, "paper-search": 150, textworld: 200 },
+  envStepBudget: { "multihop-qa": 150, "multihop-qa-long": 300, "paper-search": 150, textworld: 200 },
   episodesPerUpdate: 16,
   model: { preset: "tiny", dModel: 32, layers: 1, heads: 2 },
   warmup: { demonstrations: 300, suboptimalFraction: 0.5, epochs: 2, learningRate: 0.003, minibatchSteps: 32 },

@@ -21,6 +21,16 @@ export interface MultihopQaConfig {
   validationFraction: number;
   /** 1: every task has a knowledge base of its own (same names, fresh facts); test facts are never training facts. */
   freshFacts: number;
+  /**
+   * 1: the in-domain family is `long-chain` (5-hop questions: five searches and the answer, 6 steps) instead
+   * of `bridge` (2 hops, 3 steps); the held-out families stay as they are.
+   */
+  longChains: number;
+  /**
+   * 1: the demonstrator writes its reasoning out before each call — the question's chain restated and the
+   * facts it read — so a step is 30–40 tokens instead of 10–20 (issue #13: token-level credit must decay).
+   */
+  verboseReasoning: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<MultihopQaConfig> = {
@@ -34,6 +44,8 @@ export const DEFAULT_CONFIG: Readonly<MultihopQaConfig> = {
   testFraction: 0.25,
   validationFraction: 0.1,
   freshFacts: 0,
+  longChains: 0,
+  verboseReasoning: 0,
 };
 
 const RULES: ConfigRules<MultihopQaConfig> = {
@@ -47,6 +59,8 @@ const RULES: ConfigRules<MultihopQaConfig> = {
   testFraction: { kind: "fraction" },
   validationFraction: { kind: "fraction" },
   freshFacts: { kind: "int", min: 0, max: 1 },
+  longChains: { kind: "int", min: 0, max: 1 },
+  verboseReasoning: { kind: "int", min: 0, max: 1 },
 };
 
 /**

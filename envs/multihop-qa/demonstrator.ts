@@ -6,15 +6,28 @@
 //   the birthplace of Orsk is Kelbridge . answer [ Kelbridge ]
 // The sub-optimal one follows a fixed plan with one plausible mistake drawn from the rng: answering too
 // early with the bridge entity, answering a wrong value of the right type, following a distractor
-// entity and answering from it, or repeating a search. Every plan ends with an answer within 5 steps.
+// entity and answering from it, or repeating a search. Every plan ends with an answer within 5 steps on a
+// question of up to 4 hops, within hops + 2 on a long chain.
+//
+// config.verboseReasoning: every step first restates the question as a chain and the fact the previous
+// step read, then takes the same step as above (reasoning.ts), e.g. the third step of a long chain:
+//   the question asks for the region of the birthplace of the founder of the employer of the director of
+//   Velmora . the director of Velmora is Orsk . the employer of Orsk is Kelco . search [ Kelco ]
 import type { Rng } from "../../core/rng.ts";
 import type { Episode } from "../environment.ts";
 import { MultihopEpisode } from "./episode.ts";
 import type { KnowledgeBase } from "./knowledge-base.ts";
 import { applyRel, earlier, followChain, type Question, REL_WORDS, type Rel, relRange } from "./questions.ts";
+import { restate, restatementWords, statedFact } from "./reasoning.ts";
 
-/** The most steps any demonstration takes. */
+/** The most steps a demonstration of a question of up to 4 hops takes. */
 export const MAX_DEMO_STEPS = 5;
+
+/**
+ * The most a long chain's (5 hops and more) takes: hops + 2, so a repeated search is among its mistakes too
+ * — the one mistake that still ends in the right answer, so some sub-optimal demonstrations succeed.
+ */
+const longDemoSteps = (hops: number) => hops + 2;
 
 const first = (rel: Rel, e: string) => ["i", "need", "the", ...REL_WORDS[rel], "of", e, ".", "search", "[", e, "]"];
 const hop = (rel: Rel, e: string, next: string) => ["the", ...REL_WORDS[rel], "of", e, "is", next, ".", "search", "[", next, "]"];
@@ -58,10 +71,10 @@ const compareFinal = (rel: Rel, b: string, yb: string, winner: string) => [
   "]",
 ];
 
-/** Every word a demonstration can contain besides entity names and years. */
-export function demonstratorWords(): string[] {
+/** Every word a demonstration can contain besides entity names and years (`verbose`: its restatements too). */
+export function demonstratorWords(verbose = false): string[] {
   const x = "\u0000";
-  const words = new Set<string>();
+  const words = new Set<string>(verbose ? restatementWords() : []);
   for (const rel of Object.keys(REL_WORDS) as Rel[]) {
     for (const a of [first(rel, x), hop(rel, x, x), final(rel, x, x), compareNext(rel, x, x, x), compareFinal(rel, x, x, x)])
       for (const w of a) if (w !== x) words.add(w);
@@ -107,7 +120,7 @@ function chainPlan(kb: KnowledgeBase, q: Question, rng: Rng): string[][] {
   const steps = searches(path, chain);
   const options: Mistake[] = ["wrong", "distractor"];
   if (L >= 2) options.push("early");
-  if (L + 2 <= MAX_DEMO_STEPS) options.push("repeat");
+  if (L + 2 <= (L >= 5 ? longDemoSteps(L) : MAX_DEMO_STEPS)) options.push("repeat");
   const mistake = rng.pick(options);
   switch (mistake) {
     case "early": {
@@ -160,12 +173,29 @@ function comparePlan(kb: KnowledgeBase, q: Question, rng: Rng): string[][] {
   }
 }
 
-export function makeDemonstrator(kb: KnowledgeBase, q: Question, rng: Rng, suboptimal: boolean): (episode: Episode) => string[] {
+/**
+ * The fact the optimal demonstrator stated the step before, in the state where `visible` is in view: on
+ * a chain whose passage j is the furthest in view, the hop from j − 1 to j (none before the second
+ * search). Comparisons state both years in their own steps already.
+ */
+function previousFact(kb: KnowledgeBase, q: Question, visible: ReadonlySet<number>): string[] {
+  if (q.variant.kind !== "chain") return [];
+  let j = -1;
+  q.chain.forEach((e, i) => {
+    if (visible.has(kb.docOf(e))) j = i;
+  });
+  return j >= 1 ? statedFact(hop(q.variant.path[j - 1], q.chain[j - 1], q.chain[j])) : [];
+}
+
+export function makeDemonstrator(kb: KnowledgeBase, q: Question, rng: Rng, suboptimal: boolean, verbose = false): (episode: Episode) => string[] {
   const plan = suboptimal ? (q.variant.kind === "chain" ? chainPlan(kb, q, rng) : comparePlan(kb, q, rng)) : undefined;
   return (episode) => {
     if (!(episode instanceof MultihopEpisode)) throw new Error("multihop-qa demonstrator: the episode was not started by multihop-qa");
     if (episode.task.id !== q.id) throw new Error(`multihop-qa demonstrator: made for task ${q.id}, given an episode of ${episode.task.id}`);
-    if (plan && episode.stepCount < plan.length) return [...plan[episode.stepCount]];
-    return optimalAction(kb, q, new Set(episode.visibleDocs()));
+    const t = episode.stepCount;
+    if (plan && t < plan.length) return verbose ? [...restate(q), ...(t > 0 ? statedFact(plan[t - 1]) : []), ...plan[t]] : [...plan[t]];
+    const visible = new Set(episode.visibleDocs());
+    const action = optimalAction(kb, q, visible);
+    return verbose ? [...restate(q), ...previousFact(kb, q, visible), ...action] : action;
   };
 }

@@ -1,6 +1,7 @@
 // Question families. A chain question starts at an anchor entity and follows a path of relations
-// (bridge: 2 hops, in-domain; compositional: 3–4 hops, held out); a comparison question asks which of
-// two entities comes first by a year (held out). Task ids encode the question, so a task can be
+// (bridge: 2 hops, in-domain; compositional: 3–4 hops, held out; long-chain: 5 hops, in-domain instead of
+// bridge under config.longChains); a comparison question asks which of two entities comes first by a
+// year (held out). Task ids encode the question, so a task can be
 // rebuilt from its id alone: `<family>/<variant>/<entity>[+<entity>]`.
 import type { Rng } from "../../core/rng.ts";
 import type { Split, Task } from "../environment.ts";
@@ -173,9 +174,37 @@ export const VARIANTS: readonly Variant[] = [
     path: ["director", "employer", "founder", "birthplace"],
     prompt: (x) => w(`where was the founder of the employer of the director of ${x} born ?`),
   },
+  // long-chain (in-domain under config.longChains): 5 hops, six steps. Each hop leaves one entity type for
+  // another by a different pair (film → person → company → person → city → region), so the last two
+  // passages in view tell a policy which hop it is at, even with only two passages kept.
+  {
+    kind: "chain",
+    family: "long-chain",
+    name: "founder-region",
+    anchor: "film",
+    path: ["director", "employer", "founder", "birthplace", "region"],
+    prompt: (x) => w(`in which region was the founder of the employer of the director of ${x} born ?`),
+  },
 ];
 
-export const FAMILIES: { train: string[]; ood: string[] } = { train: ["bridge"], ood: ["comparison", "compositional"] };
+export interface Families {
+  train: string[];
+  ood: string[];
+}
+
+/** The default families: bridge in-domain, comparison and compositional held out. */
+export const FAMILIES: Families = { train: ["bridge"], ood: ["comparison", "compositional"] };
+
+/** config.longChains: long-chain in-domain instead of bridge; the same held-out families. */
+export const LONG_FAMILIES: Families = { train: ["long-chain"], ood: FAMILIES.ood };
+
+/** The families an environment of this config serves. */
+export function familiesFor(longChains: boolean): Families {
+  return longChains ? LONG_FAMILIES : FAMILIES;
+}
+
+/** In-domain families: their questions are split into train, validation and test; every other is ood. */
+const IN_DOMAIN = new Set([...FAMILIES.train, ...LONG_FAMILIES.train]);
 
 const PLACEHOLDER = "\u0000";
 
@@ -187,9 +216,10 @@ export function questionWords(): string[] {
   return [...words];
 }
 
-/** The longest prompt any variant can produce, in words. */
-export function longestPrompt(): number {
-  return Math.max(...VARIANTS.map((v) => (v.kind === "chain" ? v.prompt(PLACEHOLDER) : v.prompt(PLACEHOLDER, PLACEHOLDER)).length));
+/** The longest prompt any variant of `families` can produce, in words. */
+export function longestPrompt(families: Families): number {
+  const served = VARIANTS.filter((v) => families.train.includes(v.family) || families.ood.includes(v.family));
+  return Math.max(...served.map((v) => (v.kind === "chain" ? v.prompt(PLACEHOLDER) : v.prompt(PLACEHOLDER, PLACEHOLDER)).length));
 }
 
 /** A resolved question: what to look up, in which order, and the gold answer. */
@@ -218,6 +248,16 @@ export function followChain(kb: KnowledgeBase, start: string, path: readonly Rel
   return { chain, answer: cur };
 }
 
+/**
+ * Whether every entity of the chain is a different one. A long chain can come back to where it was (the
+ * director founded the company they work for): its passage is then in view already and the question
+ * takes fewer steps than its hops, so in-domain questions skip such anchors.
+ */
+export function hasDistinctChain(kb: KnowledgeBase, anchor: string, path: readonly Rel[]): boolean {
+  const { chain } = followChain(kb, anchor, path);
+  return new Set(chain).size === chain.length;
+}
+
 /** The earlier of two entities by their year under `rel`. */
 export function earlier(kb: KnowledgeBase, rel: Rel, a: string, b: string): string {
   return Number(applyRel(kb, rel, a)) <= Number(applyRel(kb, rel, b)) ? a : b;
@@ -228,7 +268,7 @@ export function resolveQuestion(kb: KnowledgeBase, variant: Variant, entities: s
   if (variant.kind === "chain") {
     if (entities.length !== 1 || kb.typeOf(entities[0]) !== variant.anchor) throw new Error(`multihop-qa: task ${id}: expected one ${variant.anchor}`);
     const { chain, answer } = followChain(kb, entities[0], variant.path);
-    const split: Split = variant.family !== "bridge" ? "ood" : kb.questionSplit(variant.name, entities[0]);
+    const split: Split = IN_DOMAIN.has(variant.family) ? kb.questionSplit(variant.name, entities[0]) : "ood";
     return { id, variant, entities, chain, answer, split, prompt: variant.prompt(entities[0]) };
   }
   const [a, b] = entities;
@@ -262,8 +302,9 @@ export function toTask(q: Question): Task {
  * A question of `split`. `allAnchors`: every in-domain anchor may be asked about (a knowledge base drawn
  * for one split alone, where the split is the knowledge base's, not the anchor's).
  */
-export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family?: string, opts: { allAnchors?: boolean } = {}): Question {
-  const families = split === "ood" ? FAMILIES.ood : FAMILIES.train;
+export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family?: string, opts: { allAnchors?: boolean; families?: Families } = {}): Question {
+  const served = opts.families ?? FAMILIES;
+  const families = split === "ood" ? served.ood : served.train;
   if (family !== undefined && !families.includes(family)) {
     throw new Error(`multihop-qa: family "${family}" is not in the ${split} split (have: ${families.join(", ")})`);
   }
@@ -276,7 +317,7 @@ export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family
       v.kind === "chain"
         ? kb
             .namesOf(v.anchor)
-            .filter((a) => opts.allAnchors || kb.questionSplit(v.name, a) === split)
+            .filter((a) => (opts.allAnchors || kb.questionSplit(v.name, a) === split) && hasDistinctChain(kb, a, v.path))
             .map((a) => [v, a] as const)
         : [],
     );

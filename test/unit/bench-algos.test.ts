@@ -89,13 +89,23 @@ test("jobs of one (family, seed) differ only in estimator, ratio, group size and
       assert.deepEqual(warmStartKey(j.spec), warmStartKey(jobs[0].spec));
     }
     assert.equal(jobs[0].spec.seed, 3);
-    assert.equal(jobs[0].spec.environment.name, family);
+    // A family is an environment in one setting: multihop-qa-long is multihop-qa with long chains.
+    assert.equal(jobs[0].spec.environment.name, family === "multihop-qa-long" ? "multihop-qa" : family);
   }
   // Another seed is another warm start.
   assert.notDeepEqual(
     warmStartKey(jobFor(DEFAULT_SETTINGS, "multihop-qa", ROWS[0], 1).spec),
     warmStartKey(jobFor(DEFAULT_SETTINGS, "multihop-qa", ROWS[0], 2).spec),
   );
+});
+
+test("multihop-qa-long: the short family's knowledge base with long chains and written-out reasoning, room for 7-step plans and 48-token steps", () => {
+  const short = jobFor(DEFAULT_SETTINGS, "multihop-qa", ROWS[0], 1).spec.environment;
+  const long = jobFor(DEFAULT_SETTINGS, "multihop-qa-long", ROWS[0], 1).spec.environment;
+  assert.deepEqual(long.config, { ...short.config, longChains: 1, verboseReasoning: 1, maxContextWords: 78 });
+  assert.ok(long.maxSteps >= 7 && long.maxStepTokens >= 39, `${long.maxSteps} steps of ${long.maxStepTokens} tokens`);
+  // The context left to the tiny model (128 tokens) holds the longest context, 52 words, and <bos>.
+  assert.ok(128 - long.maxStepTokens >= 53);
 });
 
 test("selectRows keeps benchmark order and names unknown rows", () => {

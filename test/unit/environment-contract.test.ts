@@ -53,6 +53,26 @@ environmentContract("multihop-qa freshFacts", (config, seed) => createMultihopQa
   configErrors: [...MULTIHOP_QA.configErrors, [{ freshFacts: 2 }, /spec\.environment\.config\.freshFacts: expected an integer between 0 and 1, got 2/]],
 });
 
+// longChains + verboseReasoning (the benchmark's long-horizon setting): 6-step in-domain questions whose
+// demonstrated steps restate the question and the fact read before each call; sub-optimal plans take up to 7.
+environmentContract(
+  "multihop-qa longChains verboseReasoning",
+  (config, seed) => createMultihopQa({ freshFacts: 1, longChains: 1, verboseReasoning: 1, ...config }, seed),
+  {
+    ...MULTIHOP_QA,
+    stepBudget: 7,
+    actionWords: [21, 41],
+    splitKey: seedKey("facts"),
+    minDistinctTrainTasks: 250,
+    configErrors: [
+      ...MULTIHOP_QA.configErrors,
+      [{ longChains: 2 }, /spec\.environment\.config\.longChains: expected an integer between 0 and 1, got 2/],
+      [{ verboseReasoning: "yes" }, /spec\.environment\.config\.verboseReasoning: expected an integer between 0 and 1, got "yes"/],
+      [{ maxContextWords: 30 }, /spec\.environment\.config\.maxContextWords: expected an integer of at least 31/],
+    ],
+  },
+);
+
 const PAPER_SEARCH: EnvironmentContractOptions = {
   stepBudget: PAPER_SEARCH_DEFAULTS.stepBudget,
   maxContextWords: 96,
