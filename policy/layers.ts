@@ -296,6 +296,29 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
   return f(xq, x, w, b) as tf.Tensor2D;
 }
 
+/** Each row's target as an index into the flattened [P·V] logits; `who` names the caller in the error. */
+function flatTargets(P: number, V: number, targets: Int32Array, who: string): tf.Tensor1D {
+  if (targets.length !== P) throw new Error(`${who}: ${P} rows, ${targets.length} targets`);
+  return tf.tensor1d(
+    Int32Array.from(targets, (t, i) => i * V + t),
+    "int32",
+  ); // [P] into the flattened [P·V]
+}
+
+/** softmax(z) and log Σ exp z per row, shifted by the row maximum for stability. z [P, V] → p [P, V], lse [P, 1]. */
+function softmaxAndLogSumExp(z: tf.Tensor2D): { p: tf.Tensor2D; lse: tf.Tensor2D } {
+  const max = tf.max(z, -1, true); // [P, 1]
+  const e = tf.exp(tf.sub(z, max)); // [P, V]
+  const sumE = tf.sum(e, -1, true); // [P, 1]
+  return { p: tf.div(e, sumE), lse: tf.add(max, tf.log(sumE)) };
+}
+
+/** z_t per row: the target's (scaled) logit. z [P, V], flat [P] → [P, 1]. */
+function pickTargets(z: tf.Tensor2D, flat: tf.Tensor1D): tf.Tensor2D {
+  const [P, V] = z.shape;
+  return tf.reshape(tf.gather(tf.reshape(z, [P * V]), flat), [P, 1]);
+}
+
 /**
  * The log-probability of each row's target token and the entropy of each row's distribution, softmax(logits
  * / temperature) over the vocabulary, as one op with a closed-form gradient. logits [P, V], targets [P] →
@@ -310,22 +333,14 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
  */
 export function targetLogProbsAndEntropy(logits: tf.Tensor2D, targets: Int32Array, temperature: number): tf.Tensor2D {
   const [P, V] = logits.shape;
-  if (targets.length !== P) throw new Error(`targetLogProbsAndEntropy: ${P} rows, ${targets.length} targets`);
-  const flat = tf.tensor1d(
-    Int32Array.from(targets, (t, i) => i * V + t),
-    "int32",
-  ); // [P] into the flattened [P·V]
+  const flat = flatTargets(P, V, targets, "targetLogProbsAndEntropy");
   // The indices are an input (with a zero "gradient") so that the tape keeps them until the backward pass.
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [li, fi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
     const z = temperature === 1 ? li : (tf.div(li, temperature) as tf.Tensor2D);
-    const max = tf.max(z, -1, true); // [P, 1]
-    const e = tf.exp(tf.sub(z, max)); // [P, V]
-    const sumE = tf.sum(e, -1, true); // [P, 1]
-    const p = tf.div(e, sumE); // [P, V]
-    const lse = tf.add(max, tf.log(sumE)); // [P, 1]
+    const { p, lse } = softmaxAndLogSumExp(z); // [P, V], [P, 1]
     const S = tf.sum(tf.mul(p, z), -1, true); // [P, 1]
-    const picked = tf.sub(tf.reshape(tf.gather(tf.reshape(z, [P * V]), fi), [P, 1]), lse); // [P, 1]
+    const picked = tf.sub(pickTargets(z, fi), lse); // [P, 1]
     save([p, z, S, fi]);
     return {
       value: tf.concat([tf.reshape(picked, [1, P]), tf.reshape(tf.sub(lse, S), [1, P])], 0) as tf.Tensor2D,
@@ -350,22 +365,15 @@ export function targetLogProbsAndEntropy(logits: tf.Tensor2D, targets: Int32Arra
  */
 export function targetLogProbs(logits: tf.Tensor2D, targets: Int32Array, temperature: number): tf.Tensor1D {
   const [P, V] = logits.shape;
-  if (targets.length !== P) throw new Error(`targetLogProbs: ${P} rows, ${targets.length} targets`);
-  const flat = tf.tensor1d(
-    Int32Array.from(targets, (t, i) => i * V + t),
-    "int32",
-  ); // [P] into the flattened [P·V]
+  const flat = flatTargets(P, V, targets, "targetLogProbs");
   // The indices are an input (with a zero "gradient") so that the tape keeps them until the backward pass.
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [li, fi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
     const z = temperature === 1 ? li : (tf.div(li, temperature) as tf.Tensor2D);
-    const max = tf.max(z, -1, true); // [P, 1]
-    const e = tf.exp(tf.sub(z, max)); // [P, V]
-    const sumE = tf.sum(e, -1, true); // [P, 1]
-    const lse = tf.add(max, tf.log(sumE)); // [P, 1]
-    save([tf.div(e, sumE), fi]);
+    const { p, lse } = softmaxAndLogSumExp(z); // [P, V], [P, 1]
+    save([p, fi]);
     return {
-      value: tf.reshape(tf.sub(tf.reshape(tf.gather(tf.reshape(z, [P * V]), fi), [P, 1]), lse), [P]) as tf.Tensor1D,
+      value: tf.reshape(tf.sub(pickTargets(z, fi), lse), [P]) as tf.Tensor1D,
       gradFunc: (dy, saved) => {
         const [sp, sf] = saved as [tf.Tensor2D, tf.Tensor1D];
         const d = dy as tf.Tensor1D; // [P]
