@@ -114,7 +114,9 @@ describe("pod templates and Kueue suspend on a real kube-apiserver", () => {
     // Kueue preempts it: suspend true again, every pod goes.
     await patchJobSpec(h.clients, "queued", "/spec/runPolicy/suspend", true);
     await eventually("pods deleted on preemption", async () => ((await live()).length === 0 ? true : undefined));
-    assert.equal((await getJob(h.clients, "queued")).status?.phase, "Suspended");
+    // The status follows the deletions (the pass deletes first, then writes status; a write computed from a
+    // stale copy of the job is refused and decided again), so it is waited for, not read at once.
+    await eventually("Suspended again", async () => ((await getJob(h.clients, "queued")).status?.phase === "Suspended" ? true : undefined));
     // Re-admitted: new pods under the same names.
     await patchJobSpec(h.clients, "queued", "/spec/runPolicy/suspend", false);
     const again = await eventually("pods recreated", three);
