@@ -23,12 +23,6 @@ import { restate, restatementWords, statedFact } from "./reasoning.ts";
 /** The most steps a demonstration of a question of up to 4 hops takes. */
 export const MAX_DEMO_STEPS = 5;
 
-/**
- * The most a long chain's (5 hops and more) takes: hops + 2, so a repeated search is among its mistakes too
- * — the one mistake that still ends in the right answer, so some sub-optimal demonstrations succeed.
- */
-const longDemoSteps = (hops: number) => hops + 2;
-
 const first = (rel: Rel, e: string) => ["i", "need", "the", ...REL_WORDS[rel], "of", e, ".", "search", "[", e, "]"];
 const hop = (rel: Rel, e: string, next: string) => ["the", ...REL_WORDS[rel], "of", e, "is", next, ".", "search", "[", next, "]"];
 const final = (rel: Rel, e: string, value: string) => ["the", ...REL_WORDS[rel], "of", e, "is", value, ".", "answer", "[", value, "]"];
@@ -95,13 +89,19 @@ export function optimalAction(kb: KnowledgeBase, q: Question, visible: ReadonlyS
     if (seeB) return compareNext(v.rel, b, yb, a);
     return first(v.rel, a);
   }
-  let j = -1;
-  q.chain.forEach((e, i) => {
-    if (visible.has(kb.docOf(e))) j = i;
-  });
+  const j = furthestInView(kb, q.chain, visible);
   if (j < 0) return first(v.path[0], q.chain[0]);
   if (j < q.chain.length - 1) return hop(v.path[j], q.chain[j], q.chain[j + 1]);
   return final(v.path[j], q.chain[j], q.answer);
+}
+
+/** The index of the chain's furthest entity whose passage is in view, −1 for none. */
+function furthestInView(kb: KnowledgeBase, chain: readonly string[], visible: ReadonlySet<number>): number {
+  let j = -1;
+  chain.forEach((e, i) => {
+    if (visible.has(kb.docOf(e))) j = i;
+  });
+  return j;
 }
 
 /** The optimal search steps along a chain (chain[i + 1] = path[i](chain[i])). */
@@ -120,7 +120,9 @@ function chainPlan(kb: KnowledgeBase, q: Question, rng: Rng): string[][] {
   const steps = searches(path, chain);
   const options: Mistake[] = ["wrong", "distractor"];
   if (L >= 2) options.push("early");
-  if (L + 2 <= (L >= 5 ? longDemoSteps(L) : MAX_DEMO_STEPS)) options.push("repeat");
+  // A long chain (5 hops and more) may take hops + 2 steps, so a repeated search is among its mistakes too:
+  // the one mistake that still ends in the right answer, so some sub-optimal demonstrations succeed.
+  if (L >= 5 || L + 2 <= MAX_DEMO_STEPS) options.push("repeat");
   const mistake = rng.pick(options);
   switch (mistake) {
     case "early": {
@@ -180,10 +182,7 @@ function comparePlan(kb: KnowledgeBase, q: Question, rng: Rng): string[][] {
  */
 function previousFact(kb: KnowledgeBase, q: Question, visible: ReadonlySet<number>): string[] {
   if (q.variant.kind !== "chain") return [];
-  let j = -1;
-  q.chain.forEach((e, i) => {
-    if (visible.has(kb.docOf(e))) j = i;
-  });
+  const j = furthestInView(kb, q.chain, visible);
   return j >= 1 ? statedFact(hop(q.variant.path[j - 1], q.chain[j - 1], q.chain[j])) : [];
 }
 

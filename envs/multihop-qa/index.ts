@@ -32,9 +32,9 @@ import { demonstratorWords, makeDemonstrator } from "./demonstrator.ts";
 import { episodeWords, frameWords, MultihopEpisode, TOOLS } from "./episode.ts";
 import { KnowledgeBase, REGIONS, templateWords } from "./knowledge-base.ts";
 import {
+  askableAnchors,
   type Families,
   familiesFor,
-  hasDistinctChain,
   longestPrompt,
   parseTaskId,
   questionWords,
@@ -105,10 +105,7 @@ export class MultihopQa implements Environment {
     const out: Task[] = [];
     for (const v of VARIANTS) {
       if (v.kind !== "chain" || !this.families.train.includes(v.family)) continue;
-      for (const anchor of this.kb.namesOf(v.anchor)) {
-        if (this.kb.questionSplit(v.name, anchor) === split && hasDistinctChain(this.kb, anchor, v.path))
-          out.push(toTask(resolveQuestion(this.kb, v, [anchor])));
-      }
+      for (const anchor of askableAnchors(this.kb, v, split)) out.push(toTask(resolveQuestion(this.kb, v, [anchor])));
     }
     return out;
   }

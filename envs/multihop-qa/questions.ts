@@ -4,7 +4,7 @@
 // year (held out). Task ids encode the question, so a task can be
 // rebuilt from its id alone: `<family>/<variant>/<entity>[+<entity>]`.
 import type { Rng } from "../../core/rng.ts";
-import type { Split, Task } from "../environment.ts";
+import type { Environment, Split, Task } from "../environment.ts";
 import { type EntityType, type KnowledgeBase, REGIONS } from "./knowledge-base.ts";
 
 export type Rel = "director" | "birthplace" | "birthyear" | "employer" | "founder" | "headquarters" | "region" | "releaseyear" | "foundingyear";
@@ -187,16 +187,13 @@ export const VARIANTS: readonly Variant[] = [
   },
 ];
 
-export interface Families {
-  train: string[];
-  ood: string[];
-}
+export type Families = Environment["families"];
 
 /** The default families: bridge in-domain, comparison and compositional held out. */
-export const FAMILIES: Families = { train: ["bridge"], ood: ["comparison", "compositional"] };
+const FAMILIES: Families = { train: ["bridge"], ood: ["comparison", "compositional"] };
 
 /** config.longChains: long-chain in-domain instead of bridge; the same held-out families. */
-export const LONG_FAMILIES: Families = { train: ["long-chain"], ood: FAMILIES.ood };
+const LONG_FAMILIES: Families = { train: ["long-chain"], ood: FAMILIES.ood };
 
 /** The families an environment of this config serves. */
 export function familiesFor(longChains: boolean): Families {
@@ -294,6 +291,14 @@ export function parseTaskId(kb: KnowledgeBase, id: string): Question {
   return resolveQuestion(kb, variant, names.split("+"));
 }
 
+/**
+ * The anchors a chain variant may ask about in `split` (every split's where undefined), in the knowledge
+ * base's order: those whose chain never comes back to an entity it already visited.
+ */
+export function askableAnchors(kb: KnowledgeBase, v: ChainVariant, split: Split | undefined): string[] {
+  return kb.namesOf(v.anchor).filter((a) => (split === undefined || kb.questionSplit(v.name, a) === split) && hasDistinctChain(kb, a, v.path));
+}
+
 export function toTask(q: Question): Task {
   return { id: q.id, family: q.variant.family, split: q.split, prompt: [...q.prompt], answer: q.answer };
 }
@@ -302,8 +307,14 @@ export function toTask(q: Question): Task {
  * A question of `split`. `allAnchors`: every in-domain anchor may be asked about (a knowledge base drawn
  * for one split alone, where the split is the knowledge base's, not the anchor's).
  */
-export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family?: string, opts: { allAnchors?: boolean; families?: Families } = {}): Question {
-  const served = opts.families ?? FAMILIES;
+export function sampleQuestion(
+  kb: KnowledgeBase,
+  rng: Rng,
+  split: Split,
+  family: string | undefined,
+  opts: { allAnchors?: boolean; families: Families },
+): Question {
+  const served = opts.families;
   const families = split === "ood" ? served.ood : served.train;
   if (family !== undefined && !families.includes(family)) {
     throw new Error(`multihop-qa: family "${family}" is not in the ${split} split (have: ${families.join(", ")})`);
@@ -314,12 +325,7 @@ export function sampleQuestion(kb: KnowledgeBase, rng: Rng, split: Split, family
     if (split === "ood") return resolveQuestion(kb, variant, [rng.pick(kb.namesOf(variant.anchor))]);
     // Draw uniformly over the split's questions of this family (a variant may have few in a split).
     const pool = VARIANTS.filter((v) => v.family === fam && v.kind === "chain").flatMap((v) =>
-      v.kind === "chain"
-        ? kb
-            .namesOf(v.anchor)
-            .filter((a) => (opts.allAnchors || kb.questionSplit(v.name, a) === split) && hasDistinctChain(kb, a, v.path))
-            .map((a) => [v, a] as const)
-        : [],
+      v.kind === "chain" ? askableAnchors(kb, v, opts.allAnchors ? undefined : split).map((a) => [v, a] as const) : [],
     );
     if (pool.length === 0)
       throw new Error(`multihop-qa: the ${split} split has no ${fam} questions (raise the KB size or change testFraction / validationFraction)`);

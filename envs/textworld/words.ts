@@ -114,7 +114,7 @@ export const TEMPLATE_WORDS = [
 
 /** The step counter's words (config `stepCounter`): a count is written digit by digit, `step 1 2 .`. */
 export const STEP_WORD = "step";
-export const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] as const;
+const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] as const;
 
 /** `n` as the counter shows it: one word per decimal digit (a closed vocabulary for any step limit). */
 export function digitWords(n: number): string[] {

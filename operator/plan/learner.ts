@@ -28,14 +28,23 @@ export function incarnation(job: string, learners: readonly V1Pod[], recorded: n
   return { restarts, current: at(restarts), previous: restarts > 0 ? at(restarts - 1) : undefined };
 }
 
-/** The Restarting condition for incarnation `next` replacing the failed `failed`. */
-function restartingCondition(failed: V1Pod, next: string, restarts: number, backoffLimit: number): ConditionChange {
-  return {
-    type: "Restarting",
-    status: "True",
-    reason: "LearnerFailed",
-    message: `learner pod ${failed.metadata?.name} failed (${failureReason(failed)}); recreated as ${next} (restart ${restarts} of ${backoffLimit})`,
-  };
+/** Running off and Restarting on, for incarnation `next` replacing the failed `failed`. */
+function restartingConditions(
+  conditions: readonly StepPOJobCondition[],
+  failed: V1Pod,
+  next: string,
+  restarts: number,
+  backoffLimit: number,
+): ConditionChange[] {
+  return [
+    ...turnOff(conditions, ["Running"], "LearnerFailed", `learner pod ${failed.metadata?.name} failed`),
+    {
+      type: "Restarting",
+      status: "True",
+      reason: "LearnerFailed",
+      message: `learner pod ${failed.metadata?.name} failed (${failureReason(failed)}); recreated as ${next} (restart ${restarts} of ${backoffLimit})`,
+    },
+  ];
 }
 
 /**
@@ -66,10 +75,7 @@ export function learner(job: JobObject, { restarts, current, previous }: Incarna
     return {
       create: [next],
       status: { restarts: restarts + 1 },
-      conditions: [
-        ...turnOff(conditions, ["Running"], "LearnerFailed", `learner pod ${name} failed`),
-        restartingCondition(current, next.metadata?.name ?? "", restarts + 1, backoffLimit),
-      ],
+      conditions: restartingConditions(conditions, current, next.metadata?.name ?? "", restarts + 1, backoffLimit),
     };
   }
   if (current && terminating(current)) {
@@ -108,10 +114,7 @@ export function learner(job: JobObject, { restarts, current, previous }: Incarna
   if (previous && podPhase(previous) === "Failed") {
     return {
       status: { restarts },
-      conditions: [
-        ...turnOff(conditions, ["Running"], "LearnerFailed", `learner pod ${previous.metadata?.name} failed`),
-        restartingCondition(previous, name ?? "", restarts, backoffLimit),
-      ],
+      conditions: restartingConditions(conditions, previous, name ?? "", restarts, backoffLimit),
     };
   }
   // Pending or Unknown: nothing to decide until the kubelet reports more.

