@@ -11,7 +11,7 @@
 // → bench/results/operator.json
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KubernetesObject } from "@kubernetes/client-node";
@@ -25,6 +25,7 @@ import { LABEL_JOB } from "../crds/names.ts";
 import { startTestCluster } from "../test/cluster/cluster.ts";
 import { freePort } from "../test/support/free-port.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
+import { pollUntil } from "../test/support/poll.ts";
 import { createJob } from "../test/support/operator-harness.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -60,17 +61,15 @@ async function metric(port: number, name: string): Promise<number | undefined> {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Waits for `fn` to hold, with the tests' one polling helper. */
 async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
+  await pollUntil(what, timeoutMs, async () => ((await fn()) ? true : undefined));
 }
 
 export async function main(): Promise<void> {
   // The API server and etcd only, as the numbers before the test cluster grew controllers: the operator's own
   // latency, not a scheduler and a controller manager busy with 1500 pods no node will run.
+  const loadAtStart = loadavg()[0];
   const cluster = await startTestCluster({ controllers: false });
   const nats = await NatsServer.start();
   let operator: ChildProcess | undefined;
@@ -158,6 +157,8 @@ export async function main(): Promise<void> {
       bench: "operator",
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: totalmem() / 2 ** 30, node: process.version },
+      // The 1-minute load average: other work on the machine shares the cores with the API server and the operator.
+      loadAverage: { start: loadAtStart, end: loadavg()[0] },
       cluster: { kubernetes: cluster.binaries.versions.kubernetes, etcd: cluster.binaries.versions.etcd },
       operatorRuntime: {
         what: "the code `steppo operator` ran: dist = the JavaScript build (npm run build), tsx = the TypeScript sources through tsx",
@@ -179,6 +180,11 @@ export async function main(): Promise<void> {
         p99: quantile(latencies, 0.99),
         max: latencies.at(-1),
         mean: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+        // Which jobs made the tail, in creation order (lat-0 first): a warm-up effect shows as low indices.
+        slowest: [...created.entries()]
+          .map(([job, t0]) => ({ job, ms: Math.round((complete.get(job) ?? Number.NaN) - t0) }))
+          .sort((a, b) => b.ms - a.ms)
+          .slice(0, 5),
       },
       fill: { jobs: names.length, seconds: fillSeconds, jobsPerSecond: names.length / fillSeconds },
       memoryMb: {
@@ -195,6 +201,7 @@ export async function main(): Promise<void> {
       operatorCounters: {
         reconcilesSuccess: await metric(port, 'steppo_operator_reconcile_total\\{result="success"\\}'),
         watchErrors: await metric(port, "steppo_operator_watch_errors_total"),
+        staleStatusWrites: await metric(port, "steppo_operator_stale_status_writes_total"),
       },
     };
     const out = join(ROOT, "bench/results/operator.json");

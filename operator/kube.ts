@@ -8,6 +8,7 @@ import {
   type createConfiguration,
   CustomObjectsApi,
   KubeConfig,
+  type KubernetesObject,
   type V1ConfigMap,
   type V1PersistentVolumeClaim,
   type V1Pod,
@@ -104,9 +105,11 @@ export async function deleteJob(c: Clients, namespace: string, name: string): Pr
 }
 
 /**
- * Adds `finalizer` to the job. The JSON patch tests what the cache saw (the finalizer list, or the
- * resourceVersion when there is none), so a concurrent change of the list fails (422) and is retried
- * rather than overwritten.
+ * Adds `finalizer` to the job as the cache saw it (`seen`): the patch sets that resourceVersion, which the
+ * API server checks as a precondition, so a job changed meanwhile is refused (409) rather than its newer
+ * finalizer list overwritten. → the resourceVersion the patch made (the version `seen` plus this finalizer:
+ * a status computed from `seen` may be written against it), or undefined when refused — the newer version's
+ * watch event brings the job back to decide again.
  */
 export async function addFinalizer(
   c: Clients,
@@ -114,14 +117,19 @@ export async function addFinalizer(
   name: string,
   seen: { finalizers?: string[]; resourceVersion?: string },
   finalizer: string,
-): Promise<void> {
-  const guard = seen.finalizers
-    ? { op: "test", path: "/metadata/finalizers", value: seen.finalizers }
-    : { op: "test", path: "/metadata/resourceVersion", value: seen.resourceVersion };
-  await c.custom.patchNamespacedCustomObject({
-    ...jobRef(namespace, name),
-    body: [guard, { op: "add", path: "/metadata/finalizers", value: [...(seen.finalizers ?? []), finalizer] }],
-  });
+): Promise<string | undefined> {
+  if (!seen.resourceVersion) throw new Error(`addFinalizer ${namespace}/${name}: the cached job has no resourceVersion`);
+  const guard = { op: "replace", path: "/metadata/resourceVersion", value: seen.resourceVersion };
+  try {
+    const patched = (await c.custom.patchNamespacedCustomObject({
+      ...jobRef(namespace, name),
+      body: [guard, { op: "add", path: "/metadata/finalizers", value: [...(seen.finalizers ?? []), finalizer] }],
+    })) as KubernetesObject;
+    return patched.metadata?.resourceVersion;
+  } catch (err) {
+    if (statusCode(err) === 409) return undefined;
+    throw err;
+  }
 }
 
 /** Removes `finalizer` from the job (guarded like addFinalizer); a job already gone is fine. */

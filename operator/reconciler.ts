@@ -144,8 +144,13 @@ export class Reconciler {
     const finalizer = this.o.cleaner && !hasFinalizer(job) ? addFinalizer(this.c, namespace, name, job.metadata, FINALIZER) : undefined;
     const pods = p.create.filter((o) => o.kind === "Pod");
     const others = p.create.filter((o) => o.kind !== "Pod");
-    const [created] = await Promise.all([Promise.all(others.map((o) => createChild(this.c, namespace, o))), finalizer]);
+    const [created, finalized] = await Promise.all([Promise.all(others.map((o) => createChild(this.c, namespace, o))), finalizer]);
     if (m) m.childrenCreated += created.filter(Boolean).length;
+    // The job changed since the cache saw it: no pods without the finalizer; the newer version's event brings it back.
+    if (finalizer && finalized === undefined) return {};
+    // The status is computed from `job`; our own finalizer patch is the one change since, so the status is
+    // written against the version it made (against job's own it would always be refused as stale).
+    const seen = { uid: job.metadata.uid, resourceVersion: finalized ?? job.metadata.resourceVersion };
     // Pods in slow-start batches (1, 2, 4 …), stopping at the first failure: a job asking for many pods
     // that all fail the same way costs a few requests, not one per pod, per pass.
     let podsCreated = 0;
@@ -160,29 +165,41 @@ export class Reconciler {
 
     // A status computed from a job the cache had not refreshed yet is refused (false); so are the plan's Events,
     // which tell the same stale story. The newer version's watch event brings the job back to decide again.
-    const statusChanged = canonical(p.status) !== canonical(job.status ?? {});
-    const written = !statusChanged || (await writeStatus(this.c, namespace, name, job.metadata, p.status));
+    const written = await this.writeStatusIfChanged(namespace, name, seen, job.status, p.status);
     // Facts of this pass are told whatever the status: a failed create, and progress records the watch refused
     // (a wrong type, out of range, too long: never in status, each told once).
     const facts = [...(createFailure ? [createFailure] : []), ...(this.o.progress?.takeRejected(key) ?? []).map(rejectedProgressEvent)];
     const events = [...(written ? p.events : []), ...facts];
     if (events.length > 0) await recordEvents(this.c, job, events, this.o.host, this.o.log);
-    if (!written) {
-      if (m) m.staleStatusWrites++;
-      if (pass.error !== undefined) throw pass.error;
-      return {};
-    }
-    if (p.scale && !(await writeScale(this.c, namespace, name, p.scale.from, p.scale.to))) {
+    if (written && p.scale && !(await writeScale(this.c, namespace, name, p.scale.from, p.scale.to))) {
       this.o.log(`${key}: autoscaler decision ${p.scale.from} → ${p.scale.to} not applied: replicas changed meanwhile`);
     }
     // Re-queued with backoff by the controller; the next pass starts its batches at 1 again.
     if (pass.error !== undefined) throw pass.error;
+    if (!written) return {};
     if (p.deleteJob) {
       this.o.log(`${key}: ttlSecondsAfterFinished elapsed, deleting the job`);
       await deleteJob(this.c, namespace, name);
       return {};
     }
     return p.requeueAfterMs !== undefined ? { requeueAfterMs: p.requeueAfterMs } : {};
+  }
+
+  /**
+   * Writes `next` unless it equals `current` → false when the write was refused as stale (counted): the
+   * newer version's watch event brings the job back to the queue to decide again.
+   */
+  private async writeStatusIfChanged(
+    namespace: string,
+    name: string,
+    seen: { uid?: string; resourceVersion?: string },
+    current: JobObject["status"],
+    next: NonNullable<JobObject["status"]>,
+  ): Promise<boolean> {
+    if (canonical(next) === canonical(current ?? {})) return true;
+    if (await writeStatus(this.c, namespace, name, seen, next)) return true;
+    if (this.o.metrics) this.o.metrics.staleStatusWrites++;
+    return false;
   }
 
   /**
@@ -211,8 +228,7 @@ export class Reconciler {
       }
     }
     const s = cleanupStatus(job, problem, this.now());
-    // A stale job (false): its newer version comes back through the queue and decides again.
-    if (canonical(s.status) !== canonical(job.status ?? {}) && !(await writeStatus(this.c, namespace, name, job.metadata, s.status))) return {};
+    if (!(await this.writeStatusIfChanged(namespace, name, job.metadata, job.status, s.status))) return {};
     if (s.events.length > 0) await recordEvents(this.c, job, s.events, this.o.host, this.o.log);
     if (problem !== undefined) throw new Error(`NATS cleanup of ${key} failed: ${problem}`);
     await removeFinalizer(this.c, namespace, name, job.metadata.finalizers ?? [], FINALIZER);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CRD_NAME, CRD_PATH } from "../../crds/generate.ts";
 import { type InformerSet, makeInformers, startInformers, stopInformers } from "../../operator/informers.ts";
-import { type Clients, loadKubeConfig, makeClients, writeStatus } from "../../operator/kube.ts";
+import { addFinalizer, type Clients, loadKubeConfig, makeClients, removeFinalizer, writeStatus } from "../../operator/kube.ts";
 import { type RunningOperator, startOperator } from "../../operator/operator.ts";
 import { startTestCluster, type TestCluster } from "../cluster/cluster.ts";
 import { createJob, deleteJob, eventually, getJob, jobPods } from "../support/operator-harness.ts";
@@ -52,6 +52,23 @@ describe("informers: 410 Gone re-list and reconnect after a control-plane restar
     assert.equal(await writeStatus(clients, "default", "stale", now.metadata, { phase: "Running", restarts: 1 }), true);
     assert.equal((await getJob(clients, "stale")).status?.phase, "Running");
     await deleteJob(clients, "stale");
+  });
+
+  test("a finalizer added to the cached copy gives the version it made: that copy's status is written against it; an outdated copy's finalizer is refused", async () => {
+    await createJob(clients, "fin", { rollout: { replicas: 1 } });
+    const seen = (await getJob(clients, "fin")).metadata;
+    const made = await addFinalizer(clients, "default", "fin", seen, "steppo.dev/test");
+    assert.ok(made && made !== seen.resourceVersion, `a new resourceVersion, got ${made}`);
+    assert.deepEqual((await getJob(clients, "fin")).metadata.finalizers, ["steppo.dev/test"]);
+    // A status computed from `seen` is refused against seen's own version, written against the patch's.
+    assert.equal(await writeStatus(clients, "default", "fin", seen, { phase: "Created", restarts: 0 }), false);
+    assert.equal(await writeStatus(clients, "default", "fin", { uid: seen.uid, resourceVersion: made }, { phase: "Created", restarts: 0 }), true);
+    // The outdated copy (no finalizers) again: refused, so the list the server holds is not overwritten.
+    assert.equal(await addFinalizer(clients, "default", "fin", seen, "steppo.dev/other"), undefined);
+    assert.deepEqual((await getJob(clients, "fin")).metadata.finalizers, ["steppo.dev/test"]);
+    const now = (await getJob(clients, "fin")).metadata;
+    await removeFinalizer(clients, "default", "fin", now.finalizers ?? [], "steppo.dev/test");
+    await deleteJob(clients, "fin");
   });
 
   test("a watch resumed from a compacted resourceVersion gets 410 and the informer re-lists", async () => {
