@@ -5,7 +5,7 @@
 //   node --import tsx bench/optimal-step-probe.ts '{"family":"paper-search","seed":1,"n":200,"ckpt":"/tmp/ws/<dir>"}'
 // Optional: temperature (instead of the job's), show (examples per family), env (environment overrides).
 import { Rng } from "../core/rng.ts";
-import { DEFAULT_SETTINGS, FAMILY_ENVIRONMENTS, jobFor, type Family } from "./algos/settings.ts";
+import { DEFAULT_SETTINGS, familyEnvironment, jobFor, type Family } from "./algos/settings.ts";
 import { ROWS } from "./algos/rows.ts";
 import { setUpRun } from "../learner/run-setup.ts";
 import { restoreLearner } from "../learner/checkpoint.ts";
@@ -15,13 +15,7 @@ import { EOS_STEP } from "../policy/tokenizer.ts";
 const arg = JSON.parse(process.argv[2] ?? "{}");
 const family: Family = arg.family ?? "paper-search";
 const seed: number = arg.seed ?? 1;
-if (arg.env)
-  FAMILY_ENVIRONMENTS[family] = {
-    ...FAMILY_ENVIRONMENTS[family],
-    ...arg.env,
-    config: { ...(FAMILY_ENVIRONMENTS[family].config ?? {}), ...(arg.env.config ?? {}) },
-  };
-const job = jobFor(DEFAULT_SETTINGS, family, ROWS[0], seed);
+const job = jobFor(DEFAULT_SETTINGS, family, ROWS[0], seed, undefined, arg.env ? familyEnvironment(family, arg.env) : undefined);
 if (arg.temperature) job.spec.rollout.temperature = arg.temperature;
 const { env, tokenizer, learner, policy, config } = await setUpRun(job, () => {});
 if (!(await restoreLearner(arg.ckpt, learner, tokenizer, () => {}))) throw new Error("no ckpt");

@@ -6,10 +6,14 @@
 // Optional keys: settings (AlgosSettings fields), algorithm, warmup, env (environment fields / config),
 // keep (write every batch's episodes as text), quiet, tag, validation (also greedy success on the bench's
 // validation set at every evaluation: held out from train and from test, so it may choose settings; never test). Per-update CSV and episodes go to /tmp/runs/<tag>*.
+// A diagnostic, not a runtime: it drives runEpisodes and learner.update itself, to print columns the run loop does
+// not record (truncation share, mean |advantage|, groups with variance). Unlike runtime/run-loop.ts it skips the
+// intake checks, environment-fault handling and the KL reference snapshot (so no `klCoef`), which the default
+// settings never exercise; a run to report goes through `steppo run` or bench/algos.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { Rng } from "../core/rng.ts";
 import type { Trajectory } from "../core/trajectory.ts";
-import { DEFAULT_SETTINGS, FAMILY_ENVIRONMENTS, jobFor, type AlgosSettings, type Family } from "./algos/settings.ts";
+import { DEFAULT_SETTINGS, familyEnvironment, jobFor, type AlgosSettings, type Family } from "./algos/settings.ts";
 import { ROWS } from "./algos/rows.ts";
 import { setUpRun } from "../learner/run-setup.ts";
 import { warmUp, warmUpCritic } from "../learner/run-phases.ts";
@@ -26,13 +30,7 @@ const budget: number = arg.budget ?? 3000;
 const settings: AlgosSettings = { ...DEFAULT_SETTINGS, ...(arg.settings ?? {}) };
 if (arg.algorithm) settings.algorithm = { ...DEFAULT_SETTINGS.algorithm, ...arg.algorithm };
 if (arg.warmup) settings.warmup = { ...DEFAULT_SETTINGS.warmup, ...arg.warmup };
-if (arg.env)
-  FAMILY_ENVIRONMENTS[family] = {
-    ...FAMILY_ENVIRONMENTS[family],
-    ...arg.env,
-    config: { ...(FAMILY_ENVIRONMENTS[family].config ?? {}), ...(arg.env.config ?? {}) },
-  };
-const job = jobFor(settings, family, row, seed);
+const job = jobFor(settings, family, row, seed, undefined, arg.env ? familyEnvironment(family, arg.env) : undefined);
 if (arg.spec) {
   // One level deep: spec.algorithm, spec.rollout, … fields over the benchmark job's.
   const specRecord = job.spec as unknown as Record<string, object>;

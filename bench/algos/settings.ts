@@ -14,7 +14,7 @@ export type Family = (typeof FAMILY_NAMES)[number];
  * textworld tasks are generated to be solvable within its stepBudget of 8). multihop-qa uses the
  * quickstart's knowledge base (~100 distinct training questions).
  */
-export const FAMILY_ENVIRONMENTS: Record<Family, Partial<EnvironmentSpec>> = {
+export const FAMILY_ENVIRONMENTS: Readonly<Record<Family, Readonly<Partial<EnvironmentSpec>>>> = {
   // freshFacts: the held-out questions' facts are never training facts, so test success is reading, not recall.
   "multihop-qa": {
     name: "multihop-qa",
@@ -125,8 +125,27 @@ export const QUICK_SETTINGS: AlgosSettings = {
   out: "bench/results/algos-quick",
 };
 
-/** The job of (family, row, seed); `config` (--tune) overrides the learning rate and the clip, nothing else. */
-export function jobFor(settings: AlgosSettings, family: Family, row: AlgoRow, seed: number, config?: TuneConfig): StepPOJob {
+/**
+ * A family's environment with `override`'s fields, and its config keys, over it (the diagnostic scripts'
+ * `env` option); FAMILY_ENVIRONMENTS itself never changes.
+ */
+export function familyEnvironment(family: Family, override: Partial<EnvironmentSpec>): Partial<EnvironmentSpec> {
+  const base = FAMILY_ENVIRONMENTS[family];
+  return { ...base, ...override, config: { ...(base.config ?? {}), ...(override.config ?? {}) } };
+}
+
+/**
+ * The job of (family, row, seed); `config` (--tune) overrides the learning rate and the clip, nothing else;
+ * `environment` replaces the family's (a diagnostic's familyEnvironment).
+ */
+export function jobFor(
+  settings: AlgosSettings,
+  family: Family,
+  row: AlgoRow,
+  seed: number,
+  config?: TuneConfig,
+  environment: Partial<EnvironmentSpec> = FAMILY_ENVIRONMENTS[family],
+): StepPOJob {
   const tuned = config ? { learningRate: config.learningRate, clip: config.clip } : {};
   return parseJob(
     {
@@ -137,7 +156,7 @@ export function jobFor(settings: AlgosSettings, family: Family, row: AlgoRow, se
         seed,
         algorithm: { estimator: row.estimator, ratio: row.ratio, ...settings.algorithm, ...row.algorithm, ...tuned },
         model: settings.model,
-        environment: FAMILY_ENVIRONMENTS[family],
+        environment,
         warmup: { enabled: true, ...settings.warmup, epochs: settings.warmupEpochs?.[family] ?? settings.warmup.epochs },
         rollout: { episodesPerUpdate: settings.episodesPerUpdate, groupSize: groupSizeFor(row, settings.groupSize), temperature: settings.temperature },
         learner: { backend: settings.backend },
