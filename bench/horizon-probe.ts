@@ -4,12 +4,10 @@
 // not what its demonstrations wrote (issue #13: credit assignment matters only where steps are long).
 // Never the test split.
 //   node --import tsx bench/horizon-probe.ts '{"family":"multihop-qa-long","seed":1,"ckpts":["/tmp/x/warm-start","/tmp/x/steppo"]}'
-import { Rng } from "../core/rng.ts";
 import type { Trajectory } from "../core/trajectory.ts";
 import { restoreLearner } from "../learner/checkpoint.ts";
-import { evalSets } from "../learner/evaluation.ts";
+import { evalEpisodes, evalSets } from "../learner/evaluation.ts";
 import { setUpRun } from "../learner/run-setup.ts";
-import { runEpisodes } from "../workers/agent-loop.ts";
 import { ROWS } from "./algos/rows.ts";
 import { DEFAULT_SETTINGS, type Family, jobFor } from "./algos/settings.ts";
 
@@ -47,17 +45,9 @@ async function main(): Promise<void> {
     if (!(await restoreLearner(ckpt, learner, tokenizer, () => {}))) throw new Error(`horizon-probe: no checkpoint in ${ckpt}`);
     out[ckpt] = {};
     for (const set of sets) {
-      const requests = set.tasks.map((task, i) => ({ task, groupId: `g${i}`, trajId: `t${i}` }));
-      const trajs = await runEpisodes(env, requests, policy, tokenizer, new Rng(seed * 31 + 7), {
-        workerId: "probe",
-        policyVersion: 0,
-        maxSteps: spec.environment.maxSteps,
-        maxStepTokens: spec.environment.maxStepTokens,
-        contextLength: config.contextLength,
-        temperature: spec.rollout.temperature,
-        greedy: set.decoding === "greedy",
-      });
-      out[ckpt][`${set.name} (${set.decoding})`] = lengths(trajs);
+      // The benchmark's own evaluation episodes, so "success" is the success the benchmark reports.
+      const { trajectories } = await evalEpisodes(env, set, policy, tokenizer, spec, config.contextLength);
+      out[ckpt][`${set.name} (${set.decoding})`] = lengths(trajectories);
     }
   }
   process.stdout.write(`${JSON.stringify({ family, seed, ...out }, null, 2)}\n`);

@@ -1,6 +1,7 @@
 // Greedy evaluation on a fixed task set per split/family, so "initial" and "final" success rates of a
 // run (and of two runs with the same seed) are measured on the very same tasks.
 import { Rng } from "../core/rng.ts";
+import type { Trajectory } from "../core/trajectory.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../workers/agent-loop.ts";
 import type { Environment, Split, Task } from "../envs/environment.ts";
@@ -65,18 +66,23 @@ export function distinctTasks(sample: () => Task, count: number, patience = 20 *
 
 const EVAL_BATCH = 50;
 
-export async function successRate(
+/**
+ * The episodes of one evaluation: each of the set's tasks once, greedy or sampled as the set says, with a
+ * fixed sampling seed (the same samples for the same weights, whenever evaluated). `faults`: episodes an
+ * environment fault ended, which are not among the trajectories.
+ */
+export async function evalEpisodes(
   env: Environment,
   set: EvalSet,
   policy: TokenPolicy,
   tokenizer: Tokenizer,
   spec: StepPOJobSpec,
   contextLength: number,
-): Promise<number> {
+): Promise<{ trajectories: Trajectory[]; faults: number }> {
   const tasks = set.tasks;
-  let successes = 0;
+  const trajectories: Trajectory[] = [];
   let faults = 0;
-  const rng = new Rng(0x5eed); // fixed: the same samples for the same weights, whenever evaluated
+  const rng = new Rng(0x5eed);
   for (let start = 0; start < tasks.length; start += EVAL_BATCH) {
     const requests: EpisodeRequest[] = tasks
       .slice(start, start + EVAL_BATCH)
@@ -89,11 +95,23 @@ export async function successRate(
       contextLength,
       temperature: spec.rollout.temperature,
       greedy: set.decoding === "greedy",
-      // An episode an environment fault ended is not the policy's failure: it leaves the denominator.
       onFault: () => faults++,
     });
-    successes += trajs.filter((t) => t.success).length;
+    trajectories.push(...trajs);
   }
-  const scored = tasks.length - faults;
-  return scored > 0 ? successes / scored : 0;
+  return { trajectories, faults };
+}
+
+/** The share of the set's episodes that succeed; an episode an environment fault ended is not the policy's failure, so it leaves the denominator. */
+export async function successRate(
+  env: Environment,
+  set: EvalSet,
+  policy: TokenPolicy,
+  tokenizer: Tokenizer,
+  spec: StepPOJobSpec,
+  contextLength: number,
+): Promise<number> {
+  const { trajectories, faults } = await evalEpisodes(env, set, policy, tokenizer, spec, contextLength);
+  const scored = set.tasks.length - faults;
+  return scored > 0 ? trajectories.filter((t) => t.success).length / scored : 0;
 }
