@@ -1,0 +1,140 @@
+// A Llama-family causal LM (Llama, Qwen2) with a value head, in tfjs: pre-RMSNorm decoder layers with
+// rotary embeddings, grouped-query attention and a SwiGLU MLP; tied or untied output embeddings. Every
+// parameter is a tfjs variable under its Hugging Face name with its Hugging Face shape, so that loading,
+// exporting, checkpoints and the weights sent over NATS (core/weights-codec.ts) all name tensors alike.
+//
+// This is the full-sequence forward pass (training, scoring, the reference checks); decoding with a
+// key/value cache is not built yet.
+import type { NamedTensor } from "../../core/weights-codec.ts";
+import { tf } from "../backend.ts";
+import { gatherRows } from "../model.ts";
+import type { LlamaConfig } from "./llama-config.ts";
+import { applyRotary, fromHeads, groupedAttention, linearHf, rmsNorm, rotaryTables, swiGlu, toHeads } from "./llama-layers.ts";
+import { EMBED, FINAL_NORM, LM_HEAD, layerNames, llamaParameterShapes, VALUE_BIAS, VALUE_WEIGHT } from "./llama-params.ts";
+
+const MASKED = -1e9;
+
+// tfjs variable names are global; a per-process counter keeps two models (policy, reference) apart.
+let instances = 0;
+
+export class LlamaPolicy {
+  readonly config: LlamaConfig;
+  readonly params: Map<string, tf.Variable>;
+
+  /** A model holding `tensors` (by name; every parameter must be there, checked before any is created). */
+  constructor(config: LlamaConfig, tensors: Map<string, NamedTensor>) {
+    this.config = config;
+    checkTensors(config, tensors);
+    this.params = new Map();
+    const id = ++instances;
+    for (const [name, shape] of llamaParameterShapes(config)) {
+      const t = tensors.get(name)!;
+      this.params.set(name, tf.variable(tf.tensor(t.data, shape), true, `${name}#hf${id}`));
+    }
+  }
+
+  get variables(): tf.Variable[] {
+    return [...this.params.values()];
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  private p(name: string): tf.Tensor {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`llama model: no parameter ${name}`);
+    return v;
+  }
+
+  private optional(name: string, present: boolean): tf.Tensor | undefined {
+    return present ? this.p(name) : undefined;
+  }
+
+  /**
+   * ids [B, T] int32, right-padded (causal attention keeps padding out of every real position, and every
+   * row's positions count from 0). → logits [B, T, V], values [B, T]
+   */
+  forward(ids: tf.Tensor2D): { logits: tf.Tensor3D; values: tf.Tensor2D } {
+    const [B, T] = ids.shape;
+    const h = this.trunk(ids); // [B·T, D]
+    const logits = tf.reshape(this.logitsOf(h), [B, T, this.config.vocabSize]) as tf.Tensor3D;
+    const values = tf.reshape(linearHf(h, this.p(VALUE_WEIGHT), this.p(VALUE_BIAS)), [B, T]) as tf.Tensor2D;
+    return { logits, values };
+  }
+
+  /** The final, RMS-normed hidden state at every position, what both heads read. ids [B, T] → [B·T, D] (row b·T + t). */
+  trunk(ids: tf.Tensor2D): tf.Tensor2D {
+    const [B, T] = ids.shape;
+    const c = this.config;
+    if (T > c.maxPositions) throw new Error(`llama model: sequence of ${T} tokens exceeds max_position_embeddings ${c.maxPositions}`);
+    const { cos, sin } = rotaryTables(T, c.headDim, c.ropeTheta);
+    const mask = causalMask(T);
+    let x = gatherRows(this.p(EMBED), tf.reshape(ids, [B * T]) as tf.Tensor1D); // [B·T, D]
+    for (let l = 0; l < c.layers; l++) x = this.layer(x, l, B, T, cos, sin, mask);
+    return rmsNorm(x, this.p(FINAL_NORM), c.rmsNormEps);
+  }
+
+  /** Next-token logits of hidden states h [R, D] → [R, V], through lm_head or the tied embeddings. */
+  logitsOf(h: tf.Tensor2D): tf.Tensor2D {
+    return linearHf(h, this.p(this.config.tieWordEmbeddings ? EMBED : LM_HEAD));
+  }
+
+  /** One decoder layer on rows x [B·T, D]: x + attention(norm(x)), then + mlp(norm(·)). */
+  private layer(x: tf.Tensor2D, l: number, B: number, T: number, cos: tf.Tensor2D, sin: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+    const c = this.config;
+    const n = layerNames(l);
+    const normed = rmsNorm(x, this.p(n.inputNorm), c.rmsNormEps);
+    const project = (proj: { weight: string; bias: string }, heads: number) =>
+      toHeads(linearHf(normed, this.p(proj.weight), this.optional(proj.bias, c.qkvBias)), B, T, heads, c.headDim);
+    const q = applyRotary(project(n.q, c.heads), cos, sin); // [B, H, T, dh]
+    const k = applyRotary(project(n.k, c.kvHeads), cos, sin); // [B, KVH, T, dh]
+    const v = project(n.v, c.kvHeads); // [B, KVH, T, dh]
+    const attended = fromHeads(groupedAttention(q, k, v, mask)); // [B·T, H·dh]
+    const x1 = tf.add(x, linearHf(attended, this.p(n.o.weight), this.optional(n.o.bias, c.oBias))) as tf.Tensor2D;
+    const normed2 = rmsNorm(x1, this.p(n.postNorm), c.rmsNormEps);
+    const bias = c.mlpBias ? { gate: this.p(n.gate.bias), up: this.p(n.up.bias), down: this.p(n.down.bias) } : undefined;
+    return tf.add(x1, swiGlu(normed2, this.p(n.gate.weight), this.p(n.up.weight), this.p(n.down.weight), bias)) as tf.Tensor2D;
+  }
+
+  /** Named copies of every parameter, Hugging Face names and shapes (for export, checkpoints, the weight store). */
+  async exportWeights(): Promise<NamedTensor[]> {
+    const out: NamedTensor[] = [];
+    for (const [name, v] of this.params) out.push({ name, shape: [...v.shape], data: (await v.data()) as Float32Array });
+    return out;
+  }
+
+  /** Replaces every parameter; checks them all first, so weights that do not fit change nothing. */
+  importWeights(weights: NamedTensor[]): void {
+    const byName = new Map(weights.map((w) => [w.name, w]));
+    checkTensors(this.config, byName);
+    for (const [name, v] of this.params) {
+      const w = byName.get(name)!;
+      tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+}
+
+/** Every parameter the config calls for is in `tensors` with its shape and as many values. */
+function checkTensors(config: LlamaConfig, tensors: Map<string, NamedTensor>): void {
+  for (const [name, shape] of llamaParameterShapes(config)) {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`weights: missing parameter ${name}`);
+    if (t.shape.join("x") !== shape.join("x")) throw new Error(`weights: parameter ${name} has shape [${t.shape}], the config needs [${shape}]`);
+    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`weights: parameter ${name} has ${t.data.length} values for shape [${shape}]`);
+  }
+}
+
+/** Additive causal mask: 0 on and below the diagonal, a large negative number above. [T, T] */
+function causalMask(T: number): tf.Tensor2D {
+  const m = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = MASKED;
+  return tf.tensor2d(m, [T, T]);
+}
