@@ -31,28 +31,30 @@ export function swiGlu(
 }
 
 /**
- * The rotary tables for positions 0 … T−1 in the layout transformers uses ("rotate_half": channel i and
- * channel i + dh/2 form a pair, rotated by angle position · θ^(−2i/dh)): cos and sin [T, dh], each half
- * repeated. Computed in float32 steps as transformers does (inv_freq in float32, position · inv_freq rounded
- * to float32), so that angles at long positions agree with the original's, not just with exact maths.
+ * The rotary tables in the layout transformers uses ("rotate_half": channel i and channel i + dh/2 form a
+ * pair, rotated by angle position · θ^(−2i/dh)), for `positions` [rows · T] (row-major): cos and sin
+ * [rows, 1, T, dh], each half repeated, broadcasting over the heads. Training passes one row 0 … T−1; a
+ * decoder passes each row's own positions (its left padding does not count). Computed in float32 steps as
+ * transformers does (inv_freq in float32, position · inv_freq rounded to float32), so that angles at long
+ * positions agree with the original's, not just with exact maths.
  */
-export function rotaryTables(T: number, headDim: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+export function rotaryTables(positions: ArrayLike<number>, rows: number, T: number, headDim: number, theta: number): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
   const half = headDim / 2;
   const invFreq = Float32Array.from({ length: half }, (_, i) => 1 / theta ** ((2 * i) / headDim));
-  const cos = new Float32Array(T * headDim);
-  const sin = new Float32Array(T * headDim);
-  for (let t = 0; t < T; t++) {
+  const cos = new Float32Array(rows * T * headDim);
+  const sin = new Float32Array(rows * T * headDim);
+  for (let r = 0; r < rows * T; r++) {
     for (let i = 0; i < half; i++) {
-      const angle = Math.fround(t * invFreq[i]);
-      cos[t * headDim + i] = cos[t * headDim + i + half] = Math.cos(angle);
-      sin[t * headDim + i] = sin[t * headDim + i + half] = Math.sin(angle);
+      const angle = Math.fround(positions[r] * invFreq[i]);
+      cos[r * headDim + i] = cos[r * headDim + i + half] = Math.cos(angle);
+      sin[r * headDim + i] = sin[r * headDim + i + half] = Math.sin(angle);
     }
   }
-  return { cos: tf.tensor2d(cos, [T, headDim]), sin: tf.tensor2d(sin, [T, headDim]) };
+  return { cos: tf.tensor4d(cos, [rows, 1, T, headDim]), sin: tf.tensor4d(sin, [rows, 1, T, headDim]) };
 }
 
-/** x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁] over the head's halves. x [B, H, T, dh]; cos, sin [T, dh]. */
-export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+/** x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁] over the head's halves. x [B, H, T, dh]; cos, sin [B or 1, 1, T, dh]. */
+export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
   const [x1, x2] = tf.split(x, 2, 3);
   const rotated = tf.concat([tf.neg(x2), x1], 3);
   return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tf.Tensor4D;

@@ -3,16 +3,29 @@
 // parameter is a tfjs variable under its Hugging Face name with its Hugging Face shape, so that loading,
 // exporting, checkpoints and the weights sent over NATS (core/weights-codec.ts) all name tensors alike.
 //
-// This is the full-sequence forward pass (training, scoring, the reference checks); decoding with a
-// key/value cache is not built yet.
+// The full-sequence forward pass (training, scoring) and the cached one a decoder runs are the same layer
+// code: a pass either starts from no keys and values or extends a cache.
 import type { NamedTensor } from "../../core/weights-codec.ts";
 import { tf } from "../backend.ts";
-import { gatherRows } from "../model.ts";
+import { type Decoder, gatherRows } from "../model.ts";
+import { LlamaDecoder } from "./llama-decoder.ts";
+import { causalMask } from "./llama-masks.ts";
 import type { LlamaConfig } from "./llama-config.ts";
 import { applyRotary, fromHeads, groupedAttention, linearHf, rmsNorm, rotaryTables, swiGlu, toHeads } from "./llama-layers.ts";
 import { EMBED, FINAL_NORM, LM_HEAD, layerNames, llamaParameterShapes, VALUE_BIAS, VALUE_WEIGHT } from "./llama-params.ts";
 
-const MASKED = -1e9;
+/** What one pass of T new positions per row runs under: rotary tables [B or 1, 1, T, dh] and an additive mask broadcasting to [B, H, T, Tk]. */
+export interface Pass {
+  cos: tf.Tensor4D;
+  sin: tf.Tensor4D;
+  mask: tf.Tensor;
+}
+
+/** One layer's keys (rotated) and values so far, [B, KVH, Tk, dh] each. */
+export interface LayerCache {
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+}
 
 // tfjs variable names are global; a per-process counter keeps two models (policy, reference) apart.
 let instances = 0;
@@ -70,10 +83,10 @@ export class LlamaPolicy {
     const [B, T] = ids.shape;
     const c = this.config;
     if (T > c.maxPositions) throw new Error(`llama model: sequence of ${T} tokens exceeds max_position_embeddings ${c.maxPositions}`);
-    const { cos, sin } = rotaryTables(T, c.headDim, c.ropeTheta);
-    const mask = causalMask(T);
+    const positions = Int32Array.from({ length: T }, (_, t) => t);
+    const pass: Pass = { ...rotaryTables(positions, 1, T, c.headDim, c.ropeTheta), mask: causalMask(T) };
     let x = gatherRows(this.p(EMBED), tf.reshape(ids, [B * T]) as tf.Tensor1D); // [B·T, D]
-    for (let l = 0; l < c.layers; l++) x = this.layer(x, l, B, T, cos, sin, mask);
+    for (let l = 0; l < c.layers; l++) x = this.layer(x, l, B, T, pass).x;
     return rmsNorm(x, this.p(FINAL_NORM), c.rmsNormEps);
   }
 
@@ -82,21 +95,52 @@ export class LlamaPolicy {
     return linearHf(h, this.p(this.config.tieWordEmbeddings ? EMBED : LM_HEAD));
   }
 
-  /** One decoder layer on rows x [B·T, D]: x + attention(norm(x)), then + mlp(norm(·)). */
-  private layer(x: tf.Tensor2D, l: number, B: number, T: number, cos: tf.Tensor2D, sin: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+  /** Incremental decoding with a key/value cache over left-padded contexts (llama-decoder.ts). */
+  decoder(contexts: Int32Array[]): Decoder {
+    return new LlamaDecoder(this, contexts);
+  }
+
+  /**
+   * @internal used by LlamaDecoder: T new tokens per row, ids [B, T], through every layer, each attending
+   * over its layer's `past` keys and values (none for a prompt) and the new positions under pass.mask
+   * ([B, 1, T, Tk]). → the next-token logits at each row's last new position [B, V] and the grown caches.
+   */
+  decodeStep(ids: tf.Tensor2D, pass: Pass, past: LayerCache[] | undefined): { logits: tf.Tensor2D; cache: LayerCache[] } {
+    const [B, T] = ids.shape;
+    const c = this.config;
+    let x = gatherRows(this.p(EMBED), tf.reshape(ids, [B * T]) as tf.Tensor1D); // [B·T, D]
+    const cache: LayerCache[] = [];
+    for (let l = 0; l < c.layers; l++) {
+      const out = this.layer(x, l, B, T, pass, past?.[l]);
+      x = out.x;
+      cache.push(out.kv);
+    }
+    const last = tf.reshape(tf.slice(tf.reshape(x, [B, T, c.hiddenSize]), [0, T - 1, 0], [B, 1, c.hiddenSize]), [B, c.hiddenSize]) as tf.Tensor2D;
+    return { logits: this.logitsOf(rmsNorm(last, this.p(FINAL_NORM), c.rmsNormEps)), cache };
+  }
+
+  /**
+   * One decoder layer on rows x [B·T, D] (row b·T + t): x + attention(norm(x)), then + mlp(norm(·)). The
+   * attention reads `past` keys and values before the new ones when given (decoding); returns the layer's
+   * keys and values too (past and new, [B, KVH, Tk, dh]), which a decoder keeps as its cache.
+   */
+  private layer(x: tf.Tensor2D, l: number, B: number, T: number, pass: Pass, past?: LayerCache): { x: tf.Tensor2D; kv: LayerCache } {
     const c = this.config;
     const n = layerNames(l);
     const normed = rmsNorm(x, this.p(n.inputNorm), c.rmsNormEps);
     const project = (proj: { weight: string; bias: string }, heads: number) =>
       toHeads(linearHf(normed, this.p(proj.weight), this.optional(proj.bias, c.qkvBias)), B, T, heads, c.headDim);
-    const q = applyRotary(project(n.q, c.heads), cos, sin); // [B, H, T, dh]
-    const k = applyRotary(project(n.k, c.kvHeads), cos, sin); // [B, KVH, T, dh]
-    const v = project(n.v, c.kvHeads); // [B, KVH, T, dh]
-    const attended = fromHeads(groupedAttention(q, k, v, mask)); // [B·T, H·dh]
+    const q = applyRotary(project(n.q, c.heads), pass.cos, pass.sin); // [B, H, T, dh]
+    const kNew = applyRotary(project(n.k, c.kvHeads), pass.cos, pass.sin); // [B, KVH, T, dh]
+    const vNew = project(n.v, c.kvHeads); // [B, KVH, T, dh]
+    const k = past ? (tf.concat([past.k, kNew], 2) as tf.Tensor4D) : kNew; // [B, KVH, Tk, dh]
+    const v = past ? (tf.concat([past.v, vNew], 2) as tf.Tensor4D) : vNew;
+    const attended = fromHeads(groupedAttention(q, k, v, pass.mask)); // [B·T, H·dh]
     const x1 = tf.add(x, linearHf(attended, this.p(n.o.weight), this.optional(n.o.bias, c.oBias))) as tf.Tensor2D;
     const normed2 = rmsNorm(x1, this.p(n.postNorm), c.rmsNormEps);
     const bias = c.mlpBias ? { gate: this.p(n.gate.bias), up: this.p(n.up.bias), down: this.p(n.down.bias) } : undefined;
-    return tf.add(x1, swiGlu(normed2, this.p(n.gate.weight), this.p(n.up.weight), this.p(n.down.weight), bias)) as tf.Tensor2D;
+    const out = tf.add(x1, swiGlu(normed2, this.p(n.gate.weight), this.p(n.up.weight), this.p(n.down.weight), bias)) as tf.Tensor2D;
+    return { x: out, kv: { k, v } };
   }
 
   /** Named copies of every parameter, Hugging Face names and shapes (for export, checkpoints, the weight store). */
@@ -130,11 +174,4 @@ function checkTensors(config: LlamaConfig, tensors: Map<string, NamedTensor>): v
     if (t.shape.join("x") !== shape.join("x")) throw new Error(`weights: parameter ${name} has shape [${t.shape}], the config needs [${shape}]`);
     if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`weights: parameter ${name} has ${t.data.length} values for shape [${shape}]`);
   }
-}
-
-/** Additive causal mask: 0 on and below the diagonal, a large negative number above. [T, T] */
-function causalMask(T: number): tf.Tensor2D {
-  const m = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = MASKED;
-  return tf.tensor2d(m, [T, T]);
 }

@@ -8,10 +8,12 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { encodeWeights } from "../../core/weights-codec.ts";
 import { selectBackend, tf } from "../../policy/backend.ts";
 import { type HfPolicy, loadHfPolicy, saveHfPolicy } from "../../policy/hf/hf-checkpoint.ts";
 import { parseLlamaConfig } from "../../policy/hf/llama-config.ts";
 import { readSafetensorsHeader } from "../../policy/hf/safetensors.ts";
+import { loadPolicyWeights } from "../../policy/policy-weights.ts";
 import { INDEX_FILE } from "../../policy/hf/safetensors-dir.ts";
 import { type ReferenceConfig, referenceLlama } from "../support/llama-reference.ts";
 import { type TinyModelOptions, tinyConfigJson, writeTinyModel } from "../support/tiny-hf-model.ts";
@@ -167,6 +169,80 @@ for (const options of [LLAMA, QWEN2]) {
     });
   });
 }
+
+describe("over the bus", () => {
+  it("a policy's weights travel in the weights codec a rollout worker loads, and a blob for another config is refused unchanged", async () => {
+    const a = freshDir();
+    const b = freshDir();
+    await writeTinyModel(a, { ...QWEN2, seed: 21 });
+    await writeTinyModel(b, { ...QWEN2, seed: 22 });
+    const learner = await load(a);
+    const worker = await load(b);
+    const ids = padded();
+    const blob = encodeWeights(await learner.model.exportWeights());
+    assert.notDeepEqual(worker.model.forward(ids).logits.dataSync(), learner.model.forward(ids).logits.dataSync());
+    assert.equal(loadPolicyWeights(worker.model, blob), undefined);
+    assert.deepEqual(worker.model.forward(ids).logits.dataSync(), learner.model.forward(ids).logits.dataSync());
+    const other = freshDir();
+    await writeTinyModel(other, { ...LLAMA, intermediateSize: 48 });
+    const before = await worker.model.exportWeights();
+    assert.match(loadPolicyWeights(worker.model, encodeWeights(await (await load(other)).model.exportWeights())) ?? "", /missing parameter|has shape/);
+    assert.deepEqual(await worker.model.exportWeights(), before, "a refused blob changes nothing");
+  });
+});
+
+describe("decoding with a key/value cache", () => {
+  for (const options of [LLAMA, QWEN2]) {
+    it(`gives ${options.modelType}'s full-forward logits for every row of a left-padded batch, step after step`, async () => {
+      const dir = freshDir();
+      await writeTinyModel(dir, options);
+      const { model } = await load(dir);
+      const contexts = [Int32Array.from([1, 17, 42, 5, 60]), Int32Array.from([1, 3]), Int32Array.from([1, 9, 9, 9, 33, 58, 21])];
+      const pushed = [
+        [7, 40, 2],
+        [11, 11, 11],
+        [59, 0, 30],
+        [5, 6, 4],
+      ];
+      const V = options.vocabSize;
+      const decoder = model.decoder(contexts);
+      const rows = contexts.map((c) => [...c]);
+      try {
+        for (let step = 0; step <= pushed.length; step++) {
+          const got = decoder.logits();
+          for (const [b, seq] of rows.entries()) {
+            const full = tf.tidy(() => {
+              const { logits } = model.forward(tf.tensor2d(seq, [1, seq.length], "int32"));
+              return logits.slice([0, seq.length - 1, 0], [1, 1, V]).dataSync();
+            });
+            assertClose(got.subarray(b * V, (b + 1) * V), full, `${options.modelType} step ${step} row ${b}`, 1e-4);
+          }
+          if (step === pushed.length) break;
+          decoder.push(Int32Array.from(pushed[step]));
+          pushed[step].forEach((t, b) => rows[b].push(t));
+        }
+      } finally {
+        decoder.dispose();
+      }
+    });
+  }
+
+  it("frees what it holds and refuses positions past max_position_embeddings", async () => {
+    const dir = freshDir();
+    await writeTinyModel(dir, LLAMA);
+    const { model } = await load(dir);
+    const before = tf.memory().numTensors;
+    const decoder = model.decoder([Int32Array.from([1, 2, 3]), Int32Array.from([4])]);
+    decoder.push(Int32Array.from([5, 6]));
+    decoder.push(Int32Array.from([7, 8]));
+    decoder.dispose();
+    assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+    assert.throws(() => model.decoder([new Int32Array(65).fill(3)]), /65 tokens exceeds max_position_embeddings 64/);
+    const long = model.decoder([new Int32Array(64).fill(3)]);
+    assert.throws(() => long.push(Int32Array.from([1])), /65 tokens exceeds max_position_embeddings 64/);
+    long.dispose();
+  });
+});
 
 describe("loading refuses what it cannot build", () => {
   it("starts a model without a value head at V ≡ 0, and says so", async () => {
