@@ -219,7 +219,7 @@ describe("decoding with a key/value cache", () => {
           }
           if (step === pushed.length) break;
           decoder.push(Int32Array.from(pushed[step]));
-          pushed[step].forEach((t, b) => rows[b].push(t));
+          for (const [b, t] of pushed[step].entries()) rows[b].push(t);
         }
       } finally {
         decoder.dispose();
