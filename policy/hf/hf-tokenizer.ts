@@ -6,9 +6,11 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { type ChatMessage, ChatTemplate, chatTemplateSource, type RenderOptions, specialTokenVariables } from "./chat-template.ts";
 
 export const TOKENIZER_JSON = "tokenizer.json";
 export const TOKENIZER_CONFIG = "tokenizer_config.json";
+export const CHAT_TEMPLATE_FILE = "chat_template.jinja";
 
 type Json = Record<string, unknown>;
 
@@ -32,9 +34,14 @@ export class HfTokenizer {
   readonly padId: number | undefined;
   /** tokenizer_config's clean_up_tokenization_spaces (false when unset: decoded text is what the tokens spell). */
   private readonly cleanUpSpaces: boolean;
+  /** The model's chat template, when it has one. */
+  readonly chatTemplate: ChatTemplate | undefined;
 
-  /** `source` (a path) names the tokenizer in errors. */
-  constructor(tokenizerJson: unknown, tokenizerConfig: unknown, source = TOKENIZER_JSON) {
+  /**
+   * `source` (a path) names the tokenizer in errors; `chatTemplateFile` is the text of a chat_template.jinja
+   * beside it, which wins over tokenizer_config's chat_template (as in transformers).
+   */
+  constructor(tokenizerJson: unknown, tokenizerConfig: unknown, source = TOKENIZER_JSON, chatTemplateFile?: string) {
     const config = (tokenizerConfig ?? {}) as Json;
     try {
       this.tokenizer = new Tokenizer(tokenizerJson as object, config);
@@ -48,6 +55,8 @@ export class HfTokenizer {
     this.bosId = this.idOfSpecial(config.bos_token);
     this.padId = this.idOfSpecial(config.pad_token);
     this.cleanUpSpaces = config.clean_up_tokenization_spaces === true;
+    const template = chatTemplateSource(config, chatTemplateFile, source);
+    this.chatTemplate = template === undefined ? undefined : new ChatTemplate(template, specialTokenVariables(config), source);
   }
 
   /** Reads tokenizer.json (required) and tokenizer_config.json (optional) from a model directory. */
@@ -56,7 +65,18 @@ export class HfTokenizer {
     if (!existsSync(jsonPath)) throw new Error(`${dir}: no ${TOKENIZER_JSON} (the fast-tokenizer file; a vocab.json/merges.txt pair alone is not read)`);
     const configPath = join(dir, TOKENIZER_CONFIG);
     const config = existsSync(configPath) ? await readJson(configPath) : {};
-    return new HfTokenizer(await readJson(jsonPath), config, jsonPath);
+    const templatePath = join(dir, CHAT_TEMPLATE_FILE);
+    const templateFile = existsSync(templatePath) ? await readFile(templatePath, "utf8") : undefined;
+    return new HfTokenizer(await readJson(jsonPath), config, jsonPath, templateFile);
+  }
+
+  /**
+   * The ids of a conversation rendered with the model's chat template, as transformers' apply_chat_template
+   * gives them (the rendered text encoded without the post-processor's specials: the template writes them).
+   */
+  applyChatTemplate(messages: ChatMessage[], opts: RenderOptions = {}): Int32Array {
+    if (!this.chatTemplate) throw new Error("tokenizer: this model has no chat template (tokenizer_config.json chat_template, or chat_template.jinja)");
+    return this.encode(this.chatTemplate.render(messages, opts));
   }
 
   /** The ids of `text`. */

@@ -46,6 +46,11 @@ export class LlamaPolicy {
     }
   }
 
+  /** Rows of the output head: what decoding samples over (TokenPolicy). */
+  get vocabSize(): number {
+    return this.config.vocabSize;
+  }
+
   get variables(): tf.Variable[] {
     return [...this.params.values()];
   }
