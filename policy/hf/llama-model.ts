@@ -100,6 +100,39 @@ export class LlamaPolicy {
     return linearHf(h, this.p(this.config.tieWordEmbeddings ? EMBED : LM_HEAD));
   }
 
+  /**
+   * The final hidden state at `positions` only (flat b·T + t into ids [B, T]; repeats allowed) → [P, D]:
+   * what the losses and the critic fit read (the built-in model's featuresAt, without its last-layer
+   * shortcut yet: the trunk runs at every position).
+   */
+  featuresAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    const [B, T] = ids.shape;
+    for (const i of positions) if (!(i >= 0 && i < B * T)) throw new Error(`llama model: position ${i} is outside [0, ${B * T - 1}]`);
+    return gatherRows(this.trunk(ids), tf.tensor1d(positions, "int32")); // trunk rows are b·T + t already
+  }
+
+  /** Logits and values at `positions` (as featuresAt) → logits [P, V], values [P]. */
+  headsAt(ids: tf.Tensor2D, positions: Int32Array): { logits: tf.Tensor2D; values: tf.Tensor1D } {
+    const h = this.featuresAt(ids, positions);
+    const values = tf.reshape(linearHf(h, this.p(VALUE_WEIGHT), this.p(VALUE_BIAS)), [positions.length]) as tf.Tensor1D;
+    return { logits: this.logitsOf(h), values };
+  }
+
+  /** Next-token logits at `positions` alone → [P, V]. */
+  logitsAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    return this.logitsOf(this.featuresAt(ids, positions));
+  }
+
+  /** Sets the linear value head, V = h·w + b (the critic fit's result). w: [D] */
+  setValueHead(w: Float32Array, b: number): void {
+    const d = this.config.hiddenSize;
+    if (w.length !== d) throw new Error(`llama model: value head needs ${d} weights, got ${w.length}`);
+    tf.tidy(() => {
+      (this.p(VALUE_WEIGHT) as tf.Variable).assign(tf.tensor2d(w, [1, d]));
+      (this.p(VALUE_BIAS) as tf.Variable).assign(tf.tensor1d([b]));
+    });
+  }
+
   /** Incremental decoding with a key/value cache over left-padded contexts (llama-decoder.ts). */
   decoder(contexts: Int32Array[]): Decoder {
     return new LlamaDecoder(this, contexts);

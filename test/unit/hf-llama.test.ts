@@ -170,6 +170,36 @@ for (const options of [LLAMA, QWEN2]) {
   });
 }
 
+describe("the heads at some positions (what the losses and the critic fit read)", () => {
+  it("equal the full forward's rows there, and the value head can be set", async () => {
+    const dir = freshDir();
+    await writeTinyModel(dir, LLAMA);
+    const { model } = await load(dir);
+    const ids = padded();
+    const [B, T] = ids.shape;
+    const positions = Int32Array.from([0, 3, 8, T + 1, T + 4, 3]); // rows b·T + t, a repeat included
+    const { logits, values } = model.forward(ids);
+    const V = LLAMA.vocabSize;
+    const fullLogits = logits.dataSync();
+    const fullValues = values.dataSync();
+    const at = model.headsAt(ids, positions);
+    const got = at.logits.dataSync();
+    const gotValues = at.values.dataSync();
+    for (const [p, i] of positions.entries()) {
+      assertClose(got.subarray(p * V, (p + 1) * V), fullLogits.subarray(i * V, (i + 1) * V), `logits at ${i}`, 1e-5);
+      assertClose([gotValues[p]], [fullValues[i]], `value at ${i}`, 1e-5);
+    }
+    assert.deepEqual(model.logitsAt(ids, positions).dataSync(), got);
+    assert.throws(() => model.headsAt(ids, Int32Array.from([B * T])), /position 18 is outside \[0, 17\]/);
+    const w = Float32Array.from({ length: LLAMA.hiddenSize }, (_, i) => (i % 3) - 1);
+    model.setValueHead(w, 0.25);
+    const h = model.featuresAt(ids, positions).dataSync();
+    const d = LLAMA.hiddenSize;
+    const want = [...positions].map((_, p) => w.reduce((s, wi, j) => s + wi * h[p * d + j], 0.25));
+    assertClose(model.headsAt(ids, positions).values.dataSync(), want, "values after setValueHead", 1e-5);
+  });
+});
+
 describe("over the bus", () => {
   it("a policy's weights travel in the weights codec a rollout worker loads, and a blob for another config is refused unchanged", async () => {
     const a = freshDir();
