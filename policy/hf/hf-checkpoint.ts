@@ -70,10 +70,15 @@ export interface ExportOptions {
   tokenizerFrom?: string;
 }
 
-/** Writes `policy` to `dir` in the layout it was loaded from: config.json, the safetensors, the tokenizer files. */
+/**
+ * Writes `policy` to `dir` in the layout it was loaded from: config.json, the safetensors, the tokenizer
+ * files. With LoRA adapters attached, they are merged into the weights (W + (α/r)·B·A): the export is a
+ * plain model that loads anywhere the original did (lora-checkpoint.ts saves the adapters alone).
+ */
 export async function saveHfPolicy(policy: HfPolicy, dir: string, opts: ExportOptions = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const tensors: StoredTensor[] = (await policy.model.exportWeights()).map((t) => ({ ...t, dtype: opts.dtype ?? policy.dtypes.get(t.name) ?? "F32" }));
+  const weights = policy.model.loraSpec ? await policy.model.mergedWeights() : await policy.model.exportWeights();
+  const tensors: StoredTensor[] = weights.map((t) => ({ ...t, dtype: opts.dtype ?? policy.dtypes.get(t.name) ?? "F32" }));
   await writeTensorsDir(dir, tensors, opts.maxShardBytes);
   await writeFile(join(dir, CONFIG_FILE), `${JSON.stringify(policy.rawConfig, null, 2)}\n`);
   if (opts.tokenizerFrom) {

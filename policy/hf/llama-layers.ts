@@ -17,17 +17,14 @@ export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D 
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), w) as tf.Tensor2D;
 }
 
+/** A linear projection of rows [R, in] → [R, out] (with whatever bias or adapter it has). */
+export type Projection = (x: tf.Tensor2D) => tf.Tensor2D;
+
 /** The SwiGLU MLP: down(silu(gate(x)) ⊙ up(x)). x [R, D] → [R, D]. */
-export function swiGlu(
-  x: tf.Tensor2D,
-  gate: tf.Tensor,
-  up: tf.Tensor,
-  down: tf.Tensor,
-  bias?: { gate: tf.Tensor; up: tf.Tensor; down: tf.Tensor },
-): tf.Tensor2D {
-  const g = linearHf(x, gate, bias?.gate); // [R, I]
+export function swiGlu(x: tf.Tensor2D, gate: Projection, up: Projection, down: Projection): tf.Tensor2D {
+  const g = gate(x); // [R, I]
   const silu = tf.mul(g, tf.sigmoid(g));
-  return linearHf(tf.mul(silu, linearHf(x, up, bias?.up)) as tf.Tensor2D, down, bias?.down);
+  return down(tf.mul(silu, up(x)) as tf.Tensor2D);
 }
 
 /**

@@ -13,6 +13,10 @@ import { causalMask } from "./llama-masks.ts";
 import type { LlamaConfig } from "./llama-config.ts";
 import { applyRotary, fromHeads, groupedAttention, linearHf, rmsNorm, rotaryTables, swiGlu, toHeads } from "./llama-layers.ts";
 import { EMBED, FINAL_NORM, LM_HEAD, layerNames, llamaParameterShapes, VALUE_BIAS, VALUE_WEIGHT } from "./llama-params.ts";
+import { type LoraSpec, loraModules, loraNames } from "./lora.ts";
+
+/** A projection's names: its module (what LoRA adapts), weight and bias. */
+type Proj = { module: string; weight: string; bias: string };
 
 /** What one pass of T new positions per row runs under: rotary tables [B or 1, 1, T, dh] and an additive mask broadcasting to [B, H, T, Tk]. */
 export interface Pass {
@@ -32,17 +36,21 @@ let instances = 0;
 
 export class LlamaPolicy {
   readonly config: LlamaConfig;
+  /** Every variable by name: the model's parameters (Hugging Face names), then any LoRA adapters (PEFT names). */
   readonly params: Map<string, tf.Variable>;
+  private readonly id: number;
+  private readonly adapters = new Map<string, { a: tf.Variable; b: tf.Variable }>();
+  private lora: LoraSpec | undefined;
 
   /** A model holding `tensors` (by name; every parameter must be there, checked before any is created). */
   constructor(config: LlamaConfig, tensors: Map<string, NamedTensor>) {
     this.config = config;
     checkTensors(config, tensors);
     this.params = new Map();
-    const id = ++instances;
+    this.id = ++instances;
     for (const [name, shape] of llamaParameterShapes(config)) {
       const t = tensors.get(name)!;
-      this.params.set(name, tf.variable(tf.tensor(t.data, shape), true, `${name}#hf${id}`));
+      this.params.set(name, tf.variable(tf.tensor(t.data, shape), true, `${name}#hf${this.id}`));
     }
   }
 
@@ -51,8 +59,9 @@ export class LlamaPolicy {
     return this.config.vocabSize;
   }
 
+  /** The variables training updates: all of them, or with LoRA attached the adapters and the value head. */
   get variables(): tf.Variable[] {
-    return [...this.params.values()];
+    return [...this.params.values()].filter((v) => v.trainable);
   }
 
   parameterCount(): number {
@@ -67,8 +76,84 @@ export class LlamaPolicy {
     return v;
   }
 
-  private optional(name: string, present: boolean): tf.Tensor | undefined {
-    return present ? this.p(name) : undefined;
+  /** x·Wᵀ (+ b) of projection `proj`, plus its LoRA adapter's (α/r)·(x·Aᵀ)·Bᵀ when it has one. x [R, in] → [R, out] */
+  private linear(x: tf.Tensor2D, proj: Proj, hasBias: boolean): tf.Tensor2D {
+    const y = linearHf(x, this.p(proj.weight), hasBias ? this.p(proj.bias) : undefined);
+    const adapter = this.adapters.get(proj.module);
+    if (!adapter || !this.lora) return y;
+    const low = linearHf(linearHf(x, adapter.a), adapter.b); // [R, r] then [R, out]
+    return tf.add(y, tf.mul(low, this.lora.alpha / this.lora.rank)) as tf.Tensor2D;
+  }
+
+  /**
+   * Puts LoRA adapters on the spec's projections (tensors named as PEFT saves them: lora.ts), every one
+   * checked before any is created, and freezes the loaded weights: from then on `variables` are the
+   * adapters and the value head. Once per model.
+   */
+  attachLora(spec: LoraSpec, tensors: NamedTensor[]): void {
+    if (this.lora) throw new Error("llama model: LoRA adapters are attached already");
+    const modules = loraModules(this.config, spec);
+    const byName = new Map(tensors.map((t) => [t.name, t]));
+    const expected = new Set<string>();
+    for (const m of modules) {
+      const names = loraNames(m.module);
+      for (const [name, shape] of [
+        [names.a, [spec.rank, m.in]],
+        [names.b, [m.out, spec.rank]],
+      ] as const) {
+        expected.add(name);
+        const t = byName.get(name);
+        if (!t) throw new Error(`lora: missing adapter tensor ${name}`);
+        if (t.shape.join("x") !== shape.join("x")) throw new Error(`lora: adapter tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+      }
+    }
+    const unknown = [...byName.keys()].filter((n) => !expected.has(n));
+    if (unknown.length > 0) throw new Error(`lora: adapter tensors for modules this spec does not adapt: ${unknown.slice(0, 5).join(", ")}`);
+    for (const [name, v] of this.params) if (name !== VALUE_WEIGHT && name !== VALUE_BIAS) v.trainable = false;
+    for (const m of modules) {
+      const names = loraNames(m.module);
+      const variable = (name: string) => {
+        const t = byName.get(name)!;
+        const v = tf.variable(tf.tensor(t.data, t.shape), true, `${name}#hf${this.id}`);
+        this.params.set(name, v);
+        return v;
+      };
+      this.adapters.set(m.module, { a: variable(names.a), b: variable(names.b) });
+    }
+    this.lora = spec;
+  }
+
+  /** The LoRA spec in use, if adapters are attached. */
+  get loraSpec(): LoraSpec | undefined {
+    return this.lora;
+  }
+
+  /** The adapters' tensors (PEFT names) and the value head's: what a LoRA run trains, saves and sends. */
+  async exportAdapters(): Promise<NamedTensor[]> {
+    const adapterVariables = new Set([...this.adapters.values()].flatMap(({ a, b }) => [a, b]));
+    const out: NamedTensor[] = [];
+    for (const [name, v] of this.params) {
+      if (adapterVariables.has(v) || name === VALUE_WEIGHT || name === VALUE_BIAS)
+        out.push({ name, shape: [...v.shape], data: (await v.data()) as Float32Array });
+    }
+    return out;
+  }
+
+  /** The model's own parameters (Hugging Face names) with every adapter merged in, W + (α/r)·B·A: a plain model again. */
+  async mergedWeights(): Promise<NamedTensor[]> {
+    const out: NamedTensor[] = [];
+    for (const [name] of llamaParameterShapes(this.config)) {
+      const v = this.params.get(name)!;
+      const module = name.endsWith(".weight") ? name.slice(0, -".weight".length) : undefined;
+      const adapter = module ? this.adapters.get(module) : undefined;
+      const merged =
+        adapter && this.lora
+          ? tf.tidy(() => tf.add(v, tf.mul(tf.matMul(adapter.b, adapter.a), (this.lora as LoraSpec).alpha / (this.lora as LoraSpec).rank)))
+          : v;
+      out.push({ name, shape: [...v.shape], data: (await merged.data()) as Float32Array });
+      if (merged !== v) merged.dispose();
+    }
+    return out;
   }
 
   /**
@@ -166,18 +251,17 @@ export class LlamaPolicy {
     const c = this.config;
     const n = layerNames(l);
     const normed = rmsNorm(x, this.p(n.inputNorm), c.rmsNormEps);
-    const project = (proj: { weight: string; bias: string }, heads: number) =>
-      toHeads(linearHf(normed, this.p(proj.weight), this.optional(proj.bias, c.qkvBias)), B, T, heads, c.headDim);
-    const q = applyRotary(project(n.q, c.heads), pass.cos, pass.sin); // [B, H, T, dh]
-    const kNew = applyRotary(project(n.k, c.kvHeads), pass.cos, pass.sin); // [B, KVH, T, dh]
-    const vNew = project(n.v, c.kvHeads); // [B, KVH, T, dh]
+    const heads = (proj: Proj, count: number) => toHeads(this.linear(normed, proj, c.qkvBias), B, T, count, c.headDim);
+    const q = applyRotary(heads(n.q, c.heads), pass.cos, pass.sin); // [B, H, T, dh]
+    const kNew = applyRotary(heads(n.k, c.kvHeads), pass.cos, pass.sin); // [B, KVH, T, dh]
+    const vNew = heads(n.v, c.kvHeads); // [B, KVH, T, dh]
     const k = past ? (tf.concat([past.k, kNew], 2) as tf.Tensor4D) : kNew; // [B, KVH, Tk, dh]
     const v = past ? (tf.concat([past.v, vNew], 2) as tf.Tensor4D) : vNew;
     const attended = fromHeads(groupedAttention(q, k, v, pass.mask)); // [B·T, H·dh]
-    const x1 = tf.add(x, linearHf(attended, this.p(n.o.weight), this.optional(n.o.bias, c.oBias))) as tf.Tensor2D;
+    const x1 = tf.add(x, this.linear(attended, n.o, c.oBias)) as tf.Tensor2D;
     const normed2 = rmsNorm(x1, this.p(n.postNorm), c.rmsNormEps);
-    const bias = c.mlpBias ? { gate: this.p(n.gate.bias), up: this.p(n.up.bias), down: this.p(n.down.bias) } : undefined;
-    const out = tf.add(x1, swiGlu(normed2, this.p(n.gate.weight), this.p(n.up.weight), this.p(n.down.weight), bias)) as tf.Tensor2D;
+    const mlp = (proj: Proj) => (h: tf.Tensor2D) => this.linear(h, proj, c.mlpBias);
+    const out = tf.add(x1, swiGlu(normed2, mlp(n.gate), mlp(n.up), mlp(n.down))) as tf.Tensor2D;
     return { x: out, kv: { k, v } };
   }
 
@@ -188,10 +272,15 @@ export class LlamaPolicy {
     return out;
   }
 
-  /** Replaces every parameter; checks them all first, so weights that do not fit change nothing. */
+  /** Replaces every variable (adapters included); checks them all first, so weights that do not fit change nothing. */
   importWeights(weights: NamedTensor[]): void {
     const byName = new Map(weights.map((w) => [w.name, w]));
-    checkTensors(this.config, byName);
+    for (const [name, v] of this.params) {
+      const w = byName.get(name);
+      if (!w) throw new Error(`weights: missing parameter ${name}`);
+      if (w.shape.join("x") !== v.shape.join("x")) throw new Error(`weights: parameter ${name} has shape [${w.shape}], the model's is [${v.shape}]`);
+      if (w.data.length !== v.size) throw new Error(`weights: parameter ${name} has ${w.data.length} values for shape [${v.shape}]`);
+    }
     for (const [name, v] of this.params) {
       const w = byName.get(name)!;
       tf.tidy(() => v.assign(tf.tensor(w.data, w.shape)));
@@ -201,6 +290,7 @@ export class LlamaPolicy {
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
+    this.adapters.clear();
   }
 }
 

@@ -13,7 +13,7 @@ export const VALUE_BIAS = "v_head.summary.bias";
 /** The names of layer l's tensors. */
 export function layerNames(l: number) {
   const p = `model.layers.${l}`;
-  const proj = (part: string) => ({ weight: `${p}.${part}.weight`, bias: `${p}.${part}.bias` });
+  const proj = (part: string) => ({ module: `${p}.${part}`, weight: `${p}.${part}.weight`, bias: `${p}.${part}.bias` });
   return {
     inputNorm: `${p}.input_layernorm.weight`,
     q: proj("self_attn.q_proj"),
