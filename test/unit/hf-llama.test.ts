@@ -315,6 +315,84 @@ describe("loading refuses what it cannot build", () => {
     await assert.rejects(() => loadHfPolicy(empty), /neither model\.safetensors nor model\.safetensors\.index\.json/);
   });
 
+  it("reads the config.json of published models of the family (fields as their model cards' files give them)", () => {
+    // Qwen2.5-0.5B-Instruct: GQA 14:2, tied embeddings, q/k/v bias, a padded vocabulary, sliding window off.
+    const qwen = parseLlamaConfig({
+      architectures: ["Qwen2ForCausalLM"],
+      attention_dropout: 0.0,
+      bos_token_id: 151643,
+      eos_token_id: 151645,
+      hidden_act: "silu",
+      hidden_size: 896,
+      initializer_range: 0.02,
+      intermediate_size: 4864,
+      max_position_embeddings: 32768,
+      max_window_layers: 21,
+      model_type: "qwen2",
+      num_attention_heads: 14,
+      num_hidden_layers: 24,
+      num_key_value_heads: 2,
+      rms_norm_eps: 1e-6,
+      rope_theta: 1000000.0,
+      sliding_window: 32768,
+      tie_word_embeddings: true,
+      torch_dtype: "bfloat16",
+      use_cache: true,
+      use_sliding_window: false,
+      vocab_size: 151936,
+    });
+    assert.deepEqual(
+      { ...qwen },
+      {
+        modelType: "qwen2",
+        vocabSize: 151936,
+        hiddenSize: 896,
+        intermediateSize: 4864,
+        layers: 24,
+        heads: 14,
+        kvHeads: 2,
+        headDim: 64,
+        rmsNormEps: 1e-6,
+        ropeTheta: 1e6,
+        maxPositions: 32768,
+        tieWordEmbeddings: true,
+        qkvBias: true,
+        oBias: false,
+        mlpBias: false,
+      },
+    );
+    // SmolLM2-135M: the Llama architecture, GQA 9:3, tied, no biases, rope_scaling null.
+    const smol = parseLlamaConfig({
+      architectures: ["LlamaForCausalLM"],
+      attention_bias: false,
+      hidden_act: "silu",
+      hidden_size: 576,
+      intermediate_size: 1536,
+      max_position_embeddings: 8192,
+      mlp_bias: false,
+      model_type: "llama",
+      num_attention_heads: 9,
+      num_hidden_layers: 30,
+      num_key_value_heads: 3,
+      rms_norm_eps: 1e-5,
+      rope_scaling: null,
+      rope_theta: 100000,
+      tie_word_embeddings: true,
+      vocab_size: 49152,
+    });
+    assert.equal(smol.headDim, 64);
+    assert.equal(smol.qkvBias || smol.oBias || smol.mlpBias, false);
+    // Llama 3.2's "llama3" RoPE scaling is not built: refused, not loaded with the wrong frequencies.
+    assert.throws(
+      () =>
+        parseLlamaConfig({
+          ...tinyConfigJson(LLAMA),
+          rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: "llama3" },
+        }),
+      /rope_scaling asks for "llama3"/,
+    );
+  });
+
   it("refuses config.json fields asking for an architecture this code does not compute, naming the field", () => {
     const good = tinyConfigJson(LLAMA);
     assert.equal(parseLlamaConfig(good).headDim, 8);

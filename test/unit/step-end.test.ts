@@ -11,6 +11,7 @@ import { Rng } from "../../core/rng.ts";
 import { selectBackend } from "../../policy/backend.ts";
 import { generateSteps } from "../../policy/decoding.ts";
 import { loadHfPolicy } from "../../policy/hf/hf-checkpoint.ts";
+import { tokenPolicyFor } from "../../policy/hf/hf-token-policy.ts";
 import { HfTokenizer } from "../../policy/hf/hf-tokenizer.ts";
 import { stepEnd } from "../../policy/step-end.ts";
 import { writeTinyModel } from "../support/tiny-hf-model.ts";
@@ -70,7 +71,7 @@ describe("a step's end in a model's own tokenizer", () => {
       heads: 4,
       kvHeads: 2,
       intermediateSize: 64,
-      vocabSize: tok.size,
+      vocabSize: tok.size + 13, // padded past the tokenizer, as published models are
       tie: true,
       dtype: "BF16",
       seed: 5,
@@ -81,12 +82,18 @@ describe("a step's end in a model's own tokenizer", () => {
       const contexts = questions.map((q) => tok.applyChatTemplate([{ role: "user", content: q }], { addGenerationPrompt: true }));
       // "o" is in several of the vocabulary's tokens: some sampled steps end at it, others run to the budget.
       const ends = stepEnd({ stopIds: [tok.eosId!], stopStrings: ["o"], decode });
-      const steps = generateSteps(model, contexts, { maxStepTokens: 12, temperature: 1, greedy: false, endsStep: ends }, new Rng(3));
+      const policy = tokenPolicyFor(model, tok.size);
+      assert.equal(policy.vocabSize, tok.size);
+      const steps = generateSteps(policy, contexts, { maxStepTokens: 12, temperature: 1, greedy: false, endsStep: ends }, new Rng(3));
       let stopped = 0;
       for (const { actionIds, logProbs } of steps) {
         const ids = [...actionIds];
         assert.equal(logProbs.length, ids.length);
         assert.ok(logProbs.every((lp) => lp <= 0 && Number.isFinite(lp)));
+        assert.ok(
+          ids.every((id) => id < tok.size),
+          "sampled within the tokenizer's ids, never a padding row",
+        );
         // No earlier prefix ended the step: it ends at the first stop, or at the budget with none.
         for (let i = 1; i < ids.length; i++) assert.ok(!ends(ids.slice(0, i)), `a stop before token ${i}`);
         if (ends(ids)) stopped++;
@@ -95,6 +102,14 @@ describe("a step's end in a model's own tokenizer", () => {
         assert.equal(typeof tok.decode(ids), "string");
       }
       assert.ok(stopped > 0 && stopped < steps.length, `${stopped} of ${steps.length} steps stopped early: both cases exercised`);
+      // The cut logits are the model's own first columns; a tokenizer larger than the head is refused.
+      const full = model.decoder([contexts[0]]);
+      const cut = policy.decoder([contexts[0]]);
+      assert.deepEqual(cut.logits(), full.logits().subarray(0, tok.size));
+      full.dispose();
+      cut.dispose();
+      assert.throws(() => tokenPolicyFor(model, model.vocabSize + 1), /more than the model's vocab_size/);
+      assert.throws(() => policy.decoder([Int32Array.from([tok.size])]), /not a token of the tokenizer/);
     } finally {
       model.dispose();
     }
