@@ -48,10 +48,13 @@ export class LlamaPolicy {
     checkTensors(config, tensors);
     this.params = new Map();
     this.id = ++instances;
-    for (const [name, shape] of llamaParameterShapes(config)) {
-      const t = tensors.get(name)!;
-      this.params.set(name, tf.variable(tf.tensor(t.data, shape), true, `${name}#hf${this.id}`));
-    }
+    // tidy frees the initial tensors (the variables keep their own copy); tidy never disposes variables.
+    tf.tidy(() => {
+      for (const [name, shape] of llamaParameterShapes(config)) {
+        const t = tensors.get(name)!;
+        this.params.set(name, tf.variable(tf.tensor(t.data, shape), true, `${name}#hf${this.id}`));
+      }
+    });
   }
 
   /** Rows of the output head: what decoding samples over (TokenPolicy). */
@@ -110,14 +113,14 @@ export class LlamaPolicy {
     const unknown = [...byName.keys()].filter((n) => !expected.has(n));
     if (unknown.length > 0) throw new Error(`lora: adapter tensors for modules this spec does not adapt: ${unknown.slice(0, 5).join(", ")}`);
     for (const [name, v] of this.params) if (name !== VALUE_WEIGHT && name !== VALUE_BIAS) v.trainable = false;
+    const variable = (name: string) => {
+      const t = byName.get(name)!;
+      const v = tf.tidy(() => tf.variable(tf.tensor(t.data, t.shape), true, `${name}#hf${this.id}`));
+      this.params.set(name, v);
+      return v;
+    };
     for (const m of modules) {
       const names = loraNames(m.module);
-      const variable = (name: string) => {
-        const t = byName.get(name)!;
-        const v = tf.variable(tf.tensor(t.data, t.shape), true, `${name}#hf${this.id}`);
-        this.params.set(name, v);
-        return v;
-      };
       this.adapters.set(m.module, { a: variable(names.a), b: variable(names.b) });
     }
     this.lora = spec;

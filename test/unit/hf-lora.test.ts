@@ -168,6 +168,22 @@ describe("LoRA adapters", () => {
     for (let i = 0; i < want.length; i++) assert.ok(Math.abs(mergedLogits[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `merged logit ${i}`);
   });
 
+  it("holds no tensor beyond its variables, and none once disposed", async () => {
+    const start = tf.memory().numTensors;
+    const p = await loadHfPolicy(modelDir);
+    attachFreshLora(p, SPEC, 6);
+    assert.equal(tf.memory().numTensors - start, p.model.params.size, "one tensor per variable");
+    tf.tidy(() => {
+      p.model.forward(ids());
+    });
+    await p.model.mergedWeights();
+    p.model.importWeights(await p.model.exportWeights());
+    p.model.setValueHead(new Float32Array(OPTIONS.hiddenSize), 0);
+    assert.equal(tf.memory().numTensors - start, p.model.params.size);
+    p.model.dispose();
+    assert.equal(tf.memory().numTensors, start);
+  });
+
   it("refuses adapters that do not fit, and PEFT settings it does not compute, naming them", async () => {
     const p = await load();
     const adapters = freshAdapters(p.config, SPEC, 5);
