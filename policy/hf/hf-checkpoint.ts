@@ -70,17 +70,31 @@ export interface ExportOptions {
   tokenizerFrom?: string;
 }
 
+const TORCH_DTYPES: Record<FloatDtype, string> = { F32: "float32", F16: "float16", BF16: "bfloat16" };
+
 /**
- * Writes `policy` to `dir` in the layout it was loaded from: config.json, the safetensors, the tokenizer
- * files. With LoRA adapters attached, they are merged into the weights (W + (α/r)·B·A): the export is a
- * plain model that loads anywhere the original did (lora-checkpoint.ts saves the adapters alone).
+ * config.json as loaded, with its dtype (transformers ≤ 4's torch_dtype, 5's dtype) made the export's when
+ * one dtype is forced: transformers loads a model in the dtype its config names.
+ */
+function configFor(raw: Record<string, unknown>, dtype: FloatDtype | undefined): Record<string, unknown> {
+  if (!dtype) return raw;
+  const out: Record<string, unknown> = { ...raw, torch_dtype: TORCH_DTYPES[dtype] };
+  if ("dtype" in raw) out.dtype = TORCH_DTYPES[dtype];
+  return out;
+}
+
+/**
+ * Writes `policy` to `dir` in the layout it was loaded from: config.json (unchanged but for a forced dtype),
+ * the safetensors, the tokenizer files. With LoRA adapters attached, they are merged into the weights,
+ * W + (α/r)·B·A: the export is a plain model that loads anywhere the original did (lora-checkpoint.ts saves
+ * the adapters alone).
  */
 export async function saveHfPolicy(policy: HfPolicy, dir: string, opts: ExportOptions = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   const weights = policy.model.loraSpec ? await policy.model.mergedWeights() : await policy.model.exportWeights();
   const tensors: StoredTensor[] = weights.map((t) => ({ ...t, dtype: opts.dtype ?? policy.dtypes.get(t.name) ?? "F32" }));
   await writeTensorsDir(dir, tensors, opts.maxShardBytes);
-  await writeFile(join(dir, CONFIG_FILE), `${JSON.stringify(policy.rawConfig, null, 2)}\n`);
+  await writeFile(join(dir, CONFIG_FILE), `${JSON.stringify(configFor(policy.rawConfig, opts.dtype), null, 2)}\n`);
   if (opts.tokenizerFrom) {
     for (const file of TOKENIZER_FILES) {
       const from = join(opts.tokenizerFrom, file);

@@ -2,12 +2,15 @@
 // (model-00001-of-00003.safetensors …) listed by model.safetensors.index.json, whose weight_map names the
 // shard of every tensor. Reading checks the index against the shards' own headers, both ways.
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readSafetensors, SafetensorsError, type StoredTensor, storedBytes, writeSafetensors } from "./safetensors.ts";
 
 export const SINGLE_FILE = "model.safetensors";
 export const INDEX_FILE = "model.safetensors.index.json";
+
+/** The shard file names save_pretrained writes (and writeTensorsDir too). */
+const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
 
 /** transformers' default max_shard_size ("5GB"). */
 const DEFAULT_SHARD_BYTES = 5_000_000_000;
@@ -68,26 +71,36 @@ function byName(tensors: StoredTensor[], path: string): Map<string, StoredTensor
 /**
  * Writes `tensors` into `dir` as transformers' save_pretrained does: one model.safetensors when they fit in
  * `maxShardBytes`, else shards of at most that many bytes (a tensor larger than that gets a shard of its
- * own) and the index. The other layout's files are removed, so a reader never finds both.
+ * own) and the index. The other layout's files (and shards of an earlier shard count) are removed, so a
+ * reader never finds both.
  */
 export async function writeTensorsDir(dir: string, tensors: StoredTensor[], maxShardBytes = DEFAULT_SHARD_BYTES): Promise<void> {
   const shards = shardTensors(tensors, maxShardBytes);
   if (shards.length === 1) {
     await writeSafetensors(join(dir, SINGLE_FILE), tensors);
     await rm(join(dir, INDEX_FILE), { force: true });
+    await removeStaleShards(dir, new Set());
     return;
   }
   const weightMap: Record<string, string> = {};
   const n = shards.length;
   const pad = (k: number) => String(k).padStart(5, "0");
+  const written = new Set<string>();
   for (let k = 0; k < n; k++) {
     const file = `model-${pad(k + 1)}-of-${pad(n)}.safetensors`;
     await writeSafetensors(join(dir, file), shards[k]);
+    written.add(file);
     for (const t of shards[k]) weightMap[t.name] = file;
   }
   const totalSize = tensors.reduce((s, t) => s + storedBytes(t), 0);
   await writeFile(join(dir, INDEX_FILE), `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2)}\n`);
   await rm(join(dir, SINGLE_FILE), { force: true });
+  await removeStaleShards(dir, written);
+}
+
+/** Shards an earlier write left (another shard count) that the new index does not list. */
+async function removeStaleShards(dir: string, keep: Set<string>): Promise<void> {
+  for (const name of await readdir(dir)) if (SHARD_NAME.test(name) && !keep.has(name)) await rm(join(dir, name), { force: true });
 }
 
 /** Tensors in order, cut into consecutive groups of at most `maxBytes` each. */

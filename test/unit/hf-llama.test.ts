@@ -163,6 +163,7 @@ for (const options of [LLAMA, QWEN2]) {
       const sharded = freshDir();
       await saveHfPolicy(first, sharded, { maxShardBytes: 20_000, dtype: "F32" });
       assert.ok(readdirSync(sharded).includes(INDEX_FILE));
+      assert.deepEqual(JSON.parse(readFileSync(join(sharded, "config.json"), "utf8")), { ...tinyConfigJson(options), torch_dtype: "float32" });
       const third = await load(sharded);
       const c = await third.model.exportWeights();
       for (const [i, t] of a.entries()) assert.deepEqual(c[i].data, t.data, `${t.name} (sharded)`);

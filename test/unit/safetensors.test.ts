@@ -2,7 +2,7 @@
 // writes it, the three float dtypes, sharded checkpoints with their index, and an error naming the file
 // and tensor for every corrupt or truncated file.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -185,9 +185,11 @@ describe("a checkpoint directory", () => {
     });
     const back = await readTensorsDir(dir);
     for (const t of tensors) assert.deepEqual(back.get(t.name), t);
-    // Written again unsharded, the shards' index goes: a reader never sees two layouts.
+    // Written again in fewer shards, the third goes; unsharded, the index and every shard go.
+    await writeTensorsDir(dir, tensors, 500);
+    assert.deepEqual(readdirSync(dir).sort(), ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", INDEX_FILE]);
     await writeTensorsDir(dir, tensors);
-    assert.ok(!existsSync(join(dir, INDEX_FILE)));
+    assert.deepEqual(readdirSync(dir), [SINGLE_FILE]);
   });
 
   it("whose index and shards disagree is refused naming the shard and tensor", async () => {
