@@ -145,14 +145,12 @@ export class LlamaPolicy {
   /** The model's own parameters (Hugging Face names) with every adapter merged in, W + (α/r)·B·A: a plain model again. */
   async mergedWeights(): Promise<NamedTensor[]> {
     const out: NamedTensor[] = [];
+    const scale = this.lora ? this.lora.alpha / this.lora.rank : 0;
     for (const [name] of llamaParameterShapes(this.config)) {
       const v = this.params.get(name)!;
       const module = name.endsWith(".weight") ? name.slice(0, -".weight".length) : undefined;
       const adapter = module ? this.adapters.get(module) : undefined;
-      const merged =
-        adapter && this.lora
-          ? tf.tidy(() => tf.add(v, tf.mul(tf.matMul(adapter.b, adapter.a), (this.lora as LoraSpec).alpha / (this.lora as LoraSpec).rank)))
-          : v;
+      const merged = adapter ? tf.tidy(() => tf.add(v, tf.mul(tf.matMul(adapter.b, adapter.a), scale))) : v; // B [out, r] · A [r, in]
       out.push({ name, shape: [...v.shape], data: (await merged.data()) as Float32Array });
       if (merged !== v) merged.dispose();
     }
