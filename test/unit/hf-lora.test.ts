@@ -1,12 +1,15 @@
 // LoRA adapters on the Llama-family policy (policy/hf/lora.ts, lora-checkpoint.ts): fresh adapters change
 // nothing; random ones give the logits of an independent reference on the merged weights W + (α/r)·B·A
 // (merged in plain JS here); training moves the adapters and the value head only; adapters save in PEFT's
-// layout and load back; a merged export is a plain model with the same logits.
+// layout and load back; a merged export is a plain model with the same logits; the learner's PPO and
+// cloning gradients reach the adapters and the value head by name.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { cloneGradients, ppoGradients } from "../../learner/ppo-loss.ts";
+import { packSteps, type StepSample } from "../../learner/step-batch.ts";
 import { selectBackend, tf } from "../../policy/backend.ts";
 import { type HfPolicy, loadHfPolicy, saveHfPolicy } from "../../policy/hf/hf-checkpoint.ts";
 import { attachFreshLora, loadLoraAdapter, saveLoraAdapter } from "../../policy/hf/lora-checkpoint.ts";
@@ -166,6 +169,41 @@ describe("LoRA adapters", () => {
     const mergedLogits = m.model.forward(ids()).logits.dataSync();
     const want = a.logits.dataSync();
     for (let i = 0; i < want.length; i++) assert.ok(Math.abs(mergedLogits[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `merged logit ${i}`);
+  });
+
+  it("get the learner's PPO and cloning gradients, keyed by their own names (variables are a subset of params)", async () => {
+    const p = await load();
+    attachFreshLora(p, SPEC, 7);
+    const sample: StepSample = {
+      trajId: "t",
+      workerId: "w",
+      policyVersion: 0,
+      contextIds: Int32Array.of(1, 17, 42, 5),
+      actionIds: Int32Array.of(60, 33, 8),
+      behaviourLogProbs: Float32Array.of(-4, -4, -4),
+      oldLogProbs: Float32Array.of(-4, -4, -4),
+      advantages: Float32Array.of(1, 1, 1),
+      valueTargets: Float32Array.of(0.5),
+      oldValues: Float32Array.of(0),
+      valueOffsets: Int32Array.of(0),
+    };
+    const batch = packSteps([sample, { ...sample, contextIds: Int32Array.of(1, 9), advantages: Float32Array.of(-1, -1, -1) }]);
+    const cfg = { ratio: "step" as const, clip: 0.2, valueCoef: 0.5, entropyCoef: 0, klCoef: 0, importanceCap: 2, temperature: 1 };
+    const trainable = new Map(p.model.variables.map((v) => [v.name.split("#")[0], v]));
+    for (const [what, { grads }] of [
+      ["ppo", ppoGradients(p.model, batch, cfg)],
+      ["cloning", cloneGradients(p.model, batch)],
+    ] as const) {
+      const names = Object.keys(grads);
+      // Cloning reads no value; PPO trains the critic too. Every gradient has its own variable's shape.
+      const want = [...trainable.keys()].filter((n) => what === "ppo" || !n.startsWith("v_head")).sort();
+      assert.deepEqual(names.sort(), want, `${what}: gradients for the trainable variables only`);
+      for (const n of names) assert.deepEqual(grads[n].shape, trainable.get(n)!.shape, `${what}: ${n}`);
+      // A fresh adapter's B is zero, so B's gradient is where training starts: it must not be zero.
+      const b = tf.tidy(() => tf.sum(tf.abs(grads["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"])).dataSync()[0]);
+      assert.ok(b > 0, `${what}: lora_B's gradient ${b}`);
+      tf.dispose(Object.values(grads));
+    }
   });
 
   it("holds no tensor beyond its variables, and none once disposed", async () => {
