@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { Adam } from "../../learner/adam.ts";
 import { cloneGradients, ppoGradients } from "../../learner/ppo-loss.ts";
 import { packSteps, type StepSample } from "../../learner/step-batch.ts";
 import { selectBackend, tf } from "../../policy/backend.ts";
@@ -171,7 +172,7 @@ describe("LoRA adapters", () => {
     for (let i = 0; i < want.length; i++) assert.ok(Math.abs(mergedLogits[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `merged logit ${i}`);
   });
 
-  it("get the learner's PPO and cloning gradients, keyed by their own names (variables are a subset of params)", async () => {
+  it("get the learner's PPO and cloning gradients by their own names, and its optimiser moves them alone", async () => {
     const p = await load();
     attachFreshLora(p, SPEC, 7);
     const sample: StepSample = {
@@ -204,6 +205,22 @@ describe("LoRA adapters", () => {
       assert.ok(b > 0, `${what}: lora_B's gradient ${b}`);
       tf.dispose(Object.values(grads));
     }
+    // The learner's optimiser keeps moments for the trainable variables only, and moves nothing else.
+    const adam = new Adam(p.model.params, { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, maxGradNorm: 1 });
+    assert.deepEqual([...adam.m.keys()].sort(), [...trainable.keys()].sort());
+    const frozen = (await p.model.exportWeights()).filter((t) => !trainable.has(t.name));
+    const { grads } = ppoGradients(p.model, batch, cfg);
+    adam.apply(grads);
+    const after = new Map((await p.model.exportWeights()).map((t) => [t.name, t]));
+    for (const t of frozen) assert.deepEqual(after.get(t.name)!.data, t.data, `${t.name} frozen`);
+    assert.ok(
+      after.get("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight")!.data.some((x) => x !== 0),
+      "lora_B moved",
+    );
+    const stray = { "model.norm.weight": tf.onesLike(p.model.params.get("model.norm.weight")!) };
+    assert.throws(() => adam.apply(stray), /a gradient for model\.norm\.weight, which is not a trainable parameter/);
+    tf.dispose([...Object.values(grads), ...Object.values(stray)]);
+    adam.dispose();
   });
 
   it("holds no tensor beyond its variables, and none once disposed", async () => {
