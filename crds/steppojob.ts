@@ -106,8 +106,18 @@ export const algorithmSchema = s.object(
   },
 );
 
+/** The architecture fields that spec.model.source's config.json decides instead. */
+const SOURCE_DECIDES = ["dModel", "layers", "heads"] as const;
+
 export const modelSchema = s.object(
   {
+    source: s.string({
+      minLength: 1,
+      maxLength: 1024,
+      description:
+        "A directory in the Hugging Face layout (config.json, *.safetensors, tokenizer.json) as the pods see it, e.g. a mounted volume: " +
+        "a Llama or Qwen2 causal LM and its tokenizer as the policy (policy/hf/). Loaded and exported by policy/hf; not yet trained by the run loop (docs/hf-models.md).",
+    }),
     preset: s.enumOf(PRESETS, { default: "tiny" }),
     dModel: s.integer({ minimum: 8, maximum: 1024, description: "Overrides the preset's width." }),
     layers: s.integer({ minimum: 1, maximum: 48 }),
@@ -122,6 +132,19 @@ export const modelSchema = s.object(
         message: "dModel must be divisible by heads (with the preset's value for whichever is not set)",
         fieldPath: ".dModel",
         check: (m) => whenKnown([presetValue(m, "dModel"), presetValue(m, "heads")], ([d, h]) => d % h === 0),
+      },
+      {
+        // Nothing is downloaded: no model hub need be reachable from a cluster, and a path is what a pod mounts.
+        rule: "!has(self.source) || !self.source.contains('://')",
+        message: "source is a directory path inside the pods (a mounted volume); URLs and model hub downloads are not fetched",
+        fieldPath: ".source",
+        check: (m) => typeof m.source !== "string" || !m.source.includes("://"),
+      },
+      {
+        rule: `!has(self.source) || ${SOURCE_DECIDES.map((f) => `!has(self.${f})`).join(" && ")}`,
+        message: `source takes the architecture from its config.json: ${SOURCE_DECIDES.join(", ")} cannot be set beside it`,
+        fieldPath: ".source",
+        check: (m) => m.source === undefined || SOURCE_DECIDES.every((f) => m[f] === undefined),
       },
     ],
   },

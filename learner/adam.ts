@@ -24,9 +24,12 @@ export class Adam {
     readonly params: Map<string, tf.Variable>,
     public config: AdamConfig,
   ) {
-    // tidy frees the initial tensors (the variables keep their data); tidy never disposes variables.
+    // Moments for the trainable parameters only: with LoRA the loaded weights are frozen (trainable false)
+    // and would otherwise cost two copies each for nothing. tidy frees the initial tensors (the variables
+    // keep their data); tidy never disposes variables.
     tf.tidy(() => {
       for (const [name, p] of params) {
+        if (!p.trainable) continue;
         this.m.set(name, tf.variable(tf.zerosLike(p), false));
         this.v.set(name, tf.variable(tf.zerosLike(p), false));
       }
@@ -48,6 +51,7 @@ export class Adam {
 
   /** `apply` computed one given way (the tests compare the two on one backend). */
   applyWith(grads: Record<string, tf.Tensor>, how: "js" | "tensors"): number {
+    for (const name of Object.keys(grads)) if (!this.m.has(name)) throw new Error(`optimizer: a gradient for ${name}, which is not a trainable parameter`);
     this.step += 1;
     return how === "js" ? this.applyInJs(grads) : this.applyAsTensors(grads);
   }
@@ -65,9 +69,10 @@ export class Adam {
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
     tf.tidy(() => {
-      for (const [name, p] of this.params) {
+      for (const name of this.m.keys()) {
         const g0 = grads[name];
         if (!g0) continue;
+        const p = this.params.get(name)!;
         const g = scale === 1 ? g0 : tf.mul(g0, scale);
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
@@ -83,7 +88,7 @@ export class Adam {
   /** The same update as applyAsTensors, element by element in JS (float64 arithmetic, float32 state). */
   private applyInJs(grads: Record<string, tf.Tensor>): number {
     const { learningRate: lr, beta1, beta2, epsilon } = this.config;
-    const names = [...this.params.keys()].filter((name) => grads[name]);
+    const names = [...this.m.keys()].filter((name) => grads[name]);
     const gs = names.map((name) => grads[name].dataSync() as Float32Array);
     const norm = Math.sqrt(gs.reduce((sum, g) => sum + sumOfSquares(g), 0));
     const scale = this.clipScale(norm);

@@ -11,7 +11,8 @@ import type { RatioMode } from "../crds/steppojob.ts";
 import { tf } from "../policy/backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
 import { targetLogProbs, targetLogProbsAndEntropy } from "../policy/layers.ts";
-import { type PolicyModel, scatterRows } from "../policy/model.ts";
+import { scatterRows } from "../policy/model.ts";
+import { type PolicyNetwork, parameterNames } from "../policy/policy-network.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
 export interface LossConfig {
@@ -91,9 +92,9 @@ export function lossPositions(p: PackedBatch): Int32Array {
 /**
  * Log-prob of each target token, the policy's entropy and the critic's value, at `positions` only (zero
  * elsewhere), laid out [B, T] like the batch. Only the rows the loss reads go through the heads and the
- * log-softmax over the vocabulary (PolicyModel.headsAt): the same values as a full forward pass.
+ * log-softmax over the vocabulary (headsAt): the same values as a full forward pass.
  */
-export function tokenLogProbs(model: PolicyModel, ids: tf.Tensor2D, targets: Int32Array, temperature: number, positions: Int32Array) {
+export function tokenLogProbs(model: PolicyNetwork, ids: tf.Tensor2D, targets: Int32Array, temperature: number, positions: Int32Array) {
   const [B, T] = ids.shape;
   const { logits, values } = model.headsAt(ids, positions); // [P, V], [P]
   const scores = targetLogProbsAndEntropy(
@@ -112,7 +113,7 @@ export function tokenLogProbs(model: PolicyModel, ids: tf.Tensor2D, targets: Int
  * `p` is one of its micro-batches (the shares then add up to the minibatch's values).
  */
 export function ppoGradients(
-  model: PolicyModel,
+  model: PolicyNetwork,
   p: PackedBatch,
   cfg: LossConfig,
   norm: MinibatchNorm = ownNorm(p),
@@ -135,7 +136,6 @@ export function ppoGradients(
     const nTokens = Math.max(1, norm.tokens);
 
     let stats: Record<string, tf.Scalar> = {};
-    const names = [...model.params.keys()];
     const { value, grads } = tf.variableGrads(() => {
       const { picked, entropy: entropyPerPos, values } = tokenLogProbs(model, ids, p.targets, cfg.temperature, positions);
       const logRatio = tf.mul(tf.sub(picked, oldLogp), mask); // [B, T]
@@ -177,7 +177,7 @@ export function ppoGradients(
       return loss as tf.Scalar;
     }, model.variables);
     const byName: Record<string, tf.Tensor> = {};
-    const varNames = new Map(model.variables.map((v, i) => [v.name, names[i]]));
+    const varNames = parameterNames(model);
     for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
     const out: LossStats = {
       loss: value.dataSync()[0],
@@ -199,7 +199,7 @@ export function ppoGradients(
  * the log-probs are read (no values, no entropy), at those positions alone.
  */
 export function cloneGradients(
-  model: PolicyModel,
+  model: PolicyNetwork,
   p: PackedBatch,
   norm: Pick<MinibatchNorm, "steps"> = { steps: p.B },
 ): { grads: Record<string, tf.Tensor>; stats: { loss: number } } {
@@ -208,13 +208,12 @@ export function cloneGradients(
     const positions = actionPositions(p);
     const targets = Int32Array.from(positions, (i) => p.targets[i]);
     const weights = tf.tensor1d(Float32Array.from(positions, (i) => -p.invLength[Math.floor(i / p.T)] / norm.steps)); // [P]
-    const names = [...model.params.keys()];
     const { value, grads } = tf.variableGrads(() => {
       const picked = targetLogProbs(model.logitsAt(ids, positions), targets, 1); // [P]
       return tf.sum(tf.mul(picked, weights)) as tf.Scalar;
     }, model.variables);
     const byName: Record<string, tf.Tensor> = {};
-    const varNames = new Map(model.variables.map((v, i) => [v.name, names[i]]));
+    const varNames = parameterNames(model);
     for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
     return { grads: byName, stats: { loss: value.dataSync()[0] } };
   });

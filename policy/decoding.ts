@@ -2,6 +2,7 @@
 // Shared by the rollout workers (agent loop) and the learner's evaluation, so both decode alike.
 import type { Rng } from "../core/rng.ts";
 import type { Decoder, PolicyModel } from "./model.ts";
+import type { EndsStep } from "./step-end.ts";
 import { EOS_STEP } from "./tokenizer.ts";
 
 /** What the loop needs from a policy: incremental next-token logits for a batch of contexts. */
@@ -11,8 +12,10 @@ export interface TokenPolicy {
 }
 
 export interface DecodingOptions {
-  /** A step ends at <eos-step> or after this many tokens. */
+  /** A step ends at <eos-step> (or where `endsStep` says) or after this many tokens. */
   maxStepTokens: number;
+  /** Where a step ends before maxStepTokens; by default at the built-in vocabulary's <eos-step> (step-end.ts builds one for a model's own tokenizer). */
+  endsStep?: EndsStep;
   temperature: number;
   /** Greedy decoding (evaluation); sampling otherwise. */
   greedy: boolean;
@@ -74,6 +77,7 @@ export function generateSteps(
   const actions: number[][] = contexts.map(() => []);
   const logps: number[][] = contexts.map(() => []);
   const finished = new Array<boolean>(contexts.length).fill(false);
+  const endsStep = opts.endsStep ?? ((ids: readonly number[]) => ids[ids.length - 1] === EOS_STEP);
   const decoder = policy.decoder(contexts);
   try {
     for (let t = 0; t < opts.maxStepTokens; t++) {
@@ -83,7 +87,7 @@ export function generateSteps(
         if (finished[i]) return;
         actions[i].push(id);
         logps[i].push(logProbs[i]);
-        if (id === EOS_STEP) finished[i] = true;
+        if (endsStep(actions[i])) finished[i] = true;
       });
       if (finished.every(Boolean) || t === opts.maxStepTokens - 1) break;
       decoder.push(ids);

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { DEFAULT_RESULTS_TTL_SECONDS, jobSchema, MAX_RESULTS_TTL_SECONDS } from "../../crds/steppojob.ts";
 import { loadJobFile, MAX_JOB_FILE_BYTES, parseJob, parseJobYaml } from "../../crds/job-spec.ts";
 import { type OpenApiSchema, ValidationError } from "../../crds/schema.ts";
+import { modelConfig } from "../../policy/model.ts";
 
 const HEAD = "apiVersion: steppo.dev/v1alpha1\nkind: StepPOJob\nmetadata: {name: demo}\n";
 const minimal = { apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "demo" } };
@@ -133,6 +134,20 @@ test("dModel must be divisible by heads, with the preset's value for the one not
   assert.equal(errorsOf(withSpec({ model: { heads: 3 } })).length, 1, "tiny's dModel 64 is not divisible by 3");
   parseJob(withSpec({ model: { dModel: 48, heads: 3 } }), "job.yaml");
   parseJob(withSpec({ model: { preset: "small", heads: 8 } }), "job.yaml");
+});
+
+test("model.source: a directory path, no URL, and no architecture fields beside it; the run loop refuses it by name", () => {
+  const job = parseJob(withSpec({ model: { source: "/models/qwen2-tiny", contextLength: 256 } }), "job.yaml");
+  assert.equal(job.spec.model.source, "/models/qwen2-tiny");
+  assert.deepEqual(errorsOf(withSpec({ model: { source: "hf://Qwen/Qwen2.5-0.5B" } })), [
+    "spec.model.source: source is a directory path inside the pods (a mounted volume); URLs and model hub downloads are not fetched",
+  ]);
+  assert.deepEqual(errorsOf(withSpec({ model: { source: "/models/m", layers: 4, heads: 2 } })), [
+    "spec.model.source: source takes the architecture from its config.json: dModel, layers, heads cannot be set beside it",
+  ]);
+  assert.ok(errorsOf(withSpec({ model: { source: "" } }))[0].startsWith("spec.model.source: "));
+  // Loaded by policy/hf, not yet trained: every runtime builds its model through modelConfig, which says so.
+  assert.throws(() => modelConfig(job.spec.model, 40), /^Error: spec\.model\.source: \/models\/qwen2-tiny: .*not yet trained by the run loop/);
 });
 
 test("the context must have room left after maxStepTokens", () => {
