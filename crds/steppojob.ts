@@ -76,6 +76,13 @@ export const algorithmSchema = s.object(
       bucketByLength: s.boolean({ default: false, description: "Group minibatches by length to cut padding." }),
     }),
     learningRate: s.number({ default: 3e-4, minimum: 0, exclusiveMinimum: true, maximum: 1 }),
+    criticLearningRate: s.number({
+      minimum: 0,
+      exclusiveMinimum: true,
+      maximum: 1,
+      description:
+        "The value head's learning rate; defaults to learningRate (the StepPO authors train their critic at 10x the actor's). The trunk is shared, so it learns from both losses at learningRate.",
+    }),
     entropyCoef: s.number({ default: 0.0, minimum: 0, maximum: 10 }),
     klCoef: s.number({ default: 0.0, minimum: 0, maximum: 100, description: "Low-variance KL (k3) to the reference (post-warm-up) policy; 0 disables." }),
     valueCoef: s.number({ default: 0.5, minimum: 0, maximum: 100 }),

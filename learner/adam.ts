@@ -13,6 +13,8 @@ export interface AdamConfig {
   beta2: number;
   epsilon: number;
   maxGradNorm: number;
+  /** Per parameter name, a multiple of learningRate (absent: 1): the critic's own learning rate. */
+  learningRateScales?: ReadonlyMap<string, number>;
 }
 
 export class Adam {
@@ -56,6 +58,10 @@ export class Adam {
     return how === "js" ? this.applyInJs(grads) : this.applyAsTensors(grads);
   }
 
+  private lrScale(name: string): number {
+    return this.config.learningRateScales?.get(name) ?? 1;
+  }
+
   /** The clipping factor for a global gradient norm; refuses a non-finite norm. */
   private clipScale(norm: number): number {
     if (!Number.isFinite(norm)) throw new Error(`optimizer: gradient norm is ${norm} at step ${this.step}; refusing to apply a non-finite update`);
@@ -78,7 +84,7 @@ export class Adam {
         const v = this.v.get(name)!;
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
-        const update = tf.div(tf.mul(m, lr / bc1), tf.add(tf.sqrt(tf.div(v, bc2)), epsilon));
+        const update = tf.div(tf.mul(m, (lr * this.lrScale(name)) / bc1), tf.add(tf.sqrt(tf.div(v, bc2)), epsilon));
         p.assign(tf.sub(p, update));
       }
     });
@@ -103,7 +109,7 @@ export class Adam {
       const pd = p.dataSync() as Float32Array;
       const md = m.dataSync() as Float32Array;
       const vd = v.dataSync() as Float32Array;
-      adamStep(g, scale, pd, md, vd, beta1, beta2, step1, bc2, epsilon);
+      adamStep(g, scale, pd, md, vd, beta1, beta2, step1 * this.lrScale(name), bc2, epsilon);
       tf.tidy(() => {
         m.assign(tf.tensor(md, m.shape));
         v.assign(tf.tensor(vd, v.shape));

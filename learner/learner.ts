@@ -27,11 +27,32 @@ export interface ResolvedAlgorithm extends AlgorithmSpec {
   gamma: number;
   lambda: number;
   clip: number;
+  criticLearningRate: number;
 }
 
 export function resolveAlgorithm(spec: AlgorithmSpec): ResolvedAlgorithm {
   const est = getEstimator(spec.estimator);
-  return { ...spec, gamma: spec.gamma ?? est.defaults.gamma, lambda: spec.lambda ?? est.defaults.lambda, clip: spec.clip ?? DEFAULT_CLIP[spec.ratio] };
+  return {
+    ...spec,
+    gamma: spec.gamma ?? est.defaults.gamma,
+    lambda: spec.lambda ?? est.defaults.lambda,
+    clip: spec.clip ?? DEFAULT_CLIP[spec.ratio],
+    criticLearningRate: spec.criticLearningRate ?? spec.learningRate,
+  };
+}
+
+/**
+ * The value head's own parameters, by name: the built-in model's `value_head.*` and a Hugging Face
+ * policy's `v_head.*` (TRL's names). With a shared trunk these are all the critic owns.
+ */
+export function isValueHeadParameter(name: string): boolean {
+  return name.startsWith("value_head.") || name.startsWith("v_head.");
+}
+
+/** criticLearningRate as a multiple of learningRate on the value head's parameters; none when they are equal. */
+function criticLearningRateScales(names: Iterable<string>, a: ResolvedAlgorithm): Map<string, number> | undefined {
+  if (a.criticLearningRate === a.learningRate) return undefined;
+  return new Map([...names].filter(isValueHeadParameter).map((name) => [name, a.criticLearningRate / a.learningRate]));
 }
 
 export interface UpdateStats extends LossStats {
@@ -76,6 +97,7 @@ export class Learner {
       beta2: 0.999,
       epsilon: 1e-8,
       maxGradNorm: this.algorithm.maxGradNorm,
+      learningRateScales: criticLearningRateScales(this.model.params.keys(), this.algorithm),
     });
     this.rng = new Rng(spec.seed ^ 0x51a7);
   }

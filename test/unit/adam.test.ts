@@ -60,3 +60,26 @@ test("Adam in JS leaves no tensors behind", () => {
   for (const v of p.values()) v.dispose();
   adam.dispose();
 });
+
+test("Adam's learningRateScales: a parameter scaled ×10 moves ten times as far as with no scale, in JS and as tensor ops", () => {
+  const config = { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, maxGradNorm: 100 };
+  for (const how of ["js", "tensors"] as const) {
+    const [plain, scaled] = [params(3), params(3)];
+    const before = plain.get("b")!.dataSync().slice();
+    const a = new Adam(plain, { ...config });
+    const s = new Adam(scaled, { ...config, learningRateScales: new Map([["b", 10]]) });
+    for (let step = 0; step < 3; step++) {
+      const grads = { w: tf.randomNormal([5, 7], 0, 1, "float32", 30 + step), b: tf.randomNormal([7], 0, 1, "float32", 40 + step) };
+      a.applyWith(grads, how);
+      s.applyWith(grads, how);
+      tf.dispose(Object.values(grads));
+    }
+    // Same gradients, same moments: the scaled parameter's total displacement is exactly ten times the plain one's.
+    const [dp, ds] = [plain.get("b")!.dataSync(), scaled.get("b")!.dataSync()];
+    for (let i = 0; i < before.length; i++) {
+      const want = 10 * (dp[i] - before[i]);
+      assert.ok(Math.abs(ds[i] - before[i] - want) <= 1e-5 * (1 + Math.abs(want)), `${how} b[${i}]: ${ds[i] - before[i]} vs ${want}`);
+    }
+    assertClose(scaled.get("w")!, plain.get("w")!, `${how}: unscaled w`);
+  }
+});

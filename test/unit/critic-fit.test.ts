@@ -108,3 +108,28 @@ test("the learner's critic warm-up fits its value head to the episodes' returns,
   assert.ok((stats.explainedVariance as number) > 0.9, `update's explained variance ${stats.explainedVariance}`);
   learner.dispose();
 });
+
+test("criticLearningRate: the value head's parameters, and only they, step at its multiple of learningRate; unset, no scales", async () => {
+  await selectBackend("cpu", () => {});
+  const learnerWith = (algorithm: object) => {
+    const job = parseJob(
+      {
+        apiVersion: "steppo.dev/v1alpha1",
+        kind: "StepPOJob",
+        metadata: { name: "critic-lr" },
+        spec: { seed: 2, algorithm, model: { dModel: 16, layers: 1, heads: 2, contextLength: 32 }, learner: { backend: "cpu" } },
+      },
+      "critic-lr.yaml",
+    );
+    return new Learner({ vocabSize: 12, dModel: 16, layers: 1, heads: 2, contextLength: 32 }, job.spec);
+  };
+  const plain = learnerWith({ learningRate: 3e-4 });
+  assert.equal(plain.algorithm.criticLearningRate, 3e-4);
+  assert.equal(plain.optimizer.config.learningRateScales, undefined);
+  const tenfold = learnerWith({ learningRate: 3e-4, criticLearningRate: 3e-3 });
+  const scales = tenfold.optimizer.config.learningRateScales;
+  assert.deepEqual([...(scales?.keys() ?? [])].sort(), ["value_head.b", "value_head.w"]);
+  for (const s of scales?.values() ?? []) assert.ok(Math.abs(s - 10) < 1e-9, `scale ${s}`);
+  plain.dispose();
+  tenfold.dispose();
+});
