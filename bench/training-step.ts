@@ -194,7 +194,8 @@ export async function main(): Promise<void> {
   const sideBySide = await oldVsNew(REPS_SIDE_BY_SIDE, (line) => process.stderr.write(`  ${line}\n`));
   const { update, cloningEpoch, decoding } = sideBySide;
   process.stderr.write(
-    `  against ${sideBySide.baseline}: update ×${update.speedup.toFixed(2)}, cloning epoch ×${cloningEpoch.speedup.toFixed(2)}, ` +
+    `  against ${sideBySide.baseline}: update ×${update.speedup.toFixed(2)} (reps' median ×${update.repSpeedup.toFixed(2)}, CPU time ×${update.cpuSpeedup.toFixed(2)}), ` +
+      `cloning epoch ×${cloningEpoch.speedup.toFixed(2)} (reps' median ×${cloningEpoch.repSpeedup.toFixed(2)}, CPU time ×${cloningEpoch.cpuSpeedup.toFixed(2)}), ` +
       `decoding ${decoding.previousTokensPerSecond.toFixed(0)} → ${decoding.currentTokensPerSecond.toFixed(0)} tokens/s (×${decoding.speedup.toFixed(2)})\n`,
   );
   process.stderr.write(
@@ -212,7 +213,8 @@ export async function main(): Promise<void> {
       "utilisation: counted FLOPs of one PPO minibatch of the quickstart model (64 steps, forward + backward of every product) per second over " +
       "peakGflops, a 1024³ tf.matMul in the same run (the two alternate rep by rep). previousImplementation: the commit before the speed change (a git worktree) against this " +
       "code, one PPO update of a 32-episode quickstart batch, one cloning epoch of the quickstart's 600 demonstrations and KV-cached decoding of " +
-      "one rollout step (32 contexts × maxStepTokens greedy tokens), alternating. " +
+      "one rollout step (32 contexts × maxStepTokens greedy tokens), alternating; for the update and the epoch also the median of the reps' own " +
+      "ratios and the ratio of median process CPU times (user + system), which other jobs on the machine inflate far less than wall time. " +
       `Each pair alternates rep by rep; medians of ${REPS} reps.`,
     date: new Date().toISOString(),
     node: process.version,

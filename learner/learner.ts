@@ -8,7 +8,7 @@ import type { Trajectory } from "../core/trajectory.ts";
 import type { AlgorithmSpec, StepPOJobSpec } from "../crds/steppojob.ts";
 import { Adam } from "./adam.ts";
 import { tf } from "../policy/backend.ts";
-import { targetLogProbsAndEntropy } from "../policy/layers.ts";
+import { targetLogProbs } from "../policy/layers.ts";
 import type { Advantages, AdvantageEstimator, EstimatorConfig, ValuedTrajectory } from "./estimators/estimator.ts";
 import { getEstimator } from "./estimators/registry.ts";
 import { applyWhitening, raggedMoments } from "./estimators/whiten.ts";
@@ -153,9 +153,9 @@ export class Learner {
       // large Float32Array took a third of an update's time.
       const [scoresT, valuesT] = tf.tidy(() => {
         const { logits, values: vals } = model.headsAt(padBatch(seqs, T), Int32Array.from(positions));
-        return [targetLogProbsAndEntropy(logits, Int32Array.from(targets), temperature), vals];
+        return [targetLogProbs(logits, Int32Array.from(targets), temperature), vals];
       });
-      const lp = scoresT.dataSync() as Float32Array; // [2, P]: row 0 the log-probs
+      const lp = scoresT.dataSync() as Float32Array; // [P]
       const v = valuesT.dataSync() as Float32Array; // [P]
       tf.dispose([scoresT, valuesT]);
       let row = 0;

@@ -7,12 +7,14 @@
 //   ρ_b = min(π_old / π_behaviour, cap): the truncated importance weight correcting for the gap between
 //   the policy that generated the sample and the proximal policy (decoupled PPO, as in AReaL).
 //   value loss: ½ (V − target)² only where valueMask is set (step boundaries for StepPO).
+// The objective itself is evaluated in JavaScript at the loss positions (ppo-objective.ts), one op between
+// the heads' outputs and the loss.
 import type { RatioMode } from "../crds/steppojob.ts";
 import { tf } from "../policy/backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
 import { targetLogProbs, targetLogProbsAndEntropy } from "../policy/layers.ts";
-import { scatterRows } from "../policy/model.ts";
 import { type PolicyNetwork, parameterNames } from "../policy/policy-network.ts";
+import { type Objective, positionTerms, ppoObjective } from "./ppo-objective.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
 export interface LossConfig {
@@ -36,23 +38,6 @@ export interface LossStats {
   approxKl: number;
 }
 
-/** Truncated behaviour→proximal importance weights per token [B, T] (per step in step mode). */
-export function importanceWeights(p: PackedBatch, ratio: RatioMode, cap: number): Float32Array {
-  const w = new Float32Array(p.B * p.T);
-  for (let b = 0; b < p.B; b++) {
-    const row = b * p.T;
-    if (ratio === "step") {
-      let s = 0;
-      for (let t = 0; t < p.T; t++) if (p.actionMask[row + t]) s += p.oldLogProbs[row + t] - p.behaviourLogProbs[row + t];
-      const stepWeight = Math.min(Math.exp(s * p.invLength[b]), cap);
-      for (let t = 0; t < p.T; t++) w[row + t] = p.actionMask[row + t] ? stepWeight : 0;
-    } else {
-      for (let t = 0; t < p.T; t++) w[row + t] = p.actionMask[row + t] ? Math.min(Math.exp(p.oldLogProbs[row + t] - p.behaviourLogProbs[row + t]), cap) : 0;
-    }
-  }
-  return w;
-}
-
 /** tf.tidy for results that are not tensors: frees every intermediate except tensors passed to tf.keep. */
 function scoped<R>(fn: () => R): R {
   tf.engine().startScope();
@@ -61,14 +46,6 @@ function scoped<R>(fn: () => R): R {
   } finally {
     tf.engine().endScope();
   }
-}
-
-/**
- * Mean over each step's action tokens, then over the minibatch's `steps` (this packed batch may hold
- * only some of them: a micro-batch, learner/micro-batch.ts). x: [B, T] → scalar.
- */
-function seqMeanTokenMean(x: tf.Tensor2D, mask: tf.Tensor2D, invLength: tf.Tensor1D, steps: number): tf.Scalar {
-  return tf.div(tf.sum(tf.mul(tf.sum(tf.mul(x, mask), 1), invLength)), steps);
 }
 
 /** The counts of `p` itself, for a packed batch that is a whole minibatch. */
@@ -82,35 +59,39 @@ function ownNorm(p: PackedBatch): MinibatchNorm {
   return { steps: p.B, tokens, valuePositions };
 }
 
-/** The positions a loss reads: every action-predicting and every value position of `p`, as flat b·T + t. */
-export function lossPositions(p: PackedBatch): Int32Array {
-  const out: number[] = [];
-  for (let i = 0; i < p.actionMask.length; i++) if (p.actionMask[i] || p.valueMask[i]) out.push(i);
-  return Int32Array.from(out);
-}
-
 /**
- * Log-prob of each target token, the policy's entropy and the critic's value, at `positions` only (zero
- * elsewhere), laid out [B, T] like the batch. Only the rows the loss reads go through the heads and the
- * log-softmax over the vocabulary (headsAt): the same values as a full forward pass.
+ * The objective as one differentiable op of the heads' outputs at the loss positions: scores [2, P] (row 0
+ * the log-probs, row 1 the entropies: targetLogProbsAndEntropy) and values [P] → the loss, a scalar.
+ * `evaluate` computes it and its gradient in JavaScript (ppo-objective.ts) from the inputs' data, read once.
  */
-export function tokenLogProbs(model: PolicyNetwork, ids: tf.Tensor2D, targets: Int32Array, temperature: number, positions: Int32Array) {
-  const [B, T] = ids.shape;
-  const { logits, values } = model.headsAt(ids, positions); // [P, V], [P]
-  const scores = targetLogProbsAndEntropy(
-    logits,
-    Int32Array.from(positions, (i) => targets[i]),
-    temperature,
-  ); // [2, P]
-  const [pickedP, entropyP] = tf.split(scores, 2, 0).map((t) => tf.reshape(t, [positions.length]) as tf.Tensor1D);
-  const grid = (x: tf.Tensor1D) => tf.reshape(scatterRows(x, positions, B * T), [B, T]) as tf.Tensor2D;
-  return { picked: grid(pickedP), entropy: grid(entropyP), values: grid(values) };
+function objectiveOp(
+  scores: tf.Tensor2D,
+  values: tf.Tensor1D,
+  evaluate: (logProbs: Float32Array, entropy: Float32Array, values: Float32Array) => Objective,
+): tf.Scalar {
+  const P = values.size;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [s, v] = args as [tf.Tensor2D, tf.Tensor1D];
+    const data = s.dataSync() as Float32Array;
+    const o = evaluate(data.subarray(0, P), data.subarray(P, 2 * P), v.dataSync() as Float32Array);
+    return {
+      value: tf.scalar(o.loss),
+      gradFunc: (dy) => {
+        const dScores = new Float32Array(2 * P);
+        dScores.set(o.dLogProbs);
+        dScores.set(o.dEntropy, P);
+        return [tf.mul(dy as tf.Tensor, tf.tensor2d(dScores, [2, P])), tf.mul(dy as tf.Tensor, tf.tensor1d(o.dValues))];
+      },
+    };
+  });
+  return f(scores, values) as tf.Scalar;
 }
 
 /**
  * Runs forward + backward on one packed batch; returns the gradients by parameter name and statistics.
  * Losses and statistics average over `norm`'s counts: those of `p` by default, the whole minibatch's when
- * `p` is one of its micro-batches (the shares then add up to the minibatch's values).
+ * `p` is one of its micro-batches (the shares then add up to the minibatch's values). Only the loss
+ * positions go through the heads and the log-softmax over the vocabulary (PolicyModel.headsAt).
  */
 export function ppoGradients(
   model: PolicyNetwork,
@@ -118,78 +99,24 @@ export function ppoGradients(
   cfg: LossConfig,
   norm: MinibatchNorm = ownNorm(p),
 ): { grads: Record<string, tf.Tensor>; stats: LossStats } {
-  const rho = importanceWeights(p, cfg.ratio, cfg.importanceCap);
+  const terms = positionTerms(p, cfg.ratio, cfg.importanceCap);
+  const targets = Int32Array.from(terms.positions, (i) => p.targets[i]);
   return scoped(() => {
-    const shape: [number, number] = [p.B, p.T];
-    const ids = tf.tensor2d(p.ids, shape, "int32");
-    const positions = lossPositions(p);
-    const mask = tf.tensor2d(p.actionMask, shape);
-    const invLength = tf.tensor1d(p.invLength);
-    const adv = tf.tensor2d(p.advantages, shape);
-    const oldLogp = tf.tensor2d(p.oldLogProbs, shape);
-    const refLogp = tf.tensor2d(p.refLogProbs, shape);
-    const rhoT = tf.tensor2d(rho, shape);
-    const vMask = tf.tensor2d(p.valueMask, shape);
-    const vTarget = tf.tensor2d(p.valueTargets, shape);
-    const vOld = tf.tensor2d(p.oldValues, shape);
-    const nValue = Math.max(1, norm.valuePositions);
-    const nTokens = Math.max(1, norm.tokens);
-
-    let stats: Record<string, tf.Scalar> = {};
-    const { value, grads } = tf.variableGrads(() => {
-      const { picked, entropy: entropyPerPos, values } = tokenLogProbs(model, ids, p.targets, cfg.temperature, positions);
-      const logRatio = tf.mul(tf.sub(picked, oldLogp), mask); // [B, T]
-      const ratio =
-        cfg.ratio === "step"
-          ? (tf.mul(tf.exp(tf.reshape(tf.mul(tf.sum(logRatio, 1), invLength), [p.B, 1])), mask) as tf.Tensor2D) // w_t broadcast [B, T]
-          : (tf.mul(tf.exp(logRatio), mask) as tf.Tensor2D); // r_{t,i} [B, T]
-      const unclipped = tf.mul(ratio, adv);
-      const clipped = tf.mul(tf.clipByValue(ratio, 1 - cfg.clip, 1 + cfg.clip), adv);
-      const pgPerToken = tf.mul(tf.neg(tf.minimum(unclipped, clipped)), rhoT) as tf.Tensor2D;
-      const policyLoss = seqMeanTokenMean(pgPerToken, mask, invLength, norm.steps);
-
-      let vErr = tf.square(tf.sub(values, vTarget));
-      if (cfg.valueClip !== undefined) {
-        const vClipped = tf.add(vOld, tf.clipByValue(tf.sub(values, vOld), -cfg.valueClip, cfg.valueClip));
-        vErr = tf.maximum(vErr, tf.square(tf.sub(vClipped, vTarget)));
-      }
-      const valueLoss = tf.div(tf.mul(0.5, tf.sum(tf.mul(vErr, vMask))), nValue) as tf.Scalar;
-
-      const entropy = seqMeanTokenMean(entropyPerPos, mask, invLength, norm.steps);
-      // k3 estimator of KL(π_θ ‖ π_ref): exp(d) − d − 1 with d = log π_ref − log π_θ (low variance, ≥ 0).
-      const d = tf.mul(tf.sub(refLogp, picked), mask);
-      const kl = seqMeanTokenMean(tf.sub(tf.sub(tf.exp(d), d), 1) as tf.Tensor2D, mask, invLength, norm.steps);
-
-      let loss = tf.add(policyLoss, tf.mul(cfg.valueCoef, valueLoss));
-      if (cfg.entropyCoef > 0) loss = tf.sub(loss, tf.mul(cfg.entropyCoef, entropy));
-      if (cfg.klCoef > 0) loss = tf.add(loss, tf.mul(cfg.klCoef, kl));
-
-      const clippedFrac = tf.div(tf.sum(tf.mul(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), cfg.clip), "float32"), mask)), nTokens);
-      const approxKl = tf.div(tf.sum(tf.mul(tf.mul(-1, logRatio), mask)), nTokens);
-      stats = {
-        policyLoss: tf.keep(policyLoss),
-        valueLoss: tf.keep(valueLoss),
-        entropy: tf.keep(entropy),
-        kl: tf.keep(kl),
-        clipFraction: tf.keep(clippedFrac as tf.Scalar),
-        approxKl: tf.keep(approxKl as tf.Scalar),
-      };
-      return loss as tf.Scalar;
+    const ids = tf.tensor2d(p.ids, [p.B, p.T], "int32");
+    let objective: Objective | undefined;
+    const { grads } = tf.variableGrads(() => {
+      const { logits, values } = model.headsAt(ids, terms.positions); // [P, V], [P]
+      const scores = targetLogProbsAndEntropy(logits, targets, cfg.temperature); // [2, P]
+      return objectiveOp(scores, values, (logProbs, entropy, v) => {
+        objective = ppoObjective(logProbs, entropy, v, terms, cfg, norm);
+        return objective;
+      });
     }, model.variables);
     const byName: Record<string, tf.Tensor> = {};
     const varNames = parameterNames(model);
     for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
-    const out: LossStats = {
-      loss: value.dataSync()[0],
-      policyLoss: stats.policyLoss.dataSync()[0],
-      valueLoss: stats.valueLoss.dataSync()[0],
-      entropy: stats.entropy.dataSync()[0],
-      kl: stats.kl.dataSync()[0],
-      clipFraction: stats.clipFraction.dataSync()[0],
-      approxKl: stats.approxKl.dataSync()[0],
-    };
-    for (const s of Object.values(stats)) s.dispose();
-    return { grads: byName, stats: out };
+    const o = objective!;
+    return { grads: byName, stats: { loss: o.loss, ...o.stats } };
   });
 }
 

@@ -24,12 +24,27 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation: "
       value: y,
       gradFunc: (dy, saved) => {
         const [sx, sw, sy] = saved as tf.Tensor2D[];
-        const g = activation === "relu" ? tf.mul(dy as tf.Tensor, tf.step(sy)) : (dy as tf.Tensor);
-        return [tf.matMul(g, tf.transpose(sw)), tf.matMul(tf.transpose(sx), g), packedColumnSums(g)];
+        const g = (activation === "relu" ? tf.mul(dy as tf.Tensor, tf.step(sy)) : dy) as tf.Tensor2D;
+        return [tf.matMul(g, tf.transpose(sw)), ...weightAndBiasGradients(sx, g)];
       },
     };
   });
   return f(x, w, b) as tf.Tensor2D;
+}
+
+/**
+ * The gradients of x·W + b's weights and bias: xᵀ·g [K, N] and g's column sums [N], for x [R, K] and g [R, N].
+ * One of x and g is transposed and the other packed as the product's right operand, each a pass over R rows;
+ * transposing the wider one cost more than packing it (measured on wasm), so the narrower one is transposed.
+ * For x wider than g (the MLP's output layer: K = 4N) that is (gᵀ·x)ᵀ, with the bias gradient as gᵀ's row
+ * sums: 15–20 % less time for those gradients on the quickstart's shapes, the same sums. A single column g
+ * (the value head) keeps xᵀ·g: gᵀ·x would be a one-row product that packs all of x.
+ */
+function weightAndBiasGradients(x: tf.Tensor2D, g: tf.Tensor2D): [tf.Tensor2D, tf.Tensor1D] {
+  const [K, N] = [x.shape[1], g.shape[1]];
+  if (K <= N || N === 1) return [tf.matMul(tf.transpose(x), g), packedColumnSums(g)];
+  const gT = tf.transpose(g); // [N, R]
+  return [tf.transpose(tf.matMul(gT, x)) as tf.Tensor2D, tf.sum(gT, 1) as tf.Tensor1D];
 }
 
 /** `linear` without a gradient (decoding): the fused product alone, no custom-gradient bookkeeping. */
@@ -129,6 +144,18 @@ function scaledQueryWeights(w: tf.Tensor, b: tf.Tensor, s: AttentionShape): { w:
   return ws.map((wi, i) => ({ w: wi, b: bs[i] }));
 }
 
+/**
+ * Keys or values [Tk, N, dh] as a channel product's filter [dh, N, Tk]: the same numbers as
+ * tf.transpose(t, [2, 1, 0]), as two transposes that each move contiguous runs. wasm's 3-D transpose
+ * reads the reversed axes a float at a time at a stride of N·dh floats (16 KB for the quickstart's
+ * minibatch); swapping the last two axes and then the two halves of a 2-D view reads along rows.
+ */
+function asFilter(t: tf.Tensor3D): tf.Tensor3D {
+  const [Tk, N, dh] = t.shape;
+  const timeFirst = tf.reshape(tf.transpose(t, [0, 2, 1]), [Tk, dh * N]); // [Tk, dh·N]
+  return tf.reshape(tf.transpose(timeFirst), [dh, N, Tk]) as tf.Tensor3D;
+}
+
 /** softmax(q·kᵀ + mask) over the keys → [T, B·H, Tk], for q [T, B·H, dh] already scaled by 1/√dh; mask broadcasts to [T, B, H, Tk]. */
 function attentionWeights(q: tf.Tensor3D, kFilter: tf.Tensor3D, mask: tf.Tensor, s: AttentionShape): tf.Tensor3D {
   const Tk = kFilter.shape[2];
@@ -165,7 +192,7 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
     const [q, k, v] = projections(xi, wi, bi, s); // q scaled
-    const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
+    const p = attentionWeights(q, asFilter(k), mask, s);
     const out = mixValues(p, v, s);
     save([xi, wi, q, k, v, p, out]);
     return {
@@ -173,7 +200,7 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
       gradFunc: (dy, saved) => {
         const [sx, sw, sq, sk, sv, sp, sout] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D];
         const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [T, N, dh]
-        const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [T, N, Tk]
+        const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, asFilter(sv)); // [T, N, Tk]
         const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
         const dS = softmaxGradient(sp, dP, dOut, sout); // [T, N, Tk]
         const dQ = tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale); // [T, N, dh]
@@ -203,7 +230,7 @@ export function attention(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.T
  */
 export function attentionPrompt(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, mask: tf.Tensor, s: AttentionShape): { out: tf.Tensor2D; kv: KeyValues } {
   const [q, k, v] = projections(x, w, b, s); // [T, N, dh] each, q scaled
-  const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s);
+  const p = attentionWeights(q, asFilter(k), mask, s);
   const kv = { k: tf.transpose(k, [1, 0, 2]) as tf.Tensor3D, v: tf.transpose(v, [1, 0, 2]) as tf.Tensor3D }; // [N, T, dh]
   return { out: mixValues(p, v, s), kv };
 }
@@ -259,7 +286,7 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
     const q = part(xqi, 0); // [Q, N, dh], N = B·H, scaled
     const k = part(xi, 1); // [Tk, N, dh]
     const v = part(xi, 2); // [Tk, N, dh]
-    const p = attentionWeights(q, tf.transpose(k, [2, 1, 0]) as tf.Tensor3D, mask, s); // [Q, N, Tk]
+    const p = attentionWeights(q, asFilter(k), mask, s); // [Q, N, Tk]
     const out = mixValues(p, v, s);
     save([xqi, xi, wi, q, k, v, p, out]);
     return {
@@ -277,7 +304,7 @@ export function attentionAt(xq: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor, b: tf
         ];
         // The backward pass of `attention` with Q query slots in place of T positions.
         const dOut = tf.reshape(dy as tf.Tensor, [s.T, s.B * s.H, s.dh]) as tf.Tensor3D; // [Q, N, dh]
-        const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, tf.transpose(sv, [2, 1, 0]) as tf.Tensor3D); // [Q, N, Tk]
+        const dP = channelProduct(tf.transpose(dOut, [0, 2, 1]) as tf.Tensor3D, asFilter(sv)); // [Q, N, Tk]
         const dV = channelProduct(tf.transpose(sp, [2, 0, 1]) as tf.Tensor3D, dOut); // [Tk, N, dh]
         const dS = softmaxGradient(sp, dP, dOut, sout); // [Q, N, Tk]
         const dQ = tf.reshape(tf.mul(channelProduct(tf.transpose(dS, [0, 2, 1]) as tf.Tensor3D, sk), scale), [-1, d]) as tf.Tensor2D; // [Q·B, D]

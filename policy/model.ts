@@ -24,6 +24,7 @@ import {
 const layerNormOp = layerNorm;
 const linearOp = linear;
 import { matMul } from "./matmul.ts";
+import { onHeap } from "./wasm-heap.ts";
 
 export interface ModelConfig {
   vocabSize: number;
@@ -453,30 +454,27 @@ function gatherRowsValue(table: tf.Tensor, idx: tf.Tensor1D): tf.Tensor2D {
   return tf.getBackend() === "wasm" ? gatherInJs(table, idx) : (tf.gather(table, idx) as tf.Tensor2D);
 }
 
+/** table[idx] copied row by row on the wasm heap (wasm-heap.ts). table [N, D], idx [P] int32 → [P, D] */
 function gatherInJs(table: tf.Tensor, idx: tf.Tensor): tf.Tensor2D {
   const [N, D] = table.shape;
-  const data = table.dataSync() as Float32Array;
-  const ids = idx.dataSync();
-  const out = new Float32Array(ids.length * D);
-  for (let p = 0; p < ids.length; p++) {
-    const row = ids[p];
-    if (row < 0 || row >= N) throw new Error(`gatherRows: index ${row} is not in [0, ${N - 1}]`);
-    out.set(data.subarray(row * D, row * D + D), p * D);
-  }
-  return tf.tensor2d(out, [ids.length, D]);
+  const bad = (idx.dataSync() as Int32Array).find((row) => row < 0 || row >= N);
+  if (bad !== undefined) throw new Error(`gatherRows: index ${bad} is not in [0, ${N - 1}]`);
+  return onHeap([idx.size, D], [table, idx], (out, data, ids) => {
+    for (let p = 0; p < ids.length; p++) out.set(data.subarray(ids[p] * D, ids[p] * D + D), p * D);
+  }) as tf.Tensor2D;
 }
 
+/** The gradient of gatherInJs: dy [P, D] summed onto rows idx [P] of zeros [N, D], on the wasm heap. */
 function scatterAddInJs(dy: tf.Tensor, idx: tf.Tensor, shape: number[]): tf.Tensor {
-  const [N, D] = shape;
-  const g = dy.dataSync() as Float32Array;
-  const ids = idx.dataSync();
-  const out = new Float32Array(N * D);
-  for (let p = 0; p < ids.length; p++) {
-    const o = ids[p] * D;
-    const s = p * D;
-    for (let j = 0; j < D; j++) out[o + j] += g[s + j];
-  }
-  return tf.tensor(out, shape);
+  const D = shape[1];
+  return onHeap(shape, [dy, idx], (out, g, ids) => {
+    out.fill(0);
+    for (let p = 0; p < ids.length; p++) {
+      const o = ids[p] * D;
+      const s = p * D;
+      for (let j = 0; j < D; j++) out[o + j] += g[s + j];
+    }
+  });
 }
 
 /**

@@ -30,11 +30,28 @@ interface LearnerLike {
   dispose(): void;
 }
 
+/**
+ * One unit of work timed both ways per rep: wall-clock medians and their ratio (`speedup`), the median of the
+ * reps' own ratios (each rep runs both versions back to back, so a rep's ratio shares its moment's load), and
+ * the process's CPU time (user + system), which other jobs on the machine inflate far less than the wall clock.
+ */
+export interface Timings {
+  previousMs: number;
+  currentMs: number;
+  speedup: number;
+  /** Median over reps of previous / current wall time. */
+  repSpeedup: number;
+  previousCpuMs: number;
+  currentCpuMs: number;
+  /** Ratio of the median CPU times. */
+  cpuSpeedup: number;
+}
+
 export interface SideBySide {
   baseline: string;
   reps: number;
-  update: { episodes: number; steps: number; previousMs: number; currentMs: number; speedup: number };
-  cloningEpoch: { demonstrationSteps: number; previousMs: number; currentMs: number; speedup: number };
+  update: { episodes: number; steps: number } & Timings;
+  cloningEpoch: { demonstrationSteps: number } & Timings;
   /** One rollout step of KV-cached decoding: the batch's first contexts, maxStepTokens greedy tokens each. */
   decoding: {
     rows: number;
@@ -69,10 +86,34 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function timed(f: () => void): number {
+/** Wall-clock and CPU milliseconds of f. */
+function timed(f: () => void): { wall: number; cpu: number } {
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   f();
-  return performance.now() - t0;
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { wall, cpu: (cpu.user + cpu.system) / 1000 };
+}
+
+/** Reps of one unit of work, both versions. */
+interface Reps {
+  previous: { wall: number; cpu: number }[];
+  current: { wall: number; cpu: number }[];
+}
+
+function timings(x: Reps): Timings {
+  const wall = (r: { wall: number }[]) => median(r.map((t) => t.wall));
+  const cpu = (r: { cpu: number }[]) => median(r.map((t) => t.cpu));
+  return {
+    previousMs: wall(x.previous),
+    currentMs: wall(x.current),
+    speedup: wall(x.previous) / wall(x.current),
+    repSpeedup: median(x.previous.map((p, i) => p.wall / x.current[i].wall)),
+    previousCpuMs: cpu(x.previous),
+    currentCpuMs: cpu(x.current),
+    cpuSpeedup: cpu(x.previous) / cpu(x.current),
+  };
 }
 
 export async function oldVsNew(reps: number, log: (line: string) => void): Promise<SideBySide> {
@@ -116,8 +157,8 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
   const steps = batch.reduce((n, t) => n + t.steps.length, 0);
   log(`side by side with ${SPEED_BASELINE_REV} (${dir}): a ${batch.length}-episode batch (${steps} steps), ${demos.steps.length} demonstration steps`);
 
-  const u = { previous: [] as number[], current: [] as number[] };
-  const c = { previous: [] as number[], current: [] as number[] };
+  const u: Reps = { previous: [], current: [] };
+  const c: Reps = { previous: [], current: [] };
   const dec = { previous: [] as number[], current: [] as number[] };
   const contexts = batch.map((t) => t.steps[0].contextIds);
   const tokens = job.spec.environment.maxStepTokens;
@@ -132,9 +173,10 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
     u.current.push(timed(() => current.update(batch)));
     c.previous.push(timed(() => previous.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
     c.current.push(timed(() => current.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
+    const last = (x: Reps) =>
+      `${x.previous[r].wall.toFixed(0)} → ${x.current[r].wall.toFixed(0)} ms (CPU ${x.previous[r].cpu.toFixed(0)} → ${x.current[r].cpu.toFixed(0)})`;
     log(
-      `rep ${r + 1}/${reps}: update ${u.previous.at(-1)?.toFixed(0)} → ${u.current.at(-1)?.toFixed(0)} ms, ` +
-        `cloning epoch ${c.previous.at(-1)?.toFixed(0)} → ${c.current.at(-1)?.toFixed(0)} ms, ` +
+      `rep ${r + 1}/${reps}: update ${last(u)}, cloning epoch ${last(c)}, ` +
         `decoding ${dec.previous.at(-1)?.toFixed(0)} → ${dec.current.at(-1)?.toFixed(0)} ms`,
     );
   }
@@ -148,8 +190,8 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
   return {
     baseline: SPEED_BASELINE_REV,
     reps,
-    update: { episodes: batch.length, steps, ...side(u) },
-    cloningEpoch: { demonstrationSteps: demos.steps.length, ...side(c) },
+    update: { episodes: batch.length, steps, ...timings(u) },
+    cloningEpoch: { demonstrationSteps: demos.steps.length, ...timings(c) },
     decoding: {
       rows: contexts.length,
       tokens,

@@ -83,25 +83,32 @@ test("features equal the reference trunk (batch-major [B, T, D]) and headsAt rea
   });
 });
 
-test("linear (fused bias and ReLU) equals x·W + b through relu, in value and gradients", () => {
-  tf.tidy(() => {
-    const x = tf.randomNormal([9, 5], 0, 1, "float32", 1);
-    const w = tf.randomNormal([5, 7], 0, 1, "float32", 2);
-    const b = tf.randomNormal([7], 0, 1, "float32", 3);
-    for (const act of ["linear", "relu"] as const) {
-      const plain = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => {
-        const y = tf.add(tf.matMul(xi, wi), bi);
-        return act === "relu" ? tf.relu(y) : y;
-      };
-      assertClose(linear(x as tf.Tensor2D, w, b, act), plain(x, w, b), `${act} value`);
-      const got = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => weighted([linear(xi as tf.Tensor2D, wi, bi, act)]))([x, w, b]);
-      const want = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => weighted([plain(xi, wi, bi)]))([x, w, b]);
-      got.forEach((g, i) => {
-        assertClose(g, want[i], `${act} gradient ${i}`);
-      });
-    }
+// Widths: narrower than the output (xᵀ·g), wider ((gᵀ·x)ᵀ, as the MLP's output layer), and a single output (the value head).
+for (const [K, N] of [
+  [5, 7],
+  [12, 5],
+  [6, 1],
+]) {
+  test(`linear (fused bias and ReLU) equals x·W + b through relu, in value and gradients: ${K} → ${N}`, () => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([9, K], 0, 1, "float32", 1);
+      const w = tf.randomNormal([K, N], 0, 1, "float32", 2);
+      const b = tf.randomNormal([N], 0, 1, "float32", 3);
+      for (const act of ["linear", "relu"] as const) {
+        const plain = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => {
+          const y = tf.add(tf.matMul(xi, wi), bi);
+          return act === "relu" ? tf.relu(y) : y;
+        };
+        assertClose(linear(x as tf.Tensor2D, w, b, act), plain(x, w, b), `${act} value`);
+        const got = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => weighted([linear(xi as tf.Tensor2D, wi, bi, act)]))([x, w, b]);
+        const want = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => weighted([plain(xi, wi, bi)]))([x, w, b]);
+        got.forEach((g, i) => {
+          assertClose(g, want[i], `${act} gradient ${i}`);
+        });
+      }
+    });
   });
-});
+}
 
 test("layerNorm's closed-form gradient equals autodiff's", () => {
   tf.tidy(() => {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { selectBackend, tf } from "../../policy/backend.ts";
 import { gatherRows, PolicyModel, padBatch } from "../../policy/model.ts";
-import { cloneGradients, tokenLogProbs } from "../../learner/ppo-loss.ts";
+import { cloneGradients } from "../../learner/ppo-loss.ts";
+import { tokenLogProbs } from "../support/reference-ppo-loss.ts";
 import { packSteps, type StepSample } from "../../learner/step-batch.ts";
 
 const config = { vocabSize: 23, dModel: 16, layers: 2, heads: 2, contextLength: 32 };

@@ -1,0 +1,106 @@
+// Where one PPO update of the quickstart batch spends its wall time: the scoring pass, each minibatch's
+// gradients, Adam, and the tfjs kernels of the whole update by name.
+// `node --import tsx bench/training-step/update-profile.ts` (REPS=5, KERNELS=1 for tf.profile's table)
+import { join } from "node:path";
+import { Rng } from "../../core/rng.ts";
+import { loadJobFile } from "../../crds/job-spec.ts";
+import { openEnvironment } from "../../envs/registry.ts";
+import { Learner } from "../../learner/learner.ts";
+import { asTokenPolicy } from "../../policy/decoding.ts";
+import { selectBackend, tf } from "../../policy/backend.ts";
+import { modelConfig } from "../../policy/model.ts";
+import { Tokenizer } from "../../policy/tokenizer.ts";
+import { type EpisodeRequest, runEpisodes } from "../../workers/agent-loop.ts";
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+}
+
+await selectBackend("wasm", () => {});
+const root = join(import.meta.dirname, "..", "..");
+const job = loadJobFile(join(root, "examples", "quickstart.yaml"));
+const env = await openEnvironment(job.spec.environment, job.spec.seed);
+const tokenizer = new Tokenizer(env.vocabulary());
+const config = modelConfig(job.spec.model, tokenizer.size);
+const learner = new Learner(config, job.spec);
+const rng = new Rng(7);
+const requests: EpisodeRequest[] = Array.from({ length: job.spec.rollout.episodesPerUpdate }, (_, i) => ({
+  task: env.sampleTask(rng, "train"),
+  groupId: `g${i}`,
+  trajId: `e${i}`,
+}));
+const batch = await runEpisodes(env, requests, asTokenPolicy(learner.model), tokenizer, rng, {
+  workerId: "bench",
+  policyVersion: 0,
+  maxSteps: job.spec.environment.maxSteps,
+  maxStepTokens: job.spec.environment.maxStepTokens,
+  contextLength: config.contextLength,
+  temperature: job.spec.rollout.temperature,
+  greedy: false,
+});
+const steps = batch.flatMap((t) => t.steps);
+const lengths = steps.map((s) => s.contextIds.length + s.actionIds.length);
+console.log(
+  `batch: ${batch.length} episodes, ${steps.length} steps, lengths ${Math.min(...lengths)}–${Math.max(...lengths)}, action tokens ${steps.reduce((n, s) => n + s.actionIds.length, 0)}`,
+);
+
+// Phase timings by wrapping the learner's pieces.
+const times = { score: 0, apply: 0 };
+const origBuild = learner.buildSamples.bind(learner);
+learner.buildSamples = (b, o) => {
+  const t0 = performance.now();
+  const r = origBuild(b, o);
+  times.score += performance.now() - t0;
+  return r;
+};
+const origApply = learner.optimizer.apply.bind(learner.optimizer);
+learner.optimizer.apply = (g) => {
+  const t0 = performance.now();
+  const r = origApply(g);
+  times.apply += performance.now() - t0;
+  return r;
+};
+learner.update(batch);
+const reps = Number(process.env.REPS ?? 5);
+const rows: { total: number; score: number; apply: number }[] = [];
+for (let r = 0; r < reps; r++) {
+  times.score = 0;
+  times.apply = 0;
+  const t0 = performance.now();
+  learner.update(batch);
+  rows.push({ total: performance.now() - t0, ...times });
+}
+const m = (k: "total" | "score" | "apply") => median(rows.map((x) => x[k])).toFixed(0);
+console.log(
+  `update ${m("total")} ms: scoring ${m("score")} ms, Adam ${m("apply")} ms, the rest (minibatch gradients) ${(median(rows.map((x) => x.total - x.score - x.apply))).toFixed(0)} ms`,
+);
+if (process.env.KERNELS) {
+  const prof = await tf.profile(() => {
+    learner.update(batch);
+  });
+  const by = new Map<string, { ms: number; n: number }>();
+  let total = 0;
+  for (const k of prof.kernels) {
+    const e = by.get(k.name) ?? { ms: 0, n: 0 };
+    e.ms += k.kernelTimeMs as number;
+    e.n++;
+    total += k.kernelTimeMs as number;
+    by.set(k.name, e);
+  }
+  console.log(`profiled kernels: ${prof.kernels.length}, kernel ms ${total.toFixed(0)}`);
+  for (const [name, e] of [...by].sort((a, b) => b[1].ms - a[1].ms))
+    console.log(`  ${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.n).padStart(6)} calls  ${((100 * e.ms) / total).toFixed(1)} %`);
+  if (process.env.SHAPES) {
+    const byShape = new Map<string, { ms: number; n: number }>();
+    for (const k of prof.kernels) {
+      const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join(" ")}`;
+      const e = byShape.get(key) ?? { ms: 0, n: 0 };
+      e.ms += k.kernelTimeMs as number;
+      e.n++;
+      byShape.set(key, e);
+    }
+    for (const [name, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(process.env.SHAPES)))
+      console.log(`  ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(4)}× ${name}`);
+  }
+}
