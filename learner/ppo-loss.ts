@@ -14,7 +14,7 @@ import { tf } from "../policy/backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
 import { targetLogProbs, targetLogProbsAndEntropy } from "../policy/layers.ts";
 import { type PolicyNetwork, parameterNames } from "../policy/policy-network.ts";
-import { type Objective, positionTerms, ppoObjective } from "./ppo-objective.ts";
+import { lossPositions, type Objective, positionTerms, ppoObjective } from "./ppo-objective.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
 export interface LossConfig {
@@ -87,6 +87,12 @@ function objectiveOp(
   return f(scores, values) as tf.Scalar;
 }
 
+/** tf.variableGrads' gradients (keyed by tfjs variable name) by parameter name, kept past the scope. */
+function keptByName(model: PolicyNetwork, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+  const names = parameterNames(model);
+  return Object.fromEntries(Object.entries(grads).map(([variable, g]) => [names.get(variable)!, tf.keep(g)]));
+}
+
 /**
  * Runs forward + backward on one packed batch; returns the gradients by parameter name and statistics.
  * Losses and statistics average over `norm`'s counts: those of `p` by default, the whole minibatch's when
@@ -112,9 +118,7 @@ export function ppoGradients(
         return objective;
       });
     }, model.variables);
-    const byName: Record<string, tf.Tensor> = {};
-    const varNames = parameterNames(model);
-    for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
+    const byName = keptByName(model, grads);
     const o = objective!;
     return { grads: byName, stats: { loss: o.loss, ...o.stats } };
   });
@@ -132,23 +136,14 @@ export function cloneGradients(
 ): { grads: Record<string, tf.Tensor>; stats: { loss: number } } {
   return scoped(() => {
     const ids = tf.tensor2d(p.ids, [p.B, p.T], "int32");
-    const positions = actionPositions(p);
+    const positions = lossPositions(p, false); // the log-probs alone: no value positions
     const targets = Int32Array.from(positions, (i) => p.targets[i]);
     const weights = tf.tensor1d(Float32Array.from(positions, (i) => -p.invLength[Math.floor(i / p.T)] / norm.steps)); // [P]
     const { value, grads } = tf.variableGrads(() => {
       const picked = targetLogProbs(model.logitsAt(ids, positions), targets, 1); // [P]
       return tf.sum(tf.mul(picked, weights)) as tf.Scalar;
     }, model.variables);
-    const byName: Record<string, tf.Tensor> = {};
-    const varNames = parameterNames(model);
-    for (const [vname, g] of Object.entries(grads)) byName[varNames.get(vname)!] = tf.keep(g);
+    const byName = keptByName(model, grads);
     return { grads: byName, stats: { loss: value.dataSync()[0] } };
   });
-}
-
-/** The action-predicting positions of `p`, as flat b·T + t. */
-function actionPositions(p: PackedBatch): Int32Array {
-  const out: number[] = [];
-  for (let i = 0; i < p.actionMask.length; i++) if (p.actionMask[i]) out.push(i);
-  return Int32Array.from(out);
 }

@@ -29,10 +29,10 @@ export interface PositionTerms {
   invLength: Float32Array;
 }
 
-/** Every action-predicting and every value position of `p`, as flat b·T + t, in order. */
-export function lossPositions(p: PackedBatch): Int32Array {
+/** Every action-predicting position of `p` and, with `values`, every value position, as flat b·T + t, in order. */
+export function lossPositions(p: PackedBatch, values = true): Int32Array {
   const out: number[] = [];
-  for (let i = 0; i < p.actionMask.length; i++) if (p.actionMask[i] || p.valueMask[i]) out.push(i);
+  for (let i = 0; i < p.actionMask.length; i++) if (p.actionMask[i] || (values && p.valueMask[i])) out.push(i);
   return Int32Array.from(out);
 }
 
