@@ -16,24 +16,8 @@
 // ×2 of the row's default) on the tuning seeds (default 101, 102) and keeps the config with the best mean
 // validation success; then the final seeds (default 1–5) run each row's chosen config and are reported on
 // test, paired by seed as without tuning. The tuning runs are kept in the part (`tuning[]`) with the choice.
-// A tuned part of 3 rows is 7 warm starts + 39 trainings: an estimated 25–31 min for multihop-qa on 2 cores
-// (docs/benchmarks.md, "Tuning on validation": per-task CPU times measured 2026-12-01, not a full run).
-//
-// Measured on a 2-core machine (2026-11-30; wasm backend, tiny preset, default settings, seeds 1–3; CPU
-// seconds per task, which is also its wall time when each worker process has a core to itself — the wasm
-// backend computes on one core):
-//   warm start (600 demonstrations × 4 epochs + the initial evaluation): multihop-qa 82–90 s,
-//   paper-search 105–112 s, textworld 285–308 s;
-//   one training incl. its evaluations: multihop-qa 38–47 s (~1050 env steps, 10 updates),
-//   paper-search 40–51 s (~850, 9–10 updates), textworld 76–101 s (800 → ~1015, 4 updates of ~250 steps).
-// The default grid (9 warm starts + 63 trainings, 5187 CPU s) on 2 worker processes: 44.9 min
-// (--jobs 1: about twice that).
-// textworld at its current budget (2026-12-01, 15 epochs of cloning, 3000 env steps, seeds 1–5, rows steppo,
-// ppo, grpo): warm starts ~240 CPU s, trainings 63–86 CPU s (~15 updates); 2388 CPU s in all, 54.8 min wall
-// beside other jobs (load average 5–9), about 20 min on a quiet machine.
-// multihop-qa-long (added since; its 6-step, ~220-token episodes): warm start 133–156 CPU s, one training
-// 81–115 CPU s (2026-12-01, 5 seeds × 4 rows, load average 5–8) — the default grid now adds 3 warm starts
-// and 27 trainings of it, roughly another 3400 CPU s.
+// How long each part takes, per task and in all, measured run by run: docs/benchmarks.md ("How long it takes"
+// and each part's entry).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";

@@ -84,9 +84,9 @@ export const DEFAULT_SETTINGS: AlgosSettings = {
   families: [...FAMILY_NAMES],
   rows: [],
   seeds: [1, 2, 3],
-  // textworld was 800 (4 updates: its episodes run to ~7 steps) and RL had barely started. On the validation
-  // split (bench/train-signal.ts, seeds 1–2, StepPO and PPO, up to 6600 env steps; docs/benchmarks.md) greedy
-  // success rose over the first ~2500–3500 env steps and then flattened or fell back, so 3000, as the others.
+  // textworld's 3000 as the others': on its validation split (bench/train-signal.ts, seeds 1–2, StepPO and PPO,
+  // up to 6600 env steps; docs/benchmarks.md) greedy success rose over the first ~2500–3500 env steps and then
+  // flattened or fell back.
   envStepBudget: { "multihop-qa": 3000, "multihop-qa-long": 3000, "paper-search": 3000, textworld: 3000 },
   episodesPerUpdate: 32,
   groupSize: 4,
