@@ -33,7 +33,9 @@
 // beside other jobs (load average 5–9), about 20 min on a quiet machine.
 // multihop-qa-long (added since; its 6-step, ~220-token episodes): warm start 133–156 CPU s, one training
 // 81–115 CPU s (2026-12-01, 5 seeds × 4 rows, load average 5–8) — the default grid now adds 3 warm starts
-// and 27 trainings of it, roughly another 3400 CPU s.
+// and 27 trainings of it, roughly another 3400 CPU s. Its tuned part (2026-12-02, the learner of issue #14: 4 rows ×
+// learning rate {1e-4, 3e-5} on tuning seeds 101, 102, then seeds 1–5): warm starts 74–116 CPU s, trainings 41–69
+// CPU s, 2556 CPU s in all, 44.4 min wall at load average 5–6.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
