@@ -1,5 +1,5 @@
 // `npm run bench:algos [-- --quick] [--families a,b] [--rows x,y] [--seeds 1,2,3] [--jobs N] [--out PREFIX]
-//                     [--tune [--tuning-seeds 101,102]]`
+//                     [--tune [--tuning-seeds 101,102] [--learning-rates 3e-4,1e-4] [--clip-factors 1,2]]`
 //
 // StepPO against the paper's ablation and the usual baselines (bench/algos/rows.ts), on each task family
 // (multihop-qa, its long-horizon setting multihop-qa-long, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
@@ -64,6 +64,8 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
       out: { type: "string" },
       tune: { type: "boolean", default: false },
       "tuning-seeds": { type: "string" },
+      "learning-rates": { type: "string" },
+      "clip-factors": { type: "string" },
     },
   });
   const base = values.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS;
@@ -76,7 +78,23 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
       if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag}: expected non-negative integers, got "${s}"`);
       return n;
     });
-  if (!values.tune && values["tuning-seeds"] !== undefined) throw new Error("--tuning-seeds: only with --tune");
+  for (const flag of ["tuning-seeds", "learning-rates", "clip-factors"] as const) {
+    if (!values.tune && values[flag] !== undefined) throw new Error(`--${flag}: only with --tune`);
+  }
+  const positives = (flag: string, items: string[] | undefined) =>
+    items?.map((s) => {
+      const n = Number(s);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag}: expected positive numbers, got "${s}"`);
+      return n;
+    });
+  const distinct = (flag: string, xs: number[] | undefined) => {
+    if (xs && new Set(xs).size !== xs.length) throw new Error(`--${flag}: a value is listed twice`);
+    return xs;
+  };
+  // The grid is the same for every row either way; these flags only replace the default points (the first
+  // point is where ties go, so list the one validation should fall back to first).
+  const learningRates = distinct("learning-rates", positives("learning-rates", list("learning-rates", values["learning-rates"])));
+  const clipFactors = distinct("clip-factors", positives("clip-factors", list("clip-factors", values["clip-factors"])));
   const seeds = seedList("seeds", list("seeds", values.seeds) ?? (values.tune ? TUNED_SEEDS : base.seeds).map(String));
   const tuningSeeds = values.tune ? seedList("tuning-seeds", list("tuning-seeds", values["tuning-seeds"]) ?? DEFAULT_TUNE_GRID.seeds.map(String)) : [];
   // A run selected on a seed would report that seed's luck; the run directories would collide, too.
@@ -85,7 +103,13 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
   const jobs = values.jobs === undefined ? base.jobs : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer, got "${values.jobs}"`);
   const out = values.out ?? join(RESULTS, values.quick ? "algos-quick" : "algos");
-  const tune = values.tune ? { ...DEFAULT_TUNE_GRID, seeds: tuningSeeds } : undefined;
+  const tune = values.tune
+    ? {
+        learningRates: learningRates ?? DEFAULT_TUNE_GRID.learningRates,
+        clipFactors: clipFactors ?? DEFAULT_TUNE_GRID.clipFactors,
+        seeds: tuningSeeds,
+      }
+    : undefined;
   return { ...base, families: families as Family[], rows: selectRows(list("rows", values.rows)).map((r) => r.id), seeds, jobs, out, ...(tune ? { tune } : {}) };
 }
 

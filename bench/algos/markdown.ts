@@ -121,7 +121,7 @@ export function tuningParagraph(s: AlgosSettings, choices: readonly TuneChoice[]
     `Tuned (--tune, bench/algos/tuning.ts): every row trained the same ${g.learningRates.length * g.clipFactors.length}-point grid — learning rate ` +
     `${g.learningRates.join(", ")} × clip ${g.clipFactors.map((f) => `×${f}`).join(", ")} of the row's own default — on tuning seeds ${g.seeds.join(", ")} ` +
     `(own warm starts, never final seeds), and kept the config with the best mean greedy success on the validation split ` +
-    "(disjoint from train and test; ties go to the earlier config in grid order, the first being the untuned default). The final seeds then ran " +
+    `(disjoint from train and test; ties go to the earlier config in grid order, the first being ${g.learningRates[0] === s.algorithm.learningRate && g.clipFactors[0] === 1 ? "the untuned default" : `lr ${g.learningRates[0]}, clip ×${g.clipFactors[0]}`}). The final seeds then ran ` +
     "each row's chosen config; test played no part in the choice. Chosen: " +
     choices.map((c) => `${c.family} ${c.row} ${c.chosen.id} (lr ${c.chosen.learningRate}, clip ${c.chosen.clip})`).join("; ") +
     "."

@@ -165,6 +165,39 @@ test("flags: --tune takes final seeds 1–5 and tuning seeds 101, 102 unless tol
   assert.throws(() => settingsFromArgs(["--tune", "--tuning-seeds", "a"]), /--tuning-seeds: expected non-negative integers, got "a"/);
 });
 
+test("flags: --learning-rates and --clip-factors replace the grid's points for every row, only with --tune", () => {
+  const t = settingsFromArgs(["--tune", "--families", "multihop-qa-long", "--rows", "steppo,ppo", "--learning-rates", "1e-4,3e-5", "--clip-factors", "1"]);
+  assert.deepEqual(t.tune, { learningRates: [1e-4, 3e-5], clipFactors: [1], seeds: [101, 102] });
+  assert.deepEqual(
+    configsFor(steppo, t.tune).map((c) => [c.id, c.index, c.learningRate, c.clip]),
+    [
+      ["lr0.0001-clip1x", 0, 1e-4, 0.05],
+      ["lr0.00003-clip1x", 1, 3e-5, 0.05],
+    ],
+  );
+  assert.deepEqual(
+    settingsFromArgs(["--tune", "--clip-factors", "1"]).tune?.learningRates,
+    DEFAULT_TUNE_GRID.learningRates,
+    "the other axis keeps its default",
+  );
+  assert.throws(() => settingsFromArgs(["--learning-rates", "1e-4"]), /--learning-rates: only with --tune/);
+  assert.throws(() => settingsFromArgs(["--clip-factors", "1"]), /--clip-factors: only with --tune/);
+  assert.throws(() => settingsFromArgs(["--tune", "--learning-rates", "0"]), /--learning-rates: expected positive numbers, got "0"/);
+  assert.throws(() => settingsFromArgs(["--tune", "--clip-factors", "x"]), /--clip-factors: expected positive numbers, got "x"/);
+  assert.throws(() => settingsFromArgs(["--tune", "--learning-rates", "1e-4,0.0001"]), /--learning-rates: a value is listed twice/);
+  const p = tuningParagraph(
+    t,
+    chooseConfigs(
+      configsFor(steppo, t.tune).flatMap((c) => [101, 102].map((seed) => run("multihop-qa-long", "steppo", seed, { validation: 0.5, test: 0 }, c))),
+      ["multihop-qa-long"],
+      [steppo],
+      t.tune,
+    ),
+  );
+  assert.match(p, /2-point grid — learning rate 0\.0001, 0\.00003 × clip ×1/);
+  assert.match(p, /the first being lr 0\.0001, clip ×1\)/);
+});
+
 test("assembled report: a tuned part shows its grid, tuning seeds, choices and validation scores; an old part without them reads untuned", () => {
   const warm = (family: string, seed: number, test: number): WarmStartResult => ({
     kind: "warm-start",
