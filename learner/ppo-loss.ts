@@ -39,7 +39,7 @@ export interface LossStats {
 }
 
 /** tf.tidy for results that are not tensors: frees every intermediate except tensors passed to tf.keep. */
-function scoped<R>(fn: () => R): R {
+export function scoped<R>(fn: () => R): R {
   tf.engine().startScope();
   try {
     return fn();
@@ -49,7 +49,7 @@ function scoped<R>(fn: () => R): R {
 }
 
 /** The counts of `p` itself, for a packed batch that is a whole minibatch. */
-function ownNorm(p: PackedBatch): MinibatchNorm {
+export function ownNorm(p: PackedBatch): MinibatchNorm {
   let tokens = 0;
   let valuePositions = 0;
   for (let i = 0; i < p.actionMask.length; i++) {

@@ -1,6 +1,7 @@
 // The previous implementation against this one, on whole units of work: one PPO update of a quickstart
 // batch and one behaviour-cloning epoch of the quickstart's demonstrations. Both learners start from the
 // same seed and take turns on the same data; each rep runs each once.
+import { sampleUpdateBatch } from "./quickstart-batch.ts";
 import { Rng } from "../../core/rng.ts";
 import type { Trajectory } from "../../core/trajectory.ts";
 import type { StepPOJob } from "../../crds/steppojob.ts";
@@ -9,7 +10,6 @@ import { Learner } from "../../learner/learner.ts";
 import { modelConfig, PolicyModel } from "../../policy/model.ts";
 import { asTokenPolicy } from "../../policy/decoding.ts";
 import { Tokenizer } from "../../policy/tokenizer.ts";
-import { type EpisodeRequest, runEpisodes } from "../../workers/agent-loop.ts";
 import { openEnvironment } from "../../envs/registry.ts";
 import { join } from "node:path";
 import { loadJobFile } from "../../crds/job-spec.ts";
@@ -131,21 +131,7 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
   // The baseline's schema predates some fields: give it the job as written, with its own defaults.
   const previous = new old.Learner(config, oldParse.parseJob(loadRaw(job), "quickstart").spec);
 
-  const rng = new Rng(7);
-  const requests: EpisodeRequest[] = Array.from({ length: job.spec.rollout.episodesPerUpdate }, (_, i) => ({
-    task: env.sampleTask(rng, "train"),
-    groupId: `g${i}`,
-    trajId: `e${i}`,
-  }));
-  const batch = await runEpisodes(env, requests, asTokenPolicy(current.model), tokenizer, rng, {
-    workerId: "bench",
-    policyVersion: 0,
-    maxSteps: job.spec.environment.maxSteps,
-    maxStepTokens: job.spec.environment.maxStepTokens,
-    contextLength: config.contextLength,
-    temperature: job.spec.rollout.temperature,
-    greedy: false,
-  });
+  const batch = await sampleUpdateBatch(env, asTokenPolicy(current.model), tokenizer, job, config.contextLength);
   const w = job.spec.warmup;
   const demos = await collectDemonstrations(env, tokenizer, new Rng(8), {
     episodes: w.demonstrations,

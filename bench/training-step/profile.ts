@@ -6,6 +6,7 @@ import { PolicyModel } from "../../policy/model.ts";
 import { minibatchGradients } from "../../learner/micro-batch.ts";
 import { type LossConfig, ppoGradients } from "../../learner/ppo-loss.ts";
 import { Adam } from "../../learner/adam.ts";
+import { printKernelTable } from "./kernel-table.ts";
 import { scoredSteps } from "./samples.ts";
 
 function median(xs: number[]): number {
@@ -58,27 +59,4 @@ console.log(`wall: PPO minibatch ${median(wall).toFixed(0)} ms; Adam ${median(ad
 const prof = await tf.profile(() => {
   tf.dispose(Object.values(step()));
 });
-const by = new Map<string, { ms: number; n: number }>();
-let total = 0;
-for (const k of prof.kernels) {
-  const e = by.get(k.name) ?? { ms: 0, n: 0 };
-  e.ms += k.kernelTimeMs as number;
-  e.n++;
-  total += k.kernelTimeMs as number;
-  by.set(k.name, e);
-}
-console.log(`profiled kernels: ${prof.kernels.length}, kernel ms ${total.toFixed(0)}`);
-for (const [name, e] of [...by].sort((a, b) => b[1].ms - a[1].ms))
-  console.log(`  ${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.n).padStart(6)} calls  ${((100 * e.ms) / total).toFixed(1)} %`);
-if (process.env.SHAPES) {
-  const byShape = new Map<string, { ms: number; n: number }>();
-  for (const k of prof.kernels) {
-    const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join(" ")}`;
-    const e = byShape.get(key) ?? { ms: 0, n: 0 };
-    e.ms += k.kernelTimeMs as number;
-    e.n++;
-    byShape.set(key, e);
-  }
-  for (const [name, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, 40))
-    console.log(`  ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(4)}× ${name}`);
-}
+printKernelTable(prof, process.env.SHAPES ? 40 : undefined);

@@ -2,7 +2,6 @@
 // gradients, Adam, and the tfjs kernels of the whole update by name.
 // `node --import tsx bench/training-step/update-profile.ts` (REPS=5, KERNELS=1 for tf.profile's table)
 import { join } from "node:path";
-import { Rng } from "../../core/rng.ts";
 import { loadJobFile } from "../../crds/job-spec.ts";
 import { openEnvironment } from "../../envs/registry.ts";
 import { Learner } from "../../learner/learner.ts";
@@ -10,7 +9,8 @@ import { asTokenPolicy } from "../../policy/decoding.ts";
 import { selectBackend, tf } from "../../policy/backend.ts";
 import { modelConfig } from "../../policy/model.ts";
 import { Tokenizer } from "../../policy/tokenizer.ts";
-import { type EpisodeRequest, runEpisodes } from "../../workers/agent-loop.ts";
+import { printKernelTable } from "./kernel-table.ts";
+import { sampleUpdateBatch } from "./quickstart-batch.ts";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
@@ -24,21 +24,7 @@ const env = await openEnvironment(job.spec.environment, job.spec.seed);
 const tokenizer = new Tokenizer(env.vocabulary());
 const config = modelConfig(job.spec.model, tokenizer.size);
 const learner = new Learner(config, job.spec);
-const rng = new Rng(7);
-const requests: EpisodeRequest[] = Array.from({ length: job.spec.rollout.episodesPerUpdate }, (_, i) => ({
-  task: env.sampleTask(rng, "train"),
-  groupId: `g${i}`,
-  trajId: `e${i}`,
-}));
-const batch = await runEpisodes(env, requests, asTokenPolicy(learner.model), tokenizer, rng, {
-  workerId: "bench",
-  policyVersion: 0,
-  maxSteps: job.spec.environment.maxSteps,
-  maxStepTokens: job.spec.environment.maxStepTokens,
-  contextLength: config.contextLength,
-  temperature: job.spec.rollout.temperature,
-  greedy: false,
-});
+const batch = await sampleUpdateBatch(env, asTokenPolicy(learner.model), tokenizer, job, config.contextLength);
 const steps = batch.flatMap((t) => t.steps);
 const lengths = steps.map((s) => s.contextIds.length + s.actionIds.length);
 console.log(
@@ -79,28 +65,5 @@ if (process.env.KERNELS) {
   const prof = await tf.profile(() => {
     learner.update(batch);
   });
-  const by = new Map<string, { ms: number; n: number }>();
-  let total = 0;
-  for (const k of prof.kernels) {
-    const e = by.get(k.name) ?? { ms: 0, n: 0 };
-    e.ms += k.kernelTimeMs as number;
-    e.n++;
-    total += k.kernelTimeMs as number;
-    by.set(k.name, e);
-  }
-  console.log(`profiled kernels: ${prof.kernels.length}, kernel ms ${total.toFixed(0)}`);
-  for (const [name, e] of [...by].sort((a, b) => b[1].ms - a[1].ms))
-    console.log(`  ${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.n).padStart(6)} calls  ${((100 * e.ms) / total).toFixed(1)} %`);
-  if (process.env.SHAPES) {
-    const byShape = new Map<string, { ms: number; n: number }>();
-    for (const k of prof.kernels) {
-      const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join(" ")}`;
-      const e = byShape.get(key) ?? { ms: 0, n: 0 };
-      e.ms += k.kernelTimeMs as number;
-      e.n++;
-      byShape.set(key, e);
-    }
-    for (const [name, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(process.env.SHAPES)))
-      console.log(`  ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(4)}× ${name}`);
-  }
+  printKernelTable(prof, process.env.SHAPES ? Number(process.env.SHAPES) : undefined);
 }

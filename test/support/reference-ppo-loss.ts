@@ -1,11 +1,13 @@
 // The PPO loss of learner/ppo-loss.ts as tensor ops, as it was before the objective moved to JavaScript
 // (learner/ppo-objective.ts): the heads' outputs scattered onto the packed batch's [B, T] grid and the loss
-// written with tfjs ops and tfjs's own gradients. The reference the JavaScript objective must reproduce.
+// written with tfjs ops and tfjs's own gradients. The reference the JavaScript objective must reproduce (the
+// bookkeeping helpers, scoped/ownNorm/lossPositions, are the learner's own: only the maths is re-done here).
 import { tf } from "../../policy/backend.ts";
 import { targetLogProbsAndEntropy } from "../../policy/layers.ts";
 import { type PolicyModel, scatterRows } from "../../policy/model.ts";
 import type { MinibatchNorm } from "../../learner/micro-batch.ts";
-import type { LossConfig, LossStats } from "../../learner/ppo-loss.ts";
+import { type LossConfig, type LossStats, ownNorm, scoped } from "../../learner/ppo-loss.ts";
+import { lossPositions } from "../../learner/ppo-objective.ts";
 import type { RatioMode } from "../../crds/steppojob.ts";
 import type { PackedBatch } from "../../learner/step-batch.ts";
 
@@ -26,40 +28,12 @@ function importanceWeights(p: PackedBatch, ratio: RatioMode, cap: number): Float
   return w;
 }
 
-/** tf.tidy for results that are not tensors: frees every intermediate except tensors passed to tf.keep. */
-function scoped<R>(fn: () => R): R {
-  tf.engine().startScope();
-  try {
-    return fn();
-  } finally {
-    tf.engine().endScope();
-  }
-}
-
 /**
  * Mean over each step's action tokens, then over the minibatch's `steps` (this packed batch may hold
  * only some of them: a micro-batch, learner/micro-batch.ts). x: [B, T] → scalar.
  */
 function seqMeanTokenMean(x: tf.Tensor2D, mask: tf.Tensor2D, invLength: tf.Tensor1D, steps: number): tf.Scalar {
   return tf.div(tf.sum(tf.mul(tf.sum(tf.mul(x, mask), 1), invLength)), steps);
-}
-
-/** The counts of `p` itself, for a packed batch that is a whole minibatch. */
-function ownNorm(p: PackedBatch): MinibatchNorm {
-  let tokens = 0;
-  let valuePositions = 0;
-  for (let i = 0; i < p.actionMask.length; i++) {
-    tokens += p.actionMask[i];
-    valuePositions += p.valueMask[i];
-  }
-  return { steps: p.B, tokens, valuePositions };
-}
-
-/** The positions a loss reads: every action-predicting and every value position of `p`, as flat b·T + t. */
-function lossPositions(p: PackedBatch): Int32Array {
-  const out: number[] = [];
-  for (let i = 0; i < p.actionMask.length; i++) if (p.actionMask[i] || p.valueMask[i]) out.push(i);
-  return Int32Array.from(out);
 }
 
 /**
