@@ -2,6 +2,7 @@
 // is reachable, and none is needed): config.json plus model.safetensors with seeded random weights, each
 // tensor already rounded to the dtype it is stored in, so that the values a test computes with are exactly
 // the values the loader reads.
+import { Rng } from "../../core/rng.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../policy/hf/float-formats.ts";
@@ -50,18 +51,6 @@ export function tinyConfigJson(o: TinyModelOptions): Record<string, unknown> {
   };
 }
 
-/** mulberry32, so a failure reproduces. */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Values as `dtype` holds them. */
 export function roundTo(dtype: FloatDtype, data: Float32Array): Float32Array {
   if (dtype === "BF16") return data.map((x) => bf16ToF32(f32ToBf16(x)));
@@ -69,9 +58,24 @@ export function roundTo(dtype: FloatDtype, data: Float32Array): Float32Array {
   return data;
 }
 
+/** A tiny tied Qwen2 in float32 with a value head (2 layers, hidden 32, 4 heads sharing 2 kv heads, vocabulary 61): give it a seed. */
+export const TINY_QWEN2: Omit<TinyModelOptions, "seed"> = {
+  modelType: "qwen2",
+  hiddenSize: 32,
+  layers: 2,
+  heads: 4,
+  kvHeads: 2,
+  intermediateSize: 64,
+  vocabSize: 61,
+  tie: true,
+  dtype: "F32",
+  valueHead: true,
+};
+
 /** The tiny model's tensors by Hugging Face name, random: norms near 1, the rest of scale `std`. */
 export function tinyTensors(o: TinyModelOptions): StoredTensor[] {
-  const next = uniform(o.seed);
+  const rng = new Rng(o.seed); // seeded, so a failure reproduces
+  const next = () => rng.next();
   const d = o.hiddenSize;
   const dh = d / o.heads;
   const out: StoredTensor[] = [];

@@ -11,7 +11,7 @@ import { after, before, it } from "node:test";
 import { selectBackend, tf } from "../../policy/backend.ts";
 import { loadHfPolicy } from "../../policy/hf/hf-checkpoint.ts";
 import { referenceLlama } from "../support/llama-reference.ts";
-import { type TinyModelOptions, writeTinyModel } from "../support/tiny-hf-model.ts";
+import { TINY_QWEN2, type TinyModelOptions, writeTinyModel } from "../support/tiny-hf-model.ts";
 
 const root = mkdtempSync(join(tmpdir(), "steppo-hf-cpu-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -19,19 +19,7 @@ before(async () => {
   assert.equal(await selectBackend("cpu", () => {}), "cpu");
 });
 
-const OPTIONS: TinyModelOptions = {
-  modelType: "qwen2",
-  hiddenSize: 32,
-  layers: 2,
-  heads: 4,
-  kvHeads: 2,
-  intermediateSize: 64,
-  vocabSize: 61,
-  tie: true,
-  dtype: "F32",
-  seed: 41,
-  valueHead: true,
-};
+const OPTIONS: TinyModelOptions = { ...TINY_QWEN2, seed: 41 };
 const SEQ = [1, 17, 42, 5, 60, 33];
 
 function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol: number): void {

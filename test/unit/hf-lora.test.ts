@@ -17,7 +17,7 @@ import { attachFreshLora, loadLoraAdapter, saveLoraAdapter } from "../../policy/
 import { freshAdapters, type LoraSpec, loraNames, parseAdapterConfig } from "../../policy/hf/lora.ts";
 import { readSafetensorsHeader } from "../../policy/hf/safetensors.ts";
 import { referenceLlama } from "../support/llama-reference.ts";
-import { type TinyModelOptions, writeTinyModel } from "../support/tiny-hf-model.ts";
+import { TINY_QWEN2, type TinyModelOptions, writeTinyModel } from "../support/tiny-hf-model.ts";
 
 const root = mkdtempSync(join(tmpdir(), "steppo-hf-lora-"));
 let dirs = 0;
@@ -31,19 +31,7 @@ after(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const OPTIONS: TinyModelOptions = {
-  modelType: "qwen2",
-  hiddenSize: 32,
-  layers: 2,
-  heads: 4,
-  kvHeads: 2,
-  intermediateSize: 64,
-  vocabSize: 61,
-  tie: true,
-  dtype: "F32",
-  seed: 31,
-  valueHead: true,
-};
+const OPTIONS: TinyModelOptions = { ...TINY_QWEN2, seed: 31 };
 const SPEC: LoraSpec = { rank: 4, alpha: 8, targets: ["q_proj", "v_proj", "o_proj", "down_proj"] };
 const SEQ = [1, 17, 42, 5, 60, 33, 8];
 const ids = () => tf.tensor2d(SEQ, [1, SEQ.length], "int32");
