@@ -6,7 +6,9 @@
 import type { Question } from "./questions.ts";
 import { REL_WORDS } from "./questions.ts";
 
-const ASKS = ["the", "question", "asks", "for"];
+/** The openings of a restatement: of a chain, and of a comparison (before its two names). */
+const ASKS_FOR = ["the", "question", "asks", "for"];
+const ASKS_WHO = ["the", "question", "asks", "who", "is", "first", ","];
 
 /**
  * The question as a chain, outermost relation first: "the question asks for the region of the birthplace
@@ -14,14 +16,15 @@ const ASKS = ["the", "question", "asks", "for"];
  */
 export function restate(q: Question): string[] {
   const v = q.variant;
-  if (v.kind === "compare") return ["the", "question", "asks", "who", "is", "first", ",", q.chain[0], "or", q.chain[1], "."];
+  if (v.kind === "compare") return [...ASKS_WHO, q.chain[0], "or", q.chain[1], "."];
   const relations = [...v.path].reverse().flatMap((rel) => ["the", ...REL_WORDS[rel], "of"]);
-  return [...ASKS, ...relations, q.chain[0], "."];
+  return [...ASKS_FOR, ...relations, q.chain[0], "."];
 }
 
 /** Words a restatement adds besides relation words, entity names and the grammar's punctuation. */
 export function restatementWords(): string[] {
-  return [...new Set([...ASKS, "of", ".", "asks", "who", "is", "first", ",", "or"])];
+  // In this order: the vocabulary's order is the token ids' (the long setting's results depend on it).
+  return [...new Set([...ASKS_FOR, "of", ".", ...ASKS_WHO, "or"])];
 }
 
 /**
