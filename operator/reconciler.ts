@@ -151,7 +151,7 @@ export class Reconciler {
     // The status is computed from `job`; our own finalizer patch is the one change since, so the status is
     // written against the version it made (against job's own it would always be refused as stale).
     const seen = { uid: job.metadata.uid, resourceVersion: finalized ?? job.metadata.resourceVersion };
-    // Pods in slow-start batches (1, 2, 4 …), stopping at the first failure: a job asking for many pods
+    // Pods in slow-start batches (4, 8, 16 …), stopping at the first failure: a job asking for many pods
     // that all fail the same way costs a few requests, not one per pod, per pass.
     let podsCreated = 0;
     const pass = await slowStart(pods, async (o) => {
