@@ -11,11 +11,15 @@ import { Learner } from "./learner.ts";
 import { type ModelConfig, modelConfig } from "../policy/model.ts";
 import type { CurvePoint } from "./report.ts";
 import { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
+import { builtInFactory, type PolicyFactory } from "../policy/trainable-policy.ts";
+import { loadRunPolicy } from "../policy/hf/hf-run-policy.ts";
+import { TOOL_CALL_END } from "../envs/action-parser.ts";
 
 export interface RunSetup {
   backend: string;
   env: Environment;
-  tokenizer: Tokenizer;
+  tokenizer: AgentTokenizer;
   config: ModelConfig;
   learner: Learner;
   policy: TokenPolicy;
@@ -30,10 +34,9 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
   const spec = job.spec;
   const backend = await selectBackend(spec.learner.backend, log);
   const env = await openEnvironment(spec.environment, spec.seed);
-  const tokenizer = new Tokenizer(env.vocabulary());
-  const config = modelConfig(spec.model, tokenizer.size);
-  const learner = new Learner(config, spec);
-  const policy = asTokenPolicy(learner.model);
+  const { tokenizer, config, factory } = await runModel(job, env, log);
+  const learner = new Learner(config, spec, factory);
+  const policy = asTokenPolicy(learner.model, tokenizer.size);
   const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
   log(`evaluation sets: ${sets.map((s) => `${s.name} ${s.tasks.length} ${s.decoding === "greedy" ? "distinct tasks, greedy" : "tasks, sampled"}`).join("; ")}`);
   const evaluate = async (names?: string[], known: Record<string, number> = {}) => {
@@ -45,6 +48,31 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
     return out;
   };
   return { backend, env, tokenizer, config, learner, policy, evaluate };
+}
+
+/**
+ * The job's model and the tokenizer it reads: spec.model.source's Hugging Face model and its own tokenizer
+ * (a step ends at the tool call's closing bracket or the end-of-turn token), else the built-in transformer
+ * over the environment's word list.
+ */
+async function runModel(
+  job: StepPOJob,
+  env: Environment,
+  log: (line: string) => void,
+): Promise<{ tokenizer: AgentTokenizer; config: ModelConfig; factory: PolicyFactory }> {
+  const spec = job.spec;
+  if (spec.model.source !== undefined) {
+    const hf = await loadRunPolicy(spec.model, { stopStrings: [TOOL_CALL_END], seed: spec.seed, log });
+    const c = hf.llamaConfig;
+    const lora = hf.lora ? `, LoRA rank ${hf.lora.rank} α ${hf.lora.alpha} on ${hf.lora.targets.join(", ")}` : "";
+    log(
+      `model ${spec.model.source}: ${c.modelType}, hidden ${c.hiddenSize}, ${c.layers} layers, ${c.heads}:${c.kvHeads} heads, vocab_size ${c.vocabSize} (tokenizer ${hf.tokenizer.size})${lora}`,
+    );
+    return hf;
+  }
+  const tokenizer = new Tokenizer(env.vocabulary());
+  const config = modelConfig(spec.model, tokenizer.size);
+  return { tokenizer, config, factory: builtInFactory(config, spec.seed) };
 }
 
 /**

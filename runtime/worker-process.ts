@@ -108,6 +108,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
 /** What the worker has on its own: the compute backend, its environment and the vocabulary it decides. */
 async function openLocal(cfg: WorkerConfig, log: Log) {
   const spec = cfg.job.spec;
+  // The learner refuses such a job too (run-loop.ts); a worker started for one says why rather than train the wrong model.
+  if (spec.model.source !== undefined) throw new Error("spec.model.source: rollout workers do not load Hugging Face models yet (docs/hf-models.md)");
   await selectBackend(spec.learner.backend, log);
   const env = await openEnvironment(spec.environment, spec.seed);
   const tokenizer = new Tokenizer(env.vocabulary());

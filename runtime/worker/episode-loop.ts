@@ -77,7 +77,8 @@ async function runBatch(l: EpisodeLoop, worker: RolloutWorker, granted: number):
   });
   let trajs: Trajectory[] = [];
   try {
-    trajs = await worker.produce(granted / l.spec.rollout.groupSize, asTokenPolicy(l.follower.model as PolicyModel), version, counting, l.stop.signal);
+    const model = l.follower.model as PolicyModel;
+    trajs = await worker.produce(granted / l.spec.rollout.groupSize, asTokenPolicy(model, model.config.vocabSize), version, counting, l.stop.signal);
   } finally {
     const ctx = trace.setSpan(context.active(), batchSpan);
     for (const t of trajs.slice(0, published)) {
