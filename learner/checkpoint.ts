@@ -16,6 +16,8 @@ export interface CheckpointMeta<R> {
   adamStep: number;
   rng: RngState;
   tokenizer: string[];
+  /** The model directory's identity (a Hugging Face model's hash); absent for the built-in model. */
+  model?: string[];
   spec: StepPOJobSpec;
   /** trainingSpecHash(spec): what a resume compares first (absent in checkpoints written before it). */
   specHash?: string;
@@ -29,6 +31,7 @@ export async function saveLearner<R>(dir: string, keep: number, learner: Learner
     adamStep: learner.optimizer.step,
     rng: learner.rng.state(),
     tokenizer: tokenizer.identity(),
+    ...(learner.modelIdentity ? { model: learner.modelIdentity } : {}),
     spec: learner.spec,
     specHash: trainingSpecHash(learner.spec),
     run,
@@ -57,6 +60,12 @@ export async function restoreLearner<R>(
   if (meta.format !== "steppo-learner/1") throw new Error(`checkpoint ${found.path}: unknown format ${String(meta.format)}`);
   if (meta.tokenizer.join("\u0000") !== tokenizer.identity().join("\u0000")) {
     throw new Error(`checkpoint ${found.path}: its tokenizer differs from this job's (${tokenizerChange(meta.tokenizer, tokenizer.identity())})`);
+  }
+  const model = (identity: string[] | undefined) => (identity ?? []).join(" ");
+  if (model(meta.model) !== model(learner.modelIdentity)) {
+    throw new Error(
+      `checkpoint ${found.path}: trained from another model (${model(meta.model) || "the built-in one"}) than this job's (${model(learner.modelIdentity) || "the built-in one"}): were the files in spec.model.source replaced?`,
+    );
   }
   learner.model.importWeights(found.tensors.filter((t) => !t.name.startsWith("adam.") && !t.name.startsWith(REFERENCE_PREFIX)));
   learner.optimizer.importState(

@@ -390,6 +390,11 @@ export class Learner {
     return losses;
   }
 
+  /** What checkpoints record of the model's origin (learner/checkpoint.ts); undefined for the built-in model. */
+  get modelIdentity(): string[] | undefined {
+    return this.factory.identity;
+  }
+
   /** Frees the tensors of the model, the optimiser and the reference (a process running many jobs). */
   dispose(): void {
     this.model.dispose();

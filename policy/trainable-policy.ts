@@ -28,6 +28,8 @@ export interface TrainablePolicy extends PolicyNetwork {
 export interface PolicyFactory {
   create(): TrainablePolicy;
   fromWeights(weights: NamedTensor[]): TrainablePolicy;
+  /** What checkpoints record of where the model came from (a Hugging Face directory's hash); none for the built-in model. */
+  identity?: string[];
 }
 
 /** The built-in transformer of `config`, seeded (model.ts). */

@@ -42,7 +42,8 @@ export class HfAgentTokenizer implements AgentTokenizer {
     let ids = this.render(kept);
     while (ids.length > maxLen) {
       if (kept.length === 0) throw new Error(`tokenizer: the chat template alone takes ${ids.length} tokens, more than the context budget of ${maxLen}`);
-      // Each word is at least one token, so dropping as many words as there are tokens too many never drops too few words twice over.
+      // Every word is at least one token: dropping as many words as there are tokens too many fits at once, unless
+      // the tokenizer merges across the new first word's boundary; the loop covers that.
       kept = kept.slice(Math.min(kept.length, ids.length - maxLen));
       ids = this.render(kept);
     }

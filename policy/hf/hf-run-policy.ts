@@ -7,6 +7,7 @@ import type { ModelConfig } from "../model.ts";
 import type { PolicyFactory } from "../trainable-policy.ts";
 import { HfAgentTokenizer } from "./hf-agent-tokenizer.ts";
 import { loadHfPolicy } from "./hf-checkpoint.ts";
+import { modelIdentity } from "./hf-model-identity.ts";
 import { HfTrainable } from "./hf-trainable.ts";
 import type { LlamaConfig } from "./llama-config.ts";
 import { LlamaPolicy } from "./llama-model.ts";
@@ -49,6 +50,7 @@ export async function loadRunPolicy(
   let created = false;
   const primary = new HfTrainable(loaded.model, tokenizer.size);
   const factory: PolicyFactory = {
+    identity: await modelIdentity(dir),
     create: () => {
       if (created) throw new Error("hf policy: the loaded model is the learner's already");
       created = true;

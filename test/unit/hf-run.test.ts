@@ -4,7 +4,8 @@
 // over the tokenizer's ids (the model's head is padded past them, as published models' are); a step ends at
 // the tool call's closing "]" or the end-of-turn; the run learns (the demonstrated actions' log-prob rises
 // through the warm-up, and the PPO updates raise the probability of the steps with positive advantage);
-// checkpoints resume and record the tokenizer; with LoRA only the adapters and the value head train and are saved.
+// checkpoints resume and record the tokenizer and the model files; with LoRA only the adapters and the value
+// head train and are saved.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -57,11 +58,11 @@ function hfJob(name: string, model: Record<string, unknown>, ckptDir: string, ex
 }
 
 /** A tiny random Qwen2 over a word-level tokenizer of the environment's words, in `dir`. */
-async function writeModelDir(dir: string): Promise<number> {
+async function writeModelDir(dir: string, seed = 3): Promise<number> {
   mkdirSync(dir, { recursive: true });
   const env = await openEnvironment(hfJob("probe", {}, dir).spec.environment, SEED);
   const size = writeWordTokenizer(dir, env.vocabulary());
-  const o = { modelType: "qwen2", hiddenSize: 32, layers: 2, heads: 4, kvHeads: 2, intermediateSize: 64, tie: true, dtype: "F32", seed: 3 } as const;
+  const o = { modelType: "qwen2", hiddenSize: 32, layers: 2, heads: 4, kvHeads: 2, intermediateSize: 64, tie: true, dtype: "F32", seed } as const;
   await writeTinyModel(dir, { ...o, vocabSize: size + HEAD_PADDING, maxPositions: 256 });
   return size;
 }
@@ -235,6 +236,10 @@ test("steppo run trains a tiny Hugging Face model on the quickstart task: it lea
   const config = JSON.parse(readFileSync(configPath, "utf8"));
   writeFileSync(configPath, JSON.stringify({ ...config, chat_template: `{{ '<|im_start|>system\\nbe brief<|im_end|>\\n' }}${CHATML_TEMPLATE}` }));
   await assert.rejects(runJob(job, { runDir, log: quiet, updates: 6 }), /its tokenizer differs from this job's \(the model directory's tokenizer files/);
+  // And the model directory's own files: other weights under the same path are refused too.
+  writeFileSync(configPath, JSON.stringify(config));
+  await writeModelDir(modelDir, 4);
+  await assert.rejects(runJob(job, { runDir, log: quiet, updates: 6 }), /trained from another model \(hf-model sha256:.*were the files in spec\.model\.source replaced\?/);
 });
 
 test(
