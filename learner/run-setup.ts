@@ -34,7 +34,7 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
   const spec = job.spec;
   const backend = await selectBackend(spec.learner.backend, log);
   const env = await openEnvironment(spec.environment, spec.seed);
-  const { tokenizer, config, factory } = await runModel(job, env, log);
+  const { tokenizer, config, factory } = await jobModel(job, env, log);
   const learner = new Learner(config, spec, factory);
   const policy = asTokenPolicy(learner.model, tokenizer.size);
   const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
@@ -53,9 +53,9 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
 /**
  * The job's model and the tokenizer it reads: spec.model.source's Hugging Face model and its own tokenizer
  * (a step ends at the tool call's closing bracket or the end-of-turn token), else the built-in transformer
- * over the environment's word list.
+ * over the environment's word list. The learner and the rollout worker processes build theirs here alike.
  */
-async function runModel(
+export async function jobModel(
   job: StepPOJob,
   env: Environment,
   log: (line: string) => void,

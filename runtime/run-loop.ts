@@ -114,12 +114,6 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   const log = opts.log;
   const total = opts.updates ?? spec.training.updates;
   const span = opts.span ?? ((_n, _a, fn) => fn());
-  if (spec.model.source !== undefined && transport.name !== "embedded") {
-    // Refused before the model loads and warms up: the rollout workers (runtime/worker-process.ts) build the built-in model only.
-    throw new Error(
-      `spec.model.source: the ${transport.name} runtime's rollout workers do not load Hugging Face models yet; \`steppo run\` without --nats trains it (docs/hf-models.md)`,
-    );
-  }
   const setup = await setUpRun(job, log);
   const { learner, tokenizer, config } = setup;
   const a = learner.algorithm;

@@ -5,7 +5,7 @@
 // the tool call's closing "]" or the end-of-turn; the run learns (the demonstrated actions' log-prob rises
 // through the warm-up, and the PPO updates raise the probability of the steps with positive advantage);
 // checkpoints resume and record the tokenizer and the model files; with LoRA only the adapters and the value
-// head train and are saved.
+// head train and are saved. Over NATS: test/integration/distributed-hf.test.ts.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -239,7 +239,10 @@ test("steppo run trains a tiny Hugging Face model on the quickstart task: it lea
   // And the model directory's own files: other weights under the same path are refused too.
   writeFileSync(configPath, JSON.stringify(config));
   await writeModelDir(modelDir, 4);
-  await assert.rejects(runJob(job, { runDir, log: quiet, updates: 6 }), /trained from another model \(hf-model sha256:.*were the files in spec\.model\.source replaced\?/);
+  await assert.rejects(
+    runJob(job, { runDir, log: quiet, updates: 6 }),
+    /trained from another model \(hf-model sha256:.*were the files in spec\.model\.source replaced\?/,
+  );
 });
 
 test(
@@ -278,13 +281,3 @@ test(
     );
   },
 );
-
-test("the NATS runtime refuses spec.model.source before loading anything: its rollout workers build the built-in model", async () => {
-  const job = hfJob("hf-nats", { source: "/nowhere" }, "/nowhere/ckpt");
-  const { runLoop } = await import("../../runtime/run-loop.ts");
-  const transport = { name: "nats" } as unknown as Parameters<typeof runLoop>[1];
-  await assert.rejects(
-    runLoop(job, transport, { runDir: "/nowhere/run", log: quiet }),
-    /spec\.model\.source: the nats runtime's rollout workers do not load Hugging Face models yet/,
-  );
-});
