@@ -126,7 +126,7 @@ export const modelSchema = s.object(
       maxLength: 1024,
       description:
         "A directory in the Hugging Face layout (config.json, *.safetensors, tokenizer.json) as the pods see it, e.g. a mounted volume: " +
-        "a Llama or Qwen2 causal LM and its tokenizer as the policy (policy/hf/; docs/hf-models.md). Trained by `steppo run`; the NATS runtime's workers refuse it for now.",
+        "a Llama or Qwen2 causal LM and its tokenizer as the policy (policy/hf/; docs/hf-models.md). The learner and every rollout worker load it: mount it into both pods (spec.learner.template, spec.rollout.template).",
     }),
     lora: s.object(
       {
