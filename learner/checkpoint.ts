@@ -62,7 +62,10 @@ export async function restoreLearner<R>(
     throw new Error(`checkpoint ${found.path}: its tokenizer differs from this job's (${tokenizerChange(meta.tokenizer, tokenizer.identity())})`);
   }
   const model = (identity: string[] | undefined) => (identity ?? []).join(" ");
-  if (model(meta.model) !== model(learner.modelIdentity)) {
+  if (meta.model === undefined && learner.modelIdentity !== undefined) {
+    // The tokenizer matched (checked above), so this is the same kind of model: a checkpoint written before the hash was.
+    log(`checkpoint ${found.path} does not record its model files' hash (written before it was recorded): not checked`);
+  } else if (model(meta.model) !== model(learner.modelIdentity)) {
     throw new Error(
       `checkpoint ${found.path}: trained from another model (${model(meta.model) || "the built-in one"}) than this job's (${model(learner.modelIdentity) || "the built-in one"}): were the files in spec.model.source replaced?`,
     );

@@ -14,6 +14,7 @@ import { Tokenizer } from "../policy/tokenizer.ts";
 import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 import { builtInFactory, type PolicyFactory } from "../policy/trainable-policy.ts";
 import { loadRunPolicy } from "../policy/hf/hf-run-policy.ts";
+import type { HfPolicy } from "../policy/hf/hf-checkpoint.ts";
 import { TOOL_CALL_END } from "../envs/action-parser.ts";
 
 export interface RunSetup {
@@ -23,6 +24,8 @@ export interface RunSetup {
   config: ModelConfig;
   learner: Learner;
   policy: TokenPolicy;
+  /** spec.model.source's model as loaded, the one the learner trains (learner/hf-export.ts writes it back out). */
+  hf?: HfPolicy;
   /**
    * Success rates on the job's fixed evaluation sets (all of them, or the ones named); sets in `known`
    * were already measured with the current weights and are taken from it instead of run again.
@@ -34,7 +37,7 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
   const spec = job.spec;
   const backend = await selectBackend(spec.learner.backend, log);
   const env = await openEnvironment(spec.environment, spec.seed);
-  const { tokenizer, config, factory } = await jobModel(job, env, log);
+  const { tokenizer, config, factory, hf } = await jobModel(job, env, log);
   const learner = new Learner(config, spec, factory);
   const policy = asTokenPolicy(learner.model, tokenizer.size);
   const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
@@ -47,7 +50,7 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
     }
     return out;
   };
-  return { backend, env, tokenizer, config, learner, policy, evaluate };
+  return { backend, env, tokenizer, config, learner, policy, hf, evaluate };
 }
 
 /**
@@ -59,7 +62,7 @@ export async function jobModel(
   job: StepPOJob,
   env: Environment,
   log: (line: string) => void,
-): Promise<{ tokenizer: AgentTokenizer; config: ModelConfig; factory: PolicyFactory }> {
+): Promise<{ tokenizer: AgentTokenizer; config: ModelConfig; factory: PolicyFactory; hf?: HfPolicy }> {
   const spec = job.spec;
   if (spec.model.source !== undefined) {
     const hf = await loadRunPolicy(spec.model, { stopStrings: [TOOL_CALL_END], seed: spec.seed, log });
@@ -68,7 +71,7 @@ export async function jobModel(
     log(
       `model ${spec.model.source}: ${c.modelType}, hidden ${c.hiddenSize}, ${c.layers} layers, ${c.heads}:${c.kvHeads} heads, vocab_size ${c.vocabSize} (tokenizer ${hf.tokenizer.size})${lora}`,
     );
-    return hf;
+    return { tokenizer: hf.tokenizer, config: hf.config, factory: hf.factory, hf: hf.loaded };
   }
   const tokenizer = new Tokenizer(env.vocabulary());
   const config = modelConfig(spec.model, tokenizer.size);

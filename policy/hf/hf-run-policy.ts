@@ -6,7 +6,7 @@ import type { NamedTensor } from "../../core/weights-codec.ts";
 import type { ModelConfig } from "../model.ts";
 import type { PolicyFactory } from "../trainable-policy.ts";
 import { HfAgentTokenizer } from "./hf-agent-tokenizer.ts";
-import { loadHfPolicy } from "./hf-checkpoint.ts";
+import { type HfPolicy, loadHfPolicy } from "./hf-checkpoint.ts";
 import { modelIdentity } from "./hf-model-identity.ts";
 import { HfTrainable } from "./hf-trainable.ts";
 import type { LlamaConfig } from "./llama-config.ts";
@@ -21,6 +21,8 @@ export interface HfRunPolicy {
   /** The run's dimensions: vocabSize the tokenizer's ids (what is sampled), dModel the hidden size. */
   config: ModelConfig;
   llamaConfig: LlamaConfig;
+  /** The model as loaded (the learner trains this very LlamaPolicy): an export keeps its config.json and dtypes. */
+  loaded: HfPolicy;
   lora?: LoraSpec;
   factory: PolicyFactory;
 }
@@ -65,7 +67,7 @@ export async function loadRunPolicy(
     },
   };
   const config: ModelConfig = { vocabSize: tokenizer.size, dModel: c.hiddenSize, layers: c.layers, heads: c.heads, contextLength };
-  return { tokenizer, config, llamaConfig: c, lora, factory };
+  return { tokenizer, config, llamaConfig: c, loaded, lora, factory };
 }
 
 /**

@@ -21,6 +21,7 @@ import { restoreLearner } from "../../learner/checkpoint.ts";
 import { collectDemonstrations, type DemoStep } from "../../learner/demonstrations.ts";
 import type { EpisodeSampleFile } from "../../learner/episode-sample.ts";
 import type { Learner } from "../../learner/learner.ts";
+import { exportTrainedPolicy } from "../../learner/hf-export.ts";
 import { setUpRun } from "../../learner/run-setup.ts";
 import { HfAgentTokenizer } from "../../policy/hf/hf-agent-tokenizer.ts";
 import { runJob } from "../../runtime/run-job.ts";
@@ -226,6 +227,13 @@ test("steppo run trains a tiny Hugging Face model on the quickstart task: it lea
   );
   assert.ok(steps > 0 && gain > 0, `Σ advantage · log ratio over ${steps} recorded steps: ${gain}`);
 
+  // `steppo export` writes the trained policy as a model directory: a job pointing at it starts from the trained policy.
+  const exported = join(root, "exported");
+  assert.deepEqual(await exportTrainedPolicy(job, { checkpointDir: ckpt, out: exported, log: quiet }), { version: 4, layout: "model" });
+  const fromExport = await setUpRun(hfJob("hf-exported", { source: exported }, join(root, "ckpt-exported")), quiet);
+  assert.ok(Math.abs(meanLogProb(fromExport.learner, demos) - trained) < 1e-4, "the exported model is the trained policy");
+  fromExport.learner.dispose();
+
   // The same command with more updates resumes from the last checkpoint.
   const resumed = await runJob(job, { runDir, log: quiet, updates: 5 });
   assert.equal(resumed.updates, 5);
@@ -279,5 +287,17 @@ test(
       trained > loaded + 0.5,
       `demonstrated actions' log-prob per token with LoRA: ${loaded.toFixed(3)} as loaded, ${trained.toFixed(3)} after the run`,
     );
+
+    // Exported: a PEFT adapter by default; merged, a plain model that is the trained policy.
+    const adapter = join(root, "adapter");
+    assert.equal((await exportTrainedPolicy(job, { checkpointDir: ckpt, out: adapter, log: quiet })).layout, "adapter");
+    assert.deepEqual(readdirSync(adapter).sort(), ["adapter_config.json", "adapter_model.safetensors", "value_head.safetensors"]);
+    const merged = join(root, "merged");
+    assert.equal((await exportTrainedPolicy(job, { checkpointDir: ckpt, out: merged, merged: true, log: quiet })).layout, "model");
+    const fromMerged = await setUpRun(hfJob("hf-merged", { source: merged }, join(root, "ckpt-merged")), quiet);
+    const mergedLogProb = meanLogProb(fromMerged.learner, demos);
+    assert.ok(Math.abs(mergedLogProb - trained) < 1e-3, `merged export ${mergedLogProb} vs the LoRA policy ${trained}`);
+    fromMerged.learner.dispose();
+    await assert.rejects(exportTrainedPolicy(job, { checkpointDir: ckpt, out: modelDir, log: quiet }), /is the model directory itself/);
   },
 );
