@@ -10,7 +10,6 @@ import { ROWS } from "./algos/rows.ts";
 import { setUpRun } from "../learner/run-setup.ts";
 import { restoreLearner } from "../learner/checkpoint.ts";
 import { generateSteps } from "../policy/decoding.ts";
-import { EOS_STEP } from "../policy/tokenizer.ts";
 
 const arg = JSON.parse(process.argv[2] ?? "{}");
 const family: Family = arg.family ?? "paper-search";
@@ -47,16 +46,18 @@ for (let e = 0; e < n; e++) {
   let diverged: Rec | null = null;
   for (let t = 0; t < spec.environment.maxSteps; t++) {
     const ctx = tokenizer.encodeContext(ep.context(), budget);
-    const [g] = generateSteps(policy, [ctx], { maxStepTokens: spec.environment.maxStepTokens, temperature: T, greedy: false }, rng);
+    const [g] = generateSteps(
+      policy,
+      [ctx],
+      { maxStepTokens: spec.environment.maxStepTokens, endsStep: tokenizer.endsStep, temperature: T, greedy: false },
+      rng,
+    );
     const dw = await demo(ep);
-    const body = tokenizer.encode(dw).subarray(0, spec.environment.maxStepTokens - 1);
-    const dIds = new Int32Array(body.length + 1);
-    dIds.set(body);
-    dIds[body.length] = EOS_STEP;
+    const dIds = tokenizer.encodeAction(dw, spec.environment.maxStepTokens);
     const { logProbs } = learner.scoreSteps(learner.model, [{ contextIds: ctx, actionIds: dIds }]);
     const lpDemo = logProbs[0].reduce((s, x) => s + x, 0);
     const lpPol = g.logProbs.reduce((s, x) => s + x, 0);
-    const pol = tokenizer.decode(g.actionIds).filter((w) => w !== "<eos-step>");
+    const pol = tokenizer.actionWords(g.actionIds);
     const rec: Rec = {
       fam: task.family,
       t,

@@ -361,7 +361,7 @@ export async function main(): Promise<void> {
       log(`policy: warm start written to ${cacheDir} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
     const info: RuntimeInfo = {
-      tokenizerHash: vocabularyHash(setup.tokenizer.words),
+      tokenizerHash: vocabularyHash(setup.tokenizer.identity()),
       vocabSize: setup.tokenizer.size,
       model: setup.config,
       learnerIncarnation: `bench-${stamp}`,

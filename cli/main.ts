@@ -9,6 +9,7 @@ import { OPERATOR_USAGE } from "../operator/usage.ts";
 import { environmentConfigProblem } from "../envs/config-check.ts";
 import { parseFlags, RUN_FLAGS, runFlags, UsageError } from "../core/args.ts";
 import { LEARNER_USAGE, PROCESS_ENV_USAGE, RUN_NATS_USAGE, WORKER_USAGE } from "./distributed-usage.ts";
+import { EXPORT_USAGE } from "./export-command.ts";
 import { RESULTS_USAGE } from "./results-command.ts";
 import { cmdUi, startRunDashboard, takeUiFlag, UI_USAGE } from "./ui-command.ts";
 
@@ -33,7 +34,7 @@ const GLOBAL_USAGE = `  help, --help, -h      this text (\`steppo <command> --he
 const USAGE = `usage: steppo <command> [options]
 
 commands:
-${RUN_USAGE}${UI_USAGE}${RUN_NATS_USAGE}${LEARNER_USAGE}${WORKER_USAGE}${PROCESS_ENV_USAGE}${RESULTS_USAGE}${OPERATOR_USAGE}${VALIDATE_USAGE}${GLOBAL_USAGE}`;
+${RUN_USAGE}${UI_USAGE}${RUN_NATS_USAGE}${LEARNER_USAGE}${WORKER_USAGE}${PROCESS_ENV_USAGE}${RESULTS_USAGE}${EXPORT_USAGE}${OPERATOR_USAGE}${VALIDATE_USAGE}${GLOBAL_USAGE}`;
 
 /** Each command's own `--help`. */
 const COMMAND_USAGE: Record<string, string> = {
@@ -44,6 +45,7 @@ const COMMAND_USAGE: Record<string, string> = {
   validate: VALIDATE_USAGE,
   ui: UI_USAGE,
   results: RESULTS_USAGE,
+  export: EXPORT_USAGE,
 };
 
 function commandUsage(command: string): string {
@@ -117,6 +119,8 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
       return await cmdUi(rest);
     case "results":
       return await (await import("./results-command.ts")).cmdResults(rest);
+    case "export":
+      return await (await import("./export-command.ts")).cmdExport(rest);
     case "--version":
     case "version":
       process.stdout.write(`steppo ${version()}\n`);

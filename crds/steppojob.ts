@@ -113,6 +113,9 @@ export const algorithmSchema = s.object(
   },
 );
 
+/** What spec.model.lora may adapt: policy/hf/lora.ts's LORA_TARGETS (checked equal in test/unit/job-limits.test.ts). */
+export const LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+
 /** The architecture fields that spec.model.source's config.json decides instead. */
 const SOURCE_DECIDES = ["dModel", "layers", "heads"] as const;
 
@@ -123,8 +126,19 @@ export const modelSchema = s.object(
       maxLength: 1024,
       description:
         "A directory in the Hugging Face layout (config.json, *.safetensors, tokenizer.json) as the pods see it, e.g. a mounted volume: " +
-        "a Llama or Qwen2 causal LM and its tokenizer as the policy (policy/hf/). Loaded and exported by policy/hf; not yet trained by the run loop (docs/hf-models.md).",
+        "a Llama or Qwen2 causal LM and its tokenizer as the policy (policy/hf/; docs/hf-models.md). The learner and every rollout worker load it: mount it into both pods (spec.learner.template, spec.rollout.template).",
     }),
+    lora: s.object(
+      {
+        rank: s.integer({ minimum: 1, maximum: 1024, description: "The adapters' rank r." }),
+        alpha: s.number({ minimum: 0, exclusiveMinimum: true, maximum: 65536, description: "The scale α: updates add (α/r)·B·A to each adapted weight." }),
+        targetModules: s.array(s.enumOf(LORA_TARGET_MODULES), { maxItems: LORA_TARGET_MODULES.length, description: "The projections adapted in every layer." }),
+      },
+      {
+        required: ["rank", "alpha", "targetModules"],
+        description: "LoRA on spec.model.source's model: its loaded weights stay frozen, only the adapters and the value head train.",
+      },
+    ),
     preset: s.enumOf(PRESETS, { default: "tiny" }),
     dModel: s.integer({ minimum: 8, maximum: 1024, description: "Overrides the preset's width." }),
     layers: s.integer({ minimum: 1, maximum: 48 }),
@@ -146,6 +160,12 @@ export const modelSchema = s.object(
         message: "source is a directory path inside the pods (a mounted volume); URLs and model hub downloads are not fetched",
         fieldPath: ".source",
         check: (m) => typeof m.source !== "string" || !m.source.includes("://"),
+      },
+      {
+        rule: "!has(self.lora) || has(self.source)",
+        message: "lora adapts a Hugging Face model: it needs source",
+        fieldPath: ".lora",
+        check: (m) => m.lora === undefined || m.source !== undefined,
       },
       {
         rule: `!has(self.source) || ${SOURCE_DECIDES.map((f) => `!has(self.${f})`).join(" && ")}`,

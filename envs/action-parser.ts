@@ -4,6 +4,9 @@
 // Reasoning may contain anything except a tool name directly followed by `[`. A malformed action is
 // never an exception: it yields `{ error }`, a short message the environment shows the agent.
 
+/** The text that closes a tool call, and with it the step: where a Hugging Face model's sampled step ends (policy/step-end.ts). */
+export const TOOL_CALL_END = "]";
+
 export type ParsedAction = { tool: string; args: string[] } | { error: string };
 
 /** The messages, as word lists with `{tools}` standing for the tool names joined by "or". */

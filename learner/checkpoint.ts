@@ -6,7 +6,7 @@ import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { loadLatestCheckpoint, writeCheckpoint } from "./checkpoint-store.ts";
 import type { Learner } from "./learner.ts";
 import { trainingSpecHash } from "./resume-spec.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 const REFERENCE_PREFIX = "reference.";
 
@@ -16,19 +16,22 @@ export interface CheckpointMeta<R> {
   adamStep: number;
   rng: RngState;
   tokenizer: string[];
+  /** The model directory's identity (a Hugging Face model's hash); absent for the built-in model. */
+  model?: string[];
   spec: StepPOJobSpec;
   /** trainingSpecHash(spec): what a resume compares first (absent in checkpoints written before it). */
   specHash?: string;
   run: R;
 }
 
-export async function saveLearner<R>(dir: string, keep: number, learner: Learner, tokenizer: Tokenizer, run: R): Promise<string> {
+export async function saveLearner<R>(dir: string, keep: number, learner: Learner, tokenizer: AgentTokenizer, run: R): Promise<string> {
   const meta: CheckpointMeta<R> = {
     format: "steppo-learner/1",
     version: learner.version,
     adamStep: learner.optimizer.step,
     rng: learner.rng.state(),
-    tokenizer: tokenizer.toJSON(),
+    tokenizer: tokenizer.identity(),
+    ...(learner.modelIdentity ? { model: learner.modelIdentity } : {}),
     spec: learner.spec,
     specHash: trainingSpecHash(learner.spec),
     run,
@@ -48,15 +51,24 @@ export async function saveLearner<R>(dir: string, keep: number, learner: Learner
 export async function restoreLearner<R>(
   dir: string,
   learner: Learner,
-  tokenizer: Tokenizer,
+  tokenizer: AgentTokenizer,
   log: (line: string) => void,
 ): Promise<{ path: string; meta: CheckpointMeta<R> } | undefined> {
   const found = await loadLatestCheckpoint(dir, (path, err) => log(`checkpoint ${path} is unusable (${err.message}); trying the previous one`));
   if (!found) return undefined;
   const meta = found.meta as unknown as CheckpointMeta<R>;
   if (meta.format !== "steppo-learner/1") throw new Error(`checkpoint ${found.path}: unknown format ${String(meta.format)}`);
-  if (meta.tokenizer.join("\u0000") !== tokenizer.toJSON().join("\u0000")) {
-    throw new Error(`checkpoint ${found.path}: its tokenizer differs from this job's environment vocabulary (was the environment config changed?)`);
+  if (meta.tokenizer.join("\u0000") !== tokenizer.identity().join("\u0000")) {
+    throw new Error(`checkpoint ${found.path}: its tokenizer differs from this job's (${tokenizerChange(meta.tokenizer, tokenizer.identity())})`);
+  }
+  const model = (identity: string[] | undefined) => (identity ?? []).join(" ");
+  if (meta.model === undefined && learner.modelIdentity !== undefined) {
+    // The tokenizer matched (checked above), so this is the same kind of model: a checkpoint written before the hash was.
+    log(`checkpoint ${found.path} does not record its model files' hash (written before it was recorded): not checked`);
+  } else if (model(meta.model) !== model(learner.modelIdentity)) {
+    throw new Error(
+      `checkpoint ${found.path}: trained from another model (${model(meta.model) || "the built-in one"}) than this job's (${model(learner.modelIdentity) || "the built-in one"}): were the files in spec.model.source replaced?`,
+    );
   }
   learner.model.importWeights(found.tensors.filter((t) => !t.name.startsWith("adam.") && !t.name.startsWith(REFERENCE_PREFIX)));
   learner.optimizer.importState(
@@ -76,4 +88,15 @@ export async function restoreLearner<R>(
     }
   }
   return { path: found.path, meta };
+}
+
+/** What differs between a checkpoint's tokenizer identity and this job's, in words. */
+function tokenizerChange(saved: string[], current: string[]): string {
+  const hf = (identity: string[]) => identity[0] === "hf-tokenizer";
+  if (hf(saved) !== hf(current))
+    return hf(saved)
+      ? "it was a Hugging Face model's tokenizer, this job's is the environment's word list"
+      : "it was the environment's word list, this job's is a Hugging Face model's tokenizer";
+  if (hf(saved)) return `the model directory's tokenizer files or the stop strings changed: ${saved.slice(1).join(" ")} → ${current.slice(1).join(" ")}`;
+  return "the environment's vocabulary changed: was the environment config changed?";
 }

@@ -2,7 +2,7 @@
 // a configurable fraction of them deliberately sub-optimal, and each step becomes a cloning sample.
 import type { Rng } from "../core/rng.ts";
 import type { Environment } from "../envs/environment.ts";
-import { EOS_STEP, type Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 export interface DemoStep {
   contextIds: Int32Array;
@@ -11,7 +11,7 @@ export interface DemoStep {
 
 export async function collectDemonstrations(
   env: Environment,
-  tokenizer: Tokenizer,
+  tokenizer: AgentTokenizer,
   rng: Rng,
   opts: { episodes: number; suboptimalFraction: number; maxSteps: number; maxStepTokens: number; contextLength: number },
 ): Promise<{ steps: DemoStep[]; successRate: number }> {
@@ -25,10 +25,7 @@ export async function collectDemonstrations(
     for (let t = 0; t < opts.maxSteps; t++) {
       const contextIds = tokenizer.encodeContext(episode.context(), budget);
       const words = await act(episode);
-      const body = tokenizer.encode(words).subarray(0, opts.maxStepTokens - 1);
-      const actionIds = new Int32Array(body.length + 1);
-      actionIds.set(body);
-      actionIds[body.length] = EOS_STEP;
+      const actionIds = tokenizer.encodeAction(words, opts.maxStepTokens);
       steps.push({ contextIds, actionIds });
       const out = await episode.step(words);
       if (out.done) {

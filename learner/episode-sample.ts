@@ -6,7 +6,7 @@
 import type { Trajectory } from "../core/trajectory.ts";
 import type { Learner } from "./learner.ts";
 import type { StepSample } from "./step-batch.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 /** At most this many episodes of an update are kept: enough to see successes and failures side by side. */
 export const EPISODES_PER_UPDATE = 8;
@@ -85,7 +85,7 @@ function interleaveFamilies(trajs: Trajectory[]): Trajectory[] {
  * The episode sample of the update `learner` has just made on `batch`. Must be called after learner.update
  * (it reads learner.lastSamples, the update's samples with their pre-update values and advantages).
  */
-export function buildEpisodeSample(learner: Learner, tokenizer: Tokenizer, batch: Trajectory[], k = EPISODES_PER_UPDATE): EpisodeSampleFile {
+export function buildEpisodeSample(learner: Learner, tokenizer: AgentTokenizer, batch: Trajectory[], k = EPISODES_PER_UPDATE): EpisodeSampleFile {
   const a = learner.algorithm;
   const samplesByTraj = new Map<string, StepSample[]>();
   for (const s of learner.lastSamples) samplesByTraj.set(s.trajId, [...(samplesByTraj.get(s.trajId) ?? []), s]);
@@ -130,7 +130,7 @@ export function buildEpisodeSample(learner: Learner, tokenizer: Tokenizer, batch
 interface StepContext {
   reward: number;
   nextContext?: Int32Array;
-  tokenizer: Tokenizer;
+  tokenizer: AgentTokenizer;
   ratioKind: string;
   clip: number;
 }

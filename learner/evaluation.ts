@@ -5,7 +5,7 @@ import type { Trajectory } from "../core/trajectory.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "../workers/agent-loop.ts";
 import type { Environment, Split, Task } from "../envs/environment.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 /** The validation set's name among the evaluation sets (and the key of its success rate). */
 export const VALIDATION_SET = "validation";
@@ -75,7 +75,7 @@ export async function evalEpisodes(
   env: Environment,
   set: EvalSet,
   policy: TokenPolicy,
-  tokenizer: Tokenizer,
+  tokenizer: AgentTokenizer,
   spec: StepPOJobSpec,
   contextLength: number,
 ): Promise<{ trajectories: Trajectory[]; faults: number }> {
@@ -107,7 +107,7 @@ export async function successRate(
   env: Environment,
   set: EvalSet,
   policy: TokenPolicy,
-  tokenizer: Tokenizer,
+  tokenizer: AgentTokenizer,
   spec: StepPOJobSpec,
   contextLength: number,
 ): Promise<number> {

@@ -15,7 +15,8 @@ import { applyWhitening, raggedMoments } from "./estimators/whiten.ts";
 import { fitRidge } from "./critic-fit.ts";
 import { explainedVariance } from "./diagnostics.ts";
 import { minibatchGradients } from "./micro-batch.ts";
-import { type ModelConfig, PolicyModel, padBatch } from "../policy/model.ts";
+import { type ModelConfig, padBatch } from "../policy/model.ts";
+import { builtInFactory, type PolicyFactory, type TrainablePolicy } from "../policy/trainable-policy.ts";
 import { cloneGradients, type LossConfig, type LossStats, ppoGradients } from "./ppo-loss.ts";
 import { minibatchIndices, sequentialIndices } from "./shuffle.ts";
 import type { StepSample } from "./step-batch.ts";
@@ -72,12 +73,13 @@ export interface UpdateStats extends LossStats {
 const SCORE_CHUNK = 64;
 
 export class Learner {
-  readonly model: PolicyModel;
+  /** The policy trained: the built-in transformer, or spec.model.source's Hugging Face model (policy/trainable-policy.ts). */
+  readonly model: TrainablePolicy;
   readonly optimizer: Adam;
   readonly algorithm: ResolvedAlgorithm;
   readonly estimator: AdvantageEstimator;
   /** Frozen post-warm-up policy for the KL penalty; only kept when klCoef > 0. */
-  reference?: PolicyModel;
+  reference?: TrainablePolicy;
   /** Shuffle RNG; part of the checkpointed state. */
   rng: Rng;
   version = 0;
@@ -85,12 +87,14 @@ export class Learner {
   lastSamples: StepSample[] = [];
 
   constructor(
+    /** The model's dimensions; dModel is the width of the value head's features. */
     readonly config: ModelConfig,
     readonly spec: StepPOJobSpec,
+    private readonly factory: PolicyFactory = builtInFactory(config, spec.seed),
   ) {
     this.algorithm = resolveAlgorithm(spec.algorithm);
     this.estimator = getEstimator(this.algorithm.estimator);
-    this.model = new PolicyModel(config, spec.seed);
+    this.model = factory.create();
     this.optimizer = new Adam(this.model.params, {
       learningRate: this.algorithm.learningRate,
       beta1: 0.9,
@@ -121,7 +125,7 @@ export class Learner {
    * through the model in chunks of similar length (sorted by length, results in the order given), so that
    * each chunk is padded little.
    */
-  scoreSteps(model: PolicyModel, steps: { contextIds: Int32Array; actionIds: Int32Array }[]): { logProbs: Float32Array[]; values: Float32Array[] } {
+  scoreSteps(model: TrainablePolicy, steps: { contextIds: Int32Array; actionIds: Int32Array }[]): { logProbs: Float32Array[]; values: Float32Array[] } {
     const logProbs: Float32Array[] = new Array(steps.length);
     const values: Float32Array[] = new Array(steps.length);
     const temperature = this.spec.rollout.temperature;
@@ -386,6 +390,11 @@ export class Learner {
     return losses;
   }
 
+  /** What checkpoints record of the model's origin (learner/checkpoint.ts); undefined for the built-in model. */
+  get modelIdentity(): string[] | undefined {
+    return this.factory.identity;
+  }
+
   /** Frees the tensors of the model, the optimiser and the reference (a process running many jobs). */
   dispose(): void {
     this.model.dispose();
@@ -402,8 +411,7 @@ export class Learner {
   /** Sets the KL reference to the given weights: a checkpoint's copy of the post-warm-up policy. */
   restoreReference(weights: { name: string; shape: number[]; data: Float32Array }[]): void {
     this.reference?.dispose();
-    this.reference = new PolicyModel(this.config, this.spec.seed);
-    this.reference.importWeights(weights);
+    this.reference = this.factory.fromWeights(weights);
   }
 }
 

@@ -9,10 +9,10 @@ import { VALIDATION_SET } from "./evaluation.ts";
 import type { Trajectory } from "../core/trajectory.ts";
 import type { Learner, UpdateStats } from "./learner.ts";
 import type { CurvePoint } from "./report.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 /** Behaviour cloning on scripted demonstrations; returns the demonstrations' own success rate. */
-export async function warmUp(env: Environment, tokenizer: Tokenizer, learner: Learner, log: (line: string) => void): Promise<number> {
+export async function warmUp(env: Environment, tokenizer: AgentTokenizer, learner: Learner, log: (line: string) => void): Promise<number> {
   const spec = learner.spec;
   const w = spec.warmup;
   const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
@@ -39,7 +39,7 @@ export async function warmUp(env: Environment, tokenizer: Tokenizer, learner: Le
  */
 export async function warmUpCritic(
   env: Environment,
-  tokenizer: Tokenizer,
+  tokenizer: AgentTokenizer,
   learner: Learner,
   policy: TokenPolicy,
   log: (line: string) => void,

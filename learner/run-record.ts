@@ -8,7 +8,7 @@ import type { Trajectory } from "../core/trajectory.ts";
 import { buildEpisodeSample } from "./episode-sample.ts";
 import type { Learner } from "./learner.ts";
 import { type CurvePoint, curveCsv } from "./report.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 /** Bounds on episodes/: the newest files are kept within both (a sample file is typically 20–200 kB). */
 export const EPISODE_FILES_KEPT = 200;
@@ -23,7 +23,7 @@ export function episodeFileName(update: number): string {
 export interface UpdateRecord {
   runDir: string;
   learner: Learner;
-  tokenizer: Tokenizer;
+  tokenizer: AgentTokenizer;
   /** The trajectories the update trained on. */
   batch: Trajectory[];
   /** The run's curve including this update's point. */

@@ -11,14 +11,21 @@ import { Learner } from "./learner.ts";
 import { type ModelConfig, modelConfig } from "../policy/model.ts";
 import type { CurvePoint } from "./report.ts";
 import { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
+import { builtInFactory, type PolicyFactory } from "../policy/trainable-policy.ts";
+import { loadRunPolicy } from "../policy/hf/hf-run-policy.ts";
+import type { HfPolicy } from "../policy/hf/hf-checkpoint.ts";
+import { TOOL_CALL_END } from "../envs/action-parser.ts";
 
 export interface RunSetup {
   backend: string;
   env: Environment;
-  tokenizer: Tokenizer;
+  tokenizer: AgentTokenizer;
   config: ModelConfig;
   learner: Learner;
   policy: TokenPolicy;
+  /** spec.model.source's model as loaded, the one the learner trains (learner/hf-export.ts writes it back out). */
+  hf?: HfPolicy;
   /**
    * Success rates on the job's fixed evaluation sets (all of them, or the ones named); sets in `known`
    * were already measured with the current weights and are taken from it instead of run again.
@@ -30,10 +37,9 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
   const spec = job.spec;
   const backend = await selectBackend(spec.learner.backend, log);
   const env = await openEnvironment(spec.environment, spec.seed);
-  const tokenizer = new Tokenizer(env.vocabulary());
-  const config = modelConfig(spec.model, tokenizer.size);
-  const learner = new Learner(config, spec);
-  const policy = asTokenPolicy(learner.model);
+  const { tokenizer, config, factory, hf } = await jobModel(job, env, log);
+  const learner = new Learner(config, spec, factory);
+  const policy = asTokenPolicy(learner.model, tokenizer.size);
   const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);
   log(`evaluation sets: ${sets.map((s) => `${s.name} ${s.tasks.length} ${s.decoding === "greedy" ? "distinct tasks, greedy" : "tasks, sampled"}`).join("; ")}`);
   const evaluate = async (names?: string[], known: Record<string, number> = {}) => {
@@ -44,7 +50,32 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
     }
     return out;
   };
-  return { backend, env, tokenizer, config, learner, policy, evaluate };
+  return { backend, env, tokenizer, config, learner, policy, hf, evaluate };
+}
+
+/**
+ * The job's model and the tokenizer it reads: spec.model.source's Hugging Face model and its own tokenizer
+ * (a step ends at the tool call's closing bracket or the end-of-turn token), else the built-in transformer
+ * over the environment's word list. The learner and the rollout worker processes build theirs here alike.
+ */
+export async function jobModel(
+  job: StepPOJob,
+  env: Environment,
+  log: (line: string) => void,
+): Promise<{ tokenizer: AgentTokenizer; config: ModelConfig; factory: PolicyFactory; hf?: HfPolicy }> {
+  const spec = job.spec;
+  if (spec.model.source !== undefined) {
+    const hf = await loadRunPolicy(spec.model, { stopStrings: [TOOL_CALL_END], seed: spec.seed, log });
+    const c = hf.llamaConfig;
+    const lora = hf.lora ? `, LoRA rank ${hf.lora.rank} α ${hf.lora.alpha} on ${hf.lora.targets.join(", ")}` : "";
+    log(
+      `model ${spec.model.source}: ${c.modelType}, hidden ${c.hiddenSize}, ${c.layers} layers, ${c.heads}:${c.kvHeads} heads, vocab_size ${c.vocabSize} (tokenizer ${hf.tokenizer.size})${lora}`,
+    );
+    return { tokenizer: hf.tokenizer, config: hf.config, factory: hf.factory, hf: hf.loaded };
+  }
+  const tokenizer = new Tokenizer(env.vocabulary());
+  const config = modelConfig(spec.model, tokenizer.size);
+  return { tokenizer, config, factory: builtInFactory(config, spec.seed) };
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Learner } from "./learner.ts";
 import { setUpRun } from "./run-setup.ts";
 import { formatRates, warmUp } from "./run-phases.ts";
 import { warmStartDifferences, warmStartKey } from "./resume-spec.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 export { warmStartKey };
 
@@ -35,7 +35,7 @@ export async function writeWarmStart(job: StepPOJob, dir: string, log: (line: st
  * Loads the warm start in `dir` into a fresh `learner` (update 0). Refuses one made for another model,
  * environment, warm-up or evaluation, naming the fields that differ.
  */
-export async function loadWarmStart(dir: string, learner: Learner, tokenizer: Tokenizer, log: (line: string) => void): Promise<WarmStart> {
+export async function loadWarmStart(dir: string, learner: Learner, tokenizer: AgentTokenizer, log: (line: string) => void): Promise<WarmStart> {
   const found = await restoreLearner<WarmStart>(dir, learner, tokenizer, log);
   if (!found) throw new Error(`warm start: no usable checkpoint in ${dir}`);
   if (found.meta.version !== 0) throw new Error(`warm start: ${found.path} is at update ${found.meta.version}, not a warm start (update 0)`);

@@ -1,7 +1,7 @@
 // Decoding: turning a policy's next-token logits into one agent step's tokens, with their log-probs.
 // Shared by the rollout workers (agent loop) and the learner's evaluation, so both decode alike.
 import type { Rng } from "../core/rng.ts";
-import type { Decoder, PolicyModel } from "./model.ts";
+import type { Decoder } from "./model.ts";
 import type { EndsStep } from "./step-end.ts";
 import { EOS_STEP } from "./tokenizer.ts";
 
@@ -21,8 +21,9 @@ export interface DecodingOptions {
   greedy: boolean;
 }
 
-export function asTokenPolicy(model: PolicyModel): TokenPolicy {
-  return { vocabSize: model.config.vocabSize, decoder: (contexts) => model.decoder(contexts) };
+/** A model's decoder sampling over ids [0, vocabSize) (its tokenizer's; a Hugging Face model's decoder is cut to them already). */
+export function asTokenPolicy(model: { decoder(contexts: Int32Array[]): Decoder }, vocabSize: number): TokenPolicy {
+  return { vocabSize, decoder: (contexts) => model.decoder(contexts) };
 }
 
 /** Samples (or argmaxes) one token per row; returns ids and their log-probs under softmax(logits / T). */

@@ -37,12 +37,11 @@ export interface ModelConfig {
 export const PRESETS: Record<"tiny" | "small", Omit<ModelConfig, "vocabSize">> = MODEL_PRESETS;
 
 export function modelConfig(spec: ModelSpec, vocabSize: number): ModelConfig {
-  // The schema accepts a Hugging Face model directory and policy/hf loads it, but the learner, the workers
-  // and the run loop train this model only: refused here, where every runtime builds its model, rather
-  // than silently training the preset in its place.
+  // A Hugging Face model's dimensions are its config.json's (policy/hf/hf-run-policy.ts): refused here rather
+  // than building the preset in its place for a caller that did not ask which model the job names.
   if (spec.source !== undefined) {
     throw new Error(
-      `spec.model.source: ${spec.source}: Hugging Face models are loaded by policy/hf but not yet trained by the run loop (issue #20; docs/hf-models.md)`,
+      `spec.model.source: ${spec.source}: a Hugging Face model, not the built-in one; its config.json decides its dimensions (docs/hf-models.md)`,
     );
   }
   const preset = PRESETS[spec.preset];

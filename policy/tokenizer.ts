@@ -1,5 +1,6 @@
 // Word-level tokenizer over the environment's grammar plus specials. Saved with every checkpoint so a
 // resumed or distributed run maps words to the same ids.
+import type { AgentTokenizer } from "./agent-tokenizer.ts";
 
 export const SPECIALS = ["<pad>", "<bos>", "<eos-step>", "<obs>", "</obs>", "<unk>"] as const;
 export const PAD = 0;
@@ -7,7 +8,7 @@ export const BOS = 1;
 export const EOS_STEP = 2;
 export const UNK = 5;
 
-export class Tokenizer {
+export class Tokenizer implements AgentTokenizer {
   readonly words: readonly string[];
   private readonly ids: Map<string, number>;
 
@@ -50,6 +51,24 @@ export class Tokenizer {
     out[0] = BOS;
     out.set(tail, 1);
     return out;
+  }
+
+  /** A demonstrated action: its words (cut to leave room), then <eos-step>, where a sampled step ends. */
+  encodeAction(words: readonly string[], maxTokens: number): Int32Array {
+    const body = this.encode(words).subarray(0, maxTokens - 1);
+    const ids = new Int32Array(body.length + 1);
+    ids.set(body);
+    ids[body.length] = EOS_STEP;
+    return ids;
+  }
+
+  actionWords(ids: ArrayLike<number>): string[] {
+    return this.decode(ids).filter((w) => w !== "<eos-step>");
+  }
+
+  /** The word list itself: a checkpoint maps words to the same ids only under the same list. */
+  identity(): string[] {
+    return this.toJSON();
   }
 
   toJSON(): string[] {

@@ -166,7 +166,7 @@ export class NatsTransport implements Transport {
     }
     // Workers check the vocabulary before exchanging token ids, and load the current weights.
     const info: RuntimeInfo = {
-      tokenizerHash: vocabularyHash(tokenizer.words),
+      tokenizerHash: vocabularyHash(tokenizer.identity()),
       vocabSize: tokenizer.size,
       model: modelConfig,
       learnerIncarnation: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,

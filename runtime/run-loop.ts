@@ -19,7 +19,7 @@ import { measuredAt, type RunSetup, setUpRun } from "../learner/run-setup.ts";
 import { loadWarmStart } from "../learner/warm-start.ts";
 import type { TokenPolicy } from "../policy/decoding.ts";
 import type { ModelConfig } from "../policy/model.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 import { freshRunState, readRunState, type RunState, type TransportName } from "./run-state.ts";
 
 export type { RunSummary };
@@ -57,7 +57,7 @@ export interface RunLoopOptions {
 export interface RunContext {
   job: StepPOJob;
   learner: Learner;
-  tokenizer: Tokenizer;
+  tokenizer: AgentTokenizer;
   env: Environment;
   policy: TokenPolicy;
   modelConfig: ModelConfig;
@@ -119,7 +119,8 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   const a = learner.algorithm;
   log(
     `job ${job.metadata.name}: ${setup.env.name}, estimator ${a.estimator} (γ=${a.gamma}, λ=${a.lambda}), ratio ${a.ratio} (clip ${a.clip}), ` +
-      `model ${learner.model.parameterCount()} parameters (d=${config.dModel}, layers=${config.layers}, heads=${config.heads}, ctx=${config.contextLength}), vocab ${tokenizer.size}, ${transport.name} runtime`,
+      `model ${learner.model.parameterCount()} parameters (d=${config.dModel}, layers=${config.layers}, heads=${config.heads}, ctx=${config.contextLength}), ` +
+      `vocab ${tokenizer.size}, ${learner.model.variables.length} trainable variables, ${transport.name} runtime`,
   );
   const ckptDir = opts.checkpointDir ?? spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });

@@ -16,9 +16,11 @@ import { startTelemetry } from "../core/telemetry.ts";
 import { vocabularyHash } from "../core/weights-codec.ts";
 import { openEnvironment } from "../envs/registry.ts";
 import { selectBackend } from "../policy/backend.ts";
-import { PolicyModel } from "../policy/model.ts";
+import { type ModelConfig, PolicyModel } from "../policy/model.ts";
 import { loadPolicyWeights } from "../policy/policy-weights.ts";
-import { Tokenizer } from "../policy/tokenizer.ts";
+import type { PolicyFactory } from "../policy/trainable-policy.ts";
+import type { StepPOJobSpec } from "../crds/steppojob.ts";
+import { jobModel } from "../learner/run-setup.ts";
 import { RolloutWorker } from "../workers/rollout-worker.ts";
 import { AdmissionKV, WorkerAdmission } from "./nats/admission.ts";
 import { connectNats, type Log, retrying, sleep } from "./nats/connection.ts";
@@ -27,7 +29,7 @@ import { NatsTrajectoryPublisher } from "./nats/trajectory-publisher.ts";
 import { JobStateKV, NatsWeightStore } from "./nats/weights.ts";
 import { runEpisodeLoop } from "./worker/episode-loop.ts";
 import { emptyTotals, totalsLine, type WorkerTotals } from "./worker/episode-tally.ts";
-import { PolicyFollower, type Vocabulary } from "./worker/policy-follower.ts";
+import { type FollowedPolicy, PolicyFollower, type Vocabulary } from "./worker/policy-follower.ts";
 import { workerMetrics } from "./worker/worker-metrics.ts";
 import { WorkerStop } from "./worker/worker-stop.ts";
 
@@ -66,7 +68,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<Work
       log(`stop requested: ${job.admission.running} episode(s) running; finishing the step under way, publishing finished episodes, abandoning the rest`),
     );
     const unwatch = await watchLearner(job, stop, cfg, log);
-    const follower = followPolicy(job, local.vocabulary, cfg, log);
+    const follower = followPolicy(job, local, cfg, log);
     const metrics = workerMetrics(telemetry.meter, { policyVersion: () => follower.loadedVersion, runningEpisodes: () => job.admission.running });
     const beat = startHeartbeat(job.admission, cfg.admissionLeaseMs, log);
     try {
@@ -110,9 +112,33 @@ async function openLocal(cfg: WorkerConfig, log: Log) {
   const spec = cfg.job.spec;
   await selectBackend(spec.learner.backend, log);
   const env = await openEnvironment(spec.environment, spec.seed);
-  const tokenizer = new Tokenizer(env.vocabulary());
-  const vocabulary: Vocabulary = { hash: vocabularyHash(tokenizer.words), size: tokenizer.size };
-  return { env, tokenizer, vocabulary };
+  const { tokenizer, config, factory } = await jobModel(cfg.job, env, log);
+  const vocabulary: Vocabulary = { hash: vocabularyHash(tokenizer.identity()), size: tokenizer.size };
+  return { env, tokenizer, vocabulary, newModel: followedModel(spec, config, factory) };
+}
+
+/**
+ * How the follower makes the model the learner's runtime description names. The built-in model is built to
+ * the learner's config; a Hugging Face model is the one this worker loaded from spec.model.source (the same
+ * directory as the learner's), which must have the learner's dimensions; the weight store then brings the
+ * learner's weights (with LoRA: its adapters and value head alone).
+ */
+function followedModel(spec: StepPOJobSpec, own: ModelConfig, factory: PolicyFactory): (config: ModelConfig) => FollowedPolicy {
+  if (spec.model.source === undefined) return (config) => new PolicyModel(config, spec.seed);
+  return (config) => {
+    if (JSON.stringify(config) !== JSON.stringify(own)) {
+      throw new Error(
+        `spec.model.source ${spec.model.source}: the learner's model is ${JSON.stringify(config)}, this worker's ${JSON.stringify(own)}: do they read the same directory?`,
+      );
+    }
+    const policy = factory.create();
+    return {
+      config: own,
+      decoder: (contexts) => policy.decoder(contexts),
+      importWeights: (weights) => policy.importWeights(weights),
+      dispose: () => policy.dispose(),
+    };
+  };
 }
 
 type Local = Awaited<ReturnType<typeof openLocal>>;
@@ -144,16 +170,16 @@ async function watchLearner(job: Job, stop: WorkerStop, cfg: WorkerConfig, log: 
 }
 
 /** The policy follower over the job's KV bucket (runtime.info, policy.version) and object store. */
-function followPolicy(job: Job, vocabulary: Vocabulary, cfg: WorkerConfig, log: Log): PolicyFollower<PolicyModel> {
-  return new PolicyFollower<PolicyModel>({
+function followPolicy(job: Job, local: Local, cfg: WorkerConfig, log: Log): PolicyFollower<FollowedPolicy> {
+  return new PolicyFollower<FollowedPolicy>({
     sources: {
       runtimeInfo: () => job.kv.get<RuntimeInfo>(RUNTIME_KEYS.runtime),
       versionEntry: () => retrying(() => job.kv.kv.get(KV_KEYS.policyVersion)),
       weights: (version) => job.weights.get(version),
-      newModel: (config) => new PolicyModel(config, cfg.job.spec.seed),
+      newModel: local.newModel,
       load: loadPolicyWeights,
     },
-    vocabulary,
+    vocabulary: local.vocabulary,
     workerId: cfg.workerId,
     jobFile: cfg.jobFile,
     log,

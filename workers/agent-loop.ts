@@ -1,10 +1,12 @@
-// The agent loop: generate one step (reasoning + one tool call) per active episode, segment it at
-// <eos-step>, hand the words to the environment, repeat until done or out of step budget.
+// The agent loop: generate one step (reasoning + one tool call) per active episode, segment it where the
+// tokenizer says a step ends (<eos-step>, or a Hugging Face model's stop string or end-of-turn), hand its
+// words to the environment, repeat until done or out of step budget. The sampled ids are what the
+// trajectory keeps: the learner trains on exactly them.
 // Episodes of a batch advance in lockstep so each generated token is one batched forward pass.
 import type { Rng } from "../core/rng.ts";
 import type { StepRecord, Trajectory } from "../core/trajectory.ts";
 import { generateSteps, type TokenPolicy } from "../policy/decoding.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 import type { Environment, Episode, Task } from "../envs/environment.ts";
 
 export type { TokenPolicy };
@@ -55,7 +57,7 @@ export async function runEpisodes(
   env: Environment,
   requests: EpisodeRequest[],
   policy: TokenPolicy,
-  tokenizer: Tokenizer,
+  tokenizer: AgentTokenizer,
   rng: Rng,
   opts: RolloutOptions,
 ): Promise<Trajectory[]> {
@@ -69,14 +71,13 @@ export async function runEpisodes(
     if (live.length === 0 || opts.signal?.aborted) break;
     const contexts = live.map((r) => tokenizer.encodeContext(r.episode.context(), contextBudget));
     const stateKeys = live.map((r) => r.episode.stateKey());
-    const generated = generateSteps(policy, contexts, opts, rng);
+    const generated = generateSteps(policy, contexts, { ...opts, endsStep: tokenizer.endsStep }, rng);
     const latencies = live.map(() => latency(opts.toolLatencyMs, rng));
     // Tool calls of the batch run concurrently, as real (I/O-bound) tools would.
     const outcomes = await Promise.all(
       live.map(async (r, i) => {
         if (latencies[i] > 0) await sleep(latencies[i]);
-        const words = tokenizer.decode(generated[i].actionIds).filter((w) => w !== "<eos-step>");
-        return r.episode.step(words);
+        return r.episode.step(tokenizer.actionWords(generated[i].actionIds));
       }),
     );
     live.forEach((r, i) => {
@@ -113,7 +114,7 @@ function latency(range: number[] | undefined, rng: Rng): number {
   return lo + rng.next() * (hi - lo);
 }
 
-function toTrajectory(r: Running, opts: RolloutOptions, tokenizer: Tokenizer, contextBudget: number): Trajectory {
+function toTrajectory(r: Running, opts: RolloutOptions, tokenizer: AgentTokenizer, contextBudget: number): Trajectory {
   const truncated = !r.done;
   return {
     trajId: r.req.trajId,

@@ -5,7 +5,7 @@ import { Rng } from "../core/rng.ts";
 import type { Trajectory } from "../core/trajectory.ts";
 import { TrajectoryTooLargeError } from "../core/trajectory-codec.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
-import type { Tokenizer } from "../policy/tokenizer.ts";
+import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 import { type EpisodeRequest, runEpisodes, type TokenPolicy } from "./agent-loop.ts";
 import type { Environment } from "../envs/environment.ts";
 
@@ -32,7 +32,7 @@ export class RolloutWorker {
   constructor(
     readonly id: string,
     readonly env: Environment,
-    readonly tokenizer: Tokenizer,
+    readonly tokenizer: AgentTokenizer,
     readonly spec: StepPOJobSpec,
     readonly contextLength: number,
     seed: number,

@@ -131,7 +131,7 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
   // The baseline's schema predates some fields: give it the job as written, with its own defaults.
   const previous = new old.Learner(config, oldParse.parseJob(loadRaw(job), "quickstart").spec);
 
-  const batch = await sampleUpdateBatch(env, asTokenPolicy(current.model), tokenizer, job, config.contextLength);
+  const batch = await sampleUpdateBatch(env, asTokenPolicy(current.model, config.vocabSize), tokenizer, job, config.contextLength);
   const w = job.spec.warmup;
   const demos = await collectDemonstrations(env, tokenizer, new Rng(8), {
     episodes: w.demonstrations,

@@ -24,7 +24,7 @@ const env = await openEnvironment(job.spec.environment, job.spec.seed);
 const tokenizer = new Tokenizer(env.vocabulary());
 const config = modelConfig(job.spec.model, tokenizer.size);
 const learner = new Learner(config, job.spec);
-const batch = await sampleUpdateBatch(env, asTokenPolicy(learner.model), tokenizer, job, config.contextLength);
+const batch = await sampleUpdateBatch(env, asTokenPolicy(learner.model, config.vocabSize), tokenizer, job, config.contextLength);
 const steps = batch.flatMap((t) => t.steps);
 const lengths = steps.map((s) => s.contextIds.length + s.actionIds.length);
 console.log(

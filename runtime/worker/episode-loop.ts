@@ -9,11 +9,10 @@ import type { Telemetry } from "../../core/telemetry.ts";
 import type { Trajectory } from "../../core/trajectory.ts";
 import type { StepPOJob } from "../../crds/steppojob.ts";
 import { asTokenPolicy } from "../../policy/decoding.ts";
-import type { PolicyModel } from "../../policy/model.ts";
 import type { RolloutWorker } from "../../workers/rollout-worker.ts";
 import { admissionCapacity, type WorkerAdmission } from "../nats/admission.ts";
 import { addBatch, type BatchTally, episodesPerRequest, tallyBatch, type WorkerTotals } from "./episode-tally.ts";
-import type { PolicyFollower } from "./policy-follower.ts";
+import type { FollowedPolicy, PolicyFollower } from "./policy-follower.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkerStop } from "./worker-stop.ts";
 
@@ -21,7 +20,7 @@ export interface EpisodeLoop {
   workerId: string;
   spec: StepPOJob["spec"];
   stop: WorkerStop;
-  follower: PolicyFollower<PolicyModel>;
+  follower: PolicyFollower<FollowedPolicy>;
   admission: WorkerAdmission;
   bus: TrajectoryPublisher;
   telemetry: Telemetry;
@@ -77,7 +76,8 @@ async function runBatch(l: EpisodeLoop, worker: RolloutWorker, granted: number):
   });
   let trajs: Trajectory[] = [];
   try {
-    trajs = await worker.produce(granted / l.spec.rollout.groupSize, asTokenPolicy(l.follower.model as PolicyModel), version, counting, l.stop.signal);
+    const model = l.follower.model as FollowedPolicy;
+    trajs = await worker.produce(granted / l.spec.rollout.groupSize, asTokenPolicy(model, model.config.vocabSize), version, counting, l.stop.signal);
   } finally {
     const ctx = trace.setSpan(context.active(), batchSpan);
     for (const t of trajs.slice(0, published)) {

@@ -1,10 +1,11 @@
 // How a rollout worker follows the learner's policy. Before it exchanges token ids with the learner it checks
 // the learner's runtime description (runtime.info in KV): the vocabularies must match, or every token id would
-// mean another word. It then loads whatever version `policy.version` names from the object store, whenever
+// mean another word (for a Hugging Face model, the hash is of its tokenizer files' identity). It then loads whatever version `policy.version` names from the object store, whenever
 // that key is rewritten: a new version, or an older one after the learner was restored from a checkpoint.
 // A malformed blob is refused: the worker keeps sampling with the version it has (tagging trajectories with
 // that version), and does not fetch the refused revision again.
-import type { ModelConfig, PolicyModel } from "../../policy/model.ts";
+import type { NamedTensor } from "../../core/weights-codec.ts";
+import type { Decoder, ModelConfig, PolicyModel } from "../../policy/model.ts";
 import type { RuntimeInfo } from "../nats/runtime-state.ts";
 
 export class VocabularyMismatchError extends Error {}
@@ -36,6 +37,12 @@ export interface VersionEntry {
 export interface FollowedModel {
   readonly config: ModelConfig;
   dispose(): void;
+}
+
+/** A followed model the episode loop samples from: PolicyModel, or a Hugging Face model with its run's dimensions. */
+export interface FollowedPolicy extends FollowedModel {
+  decoder(contexts: Int32Array[]): Decoder;
+  importWeights(weights: NamedTensor[]): void;
 }
 
 /** Where the policy comes from (the job's KV bucket and object store in the worker process). */

@@ -24,6 +24,8 @@ export interface TinyModelOptions {
   attentionBias?: boolean;
   /** Write a value head too. */
   valueHead?: boolean;
+  /** max_position_embeddings (64 unless set). */
+  maxPositions?: number;
   /** Extra tensors written beside the model's (to test what the loader does with them). */
   extra?: StoredTensor[];
 }
@@ -38,7 +40,7 @@ export function tinyConfigJson(o: TinyModelOptions): Record<string, unknown> {
     num_attention_heads: o.heads,
     num_key_value_heads: o.kvHeads,
     hidden_act: "silu",
-    max_position_embeddings: 64,
+    max_position_embeddings: o.maxPositions ?? 64,
     rms_norm_eps: 1e-6,
     rope_theta: 10000,
     rope_scaling: null,

@@ -5,7 +5,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DEFAULT_RESULTS_TTL_SECONDS, jobSchema, MAX_RESULTS_TTL_SECONDS } from "../../crds/steppojob.ts";
+import { DEFAULT_RESULTS_TTL_SECONDS, jobSchema, LORA_TARGET_MODULES, MAX_RESULTS_TTL_SECONDS } from "../../crds/steppojob.ts";
+import { LORA_TARGETS } from "../../policy/hf/lora.ts";
 import { loadJobFile, MAX_JOB_FILE_BYTES, parseJob, parseJobYaml } from "../../crds/job-spec.ts";
 import { type OpenApiSchema, ValidationError } from "../../crds/schema.ts";
 import { modelConfig } from "../../policy/model.ts";
@@ -136,7 +137,7 @@ test("dModel must be divisible by heads, with the preset's value for the one not
   parseJob(withSpec({ model: { preset: "small", heads: 8 } }), "job.yaml");
 });
 
-test("model.source: a directory path, no URL, and no architecture fields beside it; the run loop refuses it by name", () => {
+test("model.source: a directory path, no URL, and no architecture fields beside it; the built-in model's config refuses it by name", () => {
   const job = parseJob(withSpec({ model: { source: "/models/qwen2-tiny", contextLength: 256 } }), "job.yaml");
   assert.equal(job.spec.model.source, "/models/qwen2-tiny");
   assert.deepEqual(errorsOf(withSpec({ model: { source: "hf://Qwen/Qwen2.5-0.5B" } })), [
@@ -146,8 +147,19 @@ test("model.source: a directory path, no URL, and no architecture fields beside 
     "spec.model.source: source takes the architecture from its config.json: dModel, layers, heads cannot be set beside it",
   ]);
   assert.ok(errorsOf(withSpec({ model: { source: "" } }))[0].startsWith("spec.model.source: "));
-  // Loaded by policy/hf, not yet trained: every runtime builds its model through modelConfig, which says so.
-  assert.throws(() => modelConfig(job.spec.model, 40), /^Error: spec\.model\.source: \/models\/qwen2-tiny: .*not yet trained by the run loop/);
+  // The run builds such a model from its config.json (policy/hf/hf-run-policy.ts), never the preset in its place.
+  assert.throws(() => modelConfig(job.spec.model, 40), /^Error: spec\.model\.source: \/models\/qwen2-tiny: a Hugging Face model, not the built-in one/);
+});
+
+test("model.lora: rank, alpha and target modules, beside source only; the targets are policy/hf's", () => {
+  const lora = { rank: 8, alpha: 16, targetModules: ["q_proj", "v_proj"] };
+  const job = parseJob(withSpec({ model: { source: "/models/m", lora } }), "job.yaml");
+  assert.deepEqual(job.spec.model.lora, lora);
+  assert.deepEqual(errorsOf(withSpec({ model: { lora } })), ["spec.model.lora: lora adapts a Hugging Face model: it needs source"]);
+  assert.equal(errorsOf(withSpec({ model: { source: "/m", lora: { ...lora, targetModules: ["qkv"] } } })).length, 1);
+  assert.equal(errorsOf(withSpec({ model: { source: "/m", lora: { ...lora, alpha: 0 } } })).length, 1);
+  assert.equal(errorsOf(withSpec({ model: { source: "/m", lora: { rank: 4, alpha: 8 } } })).length, 1, "targetModules is required");
+  assert.deepEqual([...LORA_TARGET_MODULES], [...LORA_TARGETS]);
 });
 
 test("the context must have room left after maxStepTokens", () => {
