@@ -1,5 +1,6 @@
 // `npm run bench:algos [-- --quick] [--families a,b] [--rows x,y] [--seeds 1,2,3] [--jobs N] [--out PREFIX]
-//                     [--tune [--tuning-seeds 101,102] [--learning-rates 3e-4,1e-4] [--clip-factors 1,2]]`
+//                     [--tune [--tuning-seeds 101,102] [--learning-rates 3e-4,1e-4] [--clip-factors 1,2]]
+//                     [--choices-from bench/results/algos-parts/<tuned part>.json] [--env-step-budget N]`
 //
 // StepPO against the paper's ablation and the usual baselines (bench/algos/rows.ts), on each task family
 // (multihop-qa, its long-horizon setting multihop-qa-long, paper-search, textworld), over several seeds. Per (family, seed) the behaviour-cloning
@@ -16,6 +17,9 @@
 // ×2 of the row's default) on the tuning seeds (default 101, 102) and keeps the config with the best mean
 // validation success; then the final seeds (default 1–5) run each row's chosen config and are reported on
 // test, paired by seed as without tuning. The tuning runs are kept in the part (`tuning[]`) with the choice.
+// --choices-from PART: no grid here; every row runs the config (learning rate, clip) that tuned PART chose for it
+// on validation, on the final seeds (default 1–5). --env-step-budget N: every selected family trains N env steps
+// instead of its default; the part is then saved as <families>-<N>steps.json, beside the default-budget ones.
 // How long each part takes, per task and in all, measured run by run: docs/benchmarks.md ("How long it takes"
 // and each part's entry).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -33,7 +37,7 @@ import type { TaskResult, TrainResult, WarmStartResult } from "./algos/results.t
 import { selectRows } from "./algos/rows.ts";
 import { type AlgosSettings, DEFAULT_SETTINGS, FAMILY_NAMES, type Family, QUICK_SETTINGS, TUNED_SEEDS } from "./algos/settings.ts";
 import { planFinalTasks, planTasks, planTuningTasks, type Task, taskName } from "./algos/tasks.ts";
-import { chooseConfigs, DEFAULT_TUNE_GRID, type TuneChoice } from "./algos/tuning.ts";
+import { chooseConfigs, DEFAULT_TUNE_GRID, reuseChoices, type TuneChoice, type TunedPartLike } from "./algos/tuning.ts";
 
 /** About an hour: `npm run bench` runs it only when named (`npm run bench -- algos`), see bench/run.ts. */
 export const runByDefault = false;
@@ -66,6 +70,8 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
       "tuning-seeds": { type: "string" },
       "learning-rates": { type: "string" },
       "clip-factors": { type: "string" },
+      "choices-from": { type: "string" },
+      "env-step-budget": { type: "string" },
     },
   });
   const base = values.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS;
@@ -95,7 +101,9 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
   // point is where ties go, so list the one validation should fall back to first).
   const learningRates = distinct("learning-rates", positives("learning-rates", list("learning-rates", values["learning-rates"])));
   const clipFactors = distinct("clip-factors", positives("clip-factors", list("clip-factors", values["clip-factors"])));
-  const seeds = seedList("seeds", list("seeds", values.seeds) ?? (values.tune ? TUNED_SEEDS : base.seeds).map(String));
+  const reusing = values["choices-from"] !== undefined;
+  if (reusing && values.tune) throw new Error("--choices-from: not with --tune (it reuses a tuned part's choices instead of tuning)");
+  const seeds = seedList("seeds", list("seeds", values.seeds) ?? (values.tune || reusing ? TUNED_SEEDS : base.seeds).map(String));
   const tuningSeeds = values.tune ? seedList("tuning-seeds", list("tuning-seeds", values["tuning-seeds"]) ?? DEFAULT_TUNE_GRID.seeds.map(String)) : [];
   // A run selected on a seed would report that seed's luck; the run directories would collide, too.
   const shared = tuningSeeds.filter((s) => seeds.includes(s));
@@ -103,6 +111,19 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
   const jobs = values.jobs === undefined ? base.jobs : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer, got "${values.jobs}"`);
   const out = values.out ?? join(RESULTS, values.quick ? "algos-quick" : "algos");
+  let envStepBudget = base.envStepBudget;
+  if (values["env-step-budget"] !== undefined) {
+    const n = Number(values["env-step-budget"]);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--env-step-budget: expected a positive integer, got "${values["env-step-budget"]}"`);
+    envStepBudget = { ...base.envStepBudget, ...Object.fromEntries(families.map((f) => [f, n])) };
+  }
+  const rowIds = selectRows(list("rows", values.rows)).map((r) => r.id);
+  let choicesFrom: AlgosSettings["choicesFrom"];
+  if (reusing) {
+    const from = values["choices-from"] as string;
+    const part = JSON.parse(readFileSync(from, "utf8")) as TunedPartLike;
+    choicesFrom = reuseChoices(part, from, families, rowIds, seeds);
+  }
   const tune = values.tune
     ? {
         learningRates: learningRates ?? DEFAULT_TUNE_GRID.learningRates,
@@ -110,7 +131,32 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
         seeds: tuningSeeds,
       }
     : undefined;
-  return { ...base, families: families as Family[], rows: selectRows(list("rows", values.rows)).map((r) => r.id), seeds, jobs, out, ...(tune ? { tune } : {}) };
+  const settings: AlgosSettings = {
+    ...base,
+    families: families as Family[],
+    envStepBudget,
+    rows: rowIds,
+    seeds,
+    jobs,
+    out,
+    ...(tune ? { tune } : {}),
+    ...(choicesFrom ? { choicesFrom } : {}),
+  };
+  if (choicesFrom && resolve(partPath(settings)) === resolve(choicesFrom.part)) {
+    throw new Error(`--choices-from: this part would be saved over ${choicesFrom.part}; give --env-step-budget or --out`);
+  }
+  return settings;
+}
+
+/**
+ * Where a run's part goes: <out>-parts/<families>.json, with `-<N>steps` where a family's budget is not the
+ * mode's default (--env-step-budget), so a part at another budget never replaces the default one.
+ */
+export function partPath(settings: AlgosSettings): string {
+  const base = settings.mode === "quick" ? QUICK_SETTINGS : DEFAULT_SETTINGS;
+  const budgets = [...new Set(settings.families.filter((f) => settings.envStepBudget[f] !== base.envStepBudget[f]).map((f) => settings.envStepBudget[f]))];
+  const suffix = budgets.length > 0 ? `-${budgets.join("+")}steps` : "";
+  return join(`${resolve(settings.out)}-parts`, `${settings.families.join("+")}${suffix}.json`);
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
@@ -147,7 +193,15 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   let choices: TuneChoice[] = [];
   let tuningWarmStarts: WarmStartResult[] = [];
   try {
-    if (!settings.tune) {
+    if (settings.choicesFrom) {
+      choices = settings.choicesFrom.choices;
+      // Warm starts first, then every row of every (family, seed) with the config its tuned part chose.
+      const tasks = [...planTasks(settings, []), ...planFinalTasks(settings, choices)];
+      log(
+        `algos (${settings.mode}, configs chosen by ${settings.choicesFrom.part}): ${settings.families.length} families × ${rows.length} rows × ${settings.seeds.length} seeds = ${counts(tasks)}, ${settings.jobs} worker process(es)`,
+      );
+      results = await run(tasks);
+    } else if (!settings.tune) {
       const tasks = planTasks(settings, settings.rows);
       log(
         `algos (${settings.mode}): ${settings.families.length} families × ${rows.length} rows × ${settings.seeds.length} seeds = ${counts(tasks)}, ${settings.jobs} worker process(es)`,
@@ -205,14 +259,15 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     warmStarts,
     runs,
     ...(settings.tune ? { tuning, tuningWarmStarts, choices } : {}),
+    ...(settings.choicesFrom ? { choices } : {}),
     aggregates,
     paired,
   };
   // This run is one part; the report is every family's newest part (bench/algos/assemble.ts).
-  const partsDir = `${prefix}-parts`;
+  const part = partPath(settings);
+  const partsDir = dirname(part);
   mkdirSync(partsDir, { recursive: true });
-  const partPath = join(partsDir, `${settings.families.join("+")}.json`);
-  writeFileSync(partPath, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(part, `${JSON.stringify(json, null, 2)}\n`);
   const parts = readdirSync(partsDir)
     .filter((f) => f.endsWith(".json"))
     .map((f) => JSON.parse(readFileSync(join(partsDir, f), "utf8")) as AlgosPart);
@@ -222,7 +277,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   writeFileSync(`${prefix}.md`, assembled.markdown);
   process.stdout.write(`${markdown}\n`);
   log(
-    `algos: ${(totalWallSeconds / 60).toFixed(1)} min → ${partPath}; ${prefix}.json and ${prefix}.md assembled from ${parts.length} part(s); ${Object.values(svgs).join(", ")}`,
+    `algos: ${(totalWallSeconds / 60).toFixed(1)} min → ${part}; ${prefix}.json and ${prefix}.md assembled from ${parts.length} part(s); ${Object.values(svgs).join(", ")}`,
   );
 }
 

@@ -4,7 +4,7 @@
 // evaluates the test split or an OOD family, so it can be used to diagnose and choose settings (issue #13).
 //   node --import tsx bench/train-signal.ts '{"family":"paper-search","row":"steppo","seed":1,"budget":3000,"evalEvery":10}'
 // Optional keys: settings (AlgosSettings fields), algorithm, warmup, env (environment fields / config),
-// keep (write every batch's episodes as text), quiet, tag, validation (also greedy success on the bench's
+// keep (write every batch's episodes as text), quiet, tag, trainEval (false: skip the training sets), validation (also greedy success on the bench's
 // validation set at every evaluation: held out from train and from test, so it may choose settings; never test). Per-update CSV and episodes go to /tmp/runs/<tag>*.
 // A diagnostic, not a runtime: it drives runEpisodes and learner.update itself, to print columns the run loop does
 // not record (truncation share, mean |advantage|, groups with variance). Unlike runtime/run-loop.ts it skips the
@@ -85,9 +85,11 @@ const trainGreedy = {
 };
 // The bench's own validation set (same draw as a benchmark run of this seed), only when asked for.
 const validationSet = arg.validation ? evalSets(env, seed, settings.evalEpisodes).find((s) => s.name === VALIDATION_SET) : undefined;
+// `trainEval: false` skips both training sets (NaN in the log), e.g. for a budget study read on validation.
+const trainEval: boolean = arg.trainEval ?? true;
 const evalTrain = async () => ({
-  sampled: await successRate(env, trainSampled, policy, tokenizer, spec, setup.config.contextLength),
-  greedy: await successRate(env, trainGreedy, policy, tokenizer, spec, setup.config.contextLength),
+  sampled: trainEval ? await successRate(env, trainSampled, policy, tokenizer, spec, setup.config.contextLength) : Number.NaN,
+  greedy: trainEval ? await successRate(env, trainGreedy, policy, tokenizer, spec, setup.config.contextLength) : Number.NaN,
   validation: validationSet ? await successRate(env, validationSet, policy, tokenizer, spec, setup.config.contextLength) : Number.NaN,
 });
 const init = await evalTrain();

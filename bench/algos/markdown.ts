@@ -113,6 +113,20 @@ export function tuningTable(choices: readonly TuneChoice[]): string {
 
 /** The paragraph that says how (whether) the rows were tuned. */
 export function tuningParagraph(s: AlgosSettings, choices: readonly TuneChoice[]): string {
+  const from = s.choicesFrom;
+  if (from && choices.length > 0) {
+    const g = from.grid;
+    return (
+      `Configs reused (--choices-from): every row ran the learning rate and clip that the tuned part ${from.part} (${from.date.slice(0, 10)}) chose for it ` +
+      `on the validation split — the same ${g.learningRates.length * g.clipFactors.length}-point grid for every row, learning rate ${g.learningRates.join(", ")} × clip ` +
+      `${g.clipFactors.map((f) => `×${f}`).join(", ")} of the row's own default, tuning seeds ${g.seeds.join(", ")}, at that part's budget ` +
+      `(${Object.entries(from.envStepBudget)
+        .map(([f, n]) => `${f} ${n}`)
+        .join(", ")} env steps). No tuning ran in this part; test played no part in the choice. Chosen: ` +
+      choices.map((c) => `${c.family} ${c.row} ${c.chosen.id} (lr ${c.chosen.learningRate}, clip ${c.chosen.clip})`).join("; ") +
+      "."
+    );
+  }
   const g = s.tune;
   if (!g || choices.length === 0) {
     return "Untuned: every row ran the shared settings above (this part predates the tuning protocol, or ran without --tune).";
@@ -131,7 +145,7 @@ export function tuningParagraph(s: AlgosSettings, choices: readonly TuneChoice[]
 export function markdownReport(r: ReportInput): string {
   const s = r.settings;
   const choices = r.choices ?? [];
-  const tuned = s.tune !== undefined && choices.length > 0;
+  const tuned = (s.tune !== undefined || s.choicesFrom !== undefined) && choices.length > 0;
   const familyEpochs = Object.entries(s.warmupEpochs ?? {})
     .map(([f, e]) => ` (${f} ${e})`)
     .join("");
@@ -171,7 +185,7 @@ export function markdownReport(r: ReportInput): string {
     const familyChoices = choices.filter((c) => c.family === family);
     if (familyChoices.length > 0) {
       out.push(
-        `Tuning on validation (seeds ${s.tune?.seeds.join(", ")}): each row's grid, greedy validation success after RL per tuning seed; ✓ the config the final seeds ran.`,
+        `Tuning on validation (seeds ${(s.tune ?? s.choicesFrom?.grid)?.seeds.join(", ")}${s.choicesFrom ? `, in ${s.choicesFrom.part}` : ""}): each row's grid, greedy validation success after RL per tuning seed; ✓ the config the final seeds ran.`,
         "",
         tuningTable(familyChoices),
         "",

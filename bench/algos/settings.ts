@@ -4,7 +4,7 @@ import { parseJob } from "../../crds/job-spec.ts";
 import type { EnvironmentSpec, StepPOJob } from "../../crds/steppojob.ts";
 import type { BackendChoice } from "../../policy/backend.ts";
 import { type AlgoRow, groupSizeFor } from "./rows.ts";
-import type { TuneConfig, TuneGrid } from "./tuning.ts";
+import type { ReusedChoices, TuneConfig, TuneGrid } from "./tuning.ts";
 
 export const FAMILY_NAMES = ["multihop-qa", "multihop-qa-long", "paper-search", "textworld"] as const;
 export type Family = (typeof FAMILY_NAMES)[number];
@@ -74,6 +74,11 @@ export interface AlgosSettings {
    * success (bench/algos/tuning.ts), and `seeds` then run that config. Absent: every row runs the shared settings.
    */
   tune?: TuneGrid;
+  /**
+   * --choices-from: every row runs the config a tuned part chose on validation (its learning rate and clip),
+   * on `seeds`, without a grid of its own; never together with `tune`.
+   */
+  choicesFrom?: ReusedChoices;
 }
 
 /** Final seeds of a tuned run unless --seeds says otherwise: the five the issue asks for. */

@@ -99,3 +99,46 @@ export function chooseConfigs(tuning: readonly TrainResult[], families: readonly
   }
   return out;
 }
+
+/**
+ * --choices-from: the configs a tuned part chose, reused by a part that runs no grid of its own (e.g. the final
+ * seeds at another env-step budget). Where they came from travels with them, so the report can say so.
+ */
+export interface ReusedChoices {
+  /** The tuned part's file, as given on the command line. */
+  part: string;
+  date: string;
+  /** Its grid and tuning seeds. */
+  grid: TuneGrid;
+  /** Its env-step budget per family: the budget the choice was made at. */
+  envStepBudget: Partial<Record<string, number>>;
+  /** Its choices for the families and rows of this part. */
+  choices: TuneChoice[];
+}
+
+/** What reuseChoices reads of a tuned part (its algos part JSON). */
+export interface TunedPartLike {
+  date: string;
+  settings: { tune?: TuneGrid; envStepBudget: Partial<Record<string, number>> };
+  choices?: TuneChoice[];
+}
+
+/**
+ * The choices of `part` for every (family, row) asked for: an error where the part is not tuned, lacks one
+ * of them, or where a final seed was one of its tuning seeds (that run would report a seed it was chosen on).
+ */
+export function reuseChoices(part: TunedPartLike, name: string, families: readonly string[], rows: readonly string[], seeds: readonly number[]): ReusedChoices {
+  const grid = part.settings.tune;
+  if (!grid || !part.choices || part.choices.length === 0) throw new Error(`--choices-from: ${name} is not a tuned part (no settings.tune or choices[])`);
+  const shared = grid.seeds.filter((s) => seeds.includes(s));
+  if (shared.length > 0) throw new Error(`--choices-from: ${shared.join(", ")} were tuning seeds of ${name}; final seeds must differ`);
+  const choices = families.flatMap((family) =>
+    rows.map((row) => {
+      const c = part.choices?.find((x) => x.family === family && x.row === row);
+      if (!c) throw new Error(`--choices-from: ${name} has no choice for ${row} on ${family}`);
+      return c;
+    }),
+  );
+  const envStepBudget = Object.fromEntries(families.map((f) => [f, part.settings.envStepBudget[f]]));
+  return { part: name, date: part.date, grid, envStepBudget, choices };
+}

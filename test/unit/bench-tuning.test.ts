@@ -2,15 +2,18 @@
 // the choice by validation (ties, gaps), the two phases of tasks, the flags, and the report assembled from
 // a tuned part next to an old, untuned one. The benchmark itself is run, never asserted, here.
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
-import { settingsFromArgs } from "../../bench/algos.ts";
+import { partPath, settingsFromArgs } from "../../bench/algos.ts";
 import { type AlgosPart, assembleParts } from "../../bench/algos/assemble.ts";
 import { tuningParagraph, tuningTable } from "../../bench/algos/markdown.ts";
 import type { TrainResult, WarmStartResult } from "../../bench/algos/results.ts";
 import { selectRows } from "../../bench/algos/rows.ts";
 import { DEFAULT_SETTINGS, type Family, jobFor } from "../../bench/algos/settings.ts";
 import { planFinalTasks, planTuningTasks } from "../../bench/algos/tasks.ts";
-import { chooseConfigs, configsFor, DEFAULT_TUNE_GRID, defaultClip, type TuneConfig, type TuneGrid } from "../../bench/algos/tuning.ts";
+import { chooseConfigs, configsFor, DEFAULT_TUNE_GRID, defaultClip, reuseChoices, type TuneConfig, type TuneGrid } from "../../bench/algos/tuning.ts";
 
 const GRID: TuneGrid = { ...DEFAULT_TUNE_GRID, seeds: [101, 102] };
 const [steppo, ppo, grpo] = selectRows(["steppo", "ppo", "grpo"]);
@@ -285,4 +288,55 @@ test("tuning markdown: the table lists every config of every row and marks the c
   assert.equal((table.match(/✓/g) ?? []).length, 1);
   assert.match(table, /\| steppo \| lr0\.0003-clip1x \| 0\.0003 \| 0\.05 \| 101: 0\.50, 102: 0\.50 \| 0\.500 \| ✓ \|/, "a tie keeps the default");
   assert.match(tuningParagraph(DEFAULT_SETTINGS, []), /^Untuned/);
+});
+
+test("--choices-from: each row runs the config a tuned part chose (per row, e.g. lr 1e-4 for one and 3e-5 for another), no grid; refused where it cannot be", () => {
+  const grid: TuneGrid = { learningRates: [1e-4, 3e-5], clipFactors: [1], seeds: [101, 102] };
+  const [s1e4, s3e5] = configsFor(steppo, grid);
+  const p3e5 = configsFor(ppo, grid)[1];
+  const choices = [
+    { family: "multihop-qa-long", row: "steppo", chosen: s1e4, scores: [] },
+    { family: "multihop-qa-long", row: "ppo", chosen: p3e5, scores: [] },
+    { family: "multihop-qa", row: "steppo", chosen: s3e5, scores: [] },
+  ];
+  const part = { date: "2026-12-02T01:40:00.000Z", settings: { ...DEFAULT_SETTINGS, families: ["multihop-qa-long" as Family], tune: grid }, choices };
+  const dir = mkdtempSync(join(tmpdir(), "steppo-choices-"));
+  const file = join(dir, "multihop-qa-long.json");
+  writeFileSync(file, JSON.stringify(part));
+  const out = join(dir, "algos");
+  const t = settingsFromArgs(["--choices-from", file, "--families", "multihop-qa-long", "--rows", "steppo,ppo", "--env-step-budget", "6000", "--out", out]);
+  assert.deepEqual(t.seeds, [1, 2, 3, 4, 5], "final seeds 1–5 unless told");
+  assert.equal(t.tune, undefined);
+  assert.equal(t.envStepBudget["multihop-qa-long"], 6000);
+  assert.equal(t.envStepBudget["multihop-qa"], DEFAULT_SETTINGS.envStepBudget["multihop-qa"], "only the selected families' budget changes");
+  assert.deepEqual(
+    t.choicesFrom?.choices.map((c) => [c.row, c.chosen.learningRate, c.chosen.clip]),
+    [
+      ["steppo", 1e-4, 0.05],
+      ["ppo", 3e-5, 0.2],
+    ],
+  );
+  assert.deepEqual(t.choicesFrom?.envStepBudget, { "multihop-qa-long": 3000 }, "the budget the choice was made at");
+  const final = planFinalTasks(t, t.choicesFrom?.choices ?? []);
+  assert.equal(final.length, 10);
+  assert.deepEqual([...new Set(final.map((x) => (x.kind === "train" ? `${x.row} ${x.config?.learningRate}` : "")))], ["steppo 0.0001", "ppo 0.00003"]);
+  assert.equal(partPath(t), join(`${out}-parts`, "multihop-qa-long-6000steps.json"), "another budget, another part");
+  assert.equal(partPath(settingsFromArgs(["--families", "multihop-qa", "--out", out])), join(`${out}-parts`, "multihop-qa.json"));
+  const p = tuningParagraph(t, t.choicesFrom?.choices ?? []);
+  assert.match(p, /Configs reused \(--choices-from\)/);
+  assert.match(p, /tuning seeds 101, 102, at that part's budget \(multihop-qa-long 3000 env steps\)/);
+  assert.match(p, /multihop-qa-long ppo lr0\.00003-clip1x \(lr 0\.00003, clip 0\.2\)/);
+  // Refusals: with --tune, a row or family the part did not choose for, a final seed it tuned on, an untuned
+  // part, a part that would be written over the one it reads.
+  const args = ["--choices-from", file, "--families", "multihop-qa-long", "--out", out];
+  assert.throws(() => settingsFromArgs([...args, "--tune"]), /--choices-from: not with --tune/);
+  assert.throws(() => settingsFromArgs([...args, "--rows", "steppo,grpo"]), /has no choice for grpo on multihop-qa-long/);
+  assert.throws(() => settingsFromArgs([...args, "--rows", "steppo", "--families", "paper-search"]), /has no choice for steppo on paper-search/);
+  assert.throws(() => settingsFromArgs([...args, "--rows", "steppo", "--seeds", "1,101"]), /101 were tuning seeds/);
+  assert.throws(() => reuseChoices({ ...part, settings: DEFAULT_SETTINGS }, "x.json", ["multihop-qa-long"], ["steppo"], [1]), /not a tuned part/);
+  mkdirSync(join(dir, "algos-parts"));
+  const over = join(dir, "algos-parts", "multihop-qa-long.json");
+  writeFileSync(over, JSON.stringify(part));
+  assert.throws(() => settingsFromArgs(["--choices-from", over, "--families", "multihop-qa-long", "--rows", "steppo", "--out", out]), /would be saved over/);
+  assert.throws(() => settingsFromArgs(["--env-step-budget", "0"]), /--env-step-budget: expected a positive integer, got "0"/);
 });
