@@ -11,7 +11,7 @@ import { openEnvironment } from "../../envs/registry.ts";
 import type { DistributedSummary } from "../../runtime/learner-process.ts";
 import { natsRunFixture } from "../support/nats-run-fixture.ts";
 import { exitCode, startSteppo } from "../support/steppo-process.ts";
-import { writeTinyModel } from "../support/tiny-hf-model.ts";
+import { TINY_QWEN2, writeTinyModel } from "../support/tiny-hf-model.ts";
 import { writeWordTokenizer } from "../support/word-tokenizer.ts";
 
 const fx = natsRunFixture();
@@ -39,19 +39,7 @@ async function writeModelDir(dir: string, jobFile: string): Promise<void> {
   const job = loadJobFile(jobFile);
   const env = await openEnvironment(job.spec.environment, SEED);
   const size = writeWordTokenizer(dir, env.vocabulary());
-  await writeTinyModel(dir, {
-    modelType: "qwen2",
-    hiddenSize: 32,
-    layers: 2,
-    heads: 4,
-    kvHeads: 2,
-    intermediateSize: 64,
-    vocabSize: size,
-    tie: true,
-    dtype: "BF16",
-    seed: 1,
-    maxPositions: 256,
-  });
+  await writeTinyModel(dir, { ...TINY_QWEN2, valueHead: false, vocabSize: size, dtype: "BF16", seed: 1, maxPositions: 256 });
 }
 
 describe("a Hugging Face model over NATS (real processes, real nats-server)", { timeout: 180_000 }, () => {

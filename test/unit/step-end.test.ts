@@ -14,7 +14,7 @@ import { loadHfPolicy } from "../../policy/hf/hf-checkpoint.ts";
 import { tokenPolicyFor } from "../../policy/hf/hf-token-policy.ts";
 import { HfTokenizer } from "../../policy/hf/hf-tokenizer.ts";
 import { stepEnd } from "../../policy/step-end.ts";
-import { writeTinyModel } from "../support/tiny-hf-model.ts";
+import { TINY_QWEN2, writeTinyModel } from "../support/tiny-hf-model.ts";
 import { tinyTokenizerConfig, tinyTokenizerJson } from "../support/tiny-tokenizer.ts";
 
 const root = mkdtempSync(join(tmpdir(), "steppo-step-end-"));
@@ -64,18 +64,8 @@ describe("a step's end in a model's own tokenizer", () => {
 
   it("ends the steps a tiny Hugging Face model samples from a chat-templated context", async () => {
     const dir = join(root, "model");
-    await writeTinyModel(dir, {
-      modelType: "qwen2",
-      hiddenSize: 32,
-      layers: 2,
-      heads: 4,
-      kvHeads: 2,
-      intermediateSize: 64,
-      vocabSize: tok.size + 13, // padded past the tokenizer, as published models are
-      tie: true,
-      dtype: "BF16",
-      seed: 5,
-    });
+    // Padded past the tokenizer, as published models are.
+    await writeTinyModel(dir, { ...TINY_QWEN2, valueHead: false, vocabSize: tok.size + 13, dtype: "BF16", seed: 5 });
     const { model } = await loadHfPolicy(dir);
     try {
       const questions = ["who directed Koek ?", "when was Krakdeto born ?", "where is Nurb ?", "who founded Vell ?", "search", "hello world", "o", "or"];
