@@ -1,4 +1,4 @@
-// `npm run bench:algos [-- --quick] [--families a,b] [--rows x,y] [--seeds 1,2,3] [--jobs N] [--out PREFIX]
+// `npm run bench:algos [-- --quick] [--families a,b] [--rows x,y] [--seeds 1,2,3] [--eval-tasks N] [--jobs N] [--out PREFIX]
 //                     [--tune [--tuning-seeds 101,102] [--learning-rates 3e-4,1e-4] [--clip-factors 1,2]]
 //                     [--choices-from bench/results/algos-parts/<tuned part>.json] [--env-step-budget N]`
 //
@@ -72,6 +72,7 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
       "clip-factors": { type: "string" },
       "choices-from": { type: "string" },
       "env-step-budget": { type: "string" },
+      "eval-tasks": { type: "string" },
     },
   });
   const base = values.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS;
@@ -117,6 +118,11 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--env-step-budget: expected a positive integer, got "${values["env-step-budget"]}"`);
     envStepBudget = { ...base.envStepBudget, ...Object.fromEntries(families.map((f) => [f, n])) };
   }
+  let evalEpisodes = base.evalEpisodes;
+  if (values["eval-tasks"] !== undefined) {
+    evalEpisodes = Number(values["eval-tasks"]);
+    if (!Number.isInteger(evalEpisodes) || evalEpisodes < 1) throw new Error(`--eval-tasks: expected a positive integer, got "${values["eval-tasks"]}"`);
+  }
   const rowIds = selectRows(list("rows", values.rows)).map((r) => r.id);
   let choicesFrom: AlgosSettings["choicesFrom"];
   if (reusing) {
@@ -135,6 +141,7 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
     ...base,
     families: families as Family[],
     envStepBudget,
+    evalEpisodes,
     rows: rowIds,
     seeds,
     jobs,
@@ -155,8 +162,10 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
 export function partPath(settings: AlgosSettings): string {
   const base = settings.mode === "quick" ? QUICK_SETTINGS : DEFAULT_SETTINGS;
   const budgets = [...new Set(settings.families.filter((f) => settings.envStepBudget[f] !== base.envStepBudget[f]).map((f) => settings.envStepBudget[f]))];
-  const suffix = budgets.length > 0 ? `-${budgets.join("+")}steps` : "";
-  return join(`${resolve(settings.out)}-parts`, `${settings.families.join("+")}${suffix}.json`);
+  const budget = budgets.length > 0 ? `-${budgets.join("+")}steps` : "";
+  // Another evaluation set size is another experiment: its own part, never written over the default's.
+  const tasks = settings.evalEpisodes !== base.evalEpisodes ? `-${settings.evalEpisodes}tasks` : "";
+  return join(`${resolve(settings.out)}-parts`, `${settings.families.join("+")}${budget}${tasks}.json`);
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {

@@ -339,4 +339,9 @@ test("--choices-from: each row runs the config a tuned part chose (per row, e.g.
   writeFileSync(over, JSON.stringify(part));
   assert.throws(() => settingsFromArgs(["--choices-from", over, "--families", "multihop-qa-long", "--rows", "steppo", "--out", out]), /would be saved over/);
   assert.throws(() => settingsFromArgs(["--env-step-budget", "0"]), /--env-step-budget: expected a positive integer, got "0"/);
+  // Another number of evaluation tasks: the settings carry it and the part gets its own name.
+  const bigger = settingsFromArgs([...args, "--rows", "steppo", "--seeds", "6,7", "--env-step-budget", "6000", "--eval-tasks", "200"]);
+  assert.equal(bigger.evalEpisodes, 200);
+  assert.equal(partPath(bigger), join(`${out}-parts`, "multihop-qa-long-6000steps-200tasks.json"));
+  assert.throws(() => settingsFromArgs(["--eval-tasks", "1.5"]), /--eval-tasks: expected a positive integer, got "1.5"/);
 });
