@@ -23,6 +23,7 @@ import {
 
 const layerNormOp = layerNorm;
 const linearOp = linear;
+import { type DecodeState, disposeDecodeState, keepDecodeStep } from "./decode-state.ts";
 import { matMul } from "./matmul.ts";
 import { onHeap } from "./wasm-heap.ts";
 
@@ -357,10 +358,10 @@ const MASKED = -1e9;
 class KvDecoder implements Decoder {
   private readonly B: number;
   private readonly lengths: number[];
-  private cache: KeyValues[] = [];
   /** Additive key mask over the columns so far, [1, B, 1, Tk]. */
   private keyMask: tf.Tensor4D;
-  private next: tf.Tensor2D;
+  /** The logits and each layer's keys and values, [B·H, Tk, dh]. */
+  private state: DecodeState<tf.Tensor3D>;
 
   constructor(
     private readonly model: PolicyModel,
@@ -384,45 +385,32 @@ class KvDecoder implements Decoder {
       }
     });
     this.keyMask = tf.tensor4d(keyMask, [1, B, 1, Tc]);
-    const step = tf.tidy(() => {
+    this.state = keepDecodeStep(() => {
       const mask = tf.add(tf.reshape(causalMask(Tc), [Tc, 1, 1, Tc]), this.keyMask); // [Tc, B, 1, Tc]
-      const out = model.decodeStep(tf.tensor1d(ids, "int32"), tf.tensor1d(pos, "int32"), Tc, B, mask, undefined);
-      return [out.logits, ...out.cache.flatMap((kv) => [kv.k, kv.v])];
+      return model.decodeStep(tf.tensor1d(ids, "int32"), tf.tensor1d(pos, "int32"), Tc, B, mask, undefined);
     });
-    this.next = step[0] as tf.Tensor2D;
-    this.cache = pairs(step.slice(1));
   }
 
   logits(): Float32Array {
-    return this.next.dataSync() as Float32Array;
+    return this.state.next.dataSync() as Float32Array;
   }
 
   push(tokens: Int32Array): void {
     const positions = Int32Array.from(this.lengths, (len) => Math.min(len, this.model.config.contextLength - 1));
     for (let b = 0; b < this.B; b++) this.lengths[b]++;
-    const oldCache = this.cache;
+    const old = this.state;
     const oldMask = this.keyMask;
-    const oldNext = this.next;
     this.keyMask = tf.tidy(() => tf.concat([oldMask, tf.zeros([1, this.B, 1, 1])], 3) as tf.Tensor4D);
-    const step = tf.tidy(() => {
-      const out = this.model.decodeStep(tf.tensor1d(tokens, "int32"), tf.tensor1d(positions, "int32"), 1, this.B, this.keyMask, oldCache);
-      return [out.logits, ...out.cache.flatMap((kv) => [kv.k, kv.v])];
-    });
-    this.next = step[0] as tf.Tensor2D;
-    this.cache = pairs(step.slice(1));
-    tf.dispose([oldMask, oldNext, ...oldCache.flatMap((c) => [c.k, c.v])]);
+    this.state = keepDecodeStep(() => this.model.decodeStep(tf.tensor1d(tokens, "int32"), tf.tensor1d(positions, "int32"), 1, this.B, this.keyMask, old.cache));
+    oldMask.dispose();
+    disposeDecodeState(old);
   }
 
   dispose(): void {
-    tf.dispose([this.keyMask, this.next, ...this.cache.flatMap((c) => [c.k, c.v])]);
-    this.cache = [];
+    this.keyMask.dispose();
+    disposeDecodeState(this.state);
+    this.state = { next: this.state.next, cache: [] };
   }
-}
-
-function pairs(ts: tf.Tensor[]): KeyValues[] {
-  const out: KeyValues[] = [];
-  for (let i = 0; i < ts.length; i += 2) out.push({ k: ts[i] as tf.Tensor3D, v: ts[i + 1] as tf.Tensor3D });
-  return out;
 }
 
 /**

@@ -4,10 +4,11 @@
 // the full forward pass on the unpadded sequence. The cache holds each layer's rotated keys and values,
 // [B, KVH, Tk, dh], grown by one column per pushed token.
 import { tf } from "../backend.ts";
+import { type DecodeState, disposeDecodeState, keepDecodeStep } from "../decode-state.ts";
 import type { Decoder } from "../model.ts";
 import { rotaryTables } from "./llama-layers.ts";
 import { paddedCausalMask } from "./llama-masks.ts";
-import type { LayerCache, LlamaPolicy, Pass } from "./llama-model.ts";
+import type { LlamaPolicy, Pass } from "./llama-model.ts";
 
 export class LlamaDecoder implements Decoder {
   private readonly B: number;
@@ -17,8 +18,8 @@ export class LlamaDecoder implements Decoder {
   private readonly lengths: number[];
   /** Key columns so far: the longest context, plus one per pushed token. */
   private columns: number;
-  private cache: LayerCache[];
-  private next: tf.Tensor2D;
+  /** The logits and each layer's cache. */
+  private state: DecodeState<tf.Tensor4D>;
 
   constructor(
     private readonly model: LlamaPolicy,
@@ -39,16 +40,11 @@ export class LlamaDecoder implements Decoder {
       ids.set(c, b * Tc + this.pads[b]);
       for (let j = 0; j < Tc; j++) positions[b * Tc + j] = Math.max(0, j - this.pads[b]);
     });
-    const step = tf.tidy(() => {
-      const out = this.model.decodeStep(tf.tensor2d(ids, [B, Tc], "int32"), this.pass(positions, Tc, Tc), undefined);
-      return [out.logits, ...out.cache.flatMap((kv) => [kv.k, kv.v])];
-    });
-    this.next = step[0] as tf.Tensor2D;
-    this.cache = pairs(step.slice(1));
+    this.state = keepDecodeStep(() => this.model.decodeStep(tf.tensor2d(ids, [B, Tc], "int32"), this.pass(positions, Tc, Tc), undefined));
   }
 
   logits(): Float32Array {
-    return this.next.dataSync() as Float32Array;
+    return this.state.next.dataSync() as Float32Array;
   }
 
   push(tokens: Int32Array): void {
@@ -57,19 +53,14 @@ export class LlamaDecoder implements Decoder {
     this.checkPositions(Math.max(...positions) + 1);
     for (let b = 0; b < this.B; b++) this.lengths[b]++;
     const Tk = ++this.columns;
-    const old = [this.next, ...this.cache.flatMap((kv) => [kv.k, kv.v])];
-    const step = tf.tidy(() => {
-      const out = this.model.decodeStep(tf.tensor2d(tokens, [this.B, 1], "int32"), this.pass(positions, 1, Tk), this.cache);
-      return [out.logits, ...out.cache.flatMap((kv) => [kv.k, kv.v])];
-    });
-    this.next = step[0] as tf.Tensor2D;
-    this.cache = pairs(step.slice(1));
-    tf.dispose(old);
+    const old = this.state;
+    this.state = keepDecodeStep(() => this.model.decodeStep(tf.tensor2d(tokens, [this.B, 1], "int32"), this.pass(positions, 1, Tk), old.cache));
+    disposeDecodeState(old);
   }
 
   dispose(): void {
-    tf.dispose([this.next, ...this.cache.flatMap((kv) => [kv.k, kv.v])]);
-    this.cache = [];
+    disposeDecodeState(this.state);
+    this.state = { next: this.state.next, cache: [] };
   }
 
   /** Rotary tables for `positions` [B · T] and the mask of T new columns over Tk keys. */
@@ -83,10 +74,4 @@ export class LlamaDecoder implements Decoder {
     const max = this.model.config.maxPositions;
     if (length > max) throw new Error(`llama decoder: a sequence of ${length} tokens exceeds max_position_embeddings ${max}`);
   }
-}
-
-function pairs(ts: tf.Tensor[]): LayerCache[] {
-  const out: LayerCache[] = [];
-  for (let i = 0; i < ts.length; i += 2) out.push({ k: ts[i] as tf.Tensor4D, v: ts[i + 1] as tf.Tensor4D });
-  return out;
 }
