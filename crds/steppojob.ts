@@ -13,6 +13,7 @@ export const ESTIMATORS = ["step-gae", "token-gae", "grpo", "gigpo", "rloo", "re
 export const RATIO_MODES = ["step", "token"] as const;
 export const PRESETS = ["tiny", "small"] as const;
 export const ENVIRONMENTS = ["multihop-qa", "paper-search", "textworld", "http"] as const;
+export const CRITICS = ["shared", "separate"] as const;
 
 // Upper bounds of the numeric fields. Every number has a finite range, enforced by the CRD (OpenAPI
 // maximum) and by the loader alike, so that a typo such as `replicas: 1e7` is refused up front instead of
@@ -81,11 +82,16 @@ export const algorithmSchema = s.object(
       exclusiveMinimum: true,
       maximum: 1,
       description:
-        "The value head's learning rate; defaults to learningRate (the StepPO authors train their critic at 10x the actor's). The trunk is shared, so it learns from both losses at learningRate.",
+        "The critic's learning rate; defaults to learningRate (the StepPO authors train their critic at 10x the actor's). With model.critic shared only the value head takes it (the trunk learns from both losses at learningRate); with separate, the whole critic network.",
     }),
     entropyCoef: s.number({ default: 0.0, minimum: 0, maximum: 10 }),
     klCoef: s.number({ default: 0.0, minimum: 0, maximum: 100, description: "Low-variance KL (k3) to the reference (post-warm-up) policy; 0 disables." }),
-    valueCoef: s.number({ default: 0.5, minimum: 0, maximum: 100 }),
+    valueCoef: s.number({
+      default: 0.5,
+      minimum: 0,
+      maximum: 100,
+      description: "The value loss's weight beside the policy loss on the shared trunk; unused with model.critic separate (the critic has its own optimiser).",
+    }),
     valueClip: s.number({ minimum: 0, exclusiveMinimum: true, maximum: 1000, description: "Optional value clipping range." }),
     maxGradNorm: s.number({ default: 1.0, minimum: 0, exclusiveMinimum: true, maximum: 1000 }),
     whitenAdvantages: s.boolean({ default: true }),
@@ -140,6 +146,13 @@ export const modelSchema = s.object(
       },
     ),
     preset: s.enumOf(PRESETS, { default: "tiny" }),
+    critic: s.enumOf(CRITICS, {
+      default: "shared",
+      description:
+        "shared: the critic is a value head on the policy's trunk, trained by the PPO loss's value term. " +
+        "separate: a second network of the same architecture, initialised from the policy after the warm-up, trained on the value loss alone " +
+        "with its own Adam at algorithm.criticLearningRate (as the StepPO authors do); costs a second model's memory and its forward and backward pass per minibatch.",
+    }),
     dModel: s.integer({ minimum: 8, maximum: 1024, description: "Overrides the preset's width." }),
     layers: s.integer({ minimum: 1, maximum: 48 }),
     heads: s.integer({ minimum: 1, maximum: 64 }),
@@ -409,4 +422,5 @@ export type ModelSpec = StepPOJobSpec["model"];
 export type EnvironmentSpec = StepPOJobSpec["environment"];
 export type RolloutSpec = StepPOJobSpec["rollout"];
 export type Estimator = (typeof ESTIMATORS)[number];
+export type CriticMode = (typeof CRITICS)[number];
 export type RatioMode = (typeof RATIO_MODES)[number];

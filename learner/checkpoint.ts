@@ -4,11 +4,14 @@ import type { RngState } from "../core/rng.ts";
 import { Rng } from "../core/rng.ts";
 import type { StepPOJobSpec } from "../crds/steppojob.ts";
 import { loadLatestCheckpoint, writeCheckpoint } from "./checkpoint-store.ts";
-import type { Learner } from "./learner.ts";
-import { trainingSpecHash } from "./resume-spec.ts";
+import type { Learner, SeparateCritic } from "./learner.ts";
+import { checkCriticResume, trainingSpecHash } from "./resume-spec.ts";
+import type { NamedTensor } from "../core/weights-codec.ts";
 import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
 const REFERENCE_PREFIX = "reference.";
+/** The separate critic's weights and Adam moments (spec.model.critic "separate"): `critic.<name>`, `critic.adam.m.<name>` … */
+const CRITIC_PREFIX = "critic.";
 
 export interface CheckpointMeta<R> {
   format: "steppo-learner/1";
@@ -21,10 +24,14 @@ export interface CheckpointMeta<R> {
   spec: StepPOJobSpec;
   /** trainingSpecHash(spec): what a resume compares first (absent in checkpoints written before it). */
   specHash?: string;
+  /** The separate critic's Adam step count; absent without a separate critic (and in warm starts). */
+  criticAdamStep?: number;
   run: R;
 }
 
 export async function saveLearner<R>(dir: string, keep: number, learner: Learner, tokenizer: AgentTokenizer, run: R): Promise<string> {
+  // A warm start (update 0) holds no critic: every run makes its separate critic from the policy (startCritic).
+  const saved = learner.version > 0 ? learner.critic : undefined;
   const meta: CheckpointMeta<R> = {
     format: "steppo-learner/1",
     version: learner.version,
@@ -34,6 +41,7 @@ export async function saveLearner<R>(dir: string, keep: number, learner: Learner
     ...(learner.modelIdentity ? { model: learner.modelIdentity } : {}),
     spec: learner.spec,
     specHash: trainingSpecHash(learner.spec),
+    ...(saved ? { criticAdamStep: saved.optimizer.step } : {}),
     run,
   };
   // The KL reference is the post-warm-up policy, which no later update can recompute, so it travels with
@@ -43,6 +51,7 @@ export async function saveLearner<R>(dir: string, keep: number, learner: Learner
     ...(await learner.model.exportWeights()),
     ...(await learner.optimizer.exportState()),
     ...reference.map((t) => ({ ...t, name: `${REFERENCE_PREFIX}${t.name}` })),
+    ...(saved ? await criticTensors(saved) : []),
   ];
   return writeCheckpoint(dir, learner.version, { meta: meta as unknown as Record<string, unknown>, tensors }, keep);
 }
@@ -70,13 +79,17 @@ export async function restoreLearner<R>(
       `checkpoint ${found.path}: trained from another model (${model(meta.model) || "the built-in one"}) than this job's (${model(learner.modelIdentity) || "the built-in one"}): were the files in spec.model.source replaced?`,
     );
   }
-  learner.model.importWeights(found.tensors.filter((t) => !t.name.startsWith("adam.") && !t.name.startsWith(REFERENCE_PREFIX)));
+  // Before anything is imported: a checkpoint with no critic for a separate one (or the reverse) is refused by name.
+  checkCriticResume(found.path, meta, learner.spec);
+  const own = (t: { name: string }) => !t.name.startsWith("adam.") && !t.name.startsWith(REFERENCE_PREFIX) && !t.name.startsWith(CRITIC_PREFIX);
+  learner.model.importWeights(found.tensors.filter(own));
   learner.optimizer.importState(
     meta.adamStep,
     found.tensors.filter((t) => t.name.startsWith("adam.")),
   );
   learner.rng = new Rng(meta.rng);
   learner.version = meta.version;
+  if (learner.separateCritic && meta.version > 0) restoreCritic(found.path, learner, meta.criticAdamStep, found.tensors);
   if (learner.algorithm.klCoef > 0) {
     const reference = found.tensors.filter((t) => t.name.startsWith(REFERENCE_PREFIX));
     if (reference.length > 0) {
@@ -88,6 +101,23 @@ export async function restoreLearner<R>(
     }
   }
   return { path: found.path, meta };
+}
+
+/** The separate critic's weights and Adam state under CRITIC_PREFIX. */
+async function criticTensors(critic: SeparateCritic): Promise<NamedTensor[]> {
+  const tensors = [...(await critic.model.exportWeights()), ...(await critic.optimizer.exportState())];
+  return tensors.map((t) => ({ ...t, name: `${CRITIC_PREFIX}${t.name}` }));
+}
+
+/** Rebuilds the learner's separate critic from a checkpoint's CRITIC_PREFIX tensors. */
+function restoreCritic(path: string, learner: Learner, adamStep: number | undefined, tensors: NamedTensor[]): void {
+  const mine = tensors.filter((t) => t.name.startsWith(CRITIC_PREFIX)).map((t) => ({ ...t, name: t.name.slice(CRITIC_PREFIX.length) }));
+  if (mine.length === 0 || adamStep === undefined) throw new Error(`checkpoint ${path}: holds no separate critic (spec.model.critic separate)`);
+  const critic = learner.restoreCritic(mine.filter((t) => !t.name.startsWith("adam.")));
+  critic.optimizer.importState(
+    adamStep,
+    mine.filter((t) => t.name.startsWith("adam.")),
+  );
 }
 
 /** What differs between a checkpoint's tokenizer identity and this job's, in words. */

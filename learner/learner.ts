@@ -17,7 +17,8 @@ import { explainedVariance } from "./diagnostics.ts";
 import { minibatchGradients } from "./micro-batch.ts";
 import { type ModelConfig, padBatch } from "../policy/model.ts";
 import { builtInFactory, type PolicyFactory, type TrainablePolicy } from "../policy/trainable-policy.ts";
-import { cloneGradients, type LossConfig, type LossStats, ppoGradients } from "./ppo-loss.ts";
+import { cloneGradients, type LossConfig, type LossStats, ppoGradients, valueGradients } from "./ppo-loss.ts";
+import type { NamedTensor } from "../core/weights-codec.ts";
 import { minibatchIndices, sequentialIndices } from "./shuffle.ts";
 import type { StepSample } from "./step-batch.ts";
 
@@ -72,6 +73,15 @@ export interface UpdateStats extends LossStats {
 
 const SCORE_CHUNK = 64;
 
+/**
+ * spec.model.critic "separate": a second network of the policy's architecture that learns values alone,
+ * with an Adam of its own at criticLearningRate. Only its value head is ever read (its LM head idles).
+ */
+export interface SeparateCritic {
+  model: TrainablePolicy;
+  optimizer: Adam;
+}
+
 export class Learner {
   /** The policy trained: the built-in transformer, or spec.model.source's Hugging Face model (policy/trainable-policy.ts). */
   readonly model: TrainablePolicy;
@@ -80,6 +90,11 @@ export class Learner {
   readonly estimator: AdvantageEstimator;
   /** Frozen post-warm-up policy for the KL penalty; only kept when klCoef > 0. */
   reference?: TrainablePolicy;
+  /**
+   * The separate critic (spec.model.critic "separate" with an estimator that has a critic): made from the
+   * policy by startCritic after the warm-up, or restored from a checkpoint. Absent with a shared critic.
+   */
+  critic?: SeparateCritic;
   /** Shuffle RNG; part of the checkpointed state. */
   rng: Rng;
   version = 0;
@@ -101,9 +116,50 @@ export class Learner {
       beta2: 0.999,
       epsilon: 1e-8,
       maxGradNorm: this.algorithm.maxGradNorm,
-      learningRateScales: criticLearningRateScales(this.model.params.keys(), this.algorithm),
+      // A separate critic has its own optimiser; the policy's value head is then never trained.
+      learningRateScales: this.separateCritic ? undefined : criticLearningRateScales(this.model.params.keys(), this.algorithm),
     });
     this.rng = new Rng(spec.seed ^ 0x51a7);
+  }
+
+  /** Whether values come from a separate critic network: spec.model.critic "separate" and an estimator with a critic. */
+  get separateCritic(): boolean {
+    return this.spec.model.critic === "separate" && this.estimator.critic !== "none";
+  }
+
+  /** The network whose value head gives the values: the separate critic, or the policy itself. */
+  private get valueModel(): TrainablePolicy {
+    if (!this.separateCritic) return this.model;
+    if (!this.critic) throw new Error("learner: spec.model.critic is separate, but the critic was neither started (startCritic) nor restored");
+    return this.critic.model;
+  }
+
+  /**
+   * Makes the separate critic a copy of the policy as it is now (after the warm-up, before the critic
+   * warm-up fits its value head), with a fresh Adam; a no-op with a shared critic.
+   */
+  async startCritic(): Promise<void> {
+    if (!this.separateCritic) return;
+    this.setCritic(this.factory.fromWeights(await this.model.exportWeights()));
+  }
+
+  /** Replaces the separate critic with one of these weights (a checkpoint's) and a fresh Adam (importState restores it). */
+  restoreCritic(weights: NamedTensor[]): SeparateCritic {
+    return this.setCritic(this.factory.fromWeights(weights));
+  }
+
+  private setCritic(model: TrainablePolicy): SeparateCritic {
+    this.critic?.model.dispose();
+    this.critic?.optimizer.dispose();
+    const optimizer = new Adam(model.params, {
+      learningRate: this.algorithm.criticLearningRate,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-8,
+      maxGradNorm: this.algorithm.maxGradNorm,
+    });
+    this.critic = { model, optimizer };
+    return this.critic;
   }
 
   private lossConfig(): LossConfig {
@@ -111,7 +167,8 @@ export class Learner {
     return {
       ratio: a.ratio,
       clip: a.clip,
-      valueCoef: this.estimator.critic === "none" ? 0 : a.valueCoef,
+      // A separate critic learns from its own loss (trainCritic): the policy's gradient carries no value loss.
+      valueCoef: this.estimator.critic === "none" || this.separateCritic ? 0 : a.valueCoef,
       valueClip: a.valueClip,
       entropyCoef: a.entropyCoef,
       klCoef: a.klCoef,
@@ -122,55 +179,42 @@ export class Learner {
 
   /**
    * Log-probs of each step's action tokens and the values before each of them, under `model`. The steps go
-   * through the model in chunks of similar length (sorted by length, results in the order given), so that
-   * each chunk is padded little.
+   * through the model in chunks of similar length (scoringChunks), results in the order given.
    */
-  scoreSteps(model: TrainablePolicy, steps: { contextIds: Int32Array; actionIds: Int32Array }[]): { logProbs: Float32Array[]; values: Float32Array[] } {
+  scoreSteps(model: TrainablePolicy, steps: ScoredStep[]): { logProbs: Float32Array[]; values: Float32Array[] } {
     const logProbs: Float32Array[] = new Array(steps.length);
     const values: Float32Array[] = new Array(steps.length);
     const temperature = this.spec.rollout.temperature;
-    const length = (i: number) => steps[i].contextIds.length + steps[i].actionIds.length;
-    const order = steps.map((_, i) => i).sort((a, b) => length(a) - length(b));
-    for (let start = 0; start < steps.length; start += SCORE_CHUNK) {
-      const indices = order.slice(start, start + SCORE_CHUNK);
-      const chunk = indices.map((i) => steps[i]);
-      const seqs = chunk.map((s) => concatIds(s.contextIds, s.actionIds));
-      const T = Math.max(...seqs.map((s) => s.length));
-      // Only the action-predicting positions go through the heads and the log-softmax (PolicyModel.headsAt),
-      // in step order: position Lc − 1 + i predicts action token i.
-      const positions: number[] = [];
-      const targets: number[] = [];
-      chunk.forEach((s, b) => {
-        for (let i = 0; i < s.actionIds.length; i++) {
-          positions.push(b * T + s.contextIds.length - 1 + i);
-          targets.push(s.actionIds[i]);
-        }
-      });
-      if (positions.length === 0) {
-        for (const i of indices) {
-          logProbs[i] = new Float32Array(0);
-          values[i] = new Float32Array(0);
-        }
-        continue;
-      }
+    for (const { indices, ids, positions, targets } of scoringChunks(steps)) {
       // tidy returns the tensors, not their data: it walks whatever it returns entry by entry, and walking a
       // large Float32Array took a third of an update's time.
       const [scoresT, valuesT] = tf.tidy(() => {
-        const { logits, values: vals } = model.headsAt(padBatch(seqs, T), Int32Array.from(positions));
-        return [targetLogProbs(logits, Int32Array.from(targets), temperature), vals];
+        const { logits, values: vals } = model.headsAt(ids(), positions);
+        return [targetLogProbs(logits, targets, temperature), vals];
       });
       const lp = scoresT.dataSync() as Float32Array; // [P]
       const v = valuesT.dataSync() as Float32Array; // [P]
       tf.dispose([scoresT, valuesT]);
-      let row = 0;
-      for (const i of indices) {
-        const L = steps[i].actionIds.length;
-        logProbs[i] = lp.slice(row, row + L);
-        values[i] = v.slice(row, row + L);
-        row += L;
-      }
+      splitRows(lp, indices, steps, logProbs);
+      splitRows(v, indices, steps, values);
+    }
+    for (let i = 0; i < steps.length; i++) {
+      logProbs[i] ??= new Float32Array(0);
+      values[i] ??= new Float32Array(0);
     }
     return { logProbs, values };
+  }
+
+  /** scoreSteps' values alone, through `model`'s value head (no vocabulary head): the separate critic's scoring. */
+  stepValues(model: TrainablePolicy, steps: ScoredStep[]): Float32Array[] {
+    const values: Float32Array[] = new Array(steps.length);
+    for (const { indices, ids, positions } of scoringChunks(steps)) {
+      const valuesT = tf.tidy(() => model.valuesAt(ids(), positions)); // [P], out of tidy as in scoreSteps
+      splitRows(valuesT.dataSync() as Float32Array, indices, steps, values);
+      valuesT.dispose();
+    }
+    for (let i = 0; i < steps.length; i++) values[i] ??= new Float32Array(0);
+    return values;
   }
 
   /** Critic value at the last position of each context (bootstrap V(c_T)). */
@@ -180,7 +224,7 @@ export class Learner {
       const chunk = contexts.slice(start, start + SCORE_CHUNK);
       const T = Math.max(...chunk.map((c) => c.length));
       const last = Int32Array.from(chunk, (c, b) => b * T + c.length - 1);
-      const valuesT = tf.tidy(() => this.model.headsAt(padBatch(chunk, T), last).values); // [B], out of tidy as in scoreSteps
+      const valuesT = tf.tidy(() => this.valueModel.valuesAt(padBatch(chunk, T), last)); // [B], out of tidy as in scoreSteps
       out.set(valuesT.dataSync() as Float32Array, start);
       valuesT.dispose();
     }
@@ -193,7 +237,10 @@ export class Learner {
    */
   buildSamples(batch: Trajectory[], overrides: Partial<EstimatorConfig> = {}): { samples: StepSample[]; advantages: Advantages[] } {
     const steps = batch.flatMap((t) => t.steps);
-    const { logProbs, values } = this.scoreSteps(this.model, steps);
+    const scores = this.scoreSteps(this.model, steps);
+    const logProbs = scores.logProbs;
+    // A separate critic scores the same positions again, through its value head alone (an extra forward pass).
+    const values = this.separateCritic ? this.stepValues(this.valueModel, steps) : scores.values;
     const ref = this.reference && this.algorithm.klCoef > 0 ? this.scoreSteps(this.reference, steps).logProbs : undefined;
     // The step budget is part of these tasks (the agent is not told how many steps remain), so by default
     // running out of steps is scored like a failed episode: V(c_T) = 0. Bootstrapping instead makes
@@ -288,12 +335,12 @@ export class Learner {
         ? minibatchIndices(samples.length, a.minibatchSteps, this.rng, { lengths, bucketByLength: a.shuffle.bucketByLength })
         : sequentialIndices(samples.length, a.minibatchSteps);
       for (const idx of order) {
-        const { grads, stats } = minibatchGradients(
-          idx.map((i) => samples[i]),
-          (packed, norm) => ppoGradients(this.model, packed, lossCfg, norm),
-        );
+        const minibatch = idx.map((i) => samples[i]);
+        const { grads, stats } = minibatchGradients(minibatch, (packed, norm) => ppoGradients(this.model, packed, lossCfg, norm));
         gradNorm += this.optimizer.apply(grads);
         tf.dispose(Object.values(grads));
+        // With a separate critic the policy's valueLoss is its idle value head's; the critic's replaces it.
+        if (this.critic) stats.valueLoss = this.trainCritic(this.critic, minibatch);
         for (const key of Object.keys(totals) as (keyof LossStats)[]) totals[key] += stats[key];
         minibatches++;
       }
@@ -316,9 +363,17 @@ export class Learner {
     };
   }
 
+  /** One Adam step of the separate critic on its value loss over `minibatch`; returns that loss (before the step). */
+  private trainCritic(critic: SeparateCritic, minibatch: StepSample[]): number {
+    const { grads, stats } = minibatchGradients(minibatch, (packed, norm) => valueGradients(critic.model, packed, this.algorithm.valueClip, norm));
+    critic.optimizer.apply(grads);
+    tf.dispose(Object.values(grads));
+    return stats.valueLoss;
+  }
+
   /**
-   * Critic warm-up (learner/critic-fit.ts): fits the value head to the λ = 1 returns of `batch`, episodes
-   * of the current policy, with the trunk frozen. Returns how many value positions were fitted and the
+   * Critic warm-up (learner/critic-fit.ts): fits the value head (the separate critic's, when there is one)
+   * to the λ = 1 returns of `batch`, episodes of the current policy, with the trunk frozen. Returns how many value positions were fitted and the
    * fit's explained variance on them; null for critic-free estimators (GRPO, RLOO, …).
    */
   fitCritic(batch: Trajectory[], ridge: number): { positions: number; explainedVariance: number | null } | null {
@@ -339,13 +394,13 @@ export class Learner {
         });
       });
       if (positions.length === 0) continue;
-      const featuresT = tf.tidy(() => this.model.featuresAt(padBatch(seqs, T), Int32Array.from(positions))); // [P, D], out of tidy as in scoreSteps
+      const featuresT = tf.tidy(() => this.valueModel.featuresAt(padBatch(seqs, T), Int32Array.from(positions))); // [P, D], out of tidy as in scoreSteps
       const f = featuresT.dataSync() as Float32Array;
       featuresT.dispose();
       for (let i = 0; i < positions.length; i++) rows.push(f.slice(i * d, (i + 1) * d));
     }
     const { w, b } = fitRidge(rows, targets, ridge);
-    this.model.setValueHead(w, b);
+    this.valueModel.setValueHead(w, b);
     const predicted = rows.map((x) => x.reduce((acc, xi, j) => acc + xi * w[j], b));
     return { positions: rows.length, explainedVariance: explainedVariance(predicted, targets) };
   }
@@ -400,6 +455,8 @@ export class Learner {
     this.model.dispose();
     this.optimizer.dispose();
     this.reference?.dispose();
+    this.critic?.model.dispose();
+    this.critic?.optimizer.dispose();
   }
 
   /** Freezes a copy of the current policy as the KL reference. */
@@ -426,6 +483,55 @@ function criticTargets(samples: StepSample[]): { predicted: number[]; targets: n
     }
   }
   return { predicted, targets };
+}
+
+/** A step as scoring reads it: its context and the action tokens scored after it. */
+type ScoredStep = { contextIds: Int32Array; actionIds: Int32Array };
+
+/** One chunk of steps to score together: which steps (indices into the list), their padded ids and where to read. */
+interface ScoringChunk {
+  indices: number[];
+  /** The chunk's sequences [context ; action], padded: [B, T] (a function: made inside the caller's tidy). */
+  ids: () => tf.Tensor2D;
+  /** Flat b·T + t of every action-predicting position, in step order: position Lc − 1 + i predicts action token i. [P] */
+  positions: Int32Array;
+  /** The action token each position predicts. [P] */
+  targets: Int32Array;
+}
+
+/**
+ * The steps in chunks of SCORE_CHUNK of similar length (sorted by length), so that each chunk is padded
+ * little; chunks without an action token are left out (their steps get empty results).
+ */
+function* scoringChunks(steps: ScoredStep[]): Generator<ScoringChunk> {
+  const length = (i: number) => steps[i].contextIds.length + steps[i].actionIds.length;
+  const order = steps.map((_, i) => i).sort((a, b) => length(a) - length(b));
+  for (let start = 0; start < steps.length; start += SCORE_CHUNK) {
+    const indices = order.slice(start, start + SCORE_CHUNK);
+    const chunk = indices.map((i) => steps[i]);
+    const seqs = chunk.map((s) => concatIds(s.contextIds, s.actionIds));
+    const T = Math.max(...seqs.map((s) => s.length));
+    const positions: number[] = [];
+    const targets: number[] = [];
+    chunk.forEach((s, b) => {
+      for (let i = 0; i < s.actionIds.length; i++) {
+        positions.push(b * T + s.contextIds.length - 1 + i);
+        targets.push(s.actionIds[i]);
+      }
+    });
+    if (positions.length === 0) continue;
+    yield { indices, ids: () => padBatch(seqs, T), positions: Int32Array.from(positions), targets: Int32Array.from(targets) };
+  }
+}
+
+/** Cuts a chunk's flat per-position results [P] into each step's action-length rows, stored at the steps' indices. */
+function splitRows(flat: Float32Array, indices: number[], steps: ScoredStep[], out: Float32Array[]): void {
+  let row = 0;
+  for (const i of indices) {
+    const L = steps[i].actionIds.length;
+    out[i] = flat.slice(row, row + L);
+    row += L;
+  }
 }
 
 function concatIds(a: Int32Array, b: Int32Array): Int32Array {

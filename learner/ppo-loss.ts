@@ -14,7 +14,7 @@ import { tf } from "../policy/backend.ts";
 import type { MinibatchNorm } from "./micro-batch.ts";
 import { targetLogProbs, targetLogProbsAndEntropy } from "../policy/layers.ts";
 import { type PolicyNetwork, parameterNames } from "../policy/policy-network.ts";
-import { lossPositions, type Objective, positionTerms, ppoObjective } from "./ppo-objective.ts";
+import { lossPositions, type Objective, positionTerms, ppoObjective, valueObjective, valueTerms } from "./ppo-objective.ts";
 import type { PackedBatch } from "./step-batch.ts";
 
 export interface LossConfig {
@@ -121,6 +121,35 @@ export function ppoGradients(
     const byName = keptByName(model, grads);
     const o = objective!;
     return { grads: byName, stats: { loss: o.loss, ...o.stats } };
+  });
+}
+
+/**
+ * The separate critic's gradient on one packed batch (spec.model.critic "separate"): the value loss alone
+ * (ppo-objective.ts valueObjective), read through the critic's value head at the value positions only,
+ * so neither the vocabulary head nor the log-softmax runs. Averages over `norm` as ppoGradients does.
+ */
+export function valueGradients(
+  critic: PolicyNetwork,
+  p: PackedBatch,
+  valueClip: number | undefined,
+  norm: MinibatchNorm = ownNorm(p),
+): { grads: Record<string, tf.Tensor>; stats: { valueLoss: number } } {
+  const terms = valueTerms(p);
+  return scoped(() => {
+    const ids = tf.tensor2d(p.ids, [p.B, p.T], "int32");
+    let loss = 0;
+    const { grads } = tf.variableGrads(() => {
+      const values = critic.valuesAt(ids, terms.positions); // [P]
+      // As objectiveOp: the loss and its gradient come from JavaScript, from the values' data read once.
+      const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const o = valueObjective((args[0] as tf.Tensor1D).dataSync() as Float32Array, terms, valueClip, norm);
+        loss = o.loss;
+        return { value: tf.scalar(o.loss), gradFunc: (dy) => [tf.mul(dy as tf.Tensor, tf.tensor1d(o.dValues))] };
+      });
+      return f(values) as tf.Scalar;
+    }, critic.variables);
+    return { grads: keptByName(critic, grads), stats: { valueLoss: loss } };
   });
 }
 

@@ -149,17 +149,7 @@ export function ppoObjective(
   let valueLoss = 0;
   for (let k = 0; k < P; k++) {
     if (!t.value[k]) continue;
-    const err = values[k] - t.valueTargets[k];
-    let sq = err * err;
-    let dSq = 2 * err; // ∂(squared error)/∂V
-    if (cfg.valueClip !== undefined) {
-      const moved = values[k] - t.oldValues[k];
-      const clippedErr = t.oldValues[k] + Math.min(Math.max(moved, -cfg.valueClip), cfg.valueClip) - t.valueTargets[k];
-      if (sq < clippedErr * clippedErr) {
-        sq = clippedErr * clippedErr;
-        dSq = moved >= -cfg.valueClip && moved <= cfg.valueClip ? 2 * clippedErr : 0;
-      }
-    }
+    const { sq, dSq } = squaredValueError(values[k], t.valueTargets[k], t.oldValues[k], cfg.valueClip);
     valueLoss += (0.5 * sq) / nValue;
     dValues[k] = (cfg.valueCoef * 0.5 * dSq) / nValue;
   }
@@ -174,4 +164,64 @@ export function ppoObjective(
     dEntropy,
     dValues,
   };
+}
+
+/**
+ * One value position's squared error (V − target)², or with `valueClip` the larger of it and the clipped
+ * one (V moved at most valueClip from its old value), and its derivative with respect to V.
+ */
+function squaredValueError(v: number, target: number, old: number, valueClip: number | undefined): { sq: number; dSq: number } {
+  const err = v - target;
+  let sq = err * err;
+  let dSq = 2 * err; // ∂(squared error)/∂V
+  if (valueClip !== undefined) {
+    const moved = v - old;
+    const clippedErr = old + Math.min(Math.max(moved, -valueClip), valueClip) - target;
+    if (sq < clippedErr * clippedErr) {
+      sq = clippedErr * clippedErr;
+      dSq = moved >= -valueClip && moved <= valueClip ? 2 * clippedErr : 0;
+    }
+  }
+  return { sq, dSq };
+}
+
+/** What the separate critic's objective reads at its positions (the value positions of a packed batch). [P] each */
+export interface ValueTerms {
+  positions: Int32Array;
+  valueTargets: Float32Array;
+  oldValues: Float32Array;
+}
+
+/** The value positions of `p` (flat b·T + t, in order) with their targets and old values. */
+export function valueTerms(p: PackedBatch): ValueTerms {
+  const out: number[] = [];
+  for (let i = 0; i < p.valueMask.length; i++) if (p.valueMask[i]) out.push(i);
+  const positions = Int32Array.from(out);
+  return {
+    positions,
+    valueTargets: Float32Array.from(positions, (i) => p.valueTargets[i]),
+    oldValues: Float32Array.from(positions, (i) => p.oldValues[i]),
+  };
+}
+
+/**
+ * The separate critic's objective (spec.model.critic "separate"): the value loss alone, ½ (V − target)²
+ * (clipped as in ppoObjective) averaged over the minibatch's value positions, and its gradient. No
+ * valueCoef: the critic has an optimiser of its own, so there is no policy loss to weigh it against.
+ */
+export function valueObjective(
+  values: ArrayLike<number>,
+  t: ValueTerms,
+  valueClip: number | undefined,
+  norm: Pick<MinibatchNorm, "valuePositions">,
+): { loss: number; dValues: Float32Array } {
+  const nValue = Math.max(1, norm.valuePositions);
+  const dValues = new Float32Array(t.positions.length);
+  let loss = 0;
+  for (let k = 0; k < t.positions.length; k++) {
+    const { sq, dSq } = squaredValueError(values[k], t.valueTargets[k], t.oldValues[k], valueClip);
+    loss += (0.5 * sq) / nValue;
+    dValues[k] = (0.5 * dSq) / nValue;
+  }
+  return { loss, dValues };
 }

@@ -53,12 +53,41 @@ function leaves(value: unknown, prefix = "", out = new Map<string, string>()): M
   return out;
 }
 
+/**
+ * Defaulted fields added after checkpoints were first written, with the value (JSON) that a checkpoint
+ * without them trained under: such a checkpoint still resumes under the default.
+ */
+const ADDED_DEFAULTS: Readonly<Record<string, string>> = { "model.critic": JSON.stringify("shared") };
+
 /** Paths whose values differ between two specs, sorted, with the old and new value (JSON, or "(unset)"). */
 export function specChanges(before: StepPOJobSpec, after: StepPOJobSpec): { path: string; before: string; after: string }[] {
   const a = leaves(JSON.parse(JSON.stringify(before)));
   const b = leaves(JSON.parse(JSON.stringify(after)));
-  const paths = [...new Set([...a.keys(), ...b.keys()])].filter((p) => a.get(p) !== b.get(p)).sort();
-  return paths.map((path) => ({ path, before: a.get(path) ?? "(unset)", after: b.get(path) ?? "(unset)" }));
+  const value = (m: Map<string, string>, p: string) => m.get(p) ?? (Object.hasOwn(ADDED_DEFAULTS, p) ? ADDED_DEFAULTS[p] : undefined);
+  const paths = [...new Set([...a.keys(), ...b.keys()])].filter((p) => value(a, p) !== value(b, p)).sort();
+  return paths.map((path) => ({ path, before: value(a, path) ?? "(unset)", after: value(b, path) ?? "(unset)" }));
+}
+
+/** The critic a spec trains with; specs written before spec.model.critic trained a shared one. */
+function criticOf(spec: StepPOJobSpec): string {
+  return spec.model?.critic ?? "shared";
+}
+
+/**
+ * Refuses to resume a checkpoint trained with the other spec.model.critic: its critic (a separate
+ * network, or the policy's own value head) is not the one this run would train. Checked before any
+ * weights are imported. A warm start (update 0) holds no critic, so it starts either kind.
+ */
+export function checkCriticResume(checkpoint: string, stored: { spec: StepPOJobSpec; version: number }, current: StepPOJobSpec): void {
+  if (stored.version === 0) return;
+  const before = criticOf(stored.spec);
+  const after = criticOf(current);
+  if (before === after) return;
+  throw new ResumeSpecError(
+    checkpoint,
+    ["model.critic"],
+    `spec.model.critic "${before}" → "${after}" (it trained a ${before === "separate" ? "separate critic network" : "value head on the policy's trunk"}, this job would train a ${after === "separate" ? "separate critic network" : "value head on the policy's trunk"})`,
+  );
 }
 
 /** The spec without the fields a resume may change, canonically serialised (sorted keys). */
@@ -115,7 +144,8 @@ export function checkResumeSpec(checkpoint: string, stored: { spec: StepPOJobSpe
 export function warmStartKey(spec: StepPOJobSpec): Record<string, unknown> {
   return {
     seed: spec.seed,
-    model: spec.model,
+    // The critic is made after the warm start (Learner.startCritic): either kind starts from the same one.
+    model: { ...spec.model, critic: undefined },
     environment: spec.environment,
     warmup: spec.warmup,
     temperature: spec.rollout.temperature,

@@ -32,8 +32,9 @@ export async function warmUp(env: Environment, tokenizer: AgentTokenizer, learne
 }
 
 /**
- * Critic warm-up (learner/critic-fit.ts): episodes of the starting policy on training tasks, sampled as
- * rollouts are, and the value head fitted to their returns. Its own RNG, so every row of a comparison that
+ * Critic warm-up (learner/critic-fit.ts): a separate critic (spec.model.critic) is made a copy of the
+ * starting policy first; then episodes of the starting policy on training tasks, sampled as rollouts are,
+ * and the value head (the separate critic's, or the policy's own) fitted to their returns. Its own RNG, so every row of a comparison that
  * shares a warm start fits on the same episodes. Returns the fit's explained variance, or null when the
  * estimator has no critic or the job asks for no warm-up of it.
  */
@@ -46,6 +47,7 @@ export async function warmUpCritic(
 ): Promise<number | null> {
   const spec = learner.spec;
   const { episodes, ridge } = spec.algorithm.criticWarmup;
+  await learner.startCritic();
   if (episodes === 0 || learner.estimator.critic === "none") return null;
   const t0 = Date.now();
   const rng = new Rng(spec.seed ^ 0xc417);
@@ -67,7 +69,7 @@ export async function warmUpCritic(
   if (!fit) return null;
   const success = trajs.filter((t) => t.success).length / trajs.length;
   log(
-    `critic warm-up: value head fitted to ${fit.positions} returns of ${episodes} episodes (success ${success.toFixed(2)}), ` +
+    `critic warm-up: ${learner.separateCritic ? "the separate critic's" : "the"} value head fitted to ${fit.positions} returns of ${episodes} episodes (success ${success.toFixed(2)}), ` +
       `explained variance ${fit.explainedVariance?.toFixed(2) ?? "n/a"} on them, in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
   );
   return fit.explainedVariance;

@@ -227,6 +227,11 @@ export class PolicyModel {
     return matMul(this.featuresAt(ids, positions), this.p("lm_head")) as tf.Tensor2D;
   }
 
+  /** Values at `positions` alone, as headsAt's (the separate critic's pass: no vocabulary head). → [P] */
+  valuesAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor1D {
+    return tf.reshape(linear(this.featuresAt(ids, positions), this.p("value_head.w"), this.p("value_head.b")), [positions.length]) as tf.Tensor1D;
+  }
+
   /**
    * The trunk's final, layer-normed hidden state at `positions` (flat b·T + t into ids [B, T]; repeats
    * allowed) → [P, D]: the rows of `features` there. Each sequence's last layer runs over the window from

@@ -11,6 +11,8 @@ export interface PolicyNetwork {
   headsAt(ids: tf.Tensor2D, positions: Int32Array): { logits: tf.Tensor2D; values: tf.Tensor1D };
   /** Logits [P, V] alone at the same positions. */
   logitsAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D;
+  /** Values [P] alone at the same positions (a separate critic reads no logits). */
+  valuesAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor1D;
 }
 
 /**

@@ -120,7 +120,8 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   log(
     `job ${job.metadata.name}: ${setup.env.name}, estimator ${a.estimator} (γ=${a.gamma}, λ=${a.lambda}), ratio ${a.ratio} (clip ${a.clip}), ` +
       `model ${learner.model.parameterCount()} parameters (d=${config.dModel}, layers=${config.layers}, heads=${config.heads}, ctx=${config.contextLength}), ` +
-      `vocab ${tokenizer.size}, ${learner.model.variables.length} trainable variables, ${transport.name} runtime`,
+      `vocab ${tokenizer.size}, ${learner.model.variables.length} trainable variables, ` +
+      `${criticWords(learner)}, ${transport.name} runtime`,
   );
   const ckptDir = opts.checkpointDir ?? spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });
@@ -187,6 +188,14 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   log(`final success (train sampled, others greedy): ${formatRates(final)} (initial ${formatRates(state.initial)}); ${summary.wallSeconds.toFixed(0)} s`);
   learner.dispose();
   return { summary, stoppedAt: learner.version };
+}
+
+/** The run's critic in words, for the job's first log line. */
+function criticWords(learner: Learner): string {
+  if (learner.estimator.critic === "none") return "no critic";
+  return learner.separateCritic
+    ? `a separate critic network (criticLearningRate ${learner.algorithm.criticLearningRate})`
+    : "a critic head on the policy's trunk";
 }
 
 /**

@@ -48,6 +48,10 @@ export class HfTrainable implements TrainablePolicy {
     return this.cut(this.model.logitsAt(ids, positions));
   }
 
+  valuesAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor1D {
+    return this.model.valuesAt(ids, positions);
+  }
+
   featuresAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
     return this.model.featuresAt(ids, positions);
   }

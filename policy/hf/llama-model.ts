@@ -204,6 +204,11 @@ export class LlamaPolicy {
     return { logits: this.logitsOf(h), values };
   }
 
+  /** Values at `positions` alone, as headsAt's → [P]. */
+  valuesAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor1D {
+    return tf.reshape(linearHf(this.featuresAt(ids, positions), this.p(VALUE_WEIGHT), this.p(VALUE_BIAS)), [positions.length]) as tf.Tensor1D;
+  }
+
   /** Next-token logits at `positions` alone → [P, V]. */
   logitsAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
     return this.logitsOf(this.featuresAt(ids, positions));
