@@ -101,14 +101,13 @@ describe("pod templates and Kueue suspend on a real kube-apiserver", () => {
       rollout.spec?.containers.map((c) => c.name),
       ["rollout", "sidecar"],
     );
-    // spec.model.volume: the same read-only mount in both main containers, as the API server stored the pods.
+    // spec.model.volume: the same read-only mount in both main containers, as the API server stored the pods
+    // (client-node returns class instances: spread into plain objects to compare).
     for (const p of pods) {
-      assert.deepEqual(
-        p.spec?.containers[0].volumeMounts?.find((m) => m.name === "model"),
-        { name: "model", mountPath: "/models/tiny", readOnly: true, subPath: "tiny" },
-        p.metadata?.name,
-      );
-      assert.deepEqual(p.spec?.volumes?.find((v) => v.name === "model")?.persistentVolumeClaim, { claimName: "models", readOnly: true });
+      const mounts = p.spec?.containers[0].volumeMounts?.filter((m) => m.name === "model").map((m) => ({ ...m }));
+      assert.deepEqual(mounts, [{ name: "model", mountPath: "/models/tiny", readOnly: true, subPath: "tiny" }], p.metadata?.name);
+      const claim = p.spec?.volumes?.find((v) => v.name === "model")?.persistentVolumeClaim;
+      assert.deepEqual({ ...claim }, { claimName: "models", readOnly: true }, p.metadata?.name);
     }
   });
 
