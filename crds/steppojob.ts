@@ -3,6 +3,7 @@
 // the API server enforces, plus the cross-field rules the CRD states in CEL (see job-spec.ts).
 import * as s from "./schema.ts";
 import { podTemplateSchema } from "./pod-template.ts";
+import { modelVolumeRules, modelVolumeSchema, templateModelRules } from "./model-volume.ts";
 import { CREDENTIALED_URL_PATTERN, hasUrlCredentials, NATS_CREDENTIALS_HINT } from "./secrets.ts";
 import { jobNameValidation } from "./names.ts";
 import { MAX_REPLICAS } from "./constants.ts";
@@ -132,8 +133,10 @@ export const modelSchema = s.object(
       maxLength: 1024,
       description:
         "A directory in the Hugging Face layout (config.json, *.safetensors, tokenizer.json) as the pods see it, e.g. a mounted volume: " +
-        "a Llama or Qwen2 causal LM and its tokenizer as the policy (policy/hf/; docs/hf-models.md). The learner and every rollout worker load it: mount it into both pods (spec.learner.template, spec.rollout.template).",
+        "a Llama or Qwen2 causal LM and its tokenizer as the policy (policy/hf/; docs/hf-models.md). The learner and every rollout worker load it: " +
+        "on Kubernetes, name the volume holding it in volume and the operator mounts that at this path in both pods, or mount it through both pod templates (spec.learner.template, spec.rollout.template). steppo run reads it as a local path.",
     }),
+    volume: modelVolumeSchema,
     lora: s.object(
       {
         rank: s.integer({ minimum: 1, maximum: 1024, description: "The adapters' rank r." }),
@@ -186,6 +189,7 @@ export const modelSchema = s.object(
         fieldPath: ".source",
         check: (m) => m.source === undefined || SOURCE_DECIDES.every((f) => m[f] === undefined),
       },
+      ...modelVolumeRules,
     ],
   },
 );
@@ -390,6 +394,7 @@ export const specSchema = s.object(
         },
         holdsOnEmpty: true,
       },
+      ...templateModelRules(),
     ],
   },
 );

@@ -14,7 +14,8 @@ import { listCheckpoints } from "./checkpoint-store.ts";
 /**
  * Spec fields (a field, or a whole object by its path) a run may change and still resume: how long it
  * trains, how often it evaluates and checkpoints, how many workers produce episodes and where pods run.
- * None of them changes what one update computes.
+ * None of them changes what one update computes. model.volume is where the model's files are stored, not
+ * what they are: the checkpoint's model identity (a hash of the files) refuses a resume onto other ones.
  */
 export const RESUME_SAFE_FIELDS: readonly string[] = [
   "training.updates",
@@ -26,6 +27,7 @@ export const RESUME_SAFE_FIELDS: readonly string[] = [
   "checkpoint.size",
   "checkpoint.storageClassName",
   "checkpoint.existingClaim",
+  "model.volume",
   "rollout.replicas",
   "rollout.minReplicas",
   "rollout.maxReplicas",

@@ -19,7 +19,8 @@ import { createHash } from "node:crypto";
 import yaml from "js-yaml";
 import { DEFAULT_METRICS_PORT, ENV } from "../core/process-config.ts";
 import { type HeaderFrom, headerEnvVar, headersFromProblems } from "../crds/secrets.ts";
-import type { StepPOJob } from "../crds/steppojob.ts";
+import type { ModelSpec, StepPOJob } from "../crds/steppojob.ts";
+import { MODEL_VOLUME } from "../crds/model-volume.ts";
 import { mergeTemplate } from "./template-merge.ts";
 import {
   configMapName,
@@ -232,7 +233,29 @@ function commonVolumes(job: JobObject): { volumes: V1Volume[]; mounts: V1VolumeM
     volumes.push({ name: "nats-creds", secret: { secretName: job.spec.nats.credentialsSecret } });
     mounts.push({ name: "nats-creds", mountPath: NATS_CREDS_DIR, readOnly: true });
   }
+  const model = modelVolume(job.spec.model);
+  if (model) {
+    volumes.push(model.volume);
+    mounts.push(model.mount);
+  }
   return { volumes, mounts };
+}
+
+/**
+ * spec.model.volume as the pod volume `model` and its mount at spec.model.source, or undefined without it.
+ * Read-only on both sides: every pod of the job shares the directory and none may change it (the learner's
+ * checkpoints hash the model's files and refuse a resume onto others). The CRD keeps the templates off the
+ * name and the path (crds/model-volume.ts), so the merge cannot meet a second one.
+ */
+export function modelVolume(model: ModelSpec): { volume: V1Volume; mount: V1VolumeMount } | undefined {
+  const v = model.volume;
+  if (v === undefined || model.source === undefined) return undefined;
+  // Exactly one of the two is set (the CRD's rule).
+  const source: Omit<V1Volume, "name"> = v.persistentVolumeClaim
+    ? { persistentVolumeClaim: { claimName: v.persistentVolumeClaim.claimName, readOnly: true } }
+    : { configMap: { name: v.configMap?.name ?? "" } };
+  const mount: V1VolumeMount = { name: MODEL_VOLUME, mountPath: model.source, readOnly: true, ...(v.subPath ? { subPath: v.subPath } : {}) };
+  return { volume: { name: MODEL_VOLUME, ...source }, mount };
 }
 
 /** What a learner and a rollout pod differ in; the rest of the pod is the same for both. */

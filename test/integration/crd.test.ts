@@ -78,6 +78,18 @@ describe("StepPOJob CRD on a real kube-apiserver", () => {
     assert.deepEqual(job.spec, parseJob(doc, "inline").spec, "server defaulting and local defaulting agree");
   });
 
+  test("a job with spec.model.volume applies; without it the same templates may mount the model themselves", async () => {
+    const model = { source: "/models/m", volume: { persistentVolumeClaim: { claimName: "models" }, subPath: "qwen" } };
+    const beside = { template: { spec: { volumes: [{ name: "hf", emptyDir: {} }], volumeMounts: [{ name: "hf", mountPath: "/models" }] } } };
+    const doc = manifest("model-volume", { model, learner: beside, rollout: beside });
+    await ok(["apply", "-f", "-"], yaml.dump(doc));
+    const job = await getJob("model-volume");
+    assert.deepEqual(job.spec.model.volume, model.volume);
+    assert.deepEqual(job.spec, parseJob(doc, "inline").spec, "server and local defaulting agree");
+    const own = { template: { spec: { volumes: [{ name: "model", emptyDir: {} }], volumeMounts: [{ name: "model", mountPath: "/models/m" }] } } };
+    await ok(["apply", "-f", "-"], yaml.dump(manifest("model-template", { model: { source: "/models/m" }, learner: own, rollout: own })));
+  });
+
   test("every manifest in examples/ applies as it is", async () => {
     const files = [join(EXAMPLES, "quickstart.yaml"), ...readdirSync(join(EXAMPLES, "ablation")).map((f) => join(EXAMPLES, "ablation", f))];
     for (const f of files) {
@@ -111,6 +123,37 @@ describe("StepPOJob CRD on a real kube-apiserver", () => {
       "spec.environment.maxStepTokens",
       "room for the context",
     ]);
+    // CEL on spec.model.volume (crds/model-volume.ts): it needs source, holds exactly one volume source, is
+    // mounted at a path clear of the operator's, and the pod templates keep off its name and path.
+    const pvc = { persistentVolumeClaim: { claimName: "models" } };
+    await refused(manifest("bad-volume-source", { model: { volume: pvc } }), ["spec.model.volume", "it needs source"]);
+    await refused(manifest("bad-volume-kind", { model: { source: "/models/m", volume: { ...pvc, configMap: { name: "m" } } } }), [
+      "spec.model.volume",
+      "exactly one of persistentVolumeClaim and configMap",
+    ]);
+    await refused(manifest("bad-volume-subpath", { model: { source: "/models/m", volume: { ...pvc, subPath: "a/../b" } } }), [
+      "spec.model.volume.subPath",
+      "without .. segments",
+    ]);
+    await refused(manifest("bad-volume-clean", { model: { source: "/models/m/", volume: pvc } }), ["spec.model.source", "without a trailing slash"]);
+    await refused(manifest("bad-volume-path", { model: { source: "/var/lib/steppo/m", volume: pvc } }), [
+      "spec.model.source",
+      "the operator's own mount paths",
+    ]);
+    await refused(
+      manifest("bad-volume-name", {
+        model: { source: "/models/m", volume: pvc },
+        learner: { template: { spec: { volumes: [{ name: "model", emptyDir: {} }] } } },
+      }),
+      ["spec.learner.template.spec.volumes", "the volume name model is the operator's"],
+    );
+    await refused(
+      manifest("bad-volume-mount", {
+        model: { source: "/models/m", volume: pvc },
+        rollout: { template: { spec: { volumeMounts: [{ name: "hf", mountPath: "/models/m/adapters" }] } } },
+      }),
+      ["spec.rollout.template.spec.volumeMounts", "at or inside that path"],
+    );
     // Unknown fields (kubectl asks for strict field validation).
     await refused(manifest("bad-field", { algorithm: { estimater: "grpo" } }), [/unknown field "spec\.algorithm\.estimater"/]);
     // Exclusive minimum.

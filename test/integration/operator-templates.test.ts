@@ -1,7 +1,7 @@
 // Pod templates and Kueue against a REAL kube-apiserver: the CRD's CEL refuses templates that would break the
-// operator's pod; an accepted template (and the job's kueue.x-k8s.io/queue-name label) reaches the pods; and
-// spec.runPolicy.suspend toggled from outside, as Kueue does when it admits or preempts a workload, deletes the
-// pods and recreates them.
+// operator's pod; an accepted template (and the job's kueue.x-k8s.io/queue-name label) reaches the pods, beside
+// the model volume the operator mounts (spec.model.volume); and spec.runPolicy.suspend toggled from outside, as
+// Kueue does when it admits or preempts a workload, deletes the pods and recreates them.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { KUEUE_QUEUE_LABEL } from "../../crds/pod-template.ts";
@@ -43,6 +43,11 @@ describe("pod templates and Kueue suspend on a real kube-apiserver", () => {
       /container names learner, rollout/,
     );
     assert.match(await refusal("bad-label", learner({}, { labels: { "steppo.dev/job": "other" } })), /labels steppo\.dev\/\*/);
+    const model = { source: "/models/tiny", volume: { persistentVolumeClaim: { claimName: "models" } } };
+    assert.match(
+      await refusal("bad-model-vol", { model, ...learner({ volumes: [{ name: "model", emptyDir: {} }] }) }),
+      /the volume name model is the operator's/,
+    );
   });
 
   test("a template and the Kueue queue label reach the pods; the operator's fields stay", async () => {
@@ -50,6 +55,7 @@ describe("pod templates and Kueue suspend on a real kube-apiserver", () => {
       h.clients,
       "tmpl",
       {
+        model: { source: "/models/tiny", volume: { persistentVolumeClaim: { claimName: "models" }, subPath: "tiny" } },
         rollout: {
           replicas: 1,
           template: { metadata: { annotations: { "example.com/owner": "rl" } }, spec: { containers: [{ name: "sidecar", image: "busybox" }] } },
@@ -95,6 +101,14 @@ describe("pod templates and Kueue suspend on a real kube-apiserver", () => {
       rollout.spec?.containers.map((c) => c.name),
       ["rollout", "sidecar"],
     );
+    // spec.model.volume: the same read-only mount in both main containers, as the API server stored the pods
+    // (client-node returns class instances: spread into plain objects to compare).
+    for (const p of pods) {
+      const mounts = p.spec?.containers[0].volumeMounts?.filter((m) => m.name === "model").map((m) => ({ ...m }));
+      assert.deepEqual(mounts, [{ name: "model", mountPath: "/models/tiny", readOnly: true, subPath: "tiny" }], p.metadata?.name);
+      const claim = p.spec?.volumes?.find((v) => v.name === "model")?.persistentVolumeClaim;
+      assert.deepEqual({ ...claim }, { claimName: "models", readOnly: true }, p.metadata?.name);
+    }
   });
 
   test("suspend as Kueue drives it: created suspended → no pods; unsuspended → pods; suspended again → deleted; resumed → recreated", async () => {

@@ -162,6 +162,96 @@ test("model.lora: rank, alpha and target modules, beside source only; the target
   assert.deepEqual([...LORA_TARGET_MODULES], [...LORA_TARGETS]);
 });
 
+test("model.volume: exactly one of persistentVolumeClaim and configMap, beside source only, mounted at a clean path clear of the operator's", () => {
+  const pvc = { persistentVolumeClaim: { claimName: "models" }, subPath: "qwen2.5-0.5b" };
+  assert.deepEqual(parseJob(withSpec({ model: { source: "/models/qwen", volume: pvc } }), "job.yaml").spec.model.volume, pvc);
+  parseJob(withSpec({ model: { source: "/models/tiny", volume: { configMap: { name: "tiny-model" } } } }), "job.yaml");
+  parseJob(withSpec({ model: { source: "/models/m", volume: { configMap: { name: "m" }, subPath: "a..b/c" } } }), "job.yaml");
+  assert.deepEqual(errorsOf(withSpec({ model: { volume: pvc } })), ["spec.model.volume: volume is mounted at source in the pods: it needs source"]);
+  const exactlyOne = "spec.model.volume: exactly one of persistentVolumeClaim and configMap";
+  assert.deepEqual(errorsOf(withSpec({ model: { source: "/m", volume: { subPath: "x" } } })), [exactlyOne]);
+  assert.deepEqual(errorsOf(withSpec({ model: { source: "/m", volume: { persistentVolumeClaim: { claimName: "a" }, configMap: { name: "b" } } } })), [
+    exactlyOne,
+  ]);
+  assert.deepEqual(errorsOf(withSpec({ model: { source: "/m", volume: { persistentVolumeClaim: {} } } })), [
+    "spec.model.volume.persistentVolumeClaim.claimName: is required",
+  ]);
+  assert.deepEqual(errorsOf(withSpec({ model: { source: "/m", volume: { hostPath: { path: "/m" } } } })), [
+    "spec.model.volume.hostPath: unknown field (known: persistentVolumeClaim, configMap, subPath)",
+    exactlyOne,
+  ]);
+  for (const subPath of ["/abs", "..", "a/../b", "a/.."]) {
+    assert.deepEqual(errorsOf(withSpec({ model: { source: "/m", volume: { configMap: { name: "m" }, subPath } } })), [
+      "spec.model.volume.subPath: subPath is a directory inside the volume: a relative path without .. segments",
+    ]);
+  }
+  const notClean = "spec.model.source: with volume, source is where the operator mounts it: an absolute path without a trailing slash, // or . and .. segments";
+  for (const source of ["models/m", "/models/m/", "/models//m", "/models/./m", "/models/../m", "/"]) {
+    assert.deepEqual(errorsOf(withSpec({ model: { source, volume: pvc } })), [notClean], source);
+  }
+  const reserved =
+    "spec.model.source: with volume, source may not be, lie inside or contain the operator's own mount paths (/etc/steppo/job, /tmp, /var/lib/steppo, /etc/steppo/nats)";
+  for (const source of ["/tmp", "/tmp/model", "/var/lib/steppo/models", "/etc/steppo", "/etc"]) {
+    assert.deepEqual(errorsOf(withSpec({ model: { source, volume: pvc } })), [reserved], source);
+  }
+  // Without a volume the templates mount the directory, wherever they like: source is not checked so.
+  parseJob(withSpec({ model: { source: "/tmp/model/" } }), "job.yaml");
+});
+
+test("model.volume: neither pod template may declare its volume name, nor a mount using it or at or inside source", () => {
+  const model = { source: "/models/m", volume: { persistentVolumeClaim: { claimName: "models" } } };
+  const template = (spec: Record<string, unknown>) => ({ template: { spec } });
+  const volumeName = "the volume name model is the operator's when spec.model.volume is set (it mounts the model under it)";
+  const mount =
+    "with spec.model.volume set, the operator mounts volume model at spec.model.source: a template mount may neither use that volume nor be at or inside that path";
+  assert.deepEqual(errorsOf(withSpec({ model, learner: template({ volumes: [{ name: "model", emptyDir: {} }] }) })), [
+    `spec.learner.template.spec.volumes: ${volumeName}`,
+  ]);
+  assert.deepEqual(
+    errorsOf(
+      withSpec({
+        model,
+        rollout: template({
+          volumes: [
+            { name: "cache", emptyDir: {} },
+            { name: "model", emptyDir: {} },
+          ],
+        }),
+      }),
+    ),
+    [`spec.rollout.template.spec.volumes: ${volumeName}`],
+  );
+  for (const m of [
+    { name: "models", mountPath: "/models/m" },
+    { name: "models", mountPath: "/models/m/" },
+    { name: "models", mountPath: "/models/m/adapters" },
+    { name: "model", mountPath: "/elsewhere" },
+  ]) {
+    assert.deepEqual(
+      errorsOf(withSpec({ model, rollout: template({ volumeMounts: [m] }) })),
+      [`spec.rollout.template.spec.volumeMounts: ${mount}`],
+      m.mountPath,
+    );
+    assert.deepEqual(
+      errorsOf(withSpec({ model, learner: template({ volumeMounts: [m] }) })),
+      [`spec.learner.template.spec.volumeMounts: ${mount}`],
+      m.mountPath,
+    );
+  }
+  // A mount above the model's directory or beside it is the template's own business.
+  const beside = template({
+    volumes: [{ name: "models", emptyDir: {} }],
+    volumeMounts: [
+      { name: "models", mountPath: "/models" },
+      { name: "models", mountPath: "/models/mm" },
+    ],
+  });
+  parseJob(withSpec({ model, learner: beside, rollout: beside }), "job.yaml");
+  // Without spec.model.volume the templates mount the model themselves, under any name.
+  const own = template({ volumes: [{ name: "model", emptyDir: {} }], volumeMounts: [{ name: "model", mountPath: "/models/m", readOnly: true }] });
+  parseJob(withSpec({ model: { source: "/models/m" }, learner: own, rollout: own }), "job.yaml");
+});
+
 test("the context must have room left after maxStepTokens", () => {
   const errs = errorsOf(withSpec({ model: { contextLength: 32 }, environment: { maxStepTokens: 30 } }));
   assert.deepEqual(errs, [

@@ -222,6 +222,88 @@ describe("pod templates", () => {
     }
   });
 
+  test("spec.model.volume: mounted read-only at spec.model.source in the learner's and every rollout pod's main container", () => {
+    const model = { source: "/models/qwen", volume: { persistentVolumeClaim: { claimName: "models" }, subPath: "qwen2.5-0.5b" } };
+    const j = job({}, { model, rollout: { replicas: 2 }, learner: { template } });
+    const mount = { name: "model", mountPath: "/models/qwen", readOnly: true, subPath: "qwen2.5-0.5b" };
+    for (const p of [desiredLearnerPod(j, 0), desiredRolloutPod(j, 0), desiredRolloutPod(j, 1)]) {
+      const [main, ...sidecars] = p.spec!.containers;
+      assert.deepEqual(
+        main.volumeMounts?.filter((m) => m.name === "model" || m.mountPath === model.source),
+        [mount],
+        p.metadata?.name,
+      );
+      assert.deepEqual(
+        p.spec?.volumes?.filter((v) => v.name === "model"),
+        [{ name: "model", persistentVolumeClaim: { claimName: "models", readOnly: true } }],
+      );
+      for (const c of sidecars) assert.equal(c.volumeMounts, undefined, "a sidecar mounts what its own template says");
+    }
+    // The learner's template is merged beside it, as without the volume.
+    assert.deepEqual(desiredLearnerPod(j, 0).spec?.containers[0].volumeMounts?.at(-1), { name: "cache", mountPath: "/cache" });
+    assert.notEqual(
+      specHash(j),
+      specHash(job({}, { model: { source: model.source }, rollout: { replicas: 2 }, learner: { template } })),
+      "a new volume replaces the pods",
+    );
+
+    const tiny = job({}, { model: { source: "/models/tiny", volume: { configMap: { name: "tiny-model" } } } });
+    for (const p of [desiredLearnerPod(tiny, 0), desiredRolloutPod(tiny, 0)]) {
+      assert.deepEqual(
+        p.spec?.containers[0].volumeMounts?.find((m) => m.name === "model"),
+        { name: "model", mountPath: "/models/tiny", readOnly: true },
+      );
+      assert.deepEqual(
+        p.spec?.volumes?.find((v) => v.name === "model"),
+        { name: "model", configMap: { name: "tiny-model" } },
+      );
+    }
+  });
+
+  test("without spec.model.volume the operator mounts no model: the templates do", () => {
+    const own = { spec: { volumes: [{ name: "model", emptyDir: {} }], volumeMounts: [{ name: "model", mountPath: "/models/qwen", readOnly: true }] } };
+    const j = job({}, { model: { source: "/models/qwen" }, learner: { template: own } });
+    const learner = desiredLearnerPod(j, 0);
+    assert.deepEqual(
+      learner.spec?.volumes?.filter((v) => v.name === "model"),
+      [{ name: "model", emptyDir: {} }],
+      "the template's, once",
+    );
+    assert.deepEqual(
+      learner.spec?.containers[0].volumeMounts?.filter((m) => m.mountPath === "/models/qwen"),
+      [own.spec.volumeMounts[0]],
+    );
+    const rollout = desiredRolloutPod(j, 0);
+    assert.equal(
+      rollout.spec?.volumes?.some((v) => v.name === "model"),
+      false,
+    );
+    assert.equal(
+      rollout.spec?.containers[0].volumeMounts?.some((m) => m.mountPath === "/models/qwen"),
+      false,
+    );
+  });
+
+  test("a template declaring the model's volume name or a mount at its path is refused beside spec.model.volume, never merged over it", () => {
+    const model = { source: "/models/qwen", volume: { persistentVolumeClaim: { claimName: "models" } } };
+    const refusedWith = (spec: Record<string, unknown>) => {
+      try {
+        parseJob({ apiVersion: "steppo.dev/v1alpha1", kind: "StepPOJob", metadata: { name: "j" }, spec: { model, ...spec } }, "test");
+        return [];
+      } catch (err) {
+        return (err as ValidationError).errors.map((e) => `${e.path}: ${e.message}`);
+      }
+    };
+    assert.match(
+      refusedWith({ learner: { template: { spec: { volumes: [{ name: "model", emptyDir: {} }] } } } }).join(),
+      /^spec\.learner\.template\.spec\.volumes: the volume name model is the operator's when spec\.model\.volume is set/,
+    );
+    assert.match(
+      refusedWith({ rollout: { template: { spec: { volumeMounts: [{ name: "hf", mountPath: "/models/qwen/" }] } } } }).join(),
+      /^spec\.rollout\.template\.spec\.volumeMounts: .*a template mount may neither use that volume nor be at or inside that path$/,
+    );
+  });
+
   test("the loader refuses what would break the operator's pod", () => {
     const refused = (spec: Record<string, unknown>) => {
       try {
