@@ -7,7 +7,8 @@ import { loadJobFile } from "../crds/job-spec.ts";
 
 export const EXPORT_USAGE = `  export <job.yaml>     write a trained Hugging Face policy (spec.model.source) from the run's newest checkpoint:
                         a model directory (config.json, safetensors, tokenizer files, the value head), or for a
-                        LoRA run a PEFT adapter (adapter_config.json, adapter_model.safetensors, value_head.safetensors)
+                        LoRA run a PEFT adapter (adapter_config.json, adapter_model.safetensors, value_head.safetensors);
+                        a separate critic (spec.model.critic) goes beside it, in the same layout, under DIR/critic
       --out DIR           the directory to write (required; not the model's own)
       --run-dir DIR       the run's directory (default runs/<job name>); its checkpoints/ unless spec.checkpoint.dir
       --merged            a LoRA run: the model with the adapters merged in, instead of the adapter

@@ -2,9 +2,12 @@
 // onto spec.model.source's model, then saved as a model directory (config.json as loaded, safetensors in the
 // dtypes loaded, the tokenizer files, the value head as TRL names it) or, for a LoRA run, as a PEFT adapter
 // (adapter_config.json, adapter_model.safetensors, the value head beside it) unless a merged model is asked for.
-import { resolve } from "node:path";
+// A separate critic (spec.model.critic) is written beside it in the same layout, under critic/: its value head
+// is the one that learned, while the policy's own stays as it was after the critic warm-up.
+import { join, resolve } from "node:path";
 import type { StepPOJob } from "../crds/steppojob.ts";
-import { saveHfPolicy } from "../policy/hf/hf-checkpoint.ts";
+import { type HfPolicy, saveHfPolicy } from "../policy/hf/hf-checkpoint.ts";
+import { HfTrainable } from "../policy/hf/hf-trainable.ts";
 import { saveLoraAdapter } from "../policy/hf/lora-checkpoint.ts";
 import { restoreLearner } from "./checkpoint.ts";
 import { setUpRun } from "./run-setup.ts";
@@ -19,7 +22,10 @@ export interface ExportOptions {
   log: (line: string) => void;
 }
 
-export async function exportTrainedPolicy(job: StepPOJob, o: ExportOptions): Promise<{ version: number; layout: "model" | "adapter" }> {
+/** Where a separate critic goes, inside --out. */
+export const CRITIC_DIR = "critic";
+
+export async function exportTrainedPolicy(job: StepPOJob, o: ExportOptions): Promise<{ version: number; layout: "model" | "adapter"; critic?: string }> {
   const source = job.spec.model.source;
   if (source === undefined)
     throw new Error("steppo export writes Hugging Face models: this job has no spec.model.source (its checkpoints are the built-in model's)");
@@ -30,10 +36,18 @@ export async function exportTrainedPolicy(job: StepPOJob, o: ExportOptions): Pro
     if (!restored) throw new Error(`${o.checkpointDir}: no checkpoint to export`);
     const hf = setup.hf!;
     const layout = hf.model.loraSpec && !o.merged ? "adapter" : "model";
-    if (layout === "adapter") await saveLoraAdapter(hf, o.out, source);
-    else await saveHfPolicy(hf, o.out, { tokenizerFrom: source });
+    const save = (policy: HfPolicy, dir: string) =>
+      layout === "adapter" ? saveLoraAdapter(policy, dir, source) : saveHfPolicy(policy, dir, { tokenizerFrom: source });
+    await save(hf, o.out);
     o.log(`exported update ${setup.learner.version} of ${source} to ${o.out} (${layout === "adapter" ? "PEFT adapter and value head" : "model directory"})`);
-    return { version: setup.learner.version, layout };
+    const critic = setup.learner.critic?.model;
+    if (critic === undefined) return { version: setup.learner.version, layout };
+    if (!(critic instanceof HfTrainable)) throw new Error("steppo export: the separate critic is not a Hugging Face model");
+    // The critic shares the policy's config, tokenizer and stored dtypes: only its weights differ.
+    const criticDir = join(o.out, CRITIC_DIR);
+    await save({ ...hf, model: critic.model }, criticDir);
+    o.log(`exported the separate critic to ${criticDir} (its v_head is the trained critic's; the policy's is not)`);
+    return { version: setup.learner.version, layout, critic: criticDir };
   } finally {
     setup.learner.dispose();
   }

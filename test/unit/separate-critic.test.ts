@@ -2,7 +2,7 @@
 // from the policy, that learns the value loss alone with its own Adam; the policy's gradient carries no
 // value loss. Its checkpoint round trip, the resume refusal across critic settings, and the schema field.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -10,6 +10,7 @@ import type { Trajectory } from "../../core/trajectory.ts";
 import { parseJob } from "../../crds/job-spec.ts";
 import { CRITICS, modelSchema, type StepPOJobSpec } from "../../crds/steppojob.ts";
 import { restoreLearner, saveLearner } from "../../learner/checkpoint.ts";
+import { CRITIC_DIR, exportTrainedPolicy } from "../../learner/hf-export.ts";
 import { Learner } from "../../learner/learner.ts";
 import { setUpRun } from "../../learner/run-setup.ts";
 import { checkResumeSpec, ResumeSpecError, trainingSpecHash } from "../../learner/resume-spec.ts";
@@ -237,6 +238,12 @@ test("separate works for a Hugging Face model with LoRA: the critic's adapters a
     const again = await setUpRun(job, quiet);
     assert.ok(await restoreLearner(ckpt, again.learner, again.tokenizer, quiet));
     assertSame(await weights(again.learner.critic!.model), critic, "restored critic");
+    // steppo export writes the critic beside the policy in the same layout (here a PEFT adapter), under critic/.
+    const out = join(root, "exported");
+    const exported = await exportTrainedPolicy(job, { checkpointDir: ckpt, out, log: quiet });
+    assert.equal(exported.critic, join(out, CRITIC_DIR));
+    assert.deepEqual(readdirSync(join(out, CRITIC_DIR)).sort(), ["adapter_config.json", "adapter_model.safetensors", "value_head.safetensors"]);
+    assert.ok(readdirSync(out).includes("adapter_model.safetensors"), "the policy's adapter beside it");
     learner.dispose();
     again.learner.dispose();
   } finally {
