@@ -10,6 +10,7 @@ import { explainedVariance } from "../../learner/diagnostics.ts";
 import { distinctTasks } from "../../learner/evaluation.ts";
 import { Learner } from "../../learner/learner.ts";
 import type { Task } from "../../envs/environment.ts";
+import { twoKindEpisodes } from "../support/two-kind-episodes.ts";
 
 test("fitRidge recovers the weights and bias of a noiseless linear target", () => {
   const rng = new Rng(3);
@@ -69,31 +70,7 @@ test("the learner's critic warm-up fits its value head to the episodes' returns,
     "critic.yaml",
   );
   const learner = new Learner({ vocabSize: 12, dModel: 16, layers: 1, heads: 2, contextLength: 32 }, job.spec);
-  // Two kinds of episode the critic can tell apart from the context's first token: 5 always succeeds,
-  // 6 always fails. Rewards arrive on the last of two steps; step-gae's γ 0.99 discounts the first.
-  const traj = (i: number) => {
-    const good = i % 2 === 0;
-    const first = good ? 5 : 6;
-    return {
-      trajId: `t${i}`,
-      workerId: "w",
-      policyVersion: 0,
-      taskId: `task${i}`,
-      groupId: `g${i}`,
-      family: "f",
-      truncated: false,
-      success: good,
-      steps: [0, 1].map((s) => ({
-        contextIds: Int32Array.of(first, 3 + s, (i % 3) + 7),
-        actionIds: Int32Array.of(4, 2),
-        logProbs: new Float32Array(2),
-        reward: s === 1 && good ? 1 : 0,
-        done: s === 1,
-        stateKey: "",
-      })),
-    };
-  };
-  const batch = Array.from({ length: 24 }, (_, i) => traj(i));
+  const batch = twoKindEpisodes(24);
   const before = new Map((await learner.model.exportWeights()).map((w) => [w.name, w.data]));
   const fit = learner.fitCritic(batch, 1e-3);
   assert.ok(fit && fit.positions === 48, `fitted ${fit?.positions} positions`);

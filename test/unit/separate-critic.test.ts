@@ -17,6 +17,7 @@ import { checkResumeSpec, ResumeSpecError, trainingSpecHash } from "../../learne
 import { selectBackend } from "../../policy/backend.ts";
 import { Tokenizer } from "../../policy/tokenizer.ts";
 import { writeTinyModel } from "../support/tiny-hf-model.ts";
+import { twoKindEpisodes } from "../support/two-kind-episodes.ts";
 import { writeWordTokenizer } from "../support/word-tokenizer.ts";
 
 const CONFIG = { vocabSize: 12, dModel: 16, layers: 1, heads: 2, contextLength: 32 };
@@ -39,29 +40,9 @@ function learnerWith(model: object, algorithm: object = {}): Learner {
   return new Learner(CONFIG, specWith(model, algorithm));
 }
 
-/** Episodes of two steps whose first context token tells success (5) from failure (6), as in critic-fit.test.ts. */
+/** The batch every test here trains on: episodes whose first context token tells success from failure. */
 function batch(n = 24): Trajectory[] {
-  return Array.from({ length: n }, (_, i) => {
-    const good = i % 2 === 0;
-    return {
-      trajId: `t${i}`,
-      workerId: "w",
-      policyVersion: 0,
-      taskId: `task${i}`,
-      groupId: `g${i}`,
-      family: "f",
-      truncated: false,
-      success: good,
-      steps: [0, 1].map((s) => ({
-        contextIds: Int32Array.of(good ? 5 : 6, 3 + s, (i % 3) + 7),
-        actionIds: Int32Array.of(4, 2),
-        logProbs: new Float32Array(2),
-        reward: s === 1 && good ? 1 : 0,
-        done: s === 1,
-        stateKey: "",
-      })),
-    };
-  });
+  return twoKindEpisodes(n);
 }
 
 async function weights(model: { exportWeights(): Promise<{ name: string; data: Float32Array }[]> }): Promise<Map<string, Float32Array>> {
