@@ -110,15 +110,9 @@ export class Learner {
     this.algorithm = resolveAlgorithm(spec.algorithm);
     this.estimator = getEstimator(this.algorithm.estimator);
     this.model = factory.create();
-    this.optimizer = new Adam(this.model.params, {
-      learningRate: this.algorithm.learningRate,
-      beta1: 0.9,
-      beta2: 0.999,
-      epsilon: 1e-8,
-      maxGradNorm: this.algorithm.maxGradNorm,
-      // A separate critic has its own optimiser; the policy's value head is then never trained.
-      learningRateScales: this.separateCritic ? undefined : criticLearningRateScales(this.model.params.keys(), this.algorithm),
-    });
+    // A separate critic has its own optimiser; the policy's value head is then never trained.
+    const scales = this.separateCritic ? undefined : criticLearningRateScales(this.model.params.keys(), this.algorithm);
+    this.optimizer = this.adam(this.model, this.algorithm.learningRate, scales);
     this.rng = new Rng(spec.seed ^ 0x51a7);
   }
 
@@ -151,15 +145,13 @@ export class Learner {
   private setCritic(model: TrainablePolicy): SeparateCritic {
     this.critic?.model.dispose();
     this.critic?.optimizer.dispose();
-    const optimizer = new Adam(model.params, {
-      learningRate: this.algorithm.criticLearningRate,
-      beta1: 0.9,
-      beta2: 0.999,
-      epsilon: 1e-8,
-      maxGradNorm: this.algorithm.maxGradNorm,
-    });
-    this.critic = { model, optimizer };
+    this.critic = { model, optimizer: this.adam(model, this.algorithm.criticLearningRate) };
     return this.critic;
+  }
+
+  /** The job's Adam (β 0.9/0.999, ε 1e-8, the job's gradient clip) over `model`'s parameters, policy's or critic's alike. */
+  private adam(model: TrainablePolicy, learningRate: number, learningRateScales?: Map<string, number>): Adam {
+    return new Adam(model.params, { learningRate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, maxGradNorm: this.algorithm.maxGradNorm, learningRateScales });
   }
 
   private lossConfig(): LossConfig {
