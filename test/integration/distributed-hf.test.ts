@@ -42,12 +42,18 @@ async function writeModelDir(dir: string, jobFile: string): Promise<void> {
   await writeTinyModel(dir, { ...TINY_QWEN2, valueHead: false, vocabSize: size, dtype: "BF16", seed: 1, maxPositions: 256 });
 }
 
+/** A job `name` over a tiny model written to `<workspace>/<model>`: the job file's and the model's paths. */
+async function jobWithModel(name: string, model: string): Promise<{ jobFile: string; modelDir: string }> {
+  const modelDir = join(fx.ws.dir, model);
+  const jobFile = join(fx.ws.dir, `${name}.yaml`);
+  writeFileSync(jobFile, jobYaml(name, modelDir));
+  await writeModelDir(modelDir, jobFile);
+  return { jobFile, modelDir };
+}
+
 describe("a Hugging Face model over NATS (real processes, real nats-server)", { timeout: 180_000 }, () => {
   it("trains with LoRA: the workers load the directory, the weight store carries the adapters alone", async () => {
-    const modelDir = join(fx.ws.dir, "model");
-    const jobFile = join(fx.ws.dir, "hf-dist.yaml");
-    writeFileSync(jobFile, jobYaml("hf-dist", modelDir));
-    await writeModelDir(modelDir, jobFile);
+    const { jobFile, modelDir } = await jobWithModel("hf-dist", "model");
     const runDir = join(fx.ws.dir, "run-hf");
     const run = startSteppo("run", ["run", jobFile, "--nats", fx.server.url, "--workers", "2", "--run-dir", runDir]);
     assert.equal(await exitCode(run, 150_000), 0, run.lines.slice(-30).join("\n"));
@@ -65,10 +71,7 @@ describe("a Hugging Face model over NATS (real processes, real nats-server)", { 
   });
 
   it("a worker whose directory holds another model is refused by the vocabulary check, naming both", async () => {
-    const modelDir = join(fx.ws.dir, "model-b");
-    const jobFile = join(fx.ws.dir, "hf-other.yaml");
-    writeFileSync(jobFile, jobYaml("hf-other", modelDir));
-    await writeModelDir(modelDir, jobFile);
+    const { jobFile, modelDir } = await jobWithModel("hf-other", "model-b");
     // The worker's job file names a copy of the directory whose chat template differs: other ids for the same text.
     const otherDir = join(fx.ws.dir, "model-c");
     cpSync(modelDir, otherDir, { recursive: true });
