@@ -11,8 +11,6 @@ export const MODEL_VOLUME = "model";
 // A Kubernetes object name (a DNS subdomain) is at most 253 characters.
 const OBJECT_NAME = { minLength: 1, maxLength: 253 };
 
-const celList = (xs: readonly string[]) => `[${xs.map((x) => `'${x}'`).join(", ")}]`;
-
 // A subPath climbing out of the volume (`..`) is refused by the API server only when the pod is created;
 // refused here, the job fails at admission instead of every pod failing later.
 const PARENT_SEGMENT = "(^|/)[.][.](/|$)";
@@ -100,7 +98,7 @@ export const modelVolumeRules: s.Validation[] = [
     check: (m) => mountedSource(m) === undefined || isCleanAbsolute(mountedSource(m) as string),
   },
   {
-    rule: `!has(self.volume) || !has(self.source) || ${celList(RESERVED_MOUNT_PATHS)}.all(p, self.source != p && !self.source.startsWith(p + '/') && !p.startsWith(self.source + '/'))`,
+    rule: `!has(self.volume) || !has(self.source) || ${s.celList(RESERVED_MOUNT_PATHS)}.all(p, self.source != p && !self.source.startsWith(p + '/') && !p.startsWith(self.source + '/'))`,
     message: `with volume, source may not be, lie inside or contain the operator's own mount paths (${RESERVED_MOUNT_PATHS.join(", ")})`,
     fieldPath: ".source",
     check: (m) => {

@@ -19,7 +19,6 @@ export const RESERVED_LABELS = ["app.kubernetes.io/managed-by"] as const;
 /** Kueue's queue label: on the StepPOJob it is copied to every pod (plain-pod integration). */
 export const KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name";
 
-const celList = (xs: readonly string[]) => `[${xs.map((x) => `'${x}'`).join(", ")}]`;
 const NAME = { maxLength: 253 };
 
 const envVar = s.object(
@@ -49,7 +48,7 @@ const volume = s.object(
     description: "A pod volume (configMap, secret, emptyDir, persistentVolumeClaim, csi, …).",
     validations: [
       {
-        rule: `!(self.name in ${celList(RESERVED_VOLUMES)})`,
+        rule: `!(self.name in ${s.celList(RESERVED_VOLUMES)})`,
         message: `volume names ${RESERVED_VOLUMES.join(", ")} are the operator's`,
         fieldPath: ".name",
         check: (v) => !(RESERVED_VOLUMES as readonly string[]).includes(String(v.name)),
@@ -69,7 +68,7 @@ const volumeMount = s.object(
     description: "A mount in the main container (readOnly, subPath, …).",
     validations: [
       {
-        rule: `!(self.mountPath in ${celList(RESERVED_MOUNT_PATHS)})`,
+        rule: `!(self.mountPath in ${s.celList(RESERVED_MOUNT_PATHS)})`,
         message: `mount paths ${RESERVED_MOUNT_PATHS.join(", ")} are the operator's`,
         fieldPath: ".mountPath",
         check: (m) => !(RESERVED_MOUNT_PATHS as readonly string[]).includes(String(m.mountPath).replace(/\/+$/, "") || "/"),
@@ -86,7 +85,7 @@ const sidecar = s.object(
     description: "An extra container (a sidecar) as in a Pod spec.",
     validations: [
       {
-        rule: `!(self.name in ${celList(MAIN_CONTAINERS)})`,
+        rule: `!(self.name in ${s.celList(MAIN_CONTAINERS)})`,
         message: `container names ${MAIN_CONTAINERS.join(", ")} are the operator's main containers (their command cannot be overridden)`,
         fieldPath: ".name",
         check: (c) => !(MAIN_CONTAINERS as readonly string[]).includes(String(c.name)),
@@ -96,7 +95,7 @@ const sidecar = s.object(
 );
 
 const labelKeyRule: s.Validation = {
-  rule: `!has(self.labels) || self.labels.all(k, !k.startsWith('${RESERVED_LABEL_PREFIX}') && !(k in ${celList(RESERVED_LABELS)}))`,
+  rule: `!has(self.labels) || self.labels.all(k, !k.startsWith('${RESERVED_LABEL_PREFIX}') && !(k in ${s.celList(RESERVED_LABELS)}))`,
   message: `labels ${RESERVED_LABEL_PREFIX}* and ${RESERVED_LABELS.join(", ")} are the operator's`,
   fieldPath: ".labels",
   check: (m) =>

@@ -185,6 +185,9 @@ export class ValidationError extends Error {
  * Keys that name Object.prototype machinery: never fields of a job and never copied into an object,
  * where `__proto__` would replace the prototype and `constructor` shadow it.
  */
+/** A CEL list literal of strings, for rules that test membership (`x in [...]`, `[...].all(…)`). */
+export const celList = (xs: readonly string[]): string => `[${xs.map((x) => `'${x}'`).join(", ")}]`;
+
 export const RESERVED_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
 const RESERVED_MESSAGE = "reserved key (__proto__, constructor and prototype are never fields)";
