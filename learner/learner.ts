@@ -43,18 +43,10 @@ export function resolveAlgorithm(spec: AlgorithmSpec): ResolvedAlgorithm {
   };
 }
 
-/**
- * The value head's own parameters, by name: the built-in model's `value_head.*` and a Hugging Face
- * policy's `v_head.*` (TRL's names). With a shared trunk these are all the critic owns.
- */
-export function isValueHeadParameter(name: string): boolean {
-  return name.startsWith("value_head.") || name.startsWith("v_head.");
-}
-
-/** criticLearningRate as a multiple of learningRate on the value head's parameters; none when they are equal. */
-function criticLearningRateScales(names: Iterable<string>, a: ResolvedAlgorithm): Map<string, number> | undefined {
+/** criticLearningRate as a multiple of learningRate on the model's value-head parameters; none when they are equal. */
+function criticLearningRateScales(model: TrainablePolicy, a: ResolvedAlgorithm): Map<string, number> | undefined {
   if (a.criticLearningRate === a.learningRate) return undefined;
-  return new Map([...names].filter(isValueHeadParameter).map((name) => [name, a.criticLearningRate / a.learningRate]));
+  return new Map(model.valueHeadParameters.map((name) => [name, a.criticLearningRate / a.learningRate]));
 }
 
 export interface UpdateStats extends LossStats {
@@ -111,7 +103,7 @@ export class Learner {
     this.estimator = getEstimator(this.algorithm.estimator);
     this.model = factory.create();
     // A separate critic has its own optimiser; the policy's value head is then never trained.
-    const scales = this.separateCritic ? undefined : criticLearningRateScales(this.model.params.keys(), this.algorithm);
+    const scales = this.separateCritic ? undefined : criticLearningRateScales(this.model, this.algorithm);
     this.optimizer = this.adam(this.model, this.algorithm.learningRate, scales);
     this.rng = new Rng(spec.seed ^ 0x51a7);
   }
@@ -171,13 +163,14 @@ export class Learner {
 
   /**
    * Log-probs of each step's action tokens and the values before each of them, under `model`. The steps go
-   * through the model in chunks of similar length (scoringChunks), results in the order given.
+   * through the model in chunks of similar length (scoringChunks; pass them when the same steps are scored
+   * more than once), results in the order given.
    */
-  scoreSteps(model: TrainablePolicy, steps: ScoredStep[]): { logProbs: Float32Array[]; values: Float32Array[] } {
+  scoreSteps(model: TrainablePolicy, steps: ScoredStep[], chunks = scoringChunks(steps)): { logProbs: Float32Array[]; values: Float32Array[] } {
     const logProbs: Float32Array[] = new Array(steps.length);
     const values: Float32Array[] = new Array(steps.length);
     const temperature = this.spec.rollout.temperature;
-    for (const { indices, ids, positions, targets } of scoringChunks(steps)) {
+    for (const { indices, ids, positions, targets } of chunks) {
       // tidy returns the tensors, not their data: it walks whatever it returns entry by entry, and walking a
       // large Float32Array took a third of an update's time.
       const [scoresT, valuesT] = tf.tidy(() => {
@@ -198,9 +191,9 @@ export class Learner {
   }
 
   /** scoreSteps' values alone, through `model`'s value head (no vocabulary head): the separate critic's scoring. */
-  stepValues(model: TrainablePolicy, steps: ScoredStep[]): Float32Array[] {
+  stepValues(model: TrainablePolicy, steps: ScoredStep[], chunks = scoringChunks(steps)): Float32Array[] {
     const values: Float32Array[] = new Array(steps.length);
-    for (const { indices, ids, positions } of scoringChunks(steps)) {
+    for (const { indices, ids, positions } of chunks) {
       const valuesT = tf.tidy(() => model.valuesAt(ids(), positions)); // [P], out of tidy as in scoreSteps
       splitRows(valuesT.dataSync() as Float32Array, indices, steps, values);
       valuesT.dispose();
@@ -229,11 +222,12 @@ export class Learner {
    */
   buildSamples(batch: Trajectory[], overrides: Partial<EstimatorConfig> = {}): { samples: StepSample[]; advantages: Advantages[] } {
     const steps = batch.flatMap((t) => t.steps);
-    const scores = this.scoreSteps(this.model, steps);
+    const chunks = scoringChunks(steps);
+    const scores = this.scoreSteps(this.model, steps, chunks);
     const logProbs = scores.logProbs;
     // A separate critic scores the same positions again, through its value head alone (an extra forward pass).
-    const values = this.separateCritic ? this.stepValues(this.valueModel, steps) : scores.values;
-    const ref = this.reference && this.algorithm.klCoef > 0 ? this.scoreSteps(this.reference, steps).logProbs : undefined;
+    const values = this.separateCritic ? this.stepValues(this.valueModel, steps, chunks) : scores.values;
+    const ref = this.reference && this.algorithm.klCoef > 0 ? this.scoreSteps(this.reference, steps, chunks).logProbs : undefined;
     // The step budget is part of these tasks (the agent is not told how many steps remain), so by default
     // running out of steps is scored like a failed episode: V(c_T) = 0. Bootstrapping instead makes
     // stalling worth V(c_T) > 0 while a wrong answer is worth 0, and the policy learns to stop answering.
@@ -495,9 +489,10 @@ interface ScoringChunk {
  * The steps in chunks of SCORE_CHUNK of similar length (sorted by length), so that each chunk is padded
  * little; chunks without an action token are left out (their steps get empty results).
  */
-function* scoringChunks(steps: ScoredStep[]): Generator<ScoringChunk> {
+function scoringChunks(steps: ScoredStep[]): ScoringChunk[] {
   const length = (i: number) => steps[i].contextIds.length + steps[i].actionIds.length;
   const order = steps.map((_, i) => i).sort((a, b) => length(a) - length(b));
+  const chunks: ScoringChunk[] = [];
   for (let start = 0; start < steps.length; start += SCORE_CHUNK) {
     const indices = order.slice(start, start + SCORE_CHUNK);
     const chunk = indices.map((i) => steps[i]);
@@ -512,8 +507,9 @@ function* scoringChunks(steps: ScoredStep[]): Generator<ScoringChunk> {
       }
     });
     if (positions.length === 0) continue;
-    yield { indices, ids: () => padBatch(seqs, T), positions: Int32Array.from(positions), targets: Int32Array.from(targets) };
+    chunks.push({ indices, ids: () => padBatch(seqs, T), positions: Int32Array.from(positions), targets: Int32Array.from(targets) });
   }
+  return chunks;
 }
 
 /** Cuts a chunk's flat per-position results [P] into each step's action-length rows, stored at the steps' indices. */

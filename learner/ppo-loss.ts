@@ -60,9 +60,26 @@ export function ownNorm(p: PackedBatch): MinibatchNorm {
 }
 
 /**
- * The objective as one differentiable op of the heads' outputs at the loss positions: scores [2, P] (row 0
- * the log-probs, row 1 the entropies: targetLogProbsAndEntropy) and values [P] → the loss, a scalar.
- * `evaluate` computes it and its gradient in JavaScript (ppo-objective.ts) from the inputs' data, read once.
+ * A scalar loss computed in JavaScript as one differentiable op: `evaluate` reads the inputs' data once and
+ * returns the loss and its gradient with respect to each input (same shapes, flat). Why: the objectives
+ * (ppo-objective.ts) are a handful of per-position formulas, and as tfjs ops they would be dozens of small
+ * kernels over tensors of a few hundred entries.
+ */
+function jsLossOp(inputs: tf.Tensor[], evaluate: (data: Float32Array[]) => { loss: number; grads: Float32Array[] }): tf.Scalar {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xs = args.slice(0, inputs.length) as tf.Tensor[];
+    const { loss, grads } = evaluate(xs.map((x) => x.dataSync() as Float32Array));
+    return {
+      value: tf.scalar(loss),
+      gradFunc: (dy) => xs.map((x, i) => tf.mul(dy as tf.Tensor, tf.tensor(grads[i], x.shape))),
+    };
+  });
+  return f(...inputs) as tf.Scalar;
+}
+
+/**
+ * The PPO objective as one op of the heads' outputs at the loss positions: scores [2, P] (row 0 the
+ * log-probs, row 1 the entropies: targetLogProbsAndEntropy) and values [P] → the loss, a scalar.
  */
 function objectiveOp(
   scores: tf.Tensor2D,
@@ -70,21 +87,13 @@ function objectiveOp(
   evaluate: (logProbs: Float32Array, entropy: Float32Array, values: Float32Array) => Objective,
 ): tf.Scalar {
   const P = values.size;
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [s, v] = args as [tf.Tensor2D, tf.Tensor1D];
-    const data = s.dataSync() as Float32Array;
-    const o = evaluate(data.subarray(0, P), data.subarray(P, 2 * P), v.dataSync() as Float32Array);
-    return {
-      value: tf.scalar(o.loss),
-      gradFunc: (dy) => {
-        const dScores = new Float32Array(2 * P);
-        dScores.set(o.dLogProbs);
-        dScores.set(o.dEntropy, P);
-        return [tf.mul(dy as tf.Tensor, tf.tensor2d(dScores, [2, P])), tf.mul(dy as tf.Tensor, tf.tensor1d(o.dValues))];
-      },
-    };
+  return jsLossOp([scores, values], ([s, v]) => {
+    const o = evaluate(s.subarray(0, P), s.subarray(P, 2 * P), v);
+    const dScores = new Float32Array(2 * P);
+    dScores.set(o.dLogProbs);
+    dScores.set(o.dEntropy, P);
+    return { loss: o.loss, grads: [dScores, o.dValues] };
   });
-  return f(scores, values) as tf.Scalar;
 }
 
 /** tf.variableGrads' gradients (keyed by tfjs variable name) by parameter name, kept past the scope. */
@@ -141,13 +150,11 @@ export function valueGradients(
     let loss = 0;
     const { grads } = tf.variableGrads(() => {
       const values = critic.valuesAt(ids, terms.positions); // [P]
-      // As objectiveOp: the loss and its gradient come from JavaScript, from the values' data read once.
-      const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-        const o = valueObjective((args[0] as tf.Tensor1D).dataSync() as Float32Array, terms, valueClip, norm);
+      return jsLossOp([values], ([v]) => {
+        const o = valueObjective(v, terms, valueClip, norm);
         loss = o.loss;
-        return { value: tf.scalar(o.loss), gradFunc: (dy) => [tf.mul(dy as tf.Tensor, tf.tensor1d(o.dValues))] };
+        return { loss: o.loss, grads: [o.dValues] };
       });
-      return f(values) as tf.Scalar;
     }, critic.variables);
     return { grads: keptByName(critic, grads), stats: { valueLoss: loss } };
   });

@@ -109,6 +109,7 @@ let modelInstances = 0;
 export class PolicyModel {
   readonly config: ModelConfig;
   readonly params: Map<string, tf.Variable>;
+  readonly valueHeadParameters = ["value_head.w", "value_head.b"] as const;
 
   constructor(config: ModelConfig, seed: number) {
     this.config = config;

@@ -12,6 +12,8 @@ export interface TrainablePolicy extends PolicyNetwork {
   forward(ids: tf.Tensor2D): { logits: tf.Tensor3D; values: tf.Tensor2D };
   /** The value head's inputs [P, D] (D the model's width) at flat positions b·T + t of ids [B, T]. */
   featuresAt(ids: tf.Tensor2D, positions: Int32Array): tf.Tensor2D;
+  /** The params names of the value head alone: with a shared trunk, all the critic owns (criticLearningRate applies to them). */
+  readonly valueHeadParameters: readonly string[];
   /** Replaces the value head: w [D], bias b (the critic fit's ridge solution). */
   setValueHead(w: Float32Array, b: number): void;
   /** Every variable by params name: what checkpoints and the weight store hold. */

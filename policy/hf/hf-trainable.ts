@@ -9,6 +9,7 @@ import { tf } from "../backend.ts";
 import type { Decoder } from "../model.ts";
 import type { TrainablePolicy } from "../trainable-policy.ts";
 import { tokenPolicyFor } from "./hf-token-policy.ts";
+import { VALUE_BIAS, VALUE_WEIGHT } from "./llama-params.ts";
 import type { LlamaPolicy } from "./llama-model.ts";
 
 export class HfTrainable implements TrainablePolicy {
@@ -20,6 +21,9 @@ export class HfTrainable implements TrainablePolicy {
     if (size > model.vocabSize)
       throw new Error(`tokenizer has ${size} ids, more than the model's vocab_size ${model.vocabSize}: ids past ${model.vocabSize - 1} have no output row`);
   }
+
+  /** TRL's names (AutoModelForCausalLMWithValueHead's v_head.summary). */
+  readonly valueHeadParameters = [VALUE_WEIGHT, VALUE_BIAS] as const;
 
   get params(): Map<string, tf.Variable> {
     return this.model.params;
