@@ -32,13 +32,14 @@ export interface CheckpointMeta<R> {
 export async function saveLearner<R>(dir: string, keep: number, learner: Learner, tokenizer: AgentTokenizer, run: R): Promise<string> {
   // A warm start (update 0) holds no critic: every run makes its separate critic from the policy (startCritic).
   const saved = learner.version > 0 ? learner.critic : undefined;
+  const modelIdentity = await learner.modelIdentity();
   const meta: CheckpointMeta<R> = {
     format: "steppo-learner/1",
     version: learner.version,
     adamStep: learner.optimizer.step,
     rng: learner.rng.state(),
     tokenizer: tokenizer.identity(),
-    ...(learner.modelIdentity ? { model: learner.modelIdentity } : {}),
+    ...(modelIdentity ? { model: modelIdentity } : {}),
     spec: learner.spec,
     specHash: trainingSpecHash(learner.spec),
     ...(saved ? { criticAdamStep: saved.optimizer.step } : {}),
@@ -71,12 +72,13 @@ export async function restoreLearner<R>(
     throw new Error(`checkpoint ${found.path}: its tokenizer differs from this job's (${tokenizerChange(meta.tokenizer, tokenizer.identity())})`);
   }
   const model = (identity: string[] | undefined) => (identity ?? []).join(" ");
-  if (meta.model === undefined && learner.modelIdentity !== undefined) {
+  const modelIdentity = await learner.modelIdentity();
+  if (meta.model === undefined && modelIdentity !== undefined) {
     // The tokenizer matched (checked above), so this is the same kind of model: a checkpoint written before the hash was.
     log(`checkpoint ${found.path} does not record its model files' hash (written before it was recorded): not checked`);
-  } else if (model(meta.model) !== model(learner.modelIdentity)) {
+  } else if (model(meta.model) !== model(modelIdentity)) {
     throw new Error(
-      `checkpoint ${found.path}: trained from another model (${model(meta.model) || "the built-in one"}) than this job's (${model(learner.modelIdentity) || "the built-in one"}): were the files in spec.model.source replaced?`,
+      `checkpoint ${found.path}: trained from another model (${model(meta.model) || "the built-in one"}) than this job's (${model(modelIdentity) || "the built-in one"}): were the files in spec.model.source replaced?`,
     );
   }
   // Before anything is imported: a checkpoint with no critic for a separate one (or the reverse) is refused by name.

@@ -432,8 +432,8 @@ export class Learner {
   }
 
   /** What checkpoints record of the model's origin (learner/checkpoint.ts); undefined for the built-in model. */
-  get modelIdentity(): string[] | undefined {
-    return this.factory.identity;
+  async modelIdentity(): Promise<string[] | undefined> {
+    return this.factory.identity?.();
   }
 
   /** Frees the tensors of the model, the optimiser and the reference (a process running many jobs). */

@@ -38,6 +38,9 @@ export async function setUpRun(job: StepPOJob, log: (line: string) => void): Pro
   const backend = await selectBackend(spec.learner.backend, log);
   const env = await openEnvironment(spec.environment, spec.seed);
   const { tokenizer, config, factory, hf } = await jobModel(job, env, log);
+  // The learner hashes the model files it just loaded now (checkpoints record it); workers, which build the
+  // same factory through jobModel, never read them twice.
+  await factory.identity?.();
   const learner = new Learner(config, spec, factory);
   const policy = asTokenPolicy(learner.model, tokenizer.size);
   const sets = evalSets(env, spec.seed, spec.training.evalEpisodes);

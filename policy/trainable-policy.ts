@@ -30,8 +30,12 @@ export interface TrainablePolicy extends PolicyNetwork {
 export interface PolicyFactory {
   create(): TrainablePolicy;
   fromWeights(weights: NamedTensor[]): TrainablePolicy;
-  /** What checkpoints record of where the model came from (a Hugging Face directory's hash); none for the built-in model. */
-  identity?: string[];
+  /**
+   * What checkpoints record of where the model came from (a Hugging Face directory's hash); none for the
+   * built-in model. A function: hashing reads every weight file, and only a learner that checkpoints needs it
+   * (the rollout workers build the same factory and never call it).
+   */
+  identity?: () => Promise<string[]>;
 }
 
 /** The built-in transformer of `config`, seeded (model.ts). */

@@ -1,7 +1,8 @@
 // What a checkpoint records of the model directory it was trained from: a sha256 over config.json and the
 // weight files (every .safetensors file and the shard index). A LoRA checkpoint holds the adapters alone, so
 // resuming it on other base weights under the same path would train the adapters on a model they were not
-// trained for; the hash tells. The files are read once more at set-up (a 1 GB model: a few seconds).
+// trained for; the hash tells. The learner reads the files once more for it, at its first checkpoint or resume (a 1 GB
+// model: a few seconds); the rollout workers never do.
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";

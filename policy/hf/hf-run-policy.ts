@@ -52,7 +52,7 @@ export async function loadRunPolicy(
   let created = false;
   const primary = new HfTrainable(loaded.model, tokenizer.size);
   const factory: PolicyFactory = {
-    identity: await modelIdentity(dir),
+    identity: once(() => modelIdentity(dir)),
     create: () => {
       if (created) throw new Error("hf policy: the loaded model is the learner's already");
       created = true;
@@ -85,4 +85,13 @@ function baseTensors(primary: LlamaPolicy, weights: NamedTensor[], lora: boolean
 function adapterTensors(weights: NamedTensor[], lora: LoraSpec, c: LlamaConfig): NamedTensor[] {
   const names = new Set(loraModules(c, lora).flatMap((m) => Object.values(loraNames(m.module))));
   return weights.filter((w) => names.has(w.name));
+}
+
+/** `f`'s promise, made on the first call and shared by every later one. */
+function once<T>(f: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= f();
+    return made;
+  };
 }

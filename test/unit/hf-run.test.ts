@@ -23,7 +23,10 @@ import type { EpisodeSampleFile } from "../../learner/episode-sample.ts";
 import type { Learner } from "../../learner/learner.ts";
 import { exportTrainedPolicy } from "../../learner/hf-export.ts";
 import { setUpRun } from "../../learner/run-setup.ts";
+import { selectBackend } from "../../policy/backend.ts";
 import { HfAgentTokenizer } from "../../policy/hf/hf-agent-tokenizer.ts";
+import { modelIdentity } from "../../policy/hf/hf-model-identity.ts";
+import { loadRunPolicy } from "../../policy/hf/hf-run-policy.ts";
 import { runJob } from "../../runtime/run-job.ts";
 import { runEpisodes } from "../../workers/agent-loop.ts";
 import { writeTinyModel } from "../support/tiny-hf-model.ts";
@@ -301,3 +304,19 @@ test(
     await assert.rejects(exportTrainedPolicy(job, { checkpointDir: ckpt, out: modelDir, log: quiet }), /is the model directory itself/);
   },
 );
+
+test("the model files are hashed when the identity is first asked for, once: a rollout worker loading the model never reads them twice", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "steppo-hf-identity-")), "model");
+  await writeModelDir(dir);
+  await selectBackend("wasm", quiet);
+  const { factory, loaded } = await loadRunPolicy(hfJob("identity", { source: dir }, dir).spec.model, { stopStrings: ["]"], seed: SEED, log: quiet });
+  const atLoad = await modelIdentity(dir);
+  // Other weights under the same path after loading: a hash made at load would still name the first ones.
+  await writeModelDir(dir, 4);
+  const identity = factory.identity!;
+  const first = identity();
+  assert.equal(identity(), first, "the second call shares the first call's hash");
+  assert.deepEqual(await first, await modelIdentity(dir));
+  assert.notDeepEqual(await first, atLoad);
+  loaded.model.dispose();
+});
