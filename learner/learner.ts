@@ -65,6 +65,16 @@ export interface UpdateStats extends LossStats {
 
 const SCORE_CHUNK = 64;
 
+/** What a behaviour-cloning warm-up did (Learner.warmup). */
+export interface CloningResult {
+  /** Mean cloning loss of each finished epoch. */
+  losses: number[];
+  minibatches: number;
+  totalMinibatches: number;
+  /** The signal stopped it after `minibatches` of `totalMinibatches`. */
+  stopped: boolean;
+}
+
 /**
  * spec.model.critic "separate": a second network of the policy's architecture that learns values alone,
  * with an Adam of its own at criticLearningRate. Only its value head is ever read (its LM head idles).
@@ -391,8 +401,18 @@ export class Learner {
     return { positions: rows.length, explainedVariance: explainedVariance(predicted, targets) };
   }
 
-  /** Behaviour cloning over demonstration steps (supervised warm-up); returns mean loss per epoch. */
-  warmup(steps: { contextIds: Int32Array; actionIds: Int32Array }[], epochs: number, minibatchSteps: number, learningRate: number): number[] {
+  /**
+   * Behaviour cloning over demonstration steps (supervised warm-up): the mean loss of each finished epoch.
+   * It hands the event loop a turn after every minibatch, so a SIGTERM handler runs during a warm-up of
+   * minutes, and it stops at that minibatch once `signal` is aborted (`stopped`, with how far it got).
+   */
+  async warmup(
+    steps: { contextIds: Int32Array; actionIds: Int32Array }[],
+    epochs: number,
+    minibatchSteps: number,
+    learningRate: number,
+    signal?: AbortSignal,
+  ): Promise<CloningResult> {
     const rlRate = this.optimizer.config.learningRate;
     this.optimizer.config.learningRate = learningRate;
     const losses: number[] = [];
@@ -410,7 +430,10 @@ export class Learner {
       oldValues: empty,
       valueOffsets: new Int32Array(0),
     }));
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    const perEpoch = Math.ceil(samples.length / minibatchSteps);
+    let minibatches = 0;
+    let stopped = false;
+    for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
       let sum = 0;
       let n = 0;
       for (const idx of minibatchIndices(samples.length, minibatchSteps, this.rng)) {
@@ -422,13 +445,19 @@ export class Learner {
         tf.dispose(Object.values(grads));
         sum += stats.loss;
         n++;
+        minibatches++;
+        await new Promise<void>((resolve) => setImmediate(resolve)); // the signal handlers' turn
+        if (signal?.aborted) {
+          stopped = true;
+          break;
+        }
       }
-      losses.push(sum / Math.max(1, n));
+      if (!stopped) losses.push(sum / Math.max(1, n));
     }
     this.optimizer.config.learningRate = rlRate;
     // Adam's moments from cloning would push the first RL steps along the cloning direction.
     this.optimizer.reset();
-    return losses;
+    return { losses, minibatches, totalMinibatches: epochs * perEpoch, stopped };
   }
 
   /** What checkpoints record of the model's origin (learner/checkpoint.ts); undefined for the built-in model. */

@@ -11,8 +11,18 @@ import type { Learner, UpdateStats } from "./learner.ts";
 import type { CurvePoint } from "./report.ts";
 import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
-/** Behaviour cloning on scripted demonstrations; returns the demonstrations' own success rate. */
-export async function warmUp(env: Environment, tokenizer: AgentTokenizer, learner: Learner, log: (line: string) => void): Promise<number> {
+/**
+ * Behaviour cloning on scripted demonstrations; returns the demonstrations' own success rate, or undefined
+ * when `signal` stopped the cloning between two minibatches (nothing of a stopped warm-up is kept: the
+ * run's next start clones again, from the same seed).
+ */
+export async function warmUp(
+  env: Environment,
+  tokenizer: AgentTokenizer,
+  learner: Learner,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<number | undefined> {
   const spec = learner.spec;
   const w = spec.warmup;
   const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
@@ -23,10 +33,16 @@ export async function warmUp(env: Environment, tokenizer: AgentTokenizer, learne
     contextLength: learner.config.contextLength,
   });
   const t0 = Date.now();
-  const losses = learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate);
+  log(`warm-up: cloning ${demos.steps.length} steps from ${w.demonstrations} demonstrations, ${w.epochs} epochs of ${w.minibatchSteps}-step minibatches`);
+  const r = await learner.warmup(demos.steps, w.epochs, w.minibatchSteps, w.learningRate, signal);
+  const took = `${((Date.now() - t0) / 1000).toFixed(0)} s`;
+  if (r.stopped) {
+    log(`warm-up: stopped by the signal after ${r.minibatches} of ${r.totalMinibatches} minibatches (${took}); nothing of it is kept`);
+    return undefined;
+  }
   log(
     `warm-up: cloned ${demos.steps.length} steps from ${w.demonstrations} demonstrations (success ${demos.successRate.toFixed(2)}), ` +
-      `loss ${losses.map((l) => l.toFixed(3)).join(" → ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      `loss ${r.losses.map((l) => l.toFixed(3)).join(" → ")} in ${took}`,
   );
   return demos.successRate;
 }

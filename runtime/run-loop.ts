@@ -126,6 +126,11 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   const ckptDir = opts.checkpointDir ?? spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });
   const start = await startingState(setup, transport, { ...opts, checkpointDir: ckptDir }, total);
+  if (!start) {
+    log("stopped before the first update (nothing was checkpointed; the same command starts the run over)");
+    learner.dispose();
+    return { stoppedAt: learner.version };
+  }
   const state = start.state;
   await transport.open(
     { job, learner, tokenizer, env: setup.env, policy: setup.policy, modelConfig: config, state, total, log },
@@ -202,13 +207,14 @@ function criticWords(learner: Learner): string {
  * The run's state at its first update: resumed from the run's last checkpoint (whichever runtime wrote it),
  * or a new run from a warm start (in the checkpoint directory or named by `warmStart`), or warmed up here.
  * A new run snapshots the KL reference, evaluates and warms up the critic before its first update.
+ * Undefined when the signal stopped a new run's set-up (the warm-up, between minibatches, or before the critic's).
  */
 async function startingState(
   setup: RunSetup,
   transport: Transport,
   opts: RunLoopOptions & { checkpointDir: string },
   total: number,
-): Promise<{ state: RunState; restoredFrom?: string }> {
+): Promise<{ state: RunState; restoredFrom?: string } | undefined> {
   const { env, tokenizer, learner, policy, evaluate } = setup;
   const log = opts.log;
   if (opts.fresh) {
@@ -241,12 +247,14 @@ async function startingState(
     let demonstrations: number | undefined;
     if (learner.spec.warmup.enabled) {
       await transport.phase?.("warmup", 0, total);
-      demonstrations = await warmUp(env, tokenizer, learner, log);
+      demonstrations = await warmUp(env, tokenizer, learner, log, opts.signal);
+      if (demonstrations === undefined) return undefined;
     }
     state = freshRunState(await evaluate(), demonstrations);
   }
   await learner.snapshotReference();
   log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
+  if (opts.signal?.aborted) return undefined;
   await warmUpCritic(env, tokenizer, learner, policy, log);
   return { state, restoredFrom: restored?.path };
 }

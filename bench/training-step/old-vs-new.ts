@@ -26,7 +26,8 @@ interface DecoderLike {
 interface LearnerLike {
   model: { decoder(contexts: Int32Array[]): DecoderLike };
   update(batch: Trajectory[]): unknown;
-  warmup(steps: { contextIds: Int32Array; actionIds: Int32Array }[], epochs: number, minibatchSteps: number, learningRate: number): number[];
+  /** Synchronous in the baseline, a promise here (it yields between minibatches). */
+  warmup(steps: { contextIds: Int32Array; actionIds: Int32Array }[], epochs: number, minibatchSteps: number, learningRate: number): unknown;
   dispose(): void;
 }
 
@@ -96,6 +97,16 @@ function timed(f: () => void): { wall: number; cpu: number } {
   return { wall, cpu: (cpu.user + cpu.system) / 1000 };
 }
 
+/** Wall-clock and CPU milliseconds of f, awaited (a synchronous f is timed the same way). */
+async function timedAsync(f: () => unknown): Promise<{ wall: number; cpu: number }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await f();
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { wall, cpu: (cpu.user + cpu.system) / 1000 };
+}
+
 /** Reps of one unit of work, both versions. */
 interface Reps {
   previous: { wall: number; cpu: number }[];
@@ -157,8 +168,8 @@ export async function oldVsNew(reps: number, log: (line: string) => void): Promi
     }
     u.previous.push(timed(() => previous.update(batch)));
     u.current.push(timed(() => current.update(batch)));
-    c.previous.push(timed(() => previous.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
-    c.current.push(timed(() => current.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
+    c.previous.push(await timedAsync(() => previous.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
+    c.current.push(await timedAsync(() => current.warmup(demos.steps, 1, w.minibatchSteps, w.learningRate)));
     const last = (x: Reps) =>
       `${x.previous[r].wall.toFixed(0)} → ${x.current[r].wall.toFixed(0)} ms (CPU ${x.previous[r].cpu.toFixed(0)} → ${x.current[r].cpu.toFixed(0)})`;
     log(

@@ -1,0 +1,50 @@
+// `steppo run` stopped by SIGTERM during its warm-up, as Kubernetes stops a learner pod that is deleted or
+// preempted: the behaviour cloning stops between two minibatches (it used to run to its end, minutes, past
+// the pod's grace period), the process exits with 130, and nothing half-trained is checkpointed.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { pollUntil } from "../support/poll.ts";
+import { exitCode, killAll, startSteppo } from "../support/steppo-process.ts";
+
+// A long warm-up for a tiny model: 50 epochs of 4-step minibatches over ~300 demonstration steps.
+const LONG_WARMUP = `apiVersion: steppo.dev/v1alpha1
+kind: StepPOJob
+metadata:
+  name: long-warmup
+spec:
+  seed: 3
+  model: { dModel: 16, layers: 1, heads: 2, contextLength: 120 }
+  environment: { name: multihop-qa, maxSteps: 3, maxStepTokens: 8 }
+  warmup: { demonstrations: 100, epochs: 50, minibatchSteps: 4 }
+  rollout: { episodesPerUpdate: 4 }
+  training: { updates: 2, evalEpisodes: 4 }
+`;
+
+const dir = mkdtempSync(join(tmpdir(), "steppo-stop-"));
+after(() => {
+  killAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("SIGTERM during the warm-up stops steppo run between cloning minibatches: exit 130, nothing checkpointed", { timeout: 180_000 }, async () => {
+  const job = join(dir, "long-warmup.yaml");
+  writeFileSync(job, LONG_WARMUP);
+  const runDir = join(dir, "run");
+  const run = startSteppo("run", ["run", job, "--run-dir", runDir]);
+  await pollUntil("the warm-up to start cloning", 120_000, () => run.lines.some((l) => l.includes("warm-up: cloning")) || undefined);
+  run.kill("SIGTERM");
+  assert.equal(await exitCode(run, 60_000), 130, run.lines.slice(-10).join("\n"));
+
+  const stopped = run.lines.map((l) => /warm-up: stopped by the signal after (\d+) of (\d+) minibatches/.exec(l)).find((m) => m);
+  assert.ok(stopped, `the warm-up says where it stopped:\n${run.lines.slice(-10).join("\n")}`);
+  const [done, total] = [Number(stopped[1]), Number(stopped[2])];
+  assert.ok(done >= 1 && done < total, `stopped part-way (${done} of ${total} minibatches)`);
+  assert.ok(!run.lines.some((l) => l.includes("warm-up: cloned")), "the cloning did not run to its end");
+  assert.ok(!run.lines.some((l) => l.includes("initial success")), "no evaluation after the stop");
+  assert.ok(run.lines.some((l) => l.includes("stopped before the first update (nothing was checkpointed")));
+  const checkpoints = join(runDir, "checkpoints");
+  assert.deepEqual(existsSync(checkpoints) ? readdirSync(checkpoints) : [], [], "a half-cloned policy is not saved");
+});
