@@ -3,6 +3,7 @@
 //      "old_log_prob" pass), per trajectory, before anything is shuffled;
 //   2. estimate: advantages from the registry (step-gae for StepPO), whitened over the batch;
 //   3. flatten to step samples, shuffle across trajectories (seeded), PPO epochs over minibatches.
+import { eventLoopTurn } from "../core/event-loop.ts";
 import { Rng } from "../core/rng.ts";
 import type { Trajectory } from "../core/trajectory.ts";
 import type { AlgorithmSpec, StepPOJobSpec } from "../crds/steppojob.ts";
@@ -403,8 +404,8 @@ export class Learner {
 
   /**
    * Behaviour cloning over demonstration steps (supervised warm-up): the mean loss of each finished epoch.
-   * It hands the event loop a turn after every minibatch, so a SIGTERM handler runs during a warm-up of
-   * minutes, and it stops at that minibatch once `signal` is aborted (`stopped`, with how far it got).
+   * It hands the event loop a turn before every minibatch, so a SIGTERM handler runs during a warm-up of
+   * minutes, and it stops there once `signal` is aborted (`stopped`, with how many minibatches it ran).
    */
   async warmup(
     steps: { contextIds: Int32Array; actionIds: Int32Array }[],
@@ -437,6 +438,11 @@ export class Learner {
       let sum = 0;
       let n = 0;
       for (const idx of minibatchIndices(samples.length, minibatchSteps, this.rng)) {
+        await eventLoopTurn(); // the signal handlers' turn
+        if (signal?.aborted) {
+          stopped = true;
+          break;
+        }
         const { grads, stats } = minibatchGradients(
           idx.map((i) => samples[i]),
           (packed, norm) => cloneGradients(this.model, packed, norm),
@@ -446,11 +452,6 @@ export class Learner {
         sum += stats.loss;
         n++;
         minibatches++;
-        await new Promise<void>((resolve) => setImmediate(resolve)); // the signal handlers' turn
-        if (signal?.aborted) {
-          stopped = true;
-          break;
-        }
       }
       if (!stopped) losses.push(sum / Math.max(1, n));
     }

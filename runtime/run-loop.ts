@@ -4,6 +4,7 @@
 // starting state (resume, warm start, warm-up, critic warm-up), the update step, evaluation cadence,
 // checkpoint cadence and pruning, the success stop, the env-step budget, the final evaluation, the summary
 // and the run directory's files are written here once.
+import { eventLoopTurn } from "../core/event-loop.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Trajectory } from "../core/trajectory.ts";
@@ -152,6 +153,7 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   let finished = learner.version >= total || budgetReached();
   while (!finished) {
     const tUpdate = Date.now();
+    await eventLoopTurn(); // a SIGTERM during the last update is seen here, not at the next file write
     const batch = opts.signal?.aborted ? null : await transport.next();
     if (!batch) break;
     const trajs = batch.trajectories;
@@ -254,6 +256,7 @@ async function startingState(
   }
   await learner.snapshotReference();
   log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
+  await eventLoopTurn();
   if (opts.signal?.aborted) return undefined;
   await warmUpCritic(env, tokenizer, learner, policy, log);
   return { state, restoredFrom: restored?.path };

@@ -1,8 +1,10 @@
-// `steppo run` stopped by SIGTERM during its warm-up, as Kubernetes stops a learner pod that is deleted or
-// preempted: the behaviour cloning stops between two minibatches (it used to run to its end, minutes, past
-// the pod's grace period), the process exits with 130, and nothing half-trained is checkpointed.
+// `steppo run` stopped by SIGTERM, as Kubernetes stops a learner pod that is deleted or preempted. During the
+// warm-up the behaviour cloning stops between two minibatches (it used to run to its end, minutes, past the
+// pod's grace period) and nothing half-trained is checkpointed; during training the run stops after the
+// current update with a checkpoint (it used to go on until its next file write: with no checkpoint due, the
+// end of the run) and the same command resumes it. Both exit with 130.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -41,10 +43,49 @@ test("SIGTERM during the warm-up stops steppo run between cloning minibatches: e
   const stopped = run.lines.map((l) => /warm-up: stopped by the signal after (\d+) of (\d+) minibatches/.exec(l)).find((m) => m);
   assert.ok(stopped, `the warm-up says where it stopped:\n${run.lines.slice(-10).join("\n")}`);
   const [done, total] = [Number(stopped[1]), Number(stopped[2])];
-  assert.ok(done >= 1 && done < total, `stopped part-way (${done} of ${total} minibatches)`);
+  assert.ok(done < total, `stopped part-way (${done} of ${total} minibatches)`);
   assert.ok(!run.lines.some((l) => l.includes("warm-up: cloned")), "the cloning did not run to its end");
   assert.ok(!run.lines.some((l) => l.includes("initial success")), "no evaluation after the stop");
   assert.ok(run.lines.some((l) => l.includes("stopped before the first update (nothing was checkpointed")));
   const checkpoints = join(runDir, "checkpoints");
   assert.deepEqual(existsSync(checkpoints) ? readdirSync(checkpoints) : [], [], "a half-cloned policy is not saved");
+});
+
+// Many quick updates and no checkpoint due before the last one: only the signal can make one early.
+const MANY_UPDATES = `apiVersion: steppo.dev/v1alpha1
+kind: StepPOJob
+metadata:
+  name: many-updates
+spec:
+  seed: 3
+  model: { dModel: 16, layers: 1, heads: 2, contextLength: 120 }
+  environment: { name: multihop-qa, maxSteps: 3, maxStepTokens: 8 }
+  warmup: { enabled: false }
+  rollout: { episodesPerUpdate: 8 }
+  training: { updates: 2000, evalEvery: 5000, evalEpisodes: 4 }
+  checkpoint: { interval: 5000, keep: 1 }
+`;
+
+test("SIGTERM during training stops steppo run after the current update with a checkpoint; the same command resumes", { timeout: 300_000 }, async () => {
+  const job = join(dir, "many-updates.yaml");
+  writeFileSync(job, MANY_UPDATES);
+  const runDir = join(dir, "run-many");
+  const run = startSteppo("run", ["run", job, "--run-dir", runDir]);
+  await pollUntil("the third update", 120_000, () => run.lines.some((l) => /update 3\/2000/.test(l)) || undefined);
+  run.kill("SIGTERM");
+  assert.equal(await exitCode(run, 120_000), 130, run.lines.slice(-10).join("\n"));
+  const stopped = run.lines.map((l) => /stopped at update (\d+) \(checkpointed/.exec(l)).find((m) => m);
+  assert.ok(stopped, `the run says where it stopped:\n${run.lines.slice(-10).join("\n")}`);
+  const at = Number(stopped[1]);
+  assert.ok(at >= 3 && at < 2000, `stopped part-way, at update ${at} of 2000`);
+  assert.equal(readdirSync(join(runDir, "checkpoints")).filter((f) => !f.startsWith(".")).length, 1, "one checkpoint, written at the stop");
+
+  const again = startSteppo("again", ["run", job, "--run-dir", runDir, "--updates", String(at + 1)]);
+  assert.equal(await exitCode(again, 120_000), 0, again.lines.slice(-10).join("\n"));
+  assert.ok(
+    again.lines.some((l) => l.includes(`at update ${at}`) && l.includes("resumed from")),
+    again.lines.slice(0, 12).join("\n"),
+  );
+  const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8")) as { updates: number };
+  assert.equal(summary.updates, at + 1);
 });
