@@ -23,8 +23,14 @@ import { pairedInterval } from "./algos/paired.ts";
 export const runByDefault = false;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SEEDS = (process.env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map(Number);
-const UPDATES = Number(process.env.STEPPO_BENCH_UPDATES ?? 100);
+/** A positive integer from the environment variable `name`, or an error naming it. */
+function positiveInt(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected positive integers, got "${text}"`);
+  return n;
+}
+const SEEDS = (process.env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map((s) => positiveInt("STEPPO_BENCH_SEEDS", s));
+const UPDATES = positiveInt("STEPPO_BENCH_UPDATES", process.env.STEPPO_BENCH_UPDATES ?? "100");
 const MODEL = { modelType: "qwen2", hiddenSize: 64, layers: 2, heads: 4, kvHeads: 2, intermediateSize: 128, tie: false, dtype: "BF16" } as const;
 const CONTEXT_LENGTH = 256;
 
