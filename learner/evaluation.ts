@@ -64,7 +64,8 @@ export function distinctTasks(sample: () => Task, count: number, patience = 20 *
   return [...byId.values()];
 }
 
-const EVAL_BATCH = 50;
+/** Episodes an evaluation runs (and decodes) together. */
+export const EVAL_BATCH = 50;
 
 /**
  * The episodes of one evaluation: each of the set's tasks once, greedy or sampled as the set says, with a

@@ -6,7 +6,7 @@ import { asTokenPolicy, type TokenPolicy } from "../policy/decoding.ts";
 import type { Environment } from "../envs/environment.ts";
 import { openEnvironment } from "../envs/registry.ts";
 import { selectBackend } from "../policy/backend.ts";
-import { evalSets, successRate } from "./evaluation.ts";
+import { EVAL_BATCH, evalSets, successRate } from "./evaluation.ts";
 import { Learner } from "./learner.ts";
 import { type ModelConfig, modelConfig } from "../policy/model.ts";
 import type { CurvePoint } from "./report.ts";
@@ -15,6 +15,7 @@ import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 import { builtInFactory, type PolicyFactory } from "../policy/trainable-policy.ts";
 import { loadRunPolicy } from "../policy/hf/hf-run-policy.ts";
 import type { HfPolicy } from "../policy/hf/hf-checkpoint.ts";
+import { memoryLine } from "../policy/hf/hf-memory.ts";
 import { TOOL_CALL_END } from "../envs/action-parser.ts";
 
 export interface RunSetup {
@@ -73,6 +74,21 @@ export async function jobModel(
     const lora = hf.lora ? `, LoRA rank ${hf.lora.rank} α ${hf.lora.alpha} on ${hf.lora.targets.join(", ")}` : "";
     log(
       `model ${spec.model.source}: ${c.modelType}, hidden ${c.hiddenSize}, ${c.layers} layers, ${c.heads}:${c.kvHeads} heads, vocab_size ${c.vocabSize} (tokenizer ${hf.tokenizer.size})${lora}`,
+    );
+    const params = [...hf.loaded.model.params.values()];
+    log(
+      memoryLine({
+        config: c,
+        parameters: params.reduce((n, v) => n + v.size, 0),
+        trainable: params.reduce((n, v) => n + (v.trainable ? v.size : 0), 0),
+        contextLength: hf.config.contextLength,
+        episodesDecoded: spec.rollout.episodesPerUpdate,
+        evaluationEpisodes: EVAL_BATCH,
+        minibatchSteps: Math.max(spec.algorithm.minibatchSteps, spec.warmup.enabled ? spec.warmup.minibatchSteps : 0),
+        maxStepTokens: spec.environment.maxStepTokens,
+        klReference: spec.algorithm.klCoef > 0,
+        separateCritic: spec.model.critic === "separate",
+      }),
     );
     return { tokenizer: hf.tokenizer, config: hf.config, factory: hf.factory, hf: hf.loaded };
   }
