@@ -7,7 +7,8 @@
 // t-interval; validation the same way. → bench/results/hf-rl.json
 //
 // `npm run bench -- hf-rl` (about 5 min a seed on one core; runs only when named).
-// STEPPO_BENCH_SEEDS (default 2,3,4,5,6) and STEPPO_BENCH_UPDATES (default 100) change the design.
+// STEPPO_BENCH_SEEDS (default 2,3,4,5,6), STEPPO_BENCH_UPDATES (default 100) and STEPPO_BENCH_WARMUP_EPOCHS
+// (default: the quickstart's 6) change the design; STEPPO_BENCH_OUT names the result file (default hf-rl).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -31,6 +32,9 @@ function positiveInt(name: string, text: string): number {
 }
 const SEEDS = (process.env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map((s) => positiveInt("STEPPO_BENCH_SEEDS", s));
 const UPDATES = positiveInt("STEPPO_BENCH_UPDATES", process.env.STEPPO_BENCH_UPDATES ?? "100");
+const WARMUP_EPOCHS = process.env.STEPPO_BENCH_WARMUP_EPOCHS && positiveInt("STEPPO_BENCH_WARMUP_EPOCHS", process.env.STEPPO_BENCH_WARMUP_EPOCHS);
+const OUT = process.env.STEPPO_BENCH_OUT ?? "hf-rl";
+if (!/^[\w.-]+$/.test(OUT)) throw new Error(`STEPPO_BENCH_OUT: a file name under bench/results, got "${OUT}"`);
 const MODEL = { modelType: "qwen2", hiddenSize: 64, layers: 2, heads: 4, kvHeads: 2, intermediateSize: 128, tie: false, dtype: "BF16" } as const;
 const CONTEXT_LENGTH = 256;
 
@@ -55,6 +59,7 @@ function hfQuickstart(seed: number, modelDir: string): StepPOJob {
   job.spec.model = { ...job.spec.model, source: modelDir, contextLength: CONTEXT_LENGTH };
   job.spec.training = { ...job.spec.training, updates: UPDATES, evalEvery: 10 };
   job.spec.checkpoint = { ...job.spec.checkpoint, interval: UPDATES };
+  if (WARMUP_EPOCHS) job.spec.warmup = { ...job.spec.warmup, epochs: WARMUP_EPOCHS };
   return job;
 }
 
@@ -110,13 +115,14 @@ export async function main(): Promise<void> {
     cpus: cpus().length,
     loadAtStart: load,
     updates: UPDATES,
+    warmupEpochs: WARMUP_EPOCHS || "the quickstart's",
     seeds: SEEDS,
     model: MODEL,
     runs,
     paired,
     totalWallSeconds: (Date.now() - started) / 1000,
   };
-  const out = join(here, "results", "hf-rl.json");
+  const out = join(here, "results", `${OUT}.json`);
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   const fmt = (p: { mean: number; low: number | null; high: number | null }) =>
     `${p.mean >= 0 ? "+" : ""}${p.mean.toFixed(3)} [${p.low?.toFixed(3) ?? "n/a"}, ${p.high?.toFixed(3) ?? "n/a"}]`;
