@@ -23,7 +23,7 @@
 // How long each part takes, per task and in all, measured run by run: docs/benchmarks.md ("How long it takes"
 // and each part's entry).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -38,6 +38,7 @@ import { selectRows } from "./algos/rows.ts";
 import { type AlgosSettings, DEFAULT_SETTINGS, FAMILY_NAMES, type Family, QUICK_SETTINGS, TUNED_SEEDS } from "./algos/settings.ts";
 import { planFinalTasks, planTasks, planTuningTasks, type Task, taskName } from "./algos/tasks.ts";
 import { chooseConfigs, DEFAULT_TUNE_GRID, reuseChoices, type TuneChoice, type TunedPartLike } from "./algos/tuning.ts";
+import { runHeader } from "./support/run-header.ts";
 
 /** About an hour: `npm run bench` runs it only when named (`npm run bench -- algos`), see bench/run.ts. */
 export const runByDefault = false;
@@ -252,7 +253,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     writeFileSync(path, familyCurvesSvg(family, rows, runs, settings.envStepBudget[family]));
     svgs[family] = path;
   }
-  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, totalWallSeconds };
+  const meta = { ...runHeader(), totalWallSeconds };
   const paired = pairedDiffs(runs, warmStarts, settings.families, defaultPairs(settings.rows));
   const markdown = markdownReport({ settings, rows, aggregates, runs, paired, meta, svgs: relativeTo(dirname(prefix), svgs), tuning, choices });
   const json = {

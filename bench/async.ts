@@ -6,7 +6,7 @@
 // seed: each mode's gain over the warm start and async − sync, as means with 95% t-intervals, and the wall
 // times side by side → bench/results/async.json.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runDistributed } from "../cli/distributed-run.ts";
@@ -16,6 +16,7 @@ import { writeWarmStart } from "../learner/warm-start.ts";
 import type { DistributedSummary } from "../runtime/learner-process.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
 import { pairedInterval } from "./algos/paired.ts";
+import { runHeader } from "./support/run-header.ts";
 
 const WORKERS = 4;
 const UPDATES = Number(process.env.STEPPO_BENCH_UPDATES ?? 20);
@@ -142,9 +143,7 @@ export async function main(): Promise<void> {
     const result = {
       benchmark: "async",
       description: `The same job (${UPDATES} updates × 32 episodes, quickstart model on multihop-qa with fresh facts, sampled at 0.5, 4 workers, tool latency ${TOOL_LATENCY_MS.join("–")} ms per call) synchronous (maxPolicyLag 0) vs asynchronous (maxPolicyLag ${ASYNC_LAG}), processes against a real nats-server, for each seed from one shared behaviour-cloning warm start. trainingSeconds sums the learner's per-update times (waiting for samples included); wallSeconds adds process start-up and evaluations. Paired by seed: held-out greedy test success gained over the warm start per mode, async − sync, with 95% t-intervals.`,
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus().length,
+      ...runHeader(),
       loadAverage: { start: Number(loadAtStart.toFixed(1)), end: Number(loadavg()[0].toFixed(1)) },
       updates: UPDATES,
       workers: WORKERS,

@@ -10,7 +10,7 @@
 // STEPPO_BENCH_SEEDS (default 2,3,4,5,6), STEPPO_BENCH_UPDATES (default 100) and STEPPO_BENCH_WARMUP_EPOCHS
 // (default: the quickstart's 6) change the design; STEPPO_BENCH_OUT names the result file (default hf-rl).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadJobFile } from "../crds/job-spec.ts";
@@ -20,6 +20,7 @@ import { runJob } from "../runtime/run-job.ts";
 import { writeTinyModel } from "../test/support/tiny-hf-model.ts";
 import { writeWordTokenizer } from "../test/support/word-tokenizer.ts";
 import { pairedInterval } from "./algos/paired.ts";
+import { runHeader } from "./support/run-header.ts";
 
 export const runByDefault = false;
 
@@ -110,9 +111,7 @@ export async function main(): Promise<void> {
       `(${JSON.stringify(MODEL)}, contextLength ${CONTEXT_LENGTH}, a word-level tokenizer.json of the environment's words with a ChatML template), ` +
       `${UPDATES} updates per seed through the embedded run loop. paired: final − initial (update 0, the warm start) per seed, mean with a 95% t-interval; ` +
       "test and validation greedy on their distinct held-out tasks, train sampled.",
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: cpus().length,
+    ...runHeader(),
     loadAtStart: load,
     updates: UPDATES,
     warmupEpochs: WARMUP_EPOCHS || "the quickstart's",

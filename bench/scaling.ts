@@ -34,6 +34,7 @@ import { setUpRun } from "../learner/run-setup.ts";
 import { loadWarmStart, writeWarmStart } from "../learner/warm-start.ts";
 import { runEpisodes, type TokenPolicy } from "../workers/agent-loop.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
+import { runHeader } from "./support/run-header.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WORKER_COUNTS = (process.env.STEPPO_BENCH_SCALING_WORKERS ?? "1,2,4,8").split(",").map((s) => Number(s.trim()));
@@ -411,9 +412,7 @@ export async function main(): Promise<void> {
         "efficiency(N) = throughput(N) / (N × throughput(1)). cpu.workerCores: CPU the worker processes used over the window (/proc); calibration: CPU per env step measured in-process with no latency. " +
         "analysis: the cores one worker uses, the share of its time spent waiting (tool latency, NATS round trips), the cores 8 perfectly scaling workers would need, and the env steps/s all cores could give at one worker's CPU cost per step. " +
         "Other work on the machine shares the CPU (see loadAverage1m).",
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus().length,
+      ...runHeader(),
       cpuModel: cpus()[0]?.model,
       config: {
         toolLatencyMs: TOOL_LATENCY_MS,

@@ -14,7 +14,6 @@
 //     decoding (the batch's 32 first contexts, maxStepTokens greedy tokens each: tokens per second).
 // The two versions of each alternate rep by rep so they share the machine's noise; medians and ratios.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { selectBackend, tf } from "../policy/backend.ts";
@@ -25,6 +24,7 @@ import { cloneGradients, type LossConfig, ppoGradients } from "../learner/ppo-lo
 import { packSteps, type StepSample } from "../learner/step-batch.ts";
 import { raggedSteps, scoredSteps } from "./training-step/samples.ts";
 import { oldVsNew } from "./training-step/old-vs-new.ts";
+import { runHeader } from "./support/run-header.ts";
 
 const REPS = Number(process.env.STEPPO_BENCH_REPS ?? 9);
 /** Reps of the whole-update and whole-epoch comparison (each rep runs both versions once). */
@@ -216,9 +216,7 @@ export async function main(): Promise<void> {
       "one rollout step (32 contexts × maxStepTokens greedy tokens), alternating; for the update and the epoch also the median of the reps' own " +
       "ratios and the ratio of median process CPU times (user + system), which other jobs on the machine inflate far less than wall time. " +
       `Each pair alternates rep by rep; medians of ${REPS} reps.`,
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: cpus().length,
+    ...runHeader(),
     backend,
     reps: REPS,
     products: rows,

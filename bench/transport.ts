@@ -5,7 +5,6 @@
 // fetch, ack; acks asynchronous in both, included in the time). The ratio steppo / raw is the share of raw throughput the codec and bookkeeping leave
 // (target ≥ 0.8). Writes bench/results/transport.json.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
@@ -19,6 +18,7 @@ import type { Trajectory } from "../core/trajectory.ts";
 import { encodeTrajectory } from "../core/trajectory-codec.ts";
 import { fetchCoalesced } from "../runtime/intake.ts";
 import { NatsServer } from "../test/support/nats-server.ts";
+import { runHeader } from "./support/run-header.ts";
 
 const WORKERS = 4;
 const TRAJECTORIES = Number(process.env.STEPPO_BENCH_TRAJECTORIES ?? 4000);
@@ -169,9 +169,7 @@ export async function main(): Promise<void> {
       benchmark: "transport",
       description:
         "Step samples/s from 4 publishing workers into the learner's buffer. steppo: trajectory codec + NatsTrajectoryPublisher / NatsTrajectoryConsumer (publish with de-dup id and PubAck, bounded pulls coalesced as in the learner (runtime/intake.ts), decode, de-dup bookkeeping; acks confirmed by the server, sent after the buffer is full as the learner does after a checkpoint). raw: JetStream publish with PubAck and consumer fetch + ack of byte payloads of the same sizes. Same server, same process, same run; medians of rounds after a warm-up round.",
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus().length,
+      ...runHeader(),
       workers: WORKERS,
       trajectories: TRAJECTORIES,
       stepSamples: steps,

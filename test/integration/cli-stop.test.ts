@@ -11,19 +11,27 @@ import { after, test } from "node:test";
 import { pollUntil } from "../support/poll.ts";
 import { exitCode, killAll, startSteppo } from "../support/steppo-process.ts";
 
-// A long warm-up for a tiny model: 50 epochs of 4-step minibatches over ~300 demonstration steps.
-const LONG_WARMUP = `apiVersion: steppo.dev/v1alpha1
+// A tiny multihop-qa job; each test gives it the part that makes its stop land where it wants.
+function tinyJob(name: string, rest: string): string {
+  return `apiVersion: steppo.dev/v1alpha1
 kind: StepPOJob
 metadata:
-  name: long-warmup
+  name: ${name}
 spec:
   seed: 3
   model: { dModel: 16, layers: 1, heads: 2, contextLength: 120 }
   environment: { name: multihop-qa, maxSteps: 3, maxStepTokens: 8 }
-  warmup: { demonstrations: 100, epochs: 50, minibatchSteps: 4 }
+${rest}`;
+}
+
+// A long warm-up for a tiny model: 50 epochs of 4-step minibatches over ~300 demonstration steps.
+const LONG_WARMUP = tinyJob(
+  "long-warmup",
+  `  warmup: { demonstrations: 100, epochs: 50, minibatchSteps: 4 }
   rollout: { episodesPerUpdate: 4 }
   training: { updates: 2, evalEpisodes: 4 }
-`;
+`,
+);
 
 const dir = mkdtempSync(join(tmpdir(), "steppo-stop-"));
 after(() => {
@@ -52,19 +60,14 @@ test("SIGTERM during the warm-up stops steppo run between cloning minibatches: e
 });
 
 // Many quick updates and no checkpoint due before the last one: only the signal can make one early.
-const MANY_UPDATES = `apiVersion: steppo.dev/v1alpha1
-kind: StepPOJob
-metadata:
-  name: many-updates
-spec:
-  seed: 3
-  model: { dModel: 16, layers: 1, heads: 2, contextLength: 120 }
-  environment: { name: multihop-qa, maxSteps: 3, maxStepTokens: 8 }
-  warmup: { enabled: false }
+const MANY_UPDATES = tinyJob(
+  "many-updates",
+  `  warmup: { enabled: false }
   rollout: { episodesPerUpdate: 8 }
   training: { updates: 2000, evalEvery: 5000, evalEpisodes: 4 }
   checkpoint: { interval: 5000, keep: 1 }
-`;
+`,
+);
 
 test("SIGTERM during training stops steppo run after the current update with a checkpoint; the same command resumes", { timeout: 300_000 }, async () => {
   const job = join(dir, "many-updates.yaml");

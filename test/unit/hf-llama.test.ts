@@ -16,6 +16,7 @@ import { readSafetensorsHeader } from "../../policy/hf/safetensors.ts";
 import { loadPolicyWeights } from "../../policy/policy-weights.ts";
 import { INDEX_FILE } from "../../policy/hf/safetensors-dir.ts";
 import { type ReferenceConfig, referenceLlama } from "../support/llama-reference.ts";
+import { QWEN25_05B } from "../support/published-configs.ts";
 import { type TinyModelOptions, tinyConfigJson, writeTinyModel } from "../support/tiny-hf-model.ts";
 
 const root = mkdtempSync(join(tmpdir(), "steppo-hf-llama-"));
@@ -342,26 +343,7 @@ describe("loading refuses what it cannot build", () => {
       use_sliding_window: false,
       vocab_size: 151936,
     });
-    assert.deepEqual(
-      { ...qwen },
-      {
-        modelType: "qwen2",
-        vocabSize: 151936,
-        hiddenSize: 896,
-        intermediateSize: 4864,
-        layers: 24,
-        heads: 14,
-        kvHeads: 2,
-        headDim: 64,
-        rmsNormEps: 1e-6,
-        ropeTheta: 1e6,
-        maxPositions: 32768,
-        tieWordEmbeddings: true,
-        qkvBias: true,
-        oBias: false,
-        mlpBias: false,
-      },
-    );
+    assert.deepEqual({ ...qwen }, QWEN25_05B);
     // SmolLM2-135M: the Llama architecture, GQA 9:3, tied, no biases, rope_scaling null.
     const smol = parseLlamaConfig({
       architectures: ["LlamaForCausalLM"],

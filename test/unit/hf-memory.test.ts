@@ -11,31 +11,12 @@ import { openEnvironment } from "../../envs/registry.ts";
 import { jobModel } from "../../learner/run-setup.ts";
 import { selectBackend } from "../../policy/backend.ts";
 import { formatBytes, hfMemoryEstimate, type MemoryInputs, memoryLine } from "../../policy/hf/hf-memory.ts";
-import type { LlamaConfig } from "../../policy/hf/llama-config.ts";
+import { QWEN25_05B } from "../support/published-configs.ts";
 import { writeTinyModel } from "../support/tiny-hf-model.ts";
 import { writeWordTokenizer } from "../support/word-tokenizer.ts";
 
-// Qwen2.5-0.5B's shape (config.json of the published model): 24 layers, 14 query heads and 2 key/value heads of 64.
-const QWEN_05B: LlamaConfig = {
-  modelType: "qwen2",
-  vocabSize: 151936,
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  layers: 24,
-  heads: 14,
-  kvHeads: 2,
-  headDim: 64,
-  rmsNormEps: 1e-6,
-  ropeTheta: 1e6,
-  maxPositions: 32768,
-  tieWordEmbeddings: true,
-  qkvBias: true,
-  oBias: false,
-  mlpBias: false,
-};
-
 const INPUTS: MemoryInputs = {
-  config: QWEN_05B,
+  config: QWEN25_05B,
   parameters: 494_033_920,
   trainable: 494_033_920,
   contextLength: 4096,
