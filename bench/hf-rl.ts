@@ -2,11 +2,11 @@
 // (examples/quickstart.yaml: multihop-qa, 600 demonstrations, 32 episodes an update) with `spec.model.source`
 // pointing at a tiny random Qwen2 that this script writes (no model hub is reachable: hidden 64, 2 layers,
 // 4 query heads sharing 2 key/value heads, BF16, over a word-level tokenizer of the environment's words),
-// trained through the one run loop (runtime/run-job.ts) for UPDATES updates on each seed. Read: greedy test
+// trained through the one run loop (runtime/run-job.ts) for 100 updates (by default) on each seed. Read: greedy test
 // success at the end minus at update 0 (the behaviour-cloned warm start), paired by seed, with a 95%
 // t-interval; validation the same way. → bench/results/hf-rl.json
 //
-// `npm run bench -- hf-rl` (about 5 min a seed on one core; runs only when named).
+// `npm run bench -- hf-rl` (2–4 min a seed on one core: ~2 with 6 cloning epochs, ~3.5 with 15; runs only when named).
 // STEPPO_BENCH_SEEDS (default 2,3,4,5,6), STEPPO_BENCH_UPDATES (default 100) and STEPPO_BENCH_WARMUP_EPOCHS
 // (default: the quickstart's 6) change the design; STEPPO_BENCH_OUT names the result file (default hf-rl).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -31,11 +31,26 @@ function positiveInt(name: string, text: string): number {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected positive integers, got "${text}"`);
   return n;
 }
-const SEEDS = (process.env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map((s) => positiveInt("STEPPO_BENCH_SEEDS", s));
-const UPDATES = positiveInt("STEPPO_BENCH_UPDATES", process.env.STEPPO_BENCH_UPDATES ?? "100");
-const WARMUP_EPOCHS = process.env.STEPPO_BENCH_WARMUP_EPOCHS && positiveInt("STEPPO_BENCH_WARMUP_EPOCHS", process.env.STEPPO_BENCH_WARMUP_EPOCHS);
-const OUT = process.env.STEPPO_BENCH_OUT ?? "hf-rl";
-if (!/^[\w.-]+$/.test(OUT)) throw new Error(`STEPPO_BENCH_OUT: a file name under bench/results, got "${OUT}"`);
+/** The design's knobs, read when the bench runs (not at import: `npm run bench` imports every module). */
+interface Design {
+  seeds: number[];
+  updates: number;
+  /** Cloning epochs; undefined: the quickstart's. */
+  warmupEpochs?: number;
+  /** The result file's name under bench/results. */
+  out: string;
+}
+
+function readDesign(env: NodeJS.ProcessEnv): Design {
+  const out = env.STEPPO_BENCH_OUT ?? "hf-rl";
+  if (!/^[\w.-]+$/.test(out)) throw new Error(`STEPPO_BENCH_OUT: a file name under bench/results, got "${out}"`);
+  return {
+    seeds: (env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map((s) => positiveInt("STEPPO_BENCH_SEEDS", s)),
+    updates: positiveInt("STEPPO_BENCH_UPDATES", env.STEPPO_BENCH_UPDATES ?? "100"),
+    warmupEpochs: env.STEPPO_BENCH_WARMUP_EPOCHS ? positiveInt("STEPPO_BENCH_WARMUP_EPOCHS", env.STEPPO_BENCH_WARMUP_EPOCHS) : undefined,
+    out,
+  };
+}
 const MODEL = { modelType: "qwen2", hiddenSize: 64, layers: 2, heads: 4, kvHeads: 2, intermediateSize: 128, tie: false, dtype: "BF16" } as const;
 const CONTEXT_LENGTH = 256;
 
@@ -53,21 +68,21 @@ interface SeedResult {
 }
 
 /** The quickstart job for `seed`, its policy the Hugging Face model in `modelDir`. */
-function hfQuickstart(seed: number, modelDir: string): StepPOJob {
+function hfQuickstart(design: Design, seed: number, modelDir: string): StepPOJob {
   const job = loadJobFile(join(here, "..", "examples", "quickstart.yaml"));
   job.metadata.name = `hf-rl-seed${seed}`;
   job.spec.seed = seed;
   job.spec.model = { ...job.spec.model, source: modelDir, contextLength: CONTEXT_LENGTH };
-  job.spec.training = { ...job.spec.training, updates: UPDATES, evalEvery: 10 };
-  job.spec.checkpoint = { ...job.spec.checkpoint, interval: UPDATES };
-  if (WARMUP_EPOCHS) job.spec.warmup = { ...job.spec.warmup, epochs: WARMUP_EPOCHS };
+  job.spec.training = { ...job.spec.training, updates: design.updates, evalEvery: 10 };
+  job.spec.checkpoint = { ...job.spec.checkpoint, interval: design.updates };
+  if (design.warmupEpochs) job.spec.warmup = { ...job.spec.warmup, epochs: design.warmupEpochs };
   return job;
 }
 
-async function runSeed(seed: number, work: string): Promise<SeedResult> {
+async function runSeed(design: Design, seed: number, work: string): Promise<SeedResult> {
   const modelDir = join(work, `model-${seed}`);
   mkdirSync(modelDir, { recursive: true });
-  const probe = hfQuickstart(seed, modelDir);
+  const probe = hfQuickstart(design, seed, modelDir);
   const env = await openEnvironment(probe.spec.environment, seed);
   const vocabSize = writeWordTokenizer(modelDir, env.vocabulary());
   await writeTinyModel(modelDir, { ...MODEL, vocabSize, seed, maxPositions: CONTEXT_LENGTH });
@@ -86,13 +101,14 @@ async function runSeed(seed: number, work: string): Promise<SeedResult> {
 }
 
 export async function main(): Promise<void> {
+  const design = readDesign(process.env);
   const started = Date.now();
   const load = loadavg()[0];
   const work = mkdtempSync(join(tmpdir(), "steppo-hf-rl-"));
   const runs: SeedResult[] = [];
   try {
-    for (const seed of SEEDS) {
-      const r = await runSeed(seed, work);
+    for (const seed of design.seeds) {
+      const r = await runSeed(design, seed, work);
       process.stderr.write(
         `hf-rl seed ${seed}: test ${r.test.initial.toFixed(2)} → ${r.test.final.toFixed(2)}, validation ${r.validation.initial.toFixed(2)} → ${r.validation.final.toFixed(2)}, ` +
           `train ${r.train.initial.toFixed(2)} → ${r.train.final.toFixed(2)} (${r.wallSeconds.toFixed(0)} s)\n`,
@@ -109,19 +125,19 @@ export async function main(): Promise<void> {
     description:
       "StepPO on examples/quickstart.yaml with spec.model.source a tiny random Qwen2 in the Hugging Face layout written by the bench " +
       `(${JSON.stringify(MODEL)}, contextLength ${CONTEXT_LENGTH}, a word-level tokenizer.json of the environment's words with a ChatML template), ` +
-      `${UPDATES} updates per seed through the embedded run loop. paired: final − initial (update 0, the warm start) per seed, mean with a 95% t-interval; ` +
+      `${design.updates} updates per seed through the embedded run loop. paired: final − initial (update 0, the warm start) per seed, mean with a 95% t-interval; ` +
       "test and validation greedy on their distinct held-out tasks, train sampled.",
     ...runHeader(),
     loadAtStart: load,
-    updates: UPDATES,
-    warmupEpochs: WARMUP_EPOCHS || "the quickstart's",
-    seeds: SEEDS,
+    updates: design.updates,
+    warmupEpochs: design.warmupEpochs ?? "the quickstart's",
+    seeds: design.seeds,
     model: MODEL,
     runs,
     paired,
     totalWallSeconds: (Date.now() - started) / 1000,
   };
-  const out = join(here, "results", `${OUT}.json`);
+  const out = join(here, "results", `${design.out}.json`);
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   const fmt = (p: { mean: number; low: number | null; high: number | null }) =>
     `${p.mean >= 0 ? "+" : ""}${p.mean.toFixed(3)} [${p.low?.toFixed(3) ?? "n/a"}, ${p.high?.toFixed(3) ?? "n/a"}]`;

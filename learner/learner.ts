@@ -23,6 +23,11 @@ import type { NamedTensor } from "../core/weights-codec.ts";
 import { minibatchIndices, sequentialIndices } from "./shuffle.ts";
 import type { StepSample } from "./step-batch.ts";
 
+/** A separate critic network exists only for spec.model.critic "separate" and an estimator with a critic (not GRPO, say). */
+export function usesSeparateCritic(spec: StepPOJobSpec): boolean {
+  return spec.model.critic === "separate" && getEstimator(spec.algorithm.estimator).critic !== "none";
+}
+
 /** The step ratio moves far less than a token ratio (a geometric mean), hence GSPO-sized default clips. */
 export const DEFAULT_CLIP = { step: 0.05, token: 0.2 } as const;
 
@@ -119,9 +124,9 @@ export class Learner {
     this.rng = new Rng(spec.seed ^ 0x51a7);
   }
 
-  /** Whether values come from a separate critic network: spec.model.critic "separate" and an estimator with a critic. */
+  /** Whether values come from a separate critic network (usesSeparateCritic). */
   get separateCritic(): boolean {
-    return this.spec.model.critic === "separate" && this.estimator.critic !== "none";
+    return usesSeparateCritic(this.spec);
   }
 
   /** The network whose value head gives the values: the separate critic, or the policy itself. */

@@ -11,10 +11,12 @@ import type { Learner, UpdateStats } from "./learner.ts";
 import type { CurvePoint } from "./report.ts";
 import type { AgentTokenizer } from "../policy/agent-tokenizer.ts";
 
+/** What a warm-up did: cloned to its end (with the demonstrations' own success rate), or stopped. */
+export type WarmUpResult = { stopped: false; demonstrations: number } | { stopped: true };
+
 /**
- * Behaviour cloning on scripted demonstrations; returns the demonstrations' own success rate, or undefined
- * when `signal` stopped the cloning between two minibatches (nothing of a stopped warm-up is kept: the
- * run's next start clones again, from the same seed).
+ * Behaviour cloning on scripted demonstrations. `signal` stops the cloning between two minibatches; nothing
+ * of a stopped warm-up is kept (the run's next start clones again, from the same seed).
  */
 export async function warmUp(
   env: Environment,
@@ -22,7 +24,7 @@ export async function warmUp(
   learner: Learner,
   log: (line: string) => void,
   signal?: AbortSignal,
-): Promise<number | undefined> {
+): Promise<WarmUpResult> {
   const spec = learner.spec;
   const w = spec.warmup;
   const demos = await collectDemonstrations(env, tokenizer, new Rng(spec.seed ^ 0xd3e0), {
@@ -38,13 +40,13 @@ export async function warmUp(
   const took = `${((Date.now() - t0) / 1000).toFixed(0)} s`;
   if (r.stopped) {
     log(`warm-up: stopped by the signal after ${r.minibatches} of ${r.totalMinibatches} minibatches (${took}); nothing of it is kept`);
-    return undefined;
+    return { stopped: true };
   }
   log(
     `warm-up: cloned ${demos.steps.length} steps from ${w.demonstrations} demonstrations (success ${demos.successRate.toFixed(2)}), ` +
       `loss ${r.losses.map((l) => l.toFixed(3)).join(" → ")} in ${took}`,
   );
-  return demos.successRate;
+  return { stopped: false, demonstrations: demos.successRate };
 }
 
 /**

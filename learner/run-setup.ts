@@ -7,7 +7,7 @@ import type { Environment } from "../envs/environment.ts";
 import { openEnvironment } from "../envs/registry.ts";
 import { selectBackend } from "../policy/backend.ts";
 import { EVAL_BATCH, evalSets, successRate } from "./evaluation.ts";
-import { Learner } from "./learner.ts";
+import { Learner, usesSeparateCritic } from "./learner.ts";
 import { type ModelConfig, modelConfig } from "../policy/model.ts";
 import type { CurvePoint } from "./report.ts";
 import { Tokenizer } from "../policy/tokenizer.ts";
@@ -87,7 +87,7 @@ export async function jobModel(
         minibatchSteps: Math.max(spec.algorithm.minibatchSteps, spec.warmup.enabled ? spec.warmup.minibatchSteps : 0),
         maxStepTokens: spec.environment.maxStepTokens,
         klReference: spec.algorithm.klCoef > 0,
-        separateCritic: spec.model.critic === "separate",
+        separateCritic: usesSeparateCritic(spec),
       }),
     );
     return { tokenizer: hf.tokenizer, config: hf.config, factory: hf.factory, hf: hf.loaded };

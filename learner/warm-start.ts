@@ -22,7 +22,8 @@ export interface WarmStart {
 /** Warms up `job`'s learner, evaluates it and saves both into `dir`. */
 export async function writeWarmStart(job: StepPOJob, dir: string, log: (line: string) => void): Promise<WarmStart> {
   const { env, tokenizer, learner, evaluate } = await setUpRun(job, log);
-  const demonstrations = job.spec.warmup.enabled ? await warmUp(env, tokenizer, learner, log) : undefined;
+  const cloned = job.spec.warmup.enabled ? await warmUp(env, tokenizer, learner, log) : undefined;
+  const demonstrations = cloned && !cloned.stopped ? cloned.demonstrations : undefined; // no signal: never stopped
   const initial = await evaluate();
   log(`warm start: initial success (train sampled, others greedy): ${formatRates(initial)}`);
   const record: WarmStart = { initial, demonstrations };

@@ -90,7 +90,14 @@ test("loading a model directory prints the memory line with the loaded model's o
   const policy = factory.create();
   const line = lines.find((l) => l.startsWith("memory (float32"));
   assert.ok(line, lines.join("\n"));
-  const weights = formatBytes(4 * policy.parameterCount());
+  // The parameters counted from the config, not from the loaded model: the embedding (tied: no separate
+  // head), per layer q/k/v with bias (k, v at 2 kv heads × 8), o, the three MLP projections and two norms,
+  // the final norm and the value head (a weight per hidden unit and a bias).
+  const [H, I, kvWidth] = [32, 64, 16];
+  const perLayer = H * H + H + 2 * (H * kvWidth + kvWidth) + H * H + 3 * H * I + 2 * H;
+  const counted = vocabSize * H + 2 * perLayer + H + (H + 1);
+  assert.equal(policy.parameterCount(), counted, "the loaded model holds the parameters its config implies");
+  const weights = formatBytes(4 * counted);
   const kv = formatBytes(4 * 2 * 2 * 2 * 8 * 128); // layers 2, kv heads 2, head dim 32 / 4
   assert.ok(line.includes(`weights ${weights}, KV cache ${kv} an episode at 128 positions × 8 episodes`), line);
   assert.ok(line.includes(`logits ${formatBytes(4 * 2 * 16 * 12 * vocabSize)} (16 steps × 12 tokens × ${vocabSize})`), line);
