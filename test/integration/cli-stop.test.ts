@@ -40,14 +40,20 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("SIGTERM during the warm-up stops steppo run between cloning minibatches: exit 130, nothing checkpointed", { timeout: 180_000 }, async () => {
-  const job = join(dir, "long-warmup.yaml");
-  writeFileSync(job, LONG_WARMUP);
-  const runDir = join(dir, "run");
-  const run = startSteppo("run", ["run", job, "--run-dir", runDir]);
-  await pollUntil("the warm-up to start cloning", 120_000, () => run.lines.some((l) => l.includes("warm-up: cloning")) || undefined);
+/** Writes `yaml` as job `name`, starts `steppo run` on it, sends SIGTERM once a log line matches `when`, and waits for exit 130. */
+async function stopWhen(name: string, yaml: string, what: string, when: RegExp) {
+  const job = join(dir, `${name}.yaml`);
+  writeFileSync(job, yaml);
+  const runDir = join(dir, `run-${name}`);
+  const run = startSteppo(name, ["run", job, "--run-dir", runDir]);
+  await pollUntil(what, 120_000, () => run.lines.some((l) => when.test(l)) || undefined);
   run.kill("SIGTERM");
-  assert.equal(await exitCode(run, 60_000), 130, run.lines.slice(-10).join("\n"));
+  assert.equal(await exitCode(run, 120_000), 130, run.lines.slice(-10).join("\n"));
+  return { job, runDir, run };
+}
+
+test("SIGTERM during the warm-up stops steppo run between cloning minibatches: exit 130, nothing checkpointed", { timeout: 180_000 }, async () => {
+  const { runDir, run } = await stopWhen("long-warmup", LONG_WARMUP, "the warm-up to start cloning", /warm-up: cloning/);
 
   const stopped = run.lines.map((l) => /warm-up: stopped by the signal after (\d+) of (\d+) minibatches/.exec(l)).find((m) => m);
   assert.ok(stopped, `the warm-up says where it stopped:\n${run.lines.slice(-10).join("\n")}`);
@@ -70,13 +76,7 @@ const LONG_EVALUATION = tinyJob(
 );
 
 test("SIGTERM after the warm-up keeps the warm start: the same command starts from it without cloning again", { timeout: 300_000 }, async () => {
-  const job = join(dir, "long-evaluation.yaml");
-  writeFileSync(job, LONG_EVALUATION);
-  const runDir = join(dir, "run-eval");
-  const run = startSteppo("eval", ["run", job, "--run-dir", runDir]);
-  await pollUntil("the cloning to end", 120_000, () => run.lines.some((l) => l.includes("warm-up: cloned")) || undefined);
-  run.kill("SIGTERM");
-  assert.equal(await exitCode(run, 120_000), 130, run.lines.slice(-10).join("\n"));
+  const { job, runDir, run } = await stopWhen("long-evaluation", LONG_EVALUATION, "the cloning to end", /warm-up: cloned/);
   // Seen after the initial evaluation, or (on a slow machine) at update 0 after the critic's warm-up: both keep it.
   assert.ok(
     run.lines.some((l) => l.includes("the warm start is checkpointed in") || l.includes("stopped at update 0 (checkpointed")),
@@ -104,13 +104,7 @@ const MANY_UPDATES = tinyJob(
 );
 
 test("SIGTERM during training stops steppo run after the current update with a checkpoint; the same command resumes", { timeout: 300_000 }, async () => {
-  const job = join(dir, "many-updates.yaml");
-  writeFileSync(job, MANY_UPDATES);
-  const runDir = join(dir, "run-many");
-  const run = startSteppo("run", ["run", job, "--run-dir", runDir]);
-  await pollUntil("the third update", 120_000, () => run.lines.some((l) => /update 3\/2000/.test(l)) || undefined);
-  run.kill("SIGTERM");
-  assert.equal(await exitCode(run, 120_000), 130, run.lines.slice(-10).join("\n"));
+  const { job, runDir, run } = await stopWhen("many-updates", MANY_UPDATES, "the third update", /update 3\/2000/);
   const stopped = run.lines.map((l) => /stopped at update (\d+) \(checkpointed/.exec(l)).find((m) => m);
   assert.ok(stopped, `the run says where it stopped:\n${run.lines.slice(-10).join("\n")}`);
   const at = Number(stopped[1]);
