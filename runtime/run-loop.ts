@@ -127,8 +127,8 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
   const ckptDir = opts.checkpointDir ?? spec.checkpoint.dir ?? join(opts.runDir, "checkpoints");
   mkdirSync(opts.runDir, { recursive: true });
   const start = await startingState(setup, transport, { ...opts, checkpointDir: ckptDir }, total);
-  if ("stopped" in start) {
-    log(`stopped before the first update (${start.stopped})`);
+  if (!start) {
+    log("stopped before the first update (nothing was checkpointed; the same command starts the run over)");
     learner.dispose();
     return { stoppedAt: learner.version };
   }
@@ -174,8 +174,8 @@ export async function runLoop(job: StepPOJob, transport: Transport, opts: RunLoo
     finished = last || reached;
   }
 
-  // A run stopped at update 0 (during the critic's warm-up) keeps its warm start, as a stop after the
-  // initial evaluation does: the same command then starts from it instead of cloning again.
+  // A run stopped at update 0 (after the cloning, before the first update) keeps its warm start: the same
+  // command then starts from it instead of cloning again.
   const unsavedStart = !finished && state.checkpoints.length === 0;
   if (transport.unsaved() || learner.version !== savedAt || unsavedStart) await checkpoint();
   await transport.close();
@@ -212,16 +212,16 @@ function criticWords(learner: Learner): string {
  * The run's state at its first update: resumed from the run's last checkpoint (whichever runtime wrote it),
  * or a new run from a warm start (in the checkpoint directory or named by `warmStart`), or warmed up here.
  * A new run snapshots the KL reference, evaluates and warms up the critic before its first update.
- * When the signal stops a new run's set-up, `stopped` says what the same command will start from: a stop
- * during the cloning (between minibatches) keeps nothing; one after the initial evaluation saves the warm
- * start at update 0 first, so that a preempted pod does not clone again every time it is restarted.
+ * Undefined when the signal stopped the cloning (between minibatches): nothing of it is kept. A signal seen
+ * after the initial evaluation skips the critic's warm-up; the run loop then stops at update 0 and its
+ * checkpoint keeps the warm start, so a preempted pod does not clone again every time it is restarted.
  */
 async function startingState(
   setup: RunSetup,
   transport: Transport,
   opts: RunLoopOptions & { checkpointDir: string },
   total: number,
-): Promise<{ state: RunState; restoredFrom?: string } | { stopped: string }> {
+): Promise<{ state: RunState; restoredFrom?: string } | undefined> {
   const { env, tokenizer, learner, policy, evaluate } = setup;
   const log = opts.log;
   if (opts.fresh) {
@@ -255,7 +255,7 @@ async function startingState(
     if (learner.spec.warmup.enabled) {
       await transport.phase?.("warmup", 0, total);
       const cloned = await warmUp(env, tokenizer, learner, log, opts.signal);
-      if (cloned.stopped) return { stopped: "nothing was checkpointed; the same command starts the run over" };
+      if (cloned.stopped) return undefined;
       demonstrations = cloned.demonstrations;
     }
     state = freshRunState(await evaluate(), demonstrations);
@@ -263,12 +263,6 @@ async function startingState(
   await learner.snapshotReference();
   log(`initial success (train sampled, others greedy): ${formatRates(state.initial)}`);
   await eventLoopTurn();
-  if (opts.signal?.aborted) {
-    if (restored) return { stopped: `the warm start ${restored.path} is kept; the same command starts from it` };
-    if (opts.warmStart) return { stopped: `nothing was checkpointed; the same command starts from the warm start in ${opts.warmStart} again` };
-    const path = await saveLearner(opts.checkpointDir, learner.spec.checkpoint.keep, learner, tokenizer, state);
-    return { stopped: `the warm start is checkpointed in ${path}; the same command starts from it without cloning again` };
-  }
-  await warmUpCritic(env, tokenizer, learner, policy, log);
+  if (!opts.signal?.aborted) await warmUpCritic(env, tokenizer, learner, policy, log);
   return { state, restoredFrom: restored?.path };
 }
