@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { positiveInt } from "../core/process-config.ts";
 import { loadJobFile } from "../crds/job-spec.ts";
 import type { StepPOJob } from "../crds/steppojob.ts";
 import { openEnvironment } from "../envs/registry.ts";
@@ -25,12 +26,6 @@ import { runHeader } from "./support/run-header.ts";
 export const runByDefault = false;
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** A positive integer from the environment variable `name`, or an error naming it. */
-function positiveInt(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected positive integers, got "${text}"`);
-  return n;
-}
 /** The design's knobs, read when the bench runs (not at import: `npm run bench` imports every module). */
 interface Design {
   seeds: number[];
@@ -45,9 +40,9 @@ function readDesign(env: NodeJS.ProcessEnv): Design {
   const out = env.STEPPO_BENCH_OUT ?? "hf-rl";
   if (!/^[\w.-]+$/.test(out)) throw new Error(`STEPPO_BENCH_OUT: a file name under bench/results, got "${out}"`);
   return {
-    seeds: (env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map((s) => positiveInt("STEPPO_BENCH_SEEDS", s)),
-    updates: positiveInt("STEPPO_BENCH_UPDATES", env.STEPPO_BENCH_UPDATES ?? "100"),
-    warmupEpochs: env.STEPPO_BENCH_WARMUP_EPOCHS ? positiveInt("STEPPO_BENCH_WARMUP_EPOCHS", env.STEPPO_BENCH_WARMUP_EPOCHS) : undefined,
+    seeds: (env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map((s) => positiveInt(s, "STEPPO_BENCH_SEEDS", Number.NaN)),
+    updates: positiveInt(env.STEPPO_BENCH_UPDATES, "STEPPO_BENCH_UPDATES", 100),
+    warmupEpochs: env.STEPPO_BENCH_WARMUP_EPOCHS ? positiveInt(env.STEPPO_BENCH_WARMUP_EPOCHS, "STEPPO_BENCH_WARMUP_EPOCHS", Number.NaN) : undefined,
     out,
   };
 }

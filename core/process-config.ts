@@ -75,7 +75,8 @@ function pick(flag: string | boolean | undefined, env: Env, name: string): strin
   return v !== undefined && v.trim() !== "" ? v.trim() : undefined;
 }
 
-function positiveInt(value: string | undefined, what: string, fallback: number): number {
+/** `value` as a positive integer (`fallback` when it is unset), or a UsageError naming `what`. */
+export function positiveInt(value: string | undefined, what: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${what} must be a positive integer, got "${value}"`);

@@ -1,0 +1,95 @@
+// The 2 × 2 ablation report (bench/algos/ablation.ts): the four cells of one part, paired by seed.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ablationMarkdown, ablationReport } from "../../bench/algos/ablation.ts";
+import type { AlgosPart } from "../../bench/algos/assemble.ts";
+import type { TrainResult, WarmStartResult } from "../../bench/algos/results.ts";
+import { DEFAULT_SETTINGS } from "../../bench/algos/settings.ts";
+
+function run(row: string, seed: number, test: number): TrainResult {
+  return {
+    kind: "train",
+    family: "multihop-qa",
+    row,
+    seed,
+    estimator: "step-gae",
+    ratio: "step",
+    clip: 0.05,
+    gamma: 0.99,
+    lambda: 1,
+    groupSize: 1,
+    episodesPerUpdate: 32,
+    updates: 10,
+    envSteps: 9000,
+    train: test,
+    test,
+    validation: test,
+    ood: {},
+    wallSeconds: 1,
+    cpuSeconds: 1,
+    curve: [],
+  };
+}
+
+function warm(seed: number, test: number): WarmStartResult {
+  return {
+    kind: "warm-start",
+    family: "multihop-qa",
+    seed,
+    demonstrations: 0.6,
+    initial: { train: 0.4, test, validation: 0.5 },
+    wallSeconds: 1,
+    cpuSeconds: 1,
+  };
+}
+
+function part(rows: Record<string, number[]>, warmTests = [0.4, 0.5, 0.45]): AlgosPart {
+  const seeds = [6, 7, 8];
+  return {
+    date: "2026-12-04",
+    node: "v20",
+    cpus: 2,
+    totalWallSeconds: 1,
+    settings: { ...DEFAULT_SETTINGS, families: ["multihop-qa"], rows: Object.keys(rows), seeds },
+    rows: [],
+    warmStarts: seeds.map((s, i) => warm(s, warmTests[i])),
+    runs: Object.entries(rows).flatMap(([row, tests]) => tests.map((t, i) => run(row, seeds[i], t))),
+  };
+}
+
+const GRID = { steppo: [0.6, 0.7, 0.65], "step-gae-token-ratio": [0.55, 0.65, 0.62], "token-gae-step-ratio": [0.52, 0.66, 0.61], ppo: [0.5, 0.6, 0.6] };
+
+test("the four cells' means and their paired differences: StepPO − PPO is the per-seed mean difference", () => {
+  const r = ablationReport(part(GRID), "multihop-qa");
+  assert.deepEqual(r.seeds, [6, 7, 8]);
+  assert.deepEqual(
+    r.cells.map((c) => [c.row, Number(c.meanTest.toFixed(4))]),
+    [
+      ["steppo", 0.65],
+      ["step-gae-token-ratio", 0.6067],
+      ["token-gae-step-ratio", 0.5967],
+      ["ppo", 0.5667],
+    ],
+  );
+  const stepVsPpo = r.paired.find((p) => p.label === "steppo − ppo")!;
+  assert.deepEqual(
+    stepVsPpo.diffs.map((d) => Number(d.toFixed(4))),
+    [0.1, 0.1, 0.05],
+  );
+  assert.equal(r.paperOrderingHolds, true);
+  assert.match(ablationMarkdown(r), /ordering \(StepPO > each single ablation > PPO\) holds/);
+});
+
+test("the ordering is reported as not holding when a single ablation beats StepPO in the mean", () => {
+  const r = ablationReport(part({ ...GRID, "step-gae-token-ratio": [0.7, 0.75, 0.7] }), "multihop-qa");
+  assert.equal(r.paperOrderingHolds, false);
+  assert.match(ablationMarkdown(r), /does not hold/);
+});
+
+test("only seeds where every cell ran are read; a cell the part did not run is an error naming it", () => {
+  const partial = part(GRID);
+  partial.runs = partial.runs.filter((x) => !(x.row === "ppo" && x.seed === 8));
+  assert.deepEqual(ablationReport(partial, "multihop-qa").seeds, [6, 7]);
+  const { ppo: _, ...three } = GRID;
+  assert.throws(() => ablationReport(part(three), "multihop-qa"), /ran no ppo on multihop-qa/);
+});
