@@ -3,33 +3,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ablationMarkdown, ablationReport } from "../../bench/algos/ablation.ts";
 import type { AlgosPart } from "../../bench/algos/assemble.ts";
-import type { TrainResult, WarmStartResult } from "../../bench/algos/results.ts";
+import type { WarmStartResult } from "../../bench/algos/results.ts";
 import { DEFAULT_SETTINGS } from "../../bench/algos/settings.ts";
+import { trainRun } from "../support/algos-runs.ts";
 
-function run(row: string, seed: number, test: number): TrainResult {
-  return {
-    kind: "train",
-    family: "multihop-qa",
-    row,
-    seed,
-    estimator: "step-gae",
-    ratio: "step",
-    clip: 0.05,
-    gamma: 0.99,
-    lambda: 1,
-    groupSize: 1,
-    episodesPerUpdate: 32,
-    updates: 10,
-    envSteps: 9000,
-    train: test,
-    test,
-    validation: test,
-    ood: {},
-    wallSeconds: 1,
-    cpuSeconds: 1,
-    curve: [],
-  };
-}
+const run = (row: string, seed: number, test: number) => trainRun(row, seed, test, {}, { validation: test });
 
 function warm(seed: number, test: number): WarmStartResult {
   return {

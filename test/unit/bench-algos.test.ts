@@ -14,31 +14,9 @@ import { DEFAULT_SETTINGS, FAMILY_NAMES, type Family, jobFor, QUICK_SETTINGS } f
 import { planTasks } from "../../bench/algos/tasks.ts";
 import { getEstimator } from "../../learner/estimators/registry.ts";
 import { warmStartKey } from "../../learner/warm-start.ts";
+import { trainRun } from "../support/algos-runs.ts";
 
-function run(row: string, seed: number, test: number, ood: Record<string, number>, extra: Partial<TrainResult> = {}): TrainResult {
-  return {
-    kind: "train",
-    family: "multihop-qa",
-    row,
-    seed,
-    estimator: "step-gae",
-    ratio: "step",
-    clip: 0.05,
-    gamma: 0.99,
-    lambda: 1,
-    groupSize: 1,
-    episodesPerUpdate: 32,
-    updates: 10,
-    envSteps: 1000 + seed,
-    train: test,
-    test,
-    ood,
-    wallSeconds: 60,
-    cpuSeconds: 55,
-    curve: [],
-    ...extra,
-  };
-}
+const run = trainRun;
 
 test("rows: StepPO, the 2 × 2 ablation and PPO as named, the critic-free baselines with the token ratio", () => {
   const pairs = Object.fromEntries(ROWS.map((r) => [r.id, `${r.estimator}+${r.ratio}`]));
