@@ -5,7 +5,8 @@
 //   node --import tsx bench/train-signal.ts '{"family":"paper-search","row":"steppo","seed":1,"budget":3000,"evalEvery":10}'
 // Optional keys: settings (AlgosSettings fields), algorithm, warmup, env (environment fields / config),
 // keep (write every batch's episodes as text), quiet, tag, trainEval (false: skip the training sets), validation (also greedy success on the bench's
-// validation set at every evaluation: held out from train and from test, so it may choose settings; never test). Per-update CSV and episodes go to /tmp/runs/<tag>*.
+// validation set at every evaluation: held out from train and from test, so it may choose settings; never test). Per-update CSV and episodes go to /tmp/runs/<tag>*,
+// and the evaluation points to /tmp/runs/<tag>.json, which bench/train-signal/collect.ts assembles into a results file.
 // A diagnostic, not a runtime: it drives runEpisodes and learner.update itself, to print columns the run loop does
 // not record (truncation share, mean |advantage|, groups with variance). Unlike runtime/run-loop.ts it skips the
 // intake checks, environment-fault handling and the KL reference snapshot (so no `klCoef`), which the default
@@ -92,6 +93,25 @@ const evalTrain = async () => ({
   greedy: trainEval ? await successRate(env, trainGreedy, policy, tokenizer, spec, setup.config.contextLength) : Number.NaN,
   validation: validationSet ? await successRate(env, validationSet, policy, tokenizer, spec, setup.config.contextLength) : Number.NaN,
 });
+/** One evaluation point of the run, as bench/train-signal/collect.ts assembles them into a results file. */
+interface Point {
+  update: number;
+  envSteps: number;
+  validation: number | null;
+  /** Mean sampled training-batch success over the updates since the previous point (null at update 0). */
+  batchSuccess: number | null;
+}
+const points: Point[] = [];
+const batchSuccesses: number[] = [];
+const addPoint = (e: { validation: number }) => {
+  const since = batchSuccesses.splice(0);
+  points.push({
+    update: learner.version,
+    envSteps,
+    validation: Number.isNaN(e.validation) ? null : e.validation,
+    batchSuccess: since.length === 0 ? null : Number((since.reduce((a, b) => a + b, 0) / since.length).toFixed(3)),
+  });
+};
 const init = await evalTrain();
 console.log(`init train sampled ${init.sampled.toFixed(2)} greedy ${init.greedy.toFixed(2)} validation ${init.validation.toFixed(2)}`);
 await warmUpCritic(env, tokenizer, learner, policy, log);
@@ -99,6 +119,7 @@ await warmUpCritic(env, tokenizer, learner, policy, log);
 const rng = new Rng(seed * 1000);
 let envSteps = 0;
 let counter = 0;
+addPoint(init);
 const rows: string[] = ["update,envSteps,batchSuccess,meanLen,truncFrac,advAbs,groupsWithVar,approxKl,clipFrac,entropy,ev,valueLoss,gradNorm,sec"];
 const G = spec.rollout.groupSize;
 const groups = spec.rollout.episodesPerUpdate / G;
@@ -126,6 +147,7 @@ while (envSteps < budget) {
   const st = learner.update(trajs);
   envSteps += st.steps;
   const succ = trajs.filter((t) => t.success).length / trajs.length;
+  batchSuccesses.push(succ);
   const byGroup = new Map<string, number[]>();
   for (const t of trajs) byGroup.set(t.groupId, [...(byGroup.get(t.groupId) ?? []), t.success ? 1 : 0]);
   const gv = [...byGroup.values()].filter((r) => r.length > 1 && Math.min(...r) !== Math.max(...r)).length / byGroup.size;
@@ -151,6 +173,7 @@ while (envSteps < budget) {
   if (!arg.quiet) console.log(line);
   if (evalEvery && learner.version % evalEvery === 0) {
     const e = await evalTrain();
+    addPoint(e);
     mid.push(
       `u${learner.version} (${envSteps} env steps): sampled ${e.sampled.toFixed(2)} greedy ${e.greedy.toFixed(2)} validation ${e.validation.toFixed(2)}`,
     );
@@ -158,9 +181,23 @@ while (envSteps < budget) {
   }
 }
 const fin = await evalTrain();
+// The last update's evaluation already ran when it fell on evalEvery.
+if (points.at(-1)?.update !== learner.version) addPoint(fin);
 const tag = arg.tag ?? `${family}-${row.id}-s${seed}`;
 mkdirSync("/tmp/runs", { recursive: true });
 writeFileSync(`/tmp/runs/${tag}.csv`, rows.join("\n") + "\n");
+const summary = {
+  tag,
+  family,
+  row: row.id,
+  seed,
+  learningRate: learner.algorithm.learningRate,
+  clip: learner.algorithm.clip,
+  budget,
+  points,
+  wallSeconds: Math.round((Date.now() - t0) / 1000),
+};
+writeFileSync(`/tmp/runs/${tag}.json`, `${JSON.stringify(summary)}\n`);
 if (arg.keep)
   writeFileSync(
     `/tmp/runs/${tag}-batches.json`,
