@@ -183,7 +183,8 @@ while (envSteps < budget) {
 const fin = await evalTrain();
 // The last update's evaluation already ran when it fell on evalEvery.
 if (points.at(-1)?.update !== learner.version) addPoint(fin);
-const tag = arg.tag ?? `${family}-${row.id}-s${seed}`;
+// The learning rate is in the default tag: a probe at another rate must not overwrite this run's files.
+const tag = arg.tag ?? `${family}-${row.id}-lr${learner.algorithm.learningRate}-s${seed}`;
 mkdirSync("/tmp/runs", { recursive: true });
 writeFileSync(`/tmp/runs/${tag}.csv`, rows.join("\n") + "\n");
 const summary = {

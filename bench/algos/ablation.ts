@@ -3,14 +3,10 @@
 // would pair only if both parts' warm starts were the same; between 2026-12-01 and 2026-12-02 they changed.)
 import type { AlgosPart } from "./assemble.ts";
 import { pairedDiffs, type PairedDiff } from "./paired.ts";
+import { selectRows } from "./rows.ts";
 
-/** The grid's cells: rows of bench/algos/rows.ts, named by which half of StepPO each keeps. */
-export const ABLATION_CELLS = [
-  { row: "steppo", estimator: "step-gae", ratio: "step" },
-  { row: "step-gae-token-ratio", estimator: "step-gae", ratio: "token" },
-  { row: "token-gae-step-ratio", estimator: "token-gae", ratio: "step" },
-  { row: "ppo", estimator: "token-gae", ratio: "token" },
-] as const;
+/** The grid's cells, in the paper's order: StepPO, without the step ratio, without step GAE, without both (PPO). */
+export const ABLATION_ROWS = ["steppo", "step-gae-token-ratio", "token-gae-step-ratio", "ppo"] as const;
 
 /** StepPO against each cell, each single ablation against PPO: the differences the paper's ordering is about. */
 export const ABLATION_PAIRS: [string, string][] = [
@@ -33,7 +29,7 @@ export interface CellSummary {
 
 export interface AblationReport {
   family: string;
-  /** Seeds where every cell ran. */
+  /** The part's seeds (every cell ran on each). */
   seeds: number[];
   cells: CellSummary[];
   paired: PairedDiff[];
@@ -42,24 +38,26 @@ export interface AblationReport {
 }
 
 /**
- * The 2 × 2 grid of `family` in `part`, over the seeds where all four cells ran. A cell the part did not run is
- * an error naming it.
+ * The 2 × 2 grid of `family` in `part`, over the part's seeds. A cell without a run on one of them is an error
+ * naming the cell and the seeds: the grid's means and pairs would be over fewer seeds than the part says.
  */
 export function ablationReport(part: AlgosPart, family: string): AblationReport {
-  const cellRows = ABLATION_CELLS.map((c) => c.row) as string[];
-  const runs = part.runs.filter((r) => r.family === family && cellRows.includes(r.row));
-  for (const row of cellRows) if (!runs.some((r) => r.row === row)) throw new Error(`ablation: the part of ${part.date} ran no ${row} on ${family}`);
-  const seedsOf = (row: string) => new Set(runs.filter((r) => r.row === row).map((r) => r.seed));
-  const seeds = [...seedsOf("steppo")].filter((s) => cellRows.every((row) => seedsOf(row).has(s))).sort((a, b) => a - b);
-  const inGrid = runs.filter((r) => seeds.includes(r.seed));
-  const cells = ABLATION_CELLS.map((c): CellSummary => {
-    const rs = inGrid.filter((r) => r.row === c.row);
+  const seeds = [...part.settings.seeds].sort((a, b) => a - b);
+  const runs = part.runs.filter((r) => r.family === family && (ABLATION_ROWS as readonly string[]).includes(r.row) && seeds.includes(r.seed));
+  for (const row of ABLATION_ROWS) {
+    const missing = seeds.filter((seed) => !runs.some((r) => r.row === row && r.seed === seed));
+    if (missing.length > 0) throw new Error(`ablation: the part of ${part.date} has no ${row} run on ${family} for seed(s) ${missing.join(", ")}`);
+  }
+  const cells = selectRows(ABLATION_ROWS).map((c): CellSummary => {
+    const rs = runs.filter((r) => r.row === c.id);
     const tests = rs.map((r) => r.test);
     const mean = tests.reduce((s, x) => s + x, 0) / tests.length;
     const std = Math.sqrt(tests.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, tests.length - 1));
     const vals = rs.map((r) => r.validation).filter((v): v is number => v !== undefined);
     return {
-      ...c,
+      row: c.id,
+      estimator: c.estimator,
+      ratio: c.ratio,
       seeds,
       meanTest: mean,
       stdTest: std,
@@ -70,7 +68,7 @@ export function ablationReport(part: AlgosPart, family: string): AblationReport 
   const paperOrderingHolds =
     mean("steppo") > Math.max(mean("step-gae-token-ratio"), mean("token-gae-step-ratio")) &&
     Math.min(mean("step-gae-token-ratio"), mean("token-gae-step-ratio")) > mean("ppo");
-  return { family, seeds, cells, paired: pairedDiffs(inGrid, [], [family], ABLATION_PAIRS), paperOrderingHolds };
+  return { family, seeds, cells, paired: pairedDiffs(runs, [], [family], ABLATION_PAIRS), paperOrderingHolds };
 }
 
 /** The report as markdown: the cells, then the paired differences. */

@@ -79,7 +79,10 @@ const TIE = 1e-9;
  * tuning run, or a tuning run without a validation score, is an error: a choice over part of the grid would
  * not be the equal tuning every row is promised.
  */
-export function chooseConfigs(tuning: readonly TrainResult[], families: readonly string[], rows: readonly AlgoRow[], grid: TuneGrid): TuneChoice[] {
+/** What chooseConfigs reads of a tuning run (a train-signal probe's scored point gives the same). */
+export type TuningScore = Pick<TrainResult, "family" | "row" | "seed" | "config" | "validation">;
+
+export function chooseConfigs(tuning: readonly TuningScore[], families: readonly string[], rows: readonly AlgoRow[], grid: TuneGrid): TuneChoice[] {
   const out: TuneChoice[] = [];
   for (const family of families) {
     for (const row of rows) {

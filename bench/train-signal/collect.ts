@@ -41,7 +41,8 @@ const file: ProbeFile = { benchmark: "train-signal", issue: 13, date: new Date()
 
 if (values["choose-at"]) {
   if (!values["learning-rates"]) throw new Error("collect: --choose-at needs --learning-rates");
-  const at = numbers("choose-at", values["choose-at"])[0];
+  const at = Number(values["choose-at"]);
+  if (!Number.isInteger(at) || at <= 0) throw new Error(`collect: --choose-at takes one env-step budget (a positive integer), got "${values["choose-at"]}"`);
   const families = [...new Set(Object.values(runs).map((r) => r.family))];
   if (families.length !== 1) throw new Error(`collect: --choose-at reads one family's runs, these have ${families.join(", ")}`);
   const others = values.with.map((path) => JSON.parse(readFileSync(path, "utf8")) as ProbeFile);

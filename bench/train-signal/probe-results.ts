@@ -2,9 +2,8 @@
 // points on validation, and, where a probe doubles as a tuning grid, the choice per row read from them — the
 // tuned parts' rule (bench/algos/tuning.ts chooseConfigs: best mean validation, ties to grid order), applied to
 // each run's point at a given env-step budget (scoredPoint). Validation only: these runs never evaluate test.
-import type { TrainResult } from "../algos/results.ts";
 import type { AlgoRow } from "../algos/rows.ts";
-import { chooseConfigs, configsFor, defaultClip, type TuneChoice, type TuneGrid } from "../algos/tuning.ts";
+import { chooseConfigs, configsFor, defaultClip, type TuneChoice, type TuneGrid, type TuningScore } from "../algos/tuning.ts";
 
 export interface ProbePoint {
   update: number;
@@ -41,19 +40,21 @@ export interface ProbeFile {
 /**
  * Where a run is scored for a choice at `envSteps`: a run that trained to that budget at its end (as a tuned
  * part's run is), a longer one (a budget study) at its point nearest it (the earlier on a tie). Points without a
- * validation score are skipped.
+ * validation score are skipped; a run shorter than the budget never reached it and is an error. `what` names
+ * the run in errors.
  */
-export function scoredPoint(run: Pick<ProbeRun, "budget" | "points">, envSteps: number): ProbePoint & { validation: number } {
+export function scoredPoint(run: Pick<ProbeRun, "budget" | "points">, envSteps: number, what: string): ProbePoint & { validation: number } {
   const scored = run.points.filter((p): p is ProbePoint & { validation: number } => p.validation !== null);
-  if (scored.length === 0) throw new Error("train-signal: a run without a validation point");
+  if (scored.length === 0) throw new Error(`train-signal: ${what} has no validation point`);
+  if (run.budget < envSteps) throw new Error(`train-signal: ${what} trained to ${run.budget} env steps, short of the choice's ${envSteps}`);
   if (run.budget === envSteps) return scored[scored.length - 1];
   return scored.reduce((a, b) => (Math.abs(b.envSteps - envSteps) < Math.abs(a.envSteps - envSteps) ? b : a));
 }
 
 /**
- * Each row's choice over `grid` from the runs of `files` (named by `names`), each run scored at
- * `envSteps` (scoredPoint). A run whose learning rate and clip are no grid point of its row is an error, as is a grid point
- * without runs (chooseConfigs).
+ * Each row's choice over `grid` from the runs of `files` (named by `names`), each run scored at `envSteps`
+ * (scoredPoint). Errors: a run whose learning rate and clip are no grid point of its row, a grid point run twice
+ * on a seed, or one that did not run on every seed of the grid (its mean would be over other seeds than the rest's).
  */
 export function probeChoices(
   files: readonly ProbeFile[],
@@ -63,7 +64,7 @@ export function probeChoices(
   grid: TuneGrid,
   envSteps: number,
 ) {
-  const scored: (TrainResult & { from: string; atEnvSteps: number })[] = [];
+  const scored: (TuningScore & { from: string; atEnvSteps: number })[] = [];
   files.forEach((file, i) => {
     for (const [tag, run] of Object.entries(file.runs)) {
       const row = rows.find((r) => r.id === run.row);
@@ -73,16 +74,15 @@ export function probeChoices(
       if (scored.some((r) => r.row === run.row && r.seed === run.seed && r.config?.id === config.id)) {
         throw new Error(`train-signal: ${run.row} seed ${run.seed} at ${config.id} ran more than once (${names[i]} run ${tag})`);
       }
-      const point = scoredPoint(run, envSteps);
-      scored.push({ family, row: run.row, seed: run.seed, config, validation: point.validation, from: names[i], atEnvSteps: point.envSteps } as TrainResult & {
-        from: string;
-        atEnvSteps: number;
-      });
+      const point = scoredPoint(run, envSteps, `${names[i]} run ${tag}`);
+      scored.push({ family, row: run.row, seed: run.seed, config, validation: point.validation, from: names[i], atEnvSteps: point.envSteps });
     }
   });
   return chooseConfigs(scored, [family], rows, grid).map((choice) => ({
     ...choice,
     scores: choice.scores.map((score) => {
+      const missing = grid.seeds.filter((seed) => !score.seeds.includes(seed));
+      if (missing.length > 0) throw new Error(`train-signal: ${choice.row} at ${score.config.id} has no run on seed(s) ${missing.join(", ")} of the grid`);
       const runs = score.seeds.map((seed) => scored.find((r) => r.row === choice.row && r.seed === seed && r.config?.id === score.config.id)!);
       return { ...score, envSteps: runs.map((r) => r.atEnvSteps), from: runs.map((r) => r.from) };
     }),
