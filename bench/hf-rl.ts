@@ -37,12 +37,14 @@ interface Design {
 }
 
 function readDesign(env: NodeJS.ProcessEnv): Design {
+  // An empty variable is unset, as for the processes' own variables (core/process-config.ts).
+  const set = (name: string) => (env[name]?.trim() ? env[name]?.trim() : undefined);
   const out = env.STEPPO_BENCH_OUT ?? "hf-rl";
   if (!/^[\w.-]+$/.test(out)) throw new Error(`STEPPO_BENCH_OUT: a file name under bench/results, got "${out}"`);
   return {
-    seeds: (env.STEPPO_BENCH_SEEDS ?? "2,3,4,5,6").split(",").map((s) => positiveInt(s, "STEPPO_BENCH_SEEDS", Number.NaN)),
-    updates: positiveInt(env.STEPPO_BENCH_UPDATES, "STEPPO_BENCH_UPDATES", 100),
-    warmupEpochs: env.STEPPO_BENCH_WARMUP_EPOCHS ? positiveInt(env.STEPPO_BENCH_WARMUP_EPOCHS, "STEPPO_BENCH_WARMUP_EPOCHS", Number.NaN) : undefined,
+    seeds: (set("STEPPO_BENCH_SEEDS") ?? "2,3,4,5,6").split(",").map((s) => positiveInt(s, "each of STEPPO_BENCH_SEEDS", Number.NaN)),
+    updates: positiveInt(set("STEPPO_BENCH_UPDATES"), "STEPPO_BENCH_UPDATES", 100),
+    warmupEpochs: set("STEPPO_BENCH_WARMUP_EPOCHS") === undefined ? undefined : positiveInt(set("STEPPO_BENCH_WARMUP_EPOCHS"), "STEPPO_BENCH_WARMUP_EPOCHS", Number.NaN),
     out,
   };
 }
