@@ -44,7 +44,8 @@ function readDesign(env: NodeJS.ProcessEnv): Design {
   return {
     seeds: (set("STEPPO_BENCH_SEEDS") ?? "2,3,4,5,6").split(",").map((s) => positiveInt(s, "each of STEPPO_BENCH_SEEDS", Number.NaN)),
     updates: positiveInt(set("STEPPO_BENCH_UPDATES"), "STEPPO_BENCH_UPDATES", 100),
-    warmupEpochs: set("STEPPO_BENCH_WARMUP_EPOCHS") === undefined ? undefined : positiveInt(set("STEPPO_BENCH_WARMUP_EPOCHS"), "STEPPO_BENCH_WARMUP_EPOCHS", Number.NaN),
+    warmupEpochs:
+      set("STEPPO_BENCH_WARMUP_EPOCHS") === undefined ? undefined : positiveInt(set("STEPPO_BENCH_WARMUP_EPOCHS"), "STEPPO_BENCH_WARMUP_EPOCHS", Number.NaN),
     out,
   };
 }
