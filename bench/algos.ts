@@ -55,6 +55,15 @@ function list(flag: string, value: string | undefined): string[] | undefined {
   return items;
 }
 
+/** A flag's comma-separated positive numbers (undefined when the flag is absent), or an error naming the flag. */
+export function positiveNumbers(flag: string, value: string | undefined): number[] | undefined {
+  return list(flag, value)?.map((s) => {
+    const n = Number(s);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag}: expected positive numbers, got "${s}"`);
+    return n;
+  });
+}
+
 /** Settings from the command line: --quick picks the smoke-run settings, the other flags narrow them. */
 export function settingsFromArgs(argv: string[]): AlgosSettings {
   const { values } = parseArgs({
@@ -89,20 +98,14 @@ export function settingsFromArgs(argv: string[]): AlgosSettings {
   for (const flag of ["tuning-seeds", "learning-rates", "clip-factors"] as const) {
     if (!values.tune && values[flag] !== undefined) throw new Error(`--${flag}: only with --tune`);
   }
-  const positives = (flag: string, items: string[] | undefined) =>
-    items?.map((s) => {
-      const n = Number(s);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag}: expected positive numbers, got "${s}"`);
-      return n;
-    });
   const distinct = (flag: string, xs: number[] | undefined) => {
     if (xs && new Set(xs).size !== xs.length) throw new Error(`--${flag}: a value is listed twice`);
     return xs;
   };
   // The grid is the same for every row either way; these flags only replace the default points (the first
   // point is where ties go, so list the one validation should fall back to first).
-  const learningRates = distinct("learning-rates", positives("learning-rates", list("learning-rates", values["learning-rates"])));
-  const clipFactors = distinct("clip-factors", positives("clip-factors", list("clip-factors", values["clip-factors"])));
+  const learningRates = distinct("learning-rates", positiveNumbers("learning-rates", values["learning-rates"]));
+  const clipFactors = distinct("clip-factors", positiveNumbers("clip-factors", values["clip-factors"]));
   const reusing = values["choices-from"] !== undefined;
   if (reusing && values.tune) throw new Error("--choices-from: not with --tune (it reuses a tuned part's choices instead of tuning)");
   const seeds = seedList("seeds", list("seeds", values.seeds) ?? (values.tune || reusing ? TUNED_SEEDS : base.seeds).map(String));

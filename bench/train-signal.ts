@@ -113,6 +113,7 @@ const addPoint = (e: { validation: number }) => {
   });
 };
 const init = await evalTrain();
+let lastEval = init;
 console.log(`init train sampled ${init.sampled.toFixed(2)} greedy ${init.greedy.toFixed(2)} validation ${init.validation.toFixed(2)}`);
 await warmUpCritic(env, tokenizer, learner, policy, log);
 
@@ -173,6 +174,7 @@ while (envSteps < budget) {
   if (!arg.quiet) console.log(line);
   if (evalEvery && learner.version % evalEvery === 0) {
     const e = await evalTrain();
+    lastEval = e;
     addPoint(e);
     mid.push(
       `u${learner.version} (${envSteps} env steps): sampled ${e.sampled.toFixed(2)} greedy ${e.greedy.toFixed(2)} validation ${e.validation.toFixed(2)}`,
@@ -180,9 +182,10 @@ while (envSteps < budget) {
     console.log(`  eval ${mid.at(-1)}`);
   }
 }
-const fin = await evalTrain();
-// The last update's evaluation already ran when it fell on evalEvery.
-if (points.at(-1)?.update !== learner.version) addPoint(fin);
+// The last update's evaluation already ran when it fell on evalEvery: it is reused, not run again.
+const evaluatedLast = points.at(-1)?.update === learner.version;
+const fin = evaluatedLast ? lastEval : await evalTrain();
+if (!evaluatedLast) addPoint(fin);
 // The learning rate is in the default tag: a probe at another rate must not overwrite this run's files.
 const tag = arg.tag ?? `${family}-${row.id}-lr${learner.algorithm.learningRate}-s${seed}`;
 mkdirSync("/tmp/runs", { recursive: true });

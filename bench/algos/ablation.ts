@@ -1,7 +1,9 @@
 // The paper's 2 × 2 ablation ({step, token} GAE × {step, token} ratio) read from one part that ran all four
 // cells: rows of one part share each seed's warm start and task draws, so they pair by seed. (Rows of two parts
 // would pair only if both parts' warm starts were the same; between 2026-12-01 and 2026-12-02 they changed.)
+import { meanStd } from "./aggregate.ts";
 import type { AlgosPart } from "./assemble.ts";
+import { formatPaired } from "./markdown.ts";
 import { pairedDiffs, type PairedDiff } from "./paired.ts";
 import { selectRows } from "./rows.ts";
 
@@ -21,7 +23,6 @@ export interface CellSummary {
   row: string;
   estimator: string;
   ratio: string;
-  seeds: number[];
   meanTest: number;
   stdTest: number;
   meanValidation: number | null;
@@ -50,19 +51,9 @@ export function ablationReport(part: AlgosPart, family: string): AblationReport 
   }
   const cells = selectRows(ABLATION_ROWS).map((c): CellSummary => {
     const rs = runs.filter((r) => r.row === c.id);
-    const tests = rs.map((r) => r.test);
-    const mean = tests.reduce((s, x) => s + x, 0) / tests.length;
-    const std = Math.sqrt(tests.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, tests.length - 1));
-    const vals = rs.map((r) => r.validation).filter((v): v is number => v !== undefined);
-    return {
-      row: c.id,
-      estimator: c.estimator,
-      ratio: c.ratio,
-      seeds,
-      meanTest: mean,
-      stdTest: std,
-      meanValidation: vals.length === rs.length ? vals.reduce((s, x) => s + x, 0) / vals.length : null,
-    };
+    const test = meanStd(rs.map((r) => r.test));
+    const validation = rs.every((r) => r.validation !== undefined) ? meanStd(rs.map((r) => r.validation as number)).mean : null;
+    return { row: c.id, estimator: c.estimator, ratio: c.ratio, meanTest: test.mean, stdTest: test.std ?? 0, meanValidation: validation };
   });
   const mean = (row: string) => cells.find((c) => c.row === row)!.meanTest;
   const paperOrderingHolds =
@@ -73,7 +64,6 @@ export function ablationReport(part: AlgosPart, family: string): AblationReport 
 
 /** The report as markdown: the cells, then the paired differences. */
 export function ablationMarkdown(r: AblationReport): string {
-  const f = (x: number) => (x >= 0 ? "+" : "−") + Math.abs(x).toFixed(3);
   const lines = [
     `2 × 2 ablation on ${r.family}, seeds ${r.seeds.join(", ")} (greedy held-out test success, paired by seed, 95% t-intervals)`,
     "",
@@ -83,9 +73,9 @@ export function ablationMarkdown(r: AblationReport): string {
       (c) => `| ${c.row} | ${c.estimator} | ${c.ratio} | ${c.meanTest.toFixed(3)} ± ${c.stdTest.toFixed(3)} | ${c.meanValidation?.toFixed(3) ?? "–"} |`,
     ),
     "",
-    "| comparison | mean | 95% interval |",
-    "|---|---:|---|",
-    ...r.paired.map((p) => `| ${p.label} | ${f(p.mean)} | [${p.low === null ? "–" : f(p.low)}, ${p.high === null ? "–" : f(p.high)}] |`),
+    "| comparison | mean [95% interval] |",
+    "|---|---:|",
+    ...r.paired.map((p) => `| ${p.label} | ${formatPaired(p)} |`),
     "",
     `The paper's ordering (StepPO > each single ablation > PPO) ${r.paperOrderingHolds ? "holds" : "does not hold"} in the means.`,
   ];

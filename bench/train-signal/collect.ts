@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
+import { positiveNumbers } from "../algos.ts";
 import { ROWS } from "../algos/rows.ts";
 import { type ProbeFile, type ProbeRun, probeChoices } from "./probe-results.ts";
 
@@ -25,13 +26,6 @@ const { values, positionals } = parseArgs({
 if (!values.out || !values.description || positionals.length === 0) {
   throw new Error("collect: --out FILE, --description TEXT and at least one run tag are required");
 }
-const numbers = (flag: string, text: string) =>
-  text.split(",").map((x) => {
-    const n = Number(x);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`collect: --${flag} takes positive numbers, got "${x}"`);
-    return n;
-  });
-
 const runs: Record<string, ProbeRun> = {};
 for (const tag of positionals) {
   const { tag: _, ...run } = JSON.parse(readFileSync(join(values["runs-dir"], `${tag}.json`), "utf8")) as ProbeRun & { tag: string };
@@ -47,7 +41,11 @@ if (values["choose-at"]) {
   if (families.length !== 1) throw new Error(`collect: --choose-at reads one family's runs, these have ${families.join(", ")}`);
   const others = values.with.map((path) => JSON.parse(readFileSync(path, "utf8")) as ProbeFile);
   const seeds = [...new Set(Object.values(runs).map((r) => r.seed))].sort((a, b) => a - b);
-  const grid = { learningRates: numbers("learning-rates", values["learning-rates"]), clipFactors: numbers("clip-factors", values["clip-factors"]), seeds };
+  const grid = {
+    learningRates: positiveNumbers("learning-rates", values["learning-rates"])!,
+    clipFactors: positiveNumbers("clip-factors", values["clip-factors"])!,
+    seeds,
+  };
   const rowIds = new Set(Object.values(runs).map((r) => r.row));
   const rows = ROWS.filter((r) => rowIds.has(r.id));
   file.settings = { tune: grid, envStepBudget: { [families[0]]: at } };
